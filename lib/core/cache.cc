@@ -1,0 +1,294 @@
+#include "cache.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "clock.h"
+#include "error.h"
+#include "file_ops.h"
+
+namespace fsc {
+
+namespace {
+
+const char format_name[] = "FSC-FORMAT";
+const char format_text[] = "fsc-cache-format 1\n";
+const char marker_prefix[] = ".FSC-FORMAT."; // a marker being written by an opener
+
+// Creates dir and its missing parents with mode 0700.
+void make_dirs(const std::string &dir) {
+    for (size_t pos = 1; pos <= dir.size(); pos++) {
+        if (pos != dir.size() && dir[pos] != '/')
+            continue;
+        std::string prefix = dir.substr(0, pos);
+        if (mkdir(prefix.c_str(), 0700) == 0 || errno == EEXIST)
+            continue;
+        if (errno == ENOTDIR)
+            fail(Status::inval, "cannot create '" + dir + "': '" + prefix + "' is not a directory");
+        throw_errno(errno, "mkdir '" + prefix + "'");
+    }
+}
+
+// Checks the format marker, writing it into an empty directory.
+void init_format(int base, const std::string &path) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        Fd marker(openat(base, format_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (marker) {
+            char buf[64] = {};
+            size_t n = pread_full(marker.get(), buf, sizeof buf - 1, 0, "'" + path + "/" + format_name + "'");
+            if (n == sizeof format_text - 1 && std::memcmp(buf, format_text, n) == 0)
+                return;
+            if (std::strncmp(buf, "fsc-cache-format ", 17) == 0)
+                fail(Status::format, "'" + path + "' is an fsc cache of format " +
+                                         std::string(buf + 17, std::strcspn(buf + 17, "\n")) +
+                                         "; this library reads format 1");
+            fail(Status::format, "'" + path + "/" + format_name + "' is not an fsc format marker");
+        }
+        if (errno != ENOENT)
+            throw_errno(errno, "open '" + path + "/" + format_name + "'");
+
+        std::string foreign;
+        for_each_name(base, path, [&](const char *name) {
+            if (std::strncmp(name, marker_prefix, sizeof marker_prefix - 1) != 0 && foreign.empty())
+                foreign = name;
+        });
+        if (!foreign.empty())
+            fail(Status::format, "'" + path + "' is not empty (it holds '" + foreign + "') and is not an fsc cache");
+
+        // Write the marker under a private name, then link it into place:
+        // of several openers racing here exactly one link wins.
+        std::string temp = marker_prefix + std::to_string(getpid()) + "." + hex64(random64());
+        Fd fd(openat(base, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (!fd)
+            throw_errno(errno, "create '" + path + "/" + temp + "'");
+        struct iovec iov = {const_cast<char *>(format_text), sizeof format_text - 1};
+        try {
+            write_all(fd.get(), &iov, 1, "'" + path + "/" + temp + "'");
+        } catch (...) {
+            unlinkat(base, temp.c_str(), 0);
+            throw;
+        }
+        int rc = linkat(base, temp.c_str(), base, format_name, 0);
+        int err = errno;
+        unlinkat(base, temp.c_str(), 0);
+        if (rc != 0 && err != EEXIST)
+            throw_errno(err, "link '" + path + "/" + format_name + "'");
+    }
+    fail(Status::format, "'" + path + "' has no readable format marker");
+}
+
+void make_subdir(int base, const std::string &path, const char *name) {
+    if (mkdirat(base, name, 0700) != 0 && errno != EEXIST)
+        throw_errno(errno, "mkdir '" + path + "/" + name + "'");
+}
+
+// The shared record at the start of the lock file: the invalidation times.
+constexpr size_t record_size = 32;
+const char record_magic[4] = {'F', 'S', 'C', 'I'};
+
+} // namespace
+
+std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &opts) {
+    if (base_dir.empty())
+        fail(Status::inval, "base_dir is empty");
+    if (opts.expiration_ms < -1)
+        fail(Status::inval, "expiration_ms must be -1 (never) or >= 0");
+    std::string path = base_dir;
+    while (path.size() > 1 && path.back() == '/')
+        path.pop_back();
+
+    make_dirs(path);
+    Fd base(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!base) {
+        if (errno == ENOTDIR)
+            fail(Status::inval, "base_dir '" + path + "' is not a directory");
+        throw_errno(errno, "open '" + path + "'");
+    }
+    if (faccessat(base.get(), ".", R_OK | W_OK | X_OK, AT_EACCESS) != 0)
+        throw_errno(errno, "base_dir '" + path + "' is not readable and writable");
+    init_format(base.get(), path);
+    make_subdir(base.get(), path, "tmp");
+    make_subdir(base.get(), path, "shards");
+    auto locks = LockTable::acquire(base.get(), "lock", path + "/lock");
+    return std::unique_ptr<Cache>(new Cache(std::move(base), path, opts, std::move(locks)));
+}
+
+Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks)
+    : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)) {
+    store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, opts_.durable);
+    locks_->register_open([this] { store_->sweep_temp(); });
+}
+
+Cache::~Cache() { locks_->unregister_open(); }
+
+Key Cache::make_key(const void *key, size_t key_len) const { return Key{key, key_len, KeyHash::of(key, key_len)}; }
+
+void Cache::check_size(uint64_t size) const {
+    if (opts_.cache_size != 0 && size > opts_.cache_size)
+        fail(Status::toobig, "a value of " + std::to_string(size) + " bytes is larger than cache_size (" +
+                                 std::to_string(opts_.cache_size) + " bytes)");
+}
+
+void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
+    check_size(len);
+    store_->put_bytes(make_key(key, key_len), data, len, now_us());
+}
+
+void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, bool move) {
+    move = (move || opts_.file_movable) && path != nullptr;
+    if (!move && fd < 0 && path == nullptr)
+        fail(Status::inval, "fsc_set_file needs a descriptor or a path");
+    uint64_t offset = 0;
+    if (fd >= 0) {
+        off_t pos = lseek(fd, 0, SEEK_CUR);
+        if (pos < 0)
+            fail(Status::inval, "the descriptor given to fsc_set_file is not a seekable file");
+        offset = uint64_t(pos);
+    }
+    Fd opened;
+    int src = fd;
+    struct stat st;
+    if (move) {
+        if (stat(path, &st) != 0)
+            throw_errno(errno, std::string("stat '") + path + "'");
+    } else {
+        if (src < 0) {
+            opened.reset(::open(path, O_RDONLY | O_CLOEXEC));
+            if (!opened)
+                throw_errno(errno, std::string("open '") + path + "'");
+            src = opened.get();
+        }
+        if (fstat(src, &st) != 0)
+            throw_errno(errno, "fstat of the file given to fsc_set_file");
+    }
+    if (!S_ISREG(st.st_mode))
+        fail(Status::inval, "fsc_set_file stores regular files only");
+    check_size(uint64_t(st.st_size));
+    store_->put_file(make_key(key, key_len), src, path, move, uint64_t(st.st_size), offset, now_us());
+}
+
+Cache::Invalidation Cache::read_invalidation() const {
+    unsigned char buf[record_size];
+    for (int attempt = 0; attempt < 4; attempt++) {
+        ssize_t n = pread(locks_->fd(), buf, record_size, 0);
+        if (n != ssize_t(record_size) || std::memcmp(buf, record_magic, 4) != 0)
+            return {};
+        uint64_t sum;
+        std::memcpy(&sum, buf + 24, 8);
+        if (sum != checksum64(buf, 24))
+            continue; // read while a writer was writing: read again
+        Invalidation inv;
+        std::memcpy(&inv.hard_us, buf + 8, 8);
+        std::memcpy(&inv.soft_us, buf + 16, 8);
+        return inv;
+    }
+    fail(Status::corrupt, "the invalidation record in '" + base_path_ + "/lock' is damaged");
+}
+
+void Cache::invalidate(bool hard) {
+    LockTable::ShardGuard g(*locks_, LockTable::record_lock);
+    Invalidation inv;
+    try {
+        inv = read_invalidation();
+    } catch (const Error &) {
+        // A damaged record is rewritten whole below.
+    }
+    int64_t now = now_us();
+    (hard ? inv.hard_us : inv.soft_us) = now;
+    unsigned char buf[record_size] = {};
+    std::memcpy(buf, record_magic, 4);
+    std::memcpy(buf + 8, &inv.hard_us, 8);
+    std::memcpy(buf + 16, &inv.soft_us, 8);
+    uint64_t sum = checksum64(buf, 24);
+    std::memcpy(buf + 24, &sum, 8);
+    if (pwrite(locks_->fd(), buf, record_size, 0) != ssize_t(record_size))
+        throw_errno(errno, "write '" + base_path_ + "/lock'");
+    if (opts_.durable)
+        sync_fd(locks_->fd(), "'" + base_path_ + "/lock'");
+}
+
+std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool *fresh) {
+    auto e = store_->find(key);
+    if (!e)
+        return nullptr;
+    Invalidation inv = read_invalidation();
+    if (e->created_us() <= inv.hard_us)
+        return nullptr;
+    *fresh = !e->expired(expiration_ms, now_us()) && e->created_us() > inv.soft_us;
+    return e;
+}
+
+std::unique_ptr<Entry> Cache::get(const void *key, size_t key_len) {
+    bool fresh = false;
+    auto e = lookup(make_key(key, key_len), opts_.expiration_ms, &fresh);
+    return fresh ? std::move(e) : nullptr;
+}
+
+bool Cache::remove(const void *key, size_t key_len) { return store_->remove(make_key(key, key_len)); }
+
+void Cache::clear() { store_->clear(); }
+
+std::unique_ptr<KeyHold> Cache::lock(const void *key, size_t key_len, int64_t timeout_ms) {
+    return LockTable::lock_key(locks_, make_key(key, key_len).hash.word(), timeout_ms, opts_.distributed_lock);
+}
+
+pid_t Cache::lock_holder(const void *key, size_t key_len) {
+    return locks_->key_holder(make_key(key, key_len).hash.word());
+}
+
+Status Cache::get_or_create(const void *key, size_t key_len, int64_t expiration_ms,
+                            const std::function<bool()> &create, std::unique_ptr<Entry> *out) {
+    if (expiration_ms < -1)
+        fail(Status::inval, "expiration_ms must be -1 (the cache's) or >= 0");
+    if (expiration_ms == -1)
+        expiration_ms = opts_.expiration_ms;
+    const Key k = make_key(key, key_len);
+    bool fresh = false;
+    auto e = lookup(k, expiration_ms, &fresh);
+    if (e && fresh) {
+        *out = std::move(e);
+        return Status::ok;
+    }
+    std::unique_ptr<KeyHold> hold;
+    if (e) {
+        // Stale: regenerate only if nobody else is; else serve the old value.
+        try {
+            hold = LockTable::lock_key(locks_, k.hash.word(), 0, opts_.distributed_lock);
+        } catch (const Error &err) {
+            if (err.status() != Status::busy)
+                throw;
+            *out = std::move(e);
+            return Status::stale;
+        }
+    } else {
+        hold = LockTable::lock_key(locks_, k.hash.word(), -1, opts_.distributed_lock);
+    }
+    // Someone may have regenerated it while we waited for the lock.
+    e = lookup(k, expiration_ms, &fresh);
+    if (e && fresh) {
+        *out = std::move(e);
+        return Status::ok;
+    }
+    if (!create())
+        fail(Status::creator, "the creator callback failed; nothing was stored");
+    e = lookup(k, -1, &fresh);
+    if (!e)
+        fail(Status::creator, "the creator callback succeeded but stored no value for the key");
+    *out = std::move(e);
+    return Status::ok;
+}
+
+void Cache::foreach(const Visitor &visit) {
+    const Invalidation inv = read_invalidation();
+    store_->foreach([&](const std::string &key, const EntryHeader &h) {
+        if (h.created_us <= inv.hard_us)
+            return true;
+        return visit(key, h.value_size, h.created_us);
+    });
+}
+
+} // namespace fsc

@@ -1,0 +1,75 @@
+// The cache: options, the directory's format, and the operations of the C API
+// expressed over the store and the lock table.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "entry.h"
+#include "error.h"
+#include "fd.h"
+#include "lock_table.h"
+#include "store.h"
+
+namespace fsc {
+
+struct Options {
+    uint64_t cache_size = uint64_t(1) << 30;
+    uint64_t max_entries = 0;
+    int64_t expiration_ms = -1;
+    bool distributed_lock = true;
+    bool file_movable = false;
+    bool durable = false;
+};
+
+class Cache {
+public:
+    static std::unique_ptr<Cache> open(const std::string &base_dir, const Options &opts);
+    ~Cache();
+
+    void set(const void *key, size_t key_len, const void *data, size_t len);
+    // fd >= 0: copy from it (its offset is remembered); move: rename path in.
+    void set_file(const void *key, size_t key_len, int fd, const char *path, bool move);
+    // nullptr on a miss (absent, expired, invalidated).
+    std::unique_ptr<Entry> get(const void *key, size_t key_len);
+    bool remove(const void *key, size_t key_len);
+    void clear();
+
+    std::unique_ptr<KeyHold> lock(const void *key, size_t key_len, int64_t timeout_ms);
+    pid_t lock_holder(const void *key, size_t key_len);
+
+    // Status::ok or Status::stale with *out set; throws Error(creator) when
+    // create returns false.
+    Status get_or_create(const void *key, size_t key_len, int64_t expiration_ms,
+                         const std::function<bool()> &create, std::unique_ptr<Entry> *out);
+
+    void invalidate(bool hard);
+
+    using Visitor = std::function<bool(const std::string &key, uint64_t size, int64_t created_us)>;
+    void foreach(const Visitor &visit);
+
+    const Options &options() const noexcept { return opts_; }
+
+private:
+    enum class Freshness { fresh, stale };
+    struct Invalidation {
+        int64_t hard_us = 0, soft_us = 0;
+    };
+    Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks);
+    Key make_key(const void *key, size_t key_len) const;
+    // The key's value unless absent or hard-invalidated; *fresh says whether it
+    // is younger than expiration_ms and not soft-invalidated.
+    std::unique_ptr<Entry> lookup(const Key &key, int64_t expiration_ms, bool *fresh);
+    Invalidation read_invalidation() const;
+    void check_size(uint64_t size) const;
+
+    Fd base_;
+    std::string base_path_;
+    Options opts_;
+    std::shared_ptr<LockTable> locks_;
+    std::unique_ptr<Store> store_;
+};
+
+} // namespace fsc

@@ -1,0 +1,89 @@
+#include "entry.h"
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "error.h"
+
+namespace fsc {
+
+Entry::Entry(Fd fd, const EntryInfo &info, std::optional<std::string> loaded)
+    : fd_(std::move(fd)), info_(info), data_(std::move(loaded)) {}
+
+bool Entry::expired(int64_t expiration_ms, int64_t now) const noexcept {
+    return expiration_ms >= 0 && now - info_.created_us >= expiration_ms * 1000;
+}
+
+int Entry::fd() {
+    if (!positioned_) {
+        if (lseek(fd_.get(), off_t(info_.data_start + info_.offset), SEEK_SET) < 0)
+            throw_errno(errno, "lseek on a cached value");
+        positioned_ = true;
+    }
+    return fd_.get();
+}
+
+void Entry::verify(uint64_t sum) const {
+    if (info_.value_sum && *info_.value_sum != sum)
+        fail(Status::corrupt, "cached value failed its checksum");
+}
+
+size_t Entry::read(void *buf, size_t cap) {
+    const uint64_t left = info_.size - info_.offset - cursor_;
+    size_t want = size_t(std::min<uint64_t>(cap, left));
+    if (want == 0)
+        return 0;
+    size_t got = 0;
+    if (data_) {
+        std::memcpy(buf, data_->data() + info_.offset + cursor_, want);
+        got = want;
+    } else {
+        while (got < want) {
+            ssize_t n = pread(fd_.get(), static_cast<char *>(buf) + got, want - got,
+                              off_t(info_.data_start + info_.offset + cursor_ + got));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                throw_errno(errno, "read of a cached value");
+            if (n == 0)
+                fail(Status::corrupt, "cached value is shorter than its entry says");
+            got += size_t(n);
+        }
+        if (info_.value_sum && info_.offset == 0) {
+            running_.update(buf, got);
+            if (cursor_ + got == info_.size)
+                verify(running_.final());
+        }
+    }
+    cursor_ += got;
+    return got;
+}
+
+const std::string &Entry::data() {
+    if (data_)
+        return *data_;
+    std::string all(size_t(info_.size), '\0');
+    size_t got = 0;
+    while (got < all.size()) {
+        ssize_t n = pread(fd_.get(), &all[got], all.size() - got, off_t(info_.data_start + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw_errno(errno, "read of a cached value");
+        if (n == 0)
+            fail(Status::corrupt, "cached value is shorter than its entry says");
+        got += size_t(n);
+    }
+    if (info_.value_sum) {
+        StreamChecksum sum;
+        sum.update(all.data(), all.size());
+        verify(sum.final());
+    }
+    data_ = std::move(all);
+    return *data_;
+}
+
+} // namespace fsc

@@ -1,0 +1,32 @@
+#include "error.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace fsc {
+
+Status status_from_errno(int err) noexcept {
+    switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+        return Status::nospc;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return Status::acces;
+    case ENOMEM:
+        return Status::nomem;
+    case EXDEV:
+        return Status::xdev;
+    case EDEADLK:
+        return Status::deadlk;
+    default:
+        return Status::io;
+    }
+}
+
+void throw_errno(int err, const std::string &what) {
+    throw Error(status_from_errno(err), what + ": " + std::strerror(err));
+}
+
+} // namespace fsc

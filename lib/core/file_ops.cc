@@ -1,0 +1,134 @@
+#include "file_ops.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+
+#include "error.h"
+#include "hash.h"
+
+namespace fsc {
+
+void write_all(int fd, struct iovec *iov, int iovcnt, const std::string &what) {
+    while (iovcnt > 0) {
+        ssize_t n = writev(fd, iov, iovcnt);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw_errno(errno, "write " + what);
+        size_t done = size_t(n);
+        while (iovcnt > 0 && done >= iov->iov_len) {
+            done -= iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = static_cast<char *>(iov->iov_base) + done;
+            iov->iov_len -= done;
+        }
+    }
+}
+
+size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string &what) {
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, static_cast<char *>(buf) + got, len - got, off_t(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw_errno(errno, "read " + what);
+        if (n == 0)
+            break;
+        got += size_t(n);
+    }
+    return got;
+}
+
+void copy_contents(int src, int dst, uint64_t len, const std::string &what) {
+    loff_t in = 0;
+    uint64_t done = 0;
+    bool kernel_copy = true;
+    while (done < len && kernel_copy) {
+        ssize_t n = copy_file_range(src, &in, dst, nullptr, size_t(std::min<uint64_t>(len - done, 1u << 30)), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP ||
+                      errno == EBADF)) {
+            kernel_copy = false;
+            break;
+        }
+        if (n < 0)
+            throw_errno(errno, "copy " + what);
+        if (n == 0)
+            fail(Status::io, "copy " + what + ": the source shrank while it was copied");
+        done += uint64_t(n);
+    }
+    if (done == len)
+        return;
+    const size_t piece = 256 * 1024;
+    std::unique_ptr<char[]> buf(new char[piece]);
+    while (done < len) {
+        size_t got = pread_full(src, buf.get(), size_t(std::min<uint64_t>(piece, len - done)), done, what);
+        if (got == 0)
+            fail(Status::io, "copy " + what + ": the source shrank while it was copied");
+        struct iovec iov = {buf.get(), got};
+        write_all(dst, &iov, 1, what);
+        done += got;
+    }
+}
+
+void sync_fd(int fd, const std::string &what) {
+    if (fsync(fd) != 0)
+        throw_errno(errno, "fsync " + what);
+}
+
+void for_each_name(int dirfd, const std::string &shown, const std::function<void(const char *)> &f) {
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        throw_errno(errno, "open directory '" + shown + "'");
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int err = errno;
+        ::close(fd);
+        throw_errno(err, "open directory '" + shown + "'");
+    }
+    std::unique_ptr<DIR, int (*)(DIR *)> owner(d, closedir);
+    while (struct dirent *e = readdir(d)) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0)))
+            continue;
+        f(e->d_name);
+    }
+}
+
+uint64_t random64() {
+    sodium_ready();
+    uint64_t v;
+    randombytes_buf(&v, sizeof v);
+    return v;
+}
+
+TempFile::TempFile(int dirfd, const std::string &shown_dir) : dirfd_(dirfd) {
+    for (int attempt = 0;; attempt++) {
+        name_ = std::to_string(getpid()) + "." + hex64(random64());
+        int fd = openat(dirfd, name_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            fd_.reset(fd);
+            return;
+        }
+        if (errno != EEXIST || attempt > 3)
+            throw_errno(errno, "create temp file in '" + shown_dir + "'");
+    }
+}
+
+TempFile::~TempFile() {
+    fd_.reset();
+    if (!committed_)
+        unlinkat(dirfd_, name_.c_str(), 0);
+}
+
+} // namespace fsc

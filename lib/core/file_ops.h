@@ -1,0 +1,53 @@
+// Small POSIX helpers: whole writes and reads, streaming copies, temp files
+// that delete themselves unless committed.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "fd.h"
+
+namespace fsc {
+
+// Writes every byte of the iovecs (retrying short writes and EINTR).
+void write_all(int fd, struct iovec *iov, int iovcnt, const std::string &what);
+// Reads up to len bytes at off, stopping early only at end of file.
+size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string &what);
+// Copies len bytes from src (from byte 0, src's offset untouched) to the
+// start of dst: copy_file_range, falling back to pread/write in 256 KiB
+// pieces; never holds the whole content in memory.
+void copy_contents(int src, int dst, uint64_t len, const std::string &what);
+// fsync, mapping failure to an Error.
+void sync_fd(int fd, const std::string &what);
+
+// A uniquely named file in a temp directory, removed on destruction unless
+// commit() was called (after it was renamed away).
+class TempFile {
+public:
+    TempFile(int dirfd, const std::string &shown_dir);
+    ~TempFile();
+    TempFile(const TempFile &) = delete;
+    TempFile &operator=(const TempFile &) = delete;
+
+    int fd() const noexcept { return fd_.get(); }
+    const std::string &name() const noexcept { return name_; }
+    void close_fd() { fd_.reset(); }
+    void commit() noexcept { committed_ = true; }
+
+private:
+    int dirfd_;
+    std::string name_;
+    Fd fd_;
+    bool committed_ = false;
+};
+
+// Calls f(name) for every entry of directory dirfd but "." and "..".
+void for_each_name(int dirfd, const std::string &shown, const std::function<void(const char *)> &f);
+
+// A random 64-bit number (libsodium), for unique names.
+uint64_t random64();
+
+} // namespace fsc

@@ -1,0 +1,325 @@
+#include "lock_table.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <limits>
+#include <map>
+#include <random>
+
+#include "error.h"
+
+namespace fsc {
+
+namespace {
+
+// Every lock file this process has open, by device and inode. Never freed, so
+// that it outlives every static destructor that might still release a table.
+struct Registry {
+    std::mutex mu;
+    std::map<std::pair<dev_t, ino_t>, LockTable *> tables;
+};
+
+Registry &registry() {
+    static Registry *r = new Registry;
+    return *r;
+}
+
+std::atomic<uint64_t> fork_generation{0};
+
+void sleep_us(int64_t us) {
+    struct timespec ts;
+    ts.tv_sec = us / 1000000;
+    ts.tv_nsec = (us % 1000000) * 1000;
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+off_t key_offset(uint64_t hash_word) {
+    const uint64_t span = uint64_t(std::numeric_limits<off_t>::max()) - uint64_t(LockTable::key_range);
+    return LockTable::key_range + off_t(hash_word % span);
+}
+
+} // namespace
+
+LockTable::LockTable(int fd, dev_t dev, ino_t ino, std::string shown_path)
+    : fd_(fd), dev_(dev), ino_(ino), shown_path_(std::move(shown_path)), state_(new State),
+      generation_(fork_generation.load()) {}
+
+std::shared_ptr<LockTable> LockTable::acquire(int dirfd, const std::string &name, const std::string &shown_path) {
+    static std::once_flag atfork_once;
+    std::call_once(atfork_once, [] {
+        pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); }, after_fork_in_child);
+    });
+
+    Registry &reg = registry();
+    std::lock_guard<std::mutex> g(reg.mu);
+    LockTable *table = nullptr;
+    struct stat st;
+    // Look up before opening: opening and then closing a second descriptor
+    // of a lock file would drop every lock this process holds on it.
+    if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        auto it = reg.tables.find({st.st_dev, st.st_ino});
+        if (it != reg.tables.end())
+            table = it->second;
+    }
+    if (!table) {
+        int fd = openat(dirfd, name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            throw_errno(errno, "open lock file '" + shown_path + "'");
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            int err = S_ISREG(st.st_mode) ? errno : EINVAL;
+            ::close(fd);
+            throw_errno(err, "lock file '" + shown_path + "' is not a regular file");
+        }
+        auto it = reg.tables.find({st.st_dev, st.st_ino});
+        if (it != reg.tables.end()) {
+            // Replaced under us between stat and open: keep the descriptor
+            // open (closing it would drop the existing table's locks).
+            table = it->second;
+        } else {
+            table = new LockTable(fd, st.st_dev, st.st_ino, shown_path);
+            reg.tables[{st.st_dev, st.st_ino}] = table;
+        }
+    }
+    table->users_++;
+    return std::shared_ptr<LockTable>(table, release_table);
+}
+
+void LockTable::release_table(LockTable *t) {
+    Registry &reg = registry();
+    std::lock_guard<std::mutex> g(reg.mu);
+    if (--t->users_ > 0)
+        return;
+    // Last user in this process: closing the descriptor drops whatever the
+    // process still holds on the file, and nothing can hold anything now.
+    reg.tables.erase({t->dev_, t->ino_});
+    ::close(t->fd_);
+    delete t->state_;
+    delete t;
+}
+
+void LockTable::after_fork_in_child() {
+    Registry &reg = registry();
+    fork_generation++;
+    for (auto &kv : reg.tables) {
+        LockTable *t = kv.second;
+        unsigned opens = t->state_->opens;
+        // The parent's state may hold mutexes locked by threads that do not
+        // exist here: leave it behind and start afresh.
+        t->state_ = new State;
+        t->state_->opens = opens;
+        t->generation_ = fork_generation.load();
+        if (opens > 0)
+            t->fcntl_lock(open_range, F_RDLCK, 0); // async-signal-safe; never waits here
+    }
+    reg.mu.unlock();
+}
+
+int LockTable::fcntl_lock(off_t start, short type, int64_t timeout_ms) {
+    struct flock fl = {};
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = 1;
+    if (timeout_ms < 0) {
+        while (fcntl(fd_, F_SETLKW, &fl) == -1) {
+            if (errno != EINTR)
+                return errno;
+        }
+        return 0;
+    }
+    // No timeout in the kernel call: poll with capped, jittered back-off.
+    const int64_t deadline = steady_ms() + timeout_ms;
+    thread_local std::minstd_rand jitter(std::random_device{}());
+    int64_t backoff_us = 100;
+    for (;;) {
+        if (fcntl(fd_, F_SETLK, &fl) == 0)
+            return 0;
+        if (errno != EAGAIN && errno != EACCES && errno != EINTR)
+            return errno;
+        int64_t left_ms = deadline - steady_ms();
+        if (timeout_ms == 0 || left_ms <= 0)
+            return EAGAIN;
+        int64_t nap = backoff_us / 2 + int64_t(jitter() % uint64_t(backoff_us));
+        sleep_us(std::min(nap, left_ms * 1000));
+        backoff_us = std::min<int64_t>(backoff_us * 2, 20000);
+    }
+}
+
+void LockTable::fcntl_unlock(off_t start) {
+    struct flock fl = {};
+    fl.l_type = F_UNLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = 1;
+    fcntl(fd_, F_SETLK, &fl);
+}
+
+std::unique_ptr<KeyHold> LockTable::lock_key(const std::shared_ptr<LockTable> &table, uint64_t hash_word,
+                                             int64_t timeout_ms, bool distributed) {
+    LockTable &t = *table;
+    State &s = *t.state_;
+    const off_t off = key_offset(hash_word);
+    const auto self = std::this_thread::get_id();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
+
+    std::unique_lock<std::mutex> g(s.mu);
+    auto &owned = s.slots[off];
+    if (!owned)
+        owned = std::make_unique<Slot>();
+    Slot *slot = owned.get();
+    auto forget_if_unused = [&] {
+        if (slot->holds == 0 && !slot->acquiring && slot->waiters == 0)
+            s.slots.erase(off);
+    };
+    for (;;) {
+        if (slot->holds > 0 && slot->owner == self) {
+            slot->holds++;
+            return std::make_unique<KeyHold>(table, off, t.generation_);
+        }
+        if (slot->holds == 0 && !slot->acquiring)
+            break;
+        if (timeout_ms == 0) {
+            forget_if_unused();
+            fail(Status::busy, "lock is held by another thread of this process");
+        }
+        slot->waiters++;
+        bool timed_out = false;
+        if (timeout_ms < 0)
+            slot->cv.wait(g);
+        else
+            timed_out = slot->cv.wait_until(g, deadline) == std::cv_status::timeout;
+        slot->waiters--;
+        if (timed_out && (slot->holds > 0 || slot->acquiring)) {
+            forget_if_unused();
+            fail(Status::timedout, "lock not acquired within " + std::to_string(timeout_ms) + " ms");
+        }
+    }
+
+    slot->acquiring = true;
+    slot->owner = self;
+    int err = 0;
+    if (distributed) {
+        int64_t left = timeout_ms;
+        if (timeout_ms > 0) {
+            auto rest = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            left = std::max<int64_t>(rest.count(), 0);
+        }
+        g.unlock();
+        err = t.fcntl_lock(off, F_WRLCK, left);
+        g.lock();
+    }
+    slot->acquiring = false;
+    if (err != 0) {
+        slot->owner = std::thread::id();
+        slot->cv.notify_all();
+        forget_if_unused();
+        if (err == EAGAIN)
+            fail(timeout_ms == 0 ? Status::busy : Status::timedout,
+                 timeout_ms == 0 ? "lock is held by another process"
+                                 : "lock not acquired within " + std::to_string(timeout_ms) + " ms");
+        if (err == EDEADLK)
+            fail(Status::deadlk, "lock on '" + t.shown_path_ + "' would deadlock with another process");
+        throw_errno(err, "fcntl(F_SETLKW) on '" + t.shown_path_ + "'");
+    }
+    slot->holds = 1;
+    slot->distributed = distributed;
+    return std::make_unique<KeyHold>(table, off, t.generation_);
+}
+
+void LockTable::release_key(uint64_t offset, uint64_t generation) {
+    if (generation != generation_)
+        fail(Status::inval, "lock was taken by the parent process before fork()");
+    State &s = *state_;
+    std::lock_guard<std::mutex> g(s.mu);
+    auto it = s.slots.find(offset);
+    if (it == s.slots.end() || it->second->holds == 0)
+        fail(Status::inval, "lock released twice");
+    Slot &slot = *it->second;
+    if (--slot.holds > 0)
+        return;
+    if (slot.distributed)
+        fcntl_unlock(off_t(offset));
+    slot.owner = std::thread::id();
+    slot.cv.notify_all();
+    if (slot.waiters == 0)
+        s.slots.erase(it);
+}
+
+pid_t LockTable::key_holder(uint64_t hash_word) {
+    struct flock fl = {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = key_offset(hash_word);
+    fl.l_len = 1;
+    if (fcntl(fd_, F_GETLK, &fl) == -1)
+        throw_errno(errno, "fcntl(F_GETLK) on '" + shown_path_ + "'");
+    return fl.l_type == F_UNLCK ? 0 : fl.l_pid;
+}
+
+bool LockTable::key_held_here(uint64_t hash_word) {
+    State &s = *state_;
+    std::lock_guard<std::mutex> g(s.mu);
+    auto it = s.slots.find(key_offset(hash_word));
+    return it != s.slots.end() && it->second->holds > 0;
+}
+
+LockTable::ShardGuard::ShardGuard(LockTable &t, unsigned shard) : table_(t), shard_(shard) {
+    table_.state_->shard_mu[shard_].lock();
+    for (;;) {
+        int err = table_.fcntl_lock(shard_range + shard_, F_WRLCK, -1);
+        if (err == 0)
+            return;
+        // The kernel's deadlock detection works per process, so a thread
+        // waiting here while another thread of ours holds a key lock can be
+        // refused spuriously: the shard holder never waits, so retry.
+        if (err == EDEADLK) {
+            sleep_us(200);
+            continue;
+        }
+        table_.state_->shard_mu[shard_].unlock();
+        throw_errno(err, "fcntl(F_SETLKW) on '" + table_.shown_path_ + "'");
+    }
+}
+
+LockTable::ShardGuard::~ShardGuard() {
+    table_.fcntl_unlock(shard_range + shard_);
+    table_.state_->shard_mu[shard_].unlock();
+}
+
+bool LockTable::try_exclusive_open() { return fcntl_lock(open_range, F_WRLCK, 0) == 0; }
+
+void LockTable::hold_shared_open() {
+    // Converting our own write lock to a read lock is atomic; otherwise this
+    // waits only while another process sweeps.
+    fcntl_lock(open_range, F_RDLCK, -1);
+}
+
+void LockTable::unregister_open() {
+    std::lock_guard<std::mutex> g(state_->mu);
+    if (--state_->opens == 0)
+        fcntl_unlock(open_range);
+}
+
+KeyHold::~KeyHold() {
+    if (!released_) {
+        try {
+            table_->release_key(offset_, generation_);
+        } catch (...) {
+        }
+    }
+}
+
+void KeyHold::release() {
+    released_ = true;
+    table_->release_key(offset_, generation_);
+}
+
+} // namespace fsc

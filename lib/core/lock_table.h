@@ -1,0 +1,131 @@
+// The process-wide lock table: one descriptor per lock file, shared by every
+// cache handle on the same base_dir, with per-key thread exclusion on top of
+// fcntl record locks (docs/ARCHITECTURE.md, "The lock table").
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "clock.h"
+
+namespace fsc {
+
+class LockTable;
+
+// One hold of one key's lock. Releasing it from any thread is allowed.
+class KeyHold {
+public:
+    KeyHold(std::shared_ptr<LockTable> table, uint64_t offset, uint64_t generation)
+        : table_(std::move(table)), offset_(offset), generation_(generation) {}
+    KeyHold(const KeyHold &) = delete;
+    KeyHold &operator=(const KeyHold &) = delete;
+    ~KeyHold();
+    // Releases the hold; throws Error(inval) for a hold taken before a fork.
+    void release();
+
+private:
+    std::shared_ptr<LockTable> table_;
+    uint64_t offset_;
+    uint64_t generation_;
+    bool released_ = false;
+};
+
+class LockTable {
+public:
+    // Byte ranges of the lock file (its content, bytes [0, 4096), is the
+    // shared record of LockTable::read_record/write_record).
+    static constexpr off_t open_range = 4096;            // read-locked by every process that has the cache open
+    static constexpr off_t shard_range = 8192;           // + shard number: a shard's write lock
+    static constexpr off_t key_range = off_t(1) << 20;   // + 63-bit hash: the dogpile locks
+    static constexpr unsigned record_lock = 256;        // ShardGuard number guarding the shared record
+
+    // The table of the lock file `name` in directory dirfd, creating the file
+    // when missing. Opening the same file twice in one process gives the same
+    // table (keyed by device and inode), so no descriptor of it is ever closed
+    // while another user may hold locks through it.
+    static std::shared_ptr<LockTable> acquire(int dirfd, const std::string &name, const std::string &shown_path);
+
+
+    int fd() const noexcept { return fd_; }
+
+    // Takes the key's lock (re-entrant per thread). timeout_ms: -1 forever,
+    // 0 try, > 0 at most that long. distributed = false: no fcntl.
+    static std::unique_ptr<KeyHold> lock_key(const std::shared_ptr<LockTable> &table, uint64_t hash_word,
+                                             int64_t timeout_ms, bool distributed);
+    // Pid of another process holding the key's lock, 0 if none.
+    pid_t key_holder(uint64_t hash_word);
+    // True when this process holds the key's lock (from any thread).
+    bool key_held_here(uint64_t hash_word);
+
+    // A shard's write lock (or record_lock), held by one thread of one process
+    // at a time; not re-entrant.
+    class ShardGuard {
+    public:
+        ShardGuard(LockTable &t, unsigned shard);
+        ~ShardGuard();
+        ShardGuard(const ShardGuard &) = delete;
+        ShardGuard &operator=(const ShardGuard &) = delete;
+
+    private:
+        LockTable &table_;
+        unsigned shard_;
+    };
+
+    // Registers one more open cache in this process. When it is the first in
+    // this process and no other process has the cache open, calls sweep()
+    // first, while every other opener waits (so sweep may remove what crashed
+    // processes left behind without touching live work).
+    template <typename F> void register_open(F &&sweep) {
+        std::lock_guard<std::mutex> g(state_->mu);
+        if (state_->opens++ == 0 && try_exclusive_open())
+            sweep();
+        hold_shared_open();
+    }
+    void unregister_open();
+
+private:
+    friend class KeyHold;
+    struct Slot {
+        std::thread::id owner;
+        unsigned holds = 0;
+        unsigned waiters = 0;
+        bool acquiring = false;
+        bool distributed = false; // the fcntl lock is taken
+        std::condition_variable cv;
+    };
+    // In-process state, replaced wholesale in a forked child (the old one may
+    // hold mutexes locked by threads that do not exist there).
+    struct State {
+        std::mutex mu;
+        std::unordered_map<uint64_t, std::unique_ptr<Slot>> slots;
+        std::mutex shard_mu[257]; // the shards', then the shared record's
+        unsigned opens = 0;
+    };
+
+    LockTable(int fd, dev_t dev, ino_t ino, std::string shown_path);
+    bool try_exclusive_open();
+    void hold_shared_open();
+    static void release_table(LockTable *t);
+    void release_key(uint64_t offset, uint64_t generation);
+    // fcntl lock of one byte; returns 0 or an errno (EAGAIN when busy/timed out).
+    int fcntl_lock(off_t start, short type, int64_t timeout_ms);
+    void fcntl_unlock(off_t start);
+    static void after_fork_in_child();
+
+    int fd_;
+    dev_t dev_;
+    ino_t ino_;
+    std::string shown_path_;
+    State *state_;
+    uint64_t generation_; // fork generation this state belongs to
+    unsigned users_ = 0;  // acquire() calls not yet released; guarded by the registry mutex
+};
+
+} // namespace fsc

@@ -1,0 +1,375 @@
+#include "store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "error.h"
+#include "file_ops.h"
+
+namespace fsc {
+
+namespace {
+
+// A get reads the header, the key and this much of the value in one pread.
+constexpr size_t first_read = 8192;
+// Inline values up to this size are loaded and verified by the get itself.
+constexpr uint64_t preload_limit = 1 << 20;
+
+bool same_file(int fd, int dir, const std::string &name) {
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && fstatat(dir, name.c_str(), &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+bool is_entry_name(const char *name) {
+    size_t n = 0;
+    for (; name[n]; n++) {
+        char c = name[n];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return n == 32;
+}
+
+} // namespace
+
+Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, bool durable)
+    : base_(base), base_path_(std::move(base_path)), locks_(std::move(locks)), durable_(durable) {
+    for (auto &fd : shard_fds_)
+        fd.store(-1);
+    temp_dir_.reset(openat(base_, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (!temp_dir_)
+        throw_errno(errno, "open '" + base_path_ + "/tmp'");
+    shards_dir_.reset(openat(base_, "shards", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (!shards_dir_)
+        throw_errno(errno, "open '" + base_path_ + "/shards'");
+}
+
+Store::~Store() {
+    for (auto &fd : shard_fds_)
+        if (fd.load() >= 0)
+            ::close(fd.load());
+}
+
+std::string Store::payload_name(const std::string &hex, uint64_t gen) { return hex + "." + hex64(gen); }
+
+std::string Store::shown(unsigned shard, const std::string &name) const {
+    return base_path_ + "/shards/" + hex_byte(shard) + "/" + name;
+}
+
+int Store::shard_dir(unsigned shard, bool create) {
+    int fd = shard_fds_[shard].load(std::memory_order_acquire);
+    if (fd >= 0)
+        return fd;
+    const std::string name = hex_byte(shard);
+    for (;;) {
+        fd = openat(shards_dir_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0)
+            break;
+        if (errno != ENOENT)
+            throw_errno(errno, "open '" + base_path_ + "/shards/" + name + "'");
+        if (!create)
+            return -1;
+        if (mkdirat(shards_dir_.get(), name.c_str(), 0700) != 0 && errno != EEXIST)
+            throw_errno(errno, "mkdir '" + base_path_ + "/shards/" + name + "'");
+    }
+    int expected = -1;
+    if (!shard_fds_[shard].compare_exchange_strong(expected, fd)) {
+        ::close(fd);
+        return expected;
+    }
+    return fd;
+}
+
+std::optional<EntryHeader> Store::peek(int dir, const std::string &name, std::string *key, std::string *why) {
+    why->clear();
+    Fd fd(openat(dir, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
+        if (errno == ENOENT)
+            return std::nullopt;
+        if (errno == ELOOP) {
+            *why = "a symbolic link stands where an entry should be";
+            return std::nullopt;
+        }
+        throw_errno(errno, "open '" + name + "'");
+    }
+    std::string buf(EntryHeader::size + 4096, '\0');
+    size_t n = pread_full(fd.get(), &buf[0], buf.size(), 0, "entry '" + name + "'");
+    if (n >= EntryHeader::size) {
+        uint32_t key_len;
+        std::memcpy(&key_len, &buf[8], 4); // little-endian, as the format says
+        if (key_len > 4096 && key_len <= max_key_len) {
+            buf.resize(EntryHeader::size + key_len);
+            n = pread_full(fd.get(), &buf[0], buf.size(), 0, "entry '" + name + "'");
+        }
+    }
+    auto h = EntryHeader::decode(buf.data(), n, why);
+    if (h)
+        key->assign(buf.data() + EntryHeader::size, h->key_len);
+    return h;
+}
+
+void Store::discard(unsigned shard, int dir, const std::string &name, const std::string &payload, int fd,
+                    const std::string &why) {
+    // Only remove what we judged: a writer may have replaced it meanwhile.
+    bool removed = false;
+    {
+        LockTable::ShardGuard g(*locks_, shard);
+        if (fd < 0 || same_file(fd, dir, name)) {
+            removed = unlinkat(dir, name.c_str(), 0) == 0;
+            if (!payload.empty())
+                unlinkat(dir, payload.c_str(), 0);
+        }
+    }
+    fail(Status::corrupt, "cache entry '" + shown(shard, name) + "' is damaged (" + why + ")" + (removed ? "; removed" : ""));
+}
+
+std::unique_ptr<Entry> Store::find(const Key &key) {
+    int dir = shard_dir(key.hash.shard(), false);
+    if (dir < 0)
+        return nullptr;
+    // A writer may replace the entry between reading it and opening its
+    // payload: then read the new entry. Bounded, in case of a storm.
+    for (int attempt = 0; attempt < 16; attempt++) {
+        if (auto found = try_find(key, dir))
+            return std::move(*found);
+    }
+    fail(Status::io, "cache entry for a key kept changing while it was read");
+}
+
+std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
+    const std::string hex = key.hash.hex();
+    Fd fd(openat(dir, hex.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
+        if (errno == ENOENT)
+            return std::unique_ptr<Entry>();
+        if (errno == ELOOP)
+            discard(key.hash.shard(), dir, hex, "", -1, "a symbolic link stands where an entry should be");
+        throw_errno(errno, "open '" + shown(key.hash.shard(), hex) + "'");
+    }
+    const size_t want = EntryHeader::size + key.len + first_read;
+    thread_local std::string buf;
+    if (buf.size() < want)
+        buf.resize(want);
+    const size_t n = pread_full(fd.get(), &buf[0], want, 0, "'" + shown(key.hash.shard(), hex) + "'");
+    std::string why;
+    auto h = EntryHeader::decode(buf.data(), n, &why);
+    if (!h)
+        discard(key.hash.shard(), dir, hex, "", fd.get(), why);
+    if (h->key_len != key.len || std::memcmp(buf.data() + EntryHeader::size, key.data, key.len) != 0)
+        return std::unique_ptr<Entry>(); // another key with the same hash
+    const uint64_t head = EntryHeader::size + key.len;
+
+    EntryInfo info;
+    info.size = h->value_size;
+    info.offset = h->offset;
+    info.created_us = h->created_us;
+
+    if (!h->external()) {
+        const uint64_t total = head + h->value_size;
+        if (n < want ? n != total : [&] {
+                struct stat st;
+                return fstat(fd.get(), &st) != 0 || uint64_t(st.st_size) != total;
+            }())
+            discard(key.hash.shard(), dir, hex, "", fd.get(), "file size does not match its header");
+        info.data_start = head;
+        info.value_sum = h->value_sum;
+        std::optional<std::string> loaded;
+        if (h->value_size <= preload_limit) {
+            std::string value(buf.data() + head, size_t(std::min<uint64_t>(n - head, h->value_size)));
+            if (value.size() < h->value_size) {
+                size_t have = value.size();
+                value.resize(size_t(h->value_size));
+                if (pread_full(fd.get(), &value[have], value.size() - have, head + have, "cached value") !=
+                    value.size() - have)
+                    discard(key.hash.shard(), dir, hex, "", fd.get(), "value is truncated");
+            }
+            StreamChecksum sum;
+            sum.update(value.data(), value.size());
+            if (sum.final() != h->value_sum)
+                discard(key.hash.shard(), dir, hex, "", fd.get(), "value checksum mismatch");
+            loaded = std::move(value);
+        }
+        return std::make_unique<Entry>(std::move(fd), info, std::move(loaded));
+    }
+
+    if (n != head)
+        discard(key.hash.shard(), dir, hex, "", fd.get(), "file size does not match its header");
+    const std::string payload = payload_name(hex, h->payload_gen);
+    Fd pfd(openat(dir, payload.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    struct stat st;
+    if (!pfd || fstat(pfd.get(), &st) != 0 || !S_ISREG(st.st_mode) || uint64_t(st.st_size) != h->value_size) {
+        if (!same_file(fd.get(), dir, hex))
+            return std::nullopt; // replaced meanwhile: read the new entry
+        if (!pfd && errno != ENOENT && errno != ELOOP)
+            throw_errno(errno, "open '" + shown(key.hash.shard(), payload) + "'");
+        discard(key.hash.shard(), dir, hex, payload, fd.get(), !pfd ? "its payload file is missing" : "payload size does not match");
+    }
+    info.data_start = 0;
+    return std::make_unique<Entry>(std::move(pfd), info, std::nullopt);
+}
+
+void Store::commit(const Key &key, TempFile &temp) {
+    const unsigned shard = key.hash.shard();
+    const int dir = shard_dir(shard, true);
+    const std::string hex = key.hash.hex();
+    std::string old_payload;
+    {
+        LockTable::ShardGuard g(*locks_, shard);
+        std::string old_key, why;
+        auto old = peek(dir, hex, &old_key, &why);
+        if (old && old->external())
+            old_payload = payload_name(hex, old->payload_gen);
+        if (renameat(temp_dir_.get(), temp.name().c_str(), dir, hex.c_str()) != 0)
+            throw_errno(errno, "rename 'tmp/" + temp.name() + "' -> '" + shown(shard, hex) + "'");
+        temp.commit();
+    }
+    if (durable_)
+        sync_fd(dir, "'" + base_path_ + "/shards/" + hex_byte(shard) + "'");
+    if (!old_payload.empty())
+        unlinkat(dir, old_payload.c_str(), 0);
+}
+
+void Store::put_bytes(const Key &key, const void *data, size_t len, int64_t created_us) {
+    EntryHeader h;
+    h.key_len = uint32_t(key.len);
+    h.value_size = len;
+    h.created_us = created_us;
+    StreamChecksum sum;
+    sum.update(data, len);
+    h.value_sum = sum.final();
+    auto head = h.encode(key.data);
+
+    TempFile temp(temp_dir_.get(), base_path_ + "/tmp");
+    struct iovec iov[3] = {{head.data(), head.size()},
+                           {const_cast<void *>(key.data), key.len},
+                           {const_cast<void *>(data), len}};
+    write_all(temp.fd(), iov, len ? 3 : 2, "'tmp/" + temp.name() + "'");
+    if (durable_)
+        sync_fd(temp.fd(), "'tmp/" + temp.name() + "'");
+    temp.close_fd();
+    commit(key, temp);
+}
+
+void Store::put_file(const Key &key, int src, const char *path, bool move, uint64_t size, uint64_t offset,
+                     int64_t created_us) {
+    const unsigned shard = key.hash.shard();
+    const int dir = shard_dir(shard, true);
+    const std::string hex = key.hash.hex();
+    const uint64_t gen = random64();
+    const std::string payload = payload_name(hex, gen);
+
+    if (move) {
+        if (renameat(AT_FDCWD, path, dir, payload.c_str()) != 0) {
+            if (errno == EXDEV)
+                fail(Status::xdev, std::string("cannot move '") + path + "' into '" + base_path_ +
+                                       "': it is on another filesystem");
+            throw_errno(errno, std::string("rename '") + path + "' -> '" + shown(shard, payload) + "'");
+        }
+        struct stat st;
+        if (fstatat(dir, payload.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+            size = uint64_t(st.st_size);
+    } else {
+        TempFile copy(temp_dir_.get(), base_path_ + "/tmp");
+        copy_contents(src, copy.fd(), size, "into 'tmp/" + copy.name() + "'");
+        if (durable_)
+            sync_fd(copy.fd(), "'tmp/" + copy.name() + "'");
+        copy.close_fd();
+        if (renameat(temp_dir_.get(), copy.name().c_str(), dir, payload.c_str()) != 0)
+            throw_errno(errno, "rename 'tmp/" + copy.name() + "' -> '" + shown(shard, payload) + "'");
+        copy.commit();
+    }
+    try {
+        EntryHeader h;
+        h.flags = EntryHeader::flag_external;
+        h.key_len = uint32_t(key.len);
+        h.value_size = size;
+        h.offset = std::min(offset, size);
+        h.created_us = created_us;
+        h.payload_gen = gen;
+        auto head = h.encode(key.data);
+        TempFile temp(temp_dir_.get(), base_path_ + "/tmp");
+        struct iovec iov[2] = {{head.data(), head.size()}, {const_cast<void *>(key.data), key.len}};
+        write_all(temp.fd(), iov, 2, "'tmp/" + temp.name() + "'");
+        if (durable_)
+            sync_fd(temp.fd(), "'tmp/" + temp.name() + "'");
+        temp.close_fd();
+        commit(key, temp);
+    } catch (...) {
+        // Nothing names the payload yet: give a moved file back, drop a copy.
+        if (!move || renameat(dir, payload.c_str(), AT_FDCWD, path) != 0)
+            unlinkat(dir, payload.c_str(), 0);
+        throw;
+    }
+}
+
+bool Store::remove(const Key &key) {
+    const unsigned shard = key.hash.shard();
+    const int dir = shard_dir(shard, false);
+    if (dir < 0)
+        return false;
+    const std::string hex = key.hash.hex();
+    std::string payload;
+    bool removed = false;
+    {
+        LockTable::ShardGuard g(*locks_, shard);
+        std::string old_key, why;
+        auto h = peek(dir, hex, &old_key, &why);
+        if (!h && why.empty())
+            return false;
+        if (h && (old_key.size() != key.len || std::memcmp(old_key.data(), key.data, key.len) != 0))
+            return false;
+        if (unlinkat(dir, hex.c_str(), 0) != 0) {
+            if (errno == ENOENT)
+                return false;
+            throw_errno(errno, "unlink '" + shown(shard, hex) + "'");
+        }
+        if (h && h->external())
+            payload = payload_name(hex, h->payload_gen);
+        removed = h.has_value();
+    }
+    if (!payload.empty())
+        unlinkat(dir, payload.c_str(), 0);
+    return removed;
+}
+
+void Store::clear() {
+    for (unsigned shard = 0; shard < 256; shard++) {
+        const int dir = shard_dir(shard, false);
+        if (dir < 0)
+            continue;
+        LockTable::ShardGuard g(*locks_, shard);
+        for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
+            if (unlinkat(dir, name, 0) != 0 && errno != ENOENT)
+                throw_errno(errno, "unlink '" + shown(shard, name) + "'");
+        });
+    }
+}
+
+void Store::foreach(const Visitor &visit) {
+    for (unsigned shard = 0; shard < 256; shard++) {
+        const int dir = shard_dir(shard, false);
+        if (dir < 0)
+            continue;
+        bool go_on = true;
+        for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
+            if (!go_on || !is_entry_name(name))
+                return;
+            std::string key, why;
+            if (auto h = peek(dir, name, &key, &why))
+                go_on = visit(key, *h);
+        });
+        if (!go_on)
+            return;
+    }
+}
+
+void Store::sweep_temp() {
+    for_each_name(temp_dir_.get(), base_path_ + "/tmp", [&](const char *name) { unlinkat(temp_dir_.get(), name, 0); });
+}
+
+} // namespace fsc
