@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds fsc from scratch and runs every test suite (C, bindings, CLI), then
+# prints one line "N passed, M failed" adding up every test case.
+#   BUILD_DIR   build directory (default: build-test)
+#   MESON_ARGS  extra arguments for meson setup (e.g. -Db_sanitize=address,undefined)
+#   SUITES      meson test --suite arguments (default: all)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash tools/deps.sh
+build=${BUILD_DIR:-build-test}
+rm -rf "$build"
+# shellcheck disable=SC2086
+meson setup "$build" ${MESON_ARGS:-} >/dev/null || { echo "meson setup failed"; echo "0 passed, 1 failed"; exit 1; }
+ninja -C "$build" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+suite_args=()
+for s in ${SUITES:-}; do suite_args+=(--suite "$s"); done
+meson test -C "$build" --print-errorlogs "${suite_args[@]}"
+rc=$?
+/usr/bin/python3 tools/summarize-tests.py "$build/meson-logs/testlog.json"
+sum_rc=$?
+[ $rc -eq 0 ] && [ $sum_rc -eq 0 ]
