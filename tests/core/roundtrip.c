@@ -1,0 +1,386 @@
+/* Values in and out: fsc_set/fsc_get round trips, binary keys, overwrite,
+ * delete, clear, expiration, persistence across handles and processes, and
+ * fsc_foreach. */
+#include "core_test.h"
+
+#define MIB (1024 * 1024)
+
+static void test_empty_value(void **state) {
+    struct fsc_test_ctx *t = *state;
+    assert_fsc_ok(fsc_set(t->cache, "empty", 5, NULL, 0));
+    fsc_entry *e = NULL;
+    assert_fsc_ok(fsc_get(t->cache, "empty", 5, &e));
+    assert_int_equal(fsc_entry_size(e), 0);
+    assert_int_equal(fsc_entry_offset(e), 0);
+    /* A 0-byte value still gives a valid pointer: NULL would mean failure. */
+    assert_non_null(fsc_entry_data(e));
+    char buf[8];
+    size_t got = 99;
+    assert_fsc_ok(fsc_entry_read(e, buf, sizeof buf, &got));
+    assert_int_equal(got, 0);
+    fsc_entry_free(e);
+
+    /* A non-NULL pointer with length 0 is the same empty value. */
+    assert_fsc_ok(fsc_set(t->cache, "empty2", 6, "x", 0));
+    core_assert_value(t->cache, "empty2", 6, "", 0);
+}
+
+static void test_one_byte(void **state) {
+    struct fsc_test_ctx *t = *state;
+    assert_fsc_ok(fsc_set(t->cache, "k", 1, "\xa5", 1));
+    fsc_entry *e = NULL;
+    assert_fsc_ok(fsc_get(t->cache, "k", 1, &e));
+    assert_int_equal(fsc_entry_size(e), 1);
+    char buf[4];
+    size_t got = 0;
+    assert_fsc_ok(fsc_entry_read(e, buf, sizeof buf, &got));
+    assert_int_equal(got, 1);
+    assert_int_equal((unsigned char)buf[0], 0xa5);
+    assert_fsc_ok(fsc_entry_read(e, buf, sizeof buf, &got));
+    assert_int_equal(got, 0);
+    assert_memory_equal(fsc_entry_data(e), "\xa5", 1);
+    fsc_entry_free(e);
+}
+
+/* Checks every way of reading a value stored with fsc_set. */
+static void check_all_readers(fsc_cache *c, const char *key, const unsigned char *want, size_t len) {
+    fsc_entry *e = NULL;
+    assert_fsc_ok(fsc_get(c, key, strlen(key), &e));
+    assert_int_equal(fsc_entry_size(e), len);
+    assert_int_equal(fsc_entry_offset(e), 0);
+
+    /* Odd chunk sizes so that reads straddle any internal block size. */
+    unsigned char *buf = malloc(len + 1);
+    size_t have = 0, got = 0;
+    size_t chunk = 1;
+    do {
+        assert_fsc_ok(fsc_entry_read(e, buf + have, chunk, &got));
+        assert_true(got <= chunk);
+        have += got;
+        assert_true(have <= len);
+        chunk = chunk * 3 + 1 > 4099 ? 777 : chunk * 3 + 1;
+    } while (got > 0);
+    assert_int_equal(have, len);
+    assert_memory_equal(buf, want, len);
+
+    const void *data = fsc_entry_data(e);
+    assert_non_null(data);
+    assert_memory_equal(data, want, len);
+
+    /* fsc_set values are the last size bytes of the descriptor's file, and
+     * the descriptor starts at the value's first byte. */
+    int fd = fsc_entry_fd(e);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_true((uint64_t)st.st_size >= len);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), st.st_size - (off_t)len);
+    memset(buf, 0, len);
+    assert_int_equal(core_read_all(fd, buf, len + 1), (ssize_t)len);
+    assert_memory_equal(buf, want, len);
+    free(buf);
+    fsc_entry_free(e);
+}
+
+static void test_one_mib(void **state) {
+    struct fsc_test_ctx *t = *state;
+    unsigned char *v = malloc(MIB);
+    core_fill(v, MIB, 1);
+    int64_t before = core_now_ms();
+    assert_fsc_ok(fsc_set(t->cache, "mib", 3, v, MIB));
+    int64_t after = core_now_ms();
+    check_all_readers(t->cache, "mib", v, MIB);
+
+    fsc_entry *e = NULL;
+    assert_fsc_ok(fsc_get(t->cache, "mib", 3, &e));
+    int64_t created = fsc_entry_created_ms(e);
+    assert_true(created >= before);
+    assert_true(created <= after);
+    fsc_entry_free(e);
+    free(v);
+}
+
+/* Larger than what a get loads at once: read from the file afterwards. */
+static void test_three_mib(void **state) {
+    struct fsc_test_ctx *t = *state;
+    size_t len = 3 * MIB + 17;
+    unsigned char *v = malloc(len);
+    core_fill(v, len, 2);
+    assert_fsc_ok(fsc_set(t->cache, "big", 3, v, len));
+    check_all_readers(t->cache, "big", v, len);
+    free(v);
+}
+
+static void test_binary_keys(void **state) {
+    struct fsc_test_ctx *t = *state;
+    static const struct {
+        const char *key;
+        size_t len;
+        const char *value;
+    } keys[] = {
+        {"a\0b", 3, "value a-nul-b"}, {"a\0c", 3, "value a-nul-c"}, {"a", 1, "value a"},
+        {"a\0", 2, "value a-nul"},    {"\0", 1, "value nul"},      {"\0\0", 2, "value nul-nul"},
+    };
+    const size_t n = sizeof keys / sizeof keys[0];
+    for (size_t i = 0; i < n; i++)
+        assert_fsc_ok(fsc_set(t->cache, keys[i].key, keys[i].len, keys[i].value, strlen(keys[i].value)));
+    for (size_t i = 0; i < n; i++)
+        core_assert_value(t->cache, keys[i].key, keys[i].len, keys[i].value, strlen(keys[i].value));
+    core_assert_miss(t->cache, "a\0d", 3);
+    core_assert_miss(t->cache, "b", 1);
+
+    /* Deleting one of them leaves its neighbours alone. */
+    assert_fsc_ok(fsc_delete(t->cache, "a\0b", 3));
+    core_assert_miss(t->cache, "a\0b", 3);
+    core_assert_value(t->cache, "a\0c", 3, "value a-nul-c", 13);
+    core_assert_value(t->cache, "a", 1, "value a", 7);
+}
+
+static void test_longest_key(void **state) {
+    struct fsc_test_ctx *t = *state;
+    unsigned char *key = malloc(FSC_MAX_KEY);
+    core_fill(key, FSC_MAX_KEY, 3);
+    key[100] = 0;
+    assert_fsc_ok(fsc_set(t->cache, key, FSC_MAX_KEY, "long", 4));
+    core_assert_value(t->cache, key, FSC_MAX_KEY, "long", 4);
+    /* The same bytes one shorter are another key. */
+    core_assert_miss(t->cache, key, FSC_MAX_KEY - 1);
+    free(key);
+}
+
+/* An entry is a snapshot: overwriting or deleting the key later must not
+ * change what it reads. */
+static void check_snapshot(fsc_cache *c, size_t len) {
+    unsigned char *v1 = malloc(len), *v2 = malloc(len + 5);
+    core_fill(v1, len, 10);
+    core_fill(v2, len + 5, 11);
+    assert_fsc_ok(fsc_set(c, "snap", 4, v1, len));
+    fsc_entry *old = NULL, *mid = NULL;
+    assert_fsc_ok(fsc_get(c, "snap", 4, &old));
+    assert_fsc_ok(fsc_set(c, "snap", 4, v2, len + 5));
+    core_assert_value(c, "snap", 4, v2, len + 5);
+    assert_fsc_ok(fsc_get(c, "snap", 4, &mid));
+
+    assert_int_equal(fsc_entry_size(old), len);
+    const void *data = fsc_entry_data(old);
+    assert_non_null(data);
+    assert_memory_equal(data, v1, len);
+
+    assert_fsc_ok(fsc_delete(c, "snap", 4));
+    core_assert_miss(c, "snap", 4);
+    unsigned char *buf = malloc(len + 5);
+    size_t have = 0, got = 0;
+    do {
+        assert_fsc_ok(fsc_entry_read(mid, buf + have, 65536, &got));
+        have += got;
+    } while (got > 0);
+    assert_int_equal(have, len + 5);
+    assert_memory_equal(buf, v2, len + 5);
+    int fd = fsc_entry_fd(old);
+    assert_true(fd >= 0);
+    assert_int_equal(core_read_all(fd, buf, len), (ssize_t)len);
+    assert_memory_equal(buf, v1, len);
+    fsc_entry_free(old);
+    fsc_entry_free(mid);
+    free(buf);
+    free(v1);
+    free(v2);
+}
+
+static void test_overwrite_small(void **state) {
+    struct fsc_test_ctx *t = *state;
+    check_snapshot(t->cache, 100);
+}
+
+static void test_overwrite_large(void **state) {
+    struct fsc_test_ctx *t = *state;
+    check_snapshot(t->cache, 2 * MIB);
+}
+
+static void test_delete(void **state) {
+    struct fsc_test_ctx *t = *state;
+    assert_fsc_status(fsc_delete(t->cache, "gone", 4), FSC_MISS);
+    assert_fsc_ok(fsc_set(t->cache, "gone", 4, "v", 1));
+    assert_fsc_ok(fsc_set(t->cache, "kept", 4, "w", 1));
+    assert_fsc_ok(fsc_delete(t->cache, "gone", 4));
+    core_assert_miss(t->cache, "gone", 4);
+    assert_fsc_status(fsc_delete(t->cache, "gone", 4), FSC_MISS);
+    core_assert_value(t->cache, "kept", 4, "w", 1);
+    /* A deleted key can be set again. */
+    assert_fsc_ok(fsc_set(t->cache, "gone", 4, "back", 4));
+    core_assert_value(t->cache, "gone", 4, "back", 4);
+}
+
+static int count_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created_ms) {
+    (void)key;
+    (void)key_len;
+    (void)size;
+    (void)created_ms;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_clear(void **state) {
+    struct fsc_test_ctx *t = *state;
+    char key[16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        assert_fsc_ok(fsc_set(t->cache, key, strlen(key), key, strlen(key)));
+    }
+    assert_fsc_ok(fsc_clear(t->cache));
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "key%d", i);
+        core_assert_miss(t->cache, key, strlen(key));
+    }
+    int visited = 0;
+    assert_fsc_ok(fsc_foreach(t->cache, count_visit, &visited));
+    assert_int_equal(visited, 0);
+    /* Clearing an empty cache is fine, and the cache works afterwards. */
+    assert_fsc_ok(fsc_clear(t->cache));
+    assert_fsc_ok(fsc_set(t->cache, "after", 5, "x", 1));
+    core_assert_value(t->cache, "after", 5, "x", 1);
+}
+
+static void test_expiration(void **state) {
+    struct fsc_test_ctx *t = *state;
+    fsc_options o;
+    fsc_options_init(&o);
+    o.expiration_ms = 50;
+    fsc_cache *short_lived = NULL;
+    assert_fsc_ok(fsc_open(t->dir, &o, &short_lived));
+    assert_fsc_ok(fsc_set(short_lived, "exp", 3, "v", 1));
+    fsc_entry *e = NULL;
+    assert_fsc_ok(fsc_get(t->cache, "exp", 3, &e));
+    int64_t created = fsc_entry_created_ms(e);
+    fsc_entry_free(e);
+
+    /* Time itself is under test here, so waiting is the point. */
+    while (core_now_ms() <= created + 60) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    core_assert_miss(short_lived, "exp", 3);
+    /* The value is still there for a handle whose values never expire:
+     * the miss above comes from its age alone. */
+    core_assert_value(t->cache, "exp", 3, "v", 1);
+    fsc_close(short_lived);
+}
+
+static void test_reopen(void **state) {
+    struct fsc_test_ctx *t = *state;
+    unsigned char v[5000];
+    core_fill(v, sizeof v, 5);
+    assert_fsc_ok(fsc_set(t->cache, "p1", 2, v, sizeof v));
+    assert_fsc_ok(fsc_set(t->cache, "p\0 2", 4, "two", 3));
+    assert_fsc_ok(fsc_set(t->cache, "p3", 2, NULL, 0));
+    assert_fsc_ok(fsc_close(t->cache));
+    t->cache = NULL;
+
+    assert_fsc_ok(fsc_open(t->dir, NULL, &t->cache));
+    core_assert_value(t->cache, "p1", 2, v, sizeof v);
+    core_assert_value(t->cache, "p\0 2", 4, "two", 3);
+    core_assert_value(t->cache, "p3", 2, "", 0);
+
+    /* Another process sees the same values, and its sets reach us. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fsc_cache *c = NULL;
+        child_check(fsc_open(t->dir, NULL, &c) == FSC_OK, 2);
+        fsc_entry *e = NULL;
+        child_check(fsc_get(c, "p1", 2, &e) == FSC_OK, 3);
+        child_check(fsc_entry_size(e) == sizeof v, 4);
+        child_check(memcmp(fsc_entry_data(e), v, sizeof v) == 0, 5);
+        fsc_entry_free(e);
+        child_check(fsc_set(c, "from child", 10, "hi", 2) == FSC_OK, 6);
+        fsc_close(c);
+        _exit(0);
+    }
+    assert_int_equal(fsc_test_wait(pid), 0);
+    core_assert_value(t->cache, "from child", 10, "hi", 2);
+}
+
+struct seen {
+    int count;
+    int visits[64];
+    uint64_t sizes[64];
+    int64_t min_created;
+};
+
+static int record_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created_ms) {
+    struct seen *s = ctx;
+    int i = -1;
+    /* Keys are "k" NUL <index byte>. */
+    if (key_len == 3 && memcmp(key, "k\0", 2) == 0)
+        i = ((const unsigned char *)key)[2];
+    if (i < 0 || i >= 64)
+        return -100; /* an unknown key: stop and say so */
+    s->visits[i]++;
+    s->sizes[i] = size;
+    if (created_ms < s->min_created)
+        s->min_created = created_ms;
+    s->count++;
+    return 0;
+}
+
+static int stop_at_first(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created_ms) {
+    (void)key;
+    (void)key_len;
+    (void)size;
+    (void)created_ms;
+    (*(int *)ctx)++;
+    return 7;
+}
+
+static void test_foreach(void **state) {
+    struct fsc_test_ctx *t = *state;
+    int64_t before = core_now_ms();
+    unsigned char v[64 * 3];
+    core_fill(v, sizeof v, 6);
+    for (int i = 0; i < 40; i++) {
+        unsigned char key[3] = {'k', 0, (unsigned char)i};
+        assert_fsc_ok(fsc_set(t->cache, key, 3, v, (size_t)i * 3));
+    }
+    /* Deleted and overwritten keys are seen as they are now. */
+    for (int i = 30; i < 40; i++) {
+        unsigned char key[3] = {'k', 0, (unsigned char)i};
+        assert_fsc_ok(fsc_delete(t->cache, key, 3));
+    }
+    unsigned char key5[3] = {'k', 0, 5};
+    assert_fsc_ok(fsc_set(t->cache, key5, 3, v, 100));
+
+    struct seen s;
+    memset(&s, 0, sizeof s);
+    s.min_created = INT64_MAX;
+    assert_fsc_ok(fsc_foreach(t->cache, record_visit, &s));
+    assert_int_equal(s.count, 30);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(s.visits[i], i < 30 ? 1 : 0);
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(s.sizes[i], i == 5 ? 100 : (uint64_t)i * 3);
+    assert_true(s.min_created >= before);
+    assert_true(s.min_created <= core_now_ms());
+
+    int calls = 0;
+    assert_int_equal(fsc_foreach(t->cache, stop_at_first, &calls), 7);
+    assert_int_equal(calls, 1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_empty_value, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_one_byte, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_one_mib, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_three_mib, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_binary_keys, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_longest_key, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_overwrite_small, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_overwrite_large, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_delete, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_clear, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_expiration, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_reopen, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_foreach, fsc_test_setup, fsc_test_teardown),
+    };
+    return cmocka_run_group_tests_name("core_roundtrip", tests, NULL, NULL);
+}
