@@ -97,7 +97,8 @@ const std::map<std::string, const char *> command_help = {
      "Usage: fsc put [-e] KEY [FILE|-]\n"
      "\n"
      "Stores a copy of FILE as the key's value. Without FILE, or with '-',\n"
-     "stdin is spooled to a temp file in $TMPDIR (default /tmp) first.\n"
+     "stdin is stored; stdin, a pipe or a device is first spooled to a temp\n"
+     "file in $TMPDIR (default /tmp), never held whole in memory.\n"
      "\n"
      "Options:\n"
      "  -e, --escaped   KEY uses the escapes that 'fsc ls' prints\n"
@@ -293,19 +294,35 @@ int cmd_put(const Global &g, const std::vector<std::string> &args) {
     std::string file = operands.size() == 2 ? operands[1] : "-";
 
     int rc;
+    int in_fd = STDIN_FILENO;
+    std::string shown = "stdin";
+    struct CloseIn {
+        int fd;
+        ~CloseIn() {
+            if (fd != STDIN_FILENO)
+                close(fd);
+        }
+    } in_closer{STDIN_FILENO};
     if (file != "-") {
-        struct stat st;
-        if (stat(file.c_str(), &st) != 0)
+        in_fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        if (in_fd < 0)
             fail_errno("put: cannot read '" + file + "'", errno);
-        if (!S_ISREG(st.st_mode))
-            throw Failure("put: '" + file + "' is not a regular file (use '-' and a redirection)");
-        Cache cache(g);
-        rc = fsc_set_file(cache.get(), key.data(), key.size(), -1, file.c_str(), 0);
-        if (rc != FSC_OK)
-            fail_fsc("put '" + file + "' into '" + cache.dir() + "'", rc);
-        return exit_ok;
+        in_closer.fd = in_fd;
+        shown = "'" + file + "'";
+        struct stat st;
+        if (fstat(in_fd, &st) != 0)
+            fail_errno("put: cannot read '" + file + "'", errno);
+        if (S_ISDIR(st.st_mode))
+            throw Failure("put: '" + file + "' is a directory");
+        if (S_ISREG(st.st_mode)) {
+            Cache cache(g);
+            rc = fsc_set_file(cache.get(), key.data(), key.size(), -1, file.c_str(), 0);
+            if (rc != FSC_OK)
+                fail_fsc("put '" + file + "' into '" + cache.dir() + "'", rc);
+            return exit_ok;
+        }
     }
-    // stdin: spool it in chunks, never whole in memory.
+    // stdin, a pipe or a device: spool it in chunks, never whole in memory.
     int fd = make_temp_file("put");
     struct CloseFd {
         int fd;
@@ -313,11 +330,11 @@ int cmd_put(const Global &g, const std::vector<std::string> &args) {
     } closer{fd};
     static char buf[1 << 16];
     for (;;) {
-        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+        ssize_t n = read(in_fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            fail_errno("put: read stdin", errno);
+            fail_errno("put: read " + shown, errno);
         if (n == 0)
             break;
         write_all(fd, buf, size_t(n), "a temp file");
@@ -327,7 +344,7 @@ int cmd_put(const Global &g, const std::vector<std::string> &args) {
     Cache cache(g);
     rc = fsc_set_file(cache.get(), key.data(), key.size(), fd, nullptr, 0);
     if (rc != FSC_OK)
-        fail_fsc("put stdin into '" + cache.dir() + "'", rc);
+        fail_fsc("put " + shown + " into '" + cache.dir() + "'", rc);
     return exit_ok;
 }
 
