@@ -1,0 +1,319 @@
+"""fsc.Cache: values, files, locks, get-or-create, housekeeping, errors."""
+
+import datetime
+import os
+import threading
+import time
+
+import pytest
+
+import fsc
+from fsc import _c
+
+
+def test_set_get_delete(cache):
+    assert cache.get("missing") is None
+    cache.set("k", b"v1")
+    assert cache.get("k") == b"v1"
+    cache.set("k", bytearray(b"v2"))
+    assert cache.get("k") == b"v2"
+    assert "k" in cache
+    assert cache.delete("k") is True
+    assert cache.delete("k") is False
+    assert cache.get("k") is None and "k" not in cache
+
+
+def test_binary_values_and_keys(cache):
+    value = bytes(range(256)) * 3 + b"\0"
+    cache.set(b"\0\xff\0", value)
+    cache.set("\u00e9t\u00e9", b"utf8")
+    assert cache.get(b"\0\xff\0") == value
+    assert cache.get(b"\0\xff") is None
+    assert cache.get("\u00e9t\u00e9".encode("utf-8")) == b"utf8"
+    assert sorted(cache.keys()) == sorted([b"\0\xff\0", "\u00e9t\u00e9".encode("utf-8")])
+    cache.set("empty", b"")
+    assert cache.get("empty") == b""
+
+
+def test_bad_arguments(cache):
+    with pytest.raises(fsc.InvalidArgumentError):
+        cache.set("", b"x")
+    with pytest.raises(TypeError):
+        cache.set(1, b"x")
+    with pytest.raises(TypeError):
+        cache.set("k", "not bytes")
+
+
+def test_errors_come_from_the_status_table():
+    codes = {getattr(_c, n): n for n in dir(_c) if n.startswith("FSC_E") and isinstance(getattr(_c, n), int)}
+    assert len(codes) >= 14
+    classes = set()
+    for status, name in codes.items():
+        cls = fsc._BY_STATUS[status]
+        assert issubclass(cls, fsc.Error) and cls is not fsc.Error
+        assert cls.status == status and cls.status_name == name == _c.fsc_strerror(status)
+        assert not cls.__name__.startswith("Error_"), "no idiomatic name for " + name
+        classes.add(cls)
+    assert len(classes) == len(codes)
+
+
+def test_open_errors(tmp_path):
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "somefile").write_text("x")
+    with pytest.raises(fsc.FormatError) as e:
+        fsc.Cache(str(tmp_path / "foreign"))
+    assert e.value.status == _c.FSC_EFORMAT and "foreign" in str(e.value)
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(fsc.Error):
+        fsc.Cache(str(tmp_path / "plain"))
+
+
+def test_too_big(cache_dir):
+    with fsc.Cache(cache_dir, cache_size=10) as c:
+        with pytest.raises(fsc.TooBigError):
+            c.set("k", b"x" * 11)
+        assert c.get("k") is None
+
+
+def test_not_supported_yet_are_wrapped(cache):
+    for call in (cache.prune, cache.stats, cache.verify):
+        try:
+            call()
+        except fsc.NotSupportedError as e:
+            assert e.status_name == "FSC_ENOTSUP"
+
+
+def test_closed_cache(cache_dir):
+    c = fsc.Cache(cache_dir)
+    c.close()
+    c.close()
+    with pytest.raises(ValueError):
+        c.get("k")
+
+
+def test_expiration(cache_dir):
+    with fsc.Cache(cache_dir, expiration_time=datetime.timedelta(0)) as c:
+        c.set("k", b"v")
+        assert c.get("k") is None  # older than 0 ms: always expired
+    with fsc.Cache(cache_dir, expiration_time=3600) as c:
+        c.set("k", b"v")
+        assert c.get("k") == b"v"
+        calls = []
+        assert c.get_or_create("k", lambda: calls.append(1) or b"new", expiration_time=0) == b"new"
+        assert calls == [1]
+
+
+def test_invalidate_hard_and_soft(cache):
+    cache.set("k", b"old")
+    cache.invalidate(hard=True)
+    assert cache.get("k") is None
+    cache.set("k", b"old")
+    cache.invalidate(hard=False)
+    assert cache.get("k") is None
+    assert cache.get_or_create("k", lambda: b"new") == b"new"
+    assert cache.get("k") == b"new"
+
+
+def test_clear(cache):
+    for i in range(5):
+        cache.set("k%d" % i, b"v")
+    cache.clear()
+    assert all(cache.get("k%d" % i) is None for i in range(5))
+
+
+def test_get_or_create(cache):
+    calls = []
+
+    def creator():
+        calls.append(1)
+        return b"made"
+
+    assert cache.get_or_create("k", creator) == b"made"
+    assert cache.get_or_create("k", creator) == b"made"
+    assert calls == [1]
+
+
+def test_creator_exception_propagates_and_nothing_is_stored(cache):
+    class Boom(Exception):
+        pass
+
+    def creator():
+        raise Boom("no value")
+
+    with pytest.raises(Boom, match="no value"):
+        cache.get_or_create("k", creator)
+    assert cache.get("k") is None
+    # The lock was released: a later caller creates the value.
+    assert cache.get_or_create("k", lambda: b"second") == b"second"
+    with pytest.raises(TypeError):
+        cache.get_or_create("j", lambda: "not bytes")
+    assert cache.get("j") is None
+
+
+def test_set_file_copy_keeps_offset(cache, tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"0123456789")
+    with open(src, "rb") as f:
+        f.seek(4)
+        cache.set_file("k", f)
+        assert f.tell() == 4
+    assert src.exists()
+    got = cache.get_file("k")
+    with got:
+        assert got.tell() == 4
+        assert got.read() == b"456789"
+        got.seek(0)
+        assert got.read() == b"0123456789"
+    cache.set_file("p", str(src))
+    with cache.get_file("p") as got:
+        assert got.tell() == 0 and got.read() == b"0123456789"
+    assert cache.get_file("missing") is None
+
+
+def test_set_file_after_buffered_read(cache, tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"abcdefgh" * 4096)
+    with open(src, "rb") as f:
+        assert f.read(3) == b"abc"  # the reader has buffered far more than 3 bytes
+        cache.set_file("k", f)
+        assert f.read(3) == b"def"
+    with cache.get_file("k") as got:
+        assert got.tell() == 3 and got.read(3) == b"def"
+
+
+def test_set_file_move(cache, tmp_path):
+    src = tmp_path / "moved.bin"
+    src.write_bytes(b"moved content")
+    with open(src, "rb") as f:
+        f.seek(6)
+        cache.set_file("k", f, move=True)
+    assert not src.exists()
+    with cache.get_file("k") as got:
+        assert got.tell() == 6 and got.read() == b"content"
+
+
+def test_lock_context_and_reentrance(cache):
+    with cache.lock("k", timeout=1) as held:
+        assert held.locked_here()
+        with cache.lock("k", timeout=0):  # re-entrant for this thread
+            pass
+    lock = cache.lock("k")
+    assert lock.acquire(blocking=False)
+    lock.release()
+    with pytest.raises(RuntimeError):
+        lock.release()
+
+
+def test_lock_excludes_other_thread(cache):
+    lock = cache.lock("k")
+    assert lock.acquire()
+    result = []
+    t = threading.Thread(target=lambda: result.append(cache.lock("k").acquire(blocking=False)))
+    t.start()
+    t.join()
+    assert result == [False]
+    lock.release()
+
+
+CHILD_LOCK = """
+import sys, fsc
+c = fsc.Cache(sys.argv[1])
+with c.lock("k"):
+    print("locked", flush=True)
+    sys.stdin.readline()
+print("released", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_lock_excludes_other_process(cache, cache_dir, child):
+    p = child(CHILD_LOCK, cache_dir)
+    p.expect("locked")
+    assert cache.lock_holder("k") == p.pid
+    assert cache.lock("k").acquire(blocking=False) is False
+    with pytest.raises(fsc.BusyError):
+        with cache.lock("k", timeout=0):
+            pass
+    with pytest.raises(fsc.LockTimeoutError):
+        with cache.lock("k", timeout=0.05):
+            pass
+    assert cache.lock("other").acquire(blocking=False)  # other keys are free
+    p.send("release")
+    p.expect("released")
+    with cache.lock("k", timeout=10):
+        assert cache.lock_holder("k") == 0
+    p.finish()
+
+
+def test_lock_wait_releases_the_gil(cache, cache_dir, child):
+    p = child(CHILD_LOCK, cache_dir)
+    p.expect("locked")
+    outcome = []
+
+    def wait():
+        try:
+            with cache.lock("k", timeout=1.0):
+                outcome.append("acquired")
+        except fsc.LockTimeoutError:
+            outcome.append("timed out")
+
+    t = threading.Thread(target=wait)
+    t.start()
+    last, gap = time.monotonic(), 0.0
+    while t.is_alive():  # this thread must keep running while the other waits
+        now = time.monotonic()
+        gap, last = max(gap, now - last), now
+    t.join()
+    assert outcome == ["timed out"]
+    assert gap < 0.5, "the interpreter stalled for %.2f s during a lock wait" % gap
+    p.send("release")
+    p.expect("released")
+    p.finish()
+
+
+CHILD_GET_OR_CREATE = """
+import os, sys, fsc
+c = fsc.Cache(sys.argv[1])
+def creator():
+    with open(sys.argv[2], "a") as f:
+        f.write("%d\\n" % os.getpid())
+    return b"value from %d" % os.getpid()
+print("ready", flush=True)
+print(c.get_or_create("k", creator).decode(), flush=True)
+"""
+
+
+def test_get_or_create_creates_once_across_processes(cache, cache_dir, child, tmp_path):
+    log = tmp_path / "creators"
+    lock = cache.lock("k")
+    assert lock.acquire()  # hold the key so the children pile up behind it
+    kids = [child(CHILD_GET_OR_CREATE, cache_dir, log) for _ in range(4)]
+    for k in kids:
+        k.expect("ready")
+    lock.release()
+    answers = {k.read() for k in kids}
+    for k in kids:
+        k.finish()
+    creators = log.read_text().split()
+    assert len(creators) == 1
+    assert answers == {"value from %s" % creators[0]}
+
+
+def test_fork_child_uses_inherited_cache(cache):
+    cache.set("k", b"parent")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ok = cache.get("k") == b"parent"
+            cache.set("k", b"child")
+            with cache.lock("k", timeout=5):
+                pass
+            os.write(w, b"ok" if ok else b"bad")
+        finally:
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 10) == b"ok"
+    os.close(r)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert cache.get("k") == b"child"

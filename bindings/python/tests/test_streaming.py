@@ -1,0 +1,47 @@
+"""A 256 MiB file value goes in and out without ever being held in memory."""
+
+import pytest
+
+from conftest import Child
+
+SIZE = 256 * 1024 * 1024
+
+CHILD = """
+import os, sys, fsc
+
+def peak_rss_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+
+src = os.path.join(sys.argv[1], "big.bin")
+chunk = bytes(range(256)) * 4096  # 1 MiB
+with open(src, "wb") as f:
+    for _ in range(%d // len(chunk)):
+        f.write(chunk)
+c = fsc.Cache(os.path.join(sys.argv[1], "cache"), cache_size=1 << 30)
+with open(src, "rb") as f:
+    f.seek(1)
+    c.set_file("big", f)
+os.unlink(src)
+total, first = 0, None
+with c.get_file("big") as f:
+    start = f.tell()
+    while True:
+        block = f.read(1 << 20)
+        if not block:
+            break
+        if first is None:
+            first = block[:3]
+        total += len(block)
+print(start, total, first.hex(), peak_rss_kib(), flush=True)
+""" % SIZE
+
+
+def test_big_raw_value_streams(tmp_path):
+    p = Child(CHILD, tmp_path)
+    start, total, first, peak_kib = p.read().split()
+    p.finish()
+    assert int(start) == 1 and int(total) == SIZE - 1 and first == "010203"
+    assert int(peak_kib) < 64 * 1024, "peak RSS %s KiB" % peak_kib
