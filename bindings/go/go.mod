@@ -1,0 +1,3 @@
+module fsc
+
+go 1.19
