@@ -296,7 +296,7 @@ int fsc_invalidate(fsc_cache *c, int hard) {
 int fsc_prune(fsc_cache *c) {
     return guard([&] {
         check_cache(c);
-        fail(Status::notsup, "fsc_prune is not implemented yet");
+        c->impl->prune();
         return FSC_OK;
     });
 }
@@ -313,7 +313,17 @@ int fsc_stats(fsc_cache *c, fsc_statistics *out) {
     return guard([&] {
         check_cache(c);
         check_out(out);
-        fail(Status::notsup, "fsc_stats is not implemented yet");
+        if (out->size < sizeof(fsc_statistics))
+            fail(Status::inval, "out->size must be set to sizeof(fsc_statistics)");
+        fsc::Totals t = c->impl->stats();
+        out->entries = t.entries;
+        out->bytes = t.bytes;
+        out->cache_size = c->impl->options().cache_size;
+        out->hits = t.hits;
+        out->misses = t.misses;
+        out->sets = t.sets;
+        out->evictions = t.evictions;
+        out->expirations = t.expirations;
         return FSC_OK;
     });
 }
@@ -321,7 +331,14 @@ int fsc_stats(fsc_cache *c, fsc_statistics *out) {
 int fsc_verify(fsc_cache *c, int repair, fsc_verify_report *out) {
     return guard([&] {
         check_cache(c);
-        fail(Status::notsup, "fsc_verify is not implemented yet");
+        if (out && out->size < sizeof(fsc_verify_report))
+            fail(Status::inval, "out->size must be set to sizeof(fsc_verify_report)");
+        fsc::VerifyCounts n = c->impl->verify(repair != 0);
+        if (out) {
+            out->checked = n.checked;
+            out->problems = n.problems;
+            out->repaired = n.repaired;
+        }
         return FSC_OK;
     });
 }

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "clock.h"
@@ -120,10 +122,183 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
 Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks)
     : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)) {
     store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, opts_.durable);
-    locks_->register_open([this] { store_->sweep_temp(); });
+    ledger_ = std::make_unique<Ledger>(locks_, base_path_ + "/lock");
+    rng_.seed(std::minstd_rand::result_type(random64()));
+    // Alone with the cache: finish what crashed processes left half-done and
+    // recount the totals (nobody else can have a set in flight).
+    locks_->register_open([this] {
+        store_->recover();
+        Change m = store_->measure();
+        ledger_->update([&](Totals &t) {
+            t.bytes = uint64_t(m.bytes);
+            t.entries = uint64_t(m.entries);
+        });
+    });
 }
 
-Cache::~Cache() { locks_->unregister_open(); }
+Cache::~Cache() {
+    try {
+        flush_counts();
+    } catch (...) {
+        // Lost counts of one handle are not worth failing a close.
+    }
+    locks_->unregister_open();
+}
+
+bool Cache::over_budget(const Totals &t, uint64_t extra_bytes, uint64_t extra_entries) const {
+    return (opts_.cache_size != 0 && t.bytes + extra_bytes > opts_.cache_size) ||
+           (opts_.max_entries != 0 && t.entries + extra_entries > opts_.max_entries);
+}
+
+void Cache::reserve(uint64_t bytes) {
+    if (opts_.cache_size == 0)
+        return;
+    for (int attempt = 0; attempt < 16; attempt++) {
+        bool ok = false;
+        ledger_->update([&](Totals &t) {
+            if (!over_budget(t, bytes, 0)) {
+                t.bytes += bytes;
+                ok = true;
+            }
+        });
+        if (ok)
+            return;
+        evict_until(bytes, 0);
+    }
+    // What is left is other processes' sets in flight: charge it anyway.
+    ledger_->update([&](Totals &t) { t.bytes += bytes; });
+}
+
+void Cache::settle(uint64_t reserved, const Change &c) {
+    const uint64_t held = opts_.cache_size != 0 ? reserved : 0;
+    Totals t = ledger_->update([&](Totals &t) {
+        t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) - int64_t(held) + c.bytes));
+        t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + c.entries));
+        t.sets++;
+    });
+    if (over_budget(t, 0, 0))
+        evict_until(0, 0);
+}
+
+void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
+    // Small caches are scanned whole (exact LRU); large ones sampled (near LRU).
+    constexpr uint64_t exhaustive_limit = 1024;
+    for (int round = 0; round < 64; round++) {
+        Totals t = ledger_->read();
+        if (!over_budget(t, extra_bytes, extra_entries))
+            return;
+        const bool exhaustive = t.entries <= exhaustive_limit;
+        std::vector<Candidate> cands;
+        {
+            std::lock_guard<std::mutex> g(rng_mu_);
+            store_->candidates(exhaustive, rng_, &cands);
+        }
+        if (cands.empty())
+            return;
+        const int64_t now = now_us();
+        auto age_key = [&](const Candidate &c) {
+            bool expired = opts_.expiration_ms >= 0 && now - c.slot.created_us >= opts_.expiration_ms * 1000;
+            return expired ? INT64_MIN : c.slot.last_use_us;
+        };
+        std::sort(cands.begin(), cands.end(),
+                  [&](const Candidate &a, const Candidate &b) { return age_key(a) < age_key(b); });
+        uint64_t need_bytes = opts_.cache_size ? t.bytes + extra_bytes - std::min(t.bytes + extra_bytes, opts_.cache_size) : 0;
+        uint64_t need_entries =
+            opts_.max_entries ? t.entries + extra_entries - std::min(t.entries + extra_entries, opts_.max_entries) : 0;
+        Change freed;
+        uint64_t evicted = 0;
+        for (const Candidate &c : cands) {
+            bool removed;
+            Change d = store_->evict(c, &removed);
+            if (!removed)
+                continue;
+            freed += d;
+            evicted++;
+            need_bytes -= std::min<uint64_t>(need_bytes, uint64_t(-d.bytes));
+            need_entries -= std::min<uint64_t>(need_entries, 1);
+            if ((need_bytes == 0 && need_entries == 0) || !exhaustive)
+                break;
+        }
+        ledger_->update([&](Totals &tt) {
+            tt.bytes = uint64_t(std::max<int64_t>(0, int64_t(tt.bytes) + freed.bytes));
+            tt.entries = uint64_t(std::max<int64_t>(0, int64_t(tt.entries) + freed.entries));
+            tt.evictions += evicted;
+        });
+        if (evicted == 0 && exhaustive)
+            return; // nothing removable now: never loop on it
+    }
+}
+
+void Cache::count_lookup(bool hit) {
+    (hit ? pending_hits_ : pending_misses_)++;
+    if (pending_hits_.load(std::memory_order_relaxed) + pending_misses_.load(std::memory_order_relaxed) >= 256)
+        flush_counts();
+}
+
+void Cache::flush_counts() {
+    uint64_t h = pending_hits_.exchange(0), m = pending_misses_.exchange(0);
+    if (h || m)
+        ledger_->update([&](Totals &t) {
+            t.hits += h;
+            t.misses += m;
+        });
+}
+
+void Cache::prune() {
+    const Invalidation inv = read_invalidation();
+    const int64_t now = now_us();
+    std::vector<Candidate> all;
+    {
+        std::lock_guard<std::mutex> g(rng_mu_);
+        store_->candidates(true, rng_, &all);
+    }
+    Change freed;
+    uint64_t expired = 0;
+    for (const Candidate &c : all) {
+        bool old = c.slot.created_us <= inv.hard_us ||
+                   (opts_.expiration_ms >= 0 && now - c.slot.created_us >= opts_.expiration_ms * 1000);
+        if (!old)
+            continue;
+        bool removed;
+        Change d = store_->evict(c, &removed);
+        if (removed) {
+            freed += d;
+            expired++;
+        }
+    }
+    ledger_->update([&](Totals &t) {
+        t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) + freed.bytes));
+        t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + freed.entries));
+        t.expirations += expired;
+    });
+    evict_until(0, 0);
+}
+
+Totals Cache::stats() {
+    flush_counts();
+    return ledger_->read();
+}
+
+VerifyCounts Cache::verify(bool repair) {
+    const bool alone = locks_->alone();
+    VerifyCounts n = store_->verify(repair, alone);
+    if (alone) {
+        // With no set in flight anywhere, the totals must match the metadata.
+        Change m = store_->measure();
+        Totals t = ledger_->read();
+        if (t.bytes != uint64_t(m.bytes) || t.entries != uint64_t(m.entries)) {
+            n.problems++;
+            if (repair) {
+                ledger_->update([&](Totals &tt) {
+                    tt.bytes = uint64_t(m.bytes);
+                    tt.entries = uint64_t(m.entries);
+                });
+                n.repaired++;
+            }
+        }
+    }
+    return n;
+}
 
 Key Cache::make_key(const void *key, size_t key_len) const { return Key{key, key_len, KeyHash::of(key, key_len)}; }
 
@@ -135,7 +310,16 @@ void Cache::check_size(uint64_t size) const {
 
 void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
     check_size(len);
-    store_->put_bytes(make_key(key, key_len), data, len, now_us());
+    const uint64_t charge = Store::charge(key_len, len);
+    reserve(charge);
+    Change c;
+    try {
+        c = store_->put_bytes(make_key(key, key_len), data, len, now_us());
+    } catch (...) {
+        settle_failed(charge);
+        throw;
+    }
+    settle(charge, c);
 }
 
 void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, bool move) {
@@ -168,7 +352,16 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
     if (!S_ISREG(st.st_mode))
         fail(Status::inval, "fsc_set_file stores regular files only");
     check_size(uint64_t(st.st_size));
-    store_->put_file(make_key(key, key_len), src, path, move, uint64_t(st.st_size), offset, now_us());
+    const uint64_t charge = Store::charge(key_len, uint64_t(st.st_size));
+    reserve(charge);
+    Change c;
+    try {
+        c = store_->put_file(make_key(key, key_len), src, path, move, uint64_t(st.st_size), offset, now_us());
+    } catch (...) {
+        settle_failed(charge);
+        throw;
+    }
+    settle(charge, c);
 }
 
 Cache::Invalidation Cache::read_invalidation() const {
@@ -225,12 +418,28 @@ std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool
 std::unique_ptr<Entry> Cache::get(const void *key, size_t key_len) {
     bool fresh = false;
     auto e = lookup(make_key(key, key_len), opts_.expiration_ms, &fresh);
+    count_lookup(e && fresh);
     return fresh ? std::move(e) : nullptr;
 }
 
-bool Cache::remove(const void *key, size_t key_len) { return store_->remove(make_key(key, key_len)); }
+void Cache::apply(const Change &c) {
+    if (c.bytes == 0 && c.entries == 0)
+        return;
+    ledger_->update([&](Totals &t) {
+        t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) + c.bytes));
+        t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + c.entries));
+    });
+}
 
-void Cache::clear() { store_->clear(); }
+void Cache::settle_failed(uint64_t reserved) { apply(Change{opts_.cache_size != 0 ? -int64_t(reserved) : 0, 0}); }
+
+bool Cache::remove(const void *key, size_t key_len) {
+    bool removed;
+    apply(store_->remove(make_key(key, key_len), &removed));
+    return removed;
+}
+
+void Cache::clear() { apply(store_->clear()); }
 
 std::unique_ptr<KeyHold> Cache::lock(const void *key, size_t key_len, int64_t timeout_ms) {
     return LockTable::lock_key(locks_, make_key(key, key_len).hash.word(), timeout_ms, opts_.distributed_lock);

@@ -2,14 +2,18 @@
 // expressed over the store and the lock table.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <string>
 
 #include "entry.h"
 #include "error.h"
 #include "fd.h"
+#include "ledger.h"
 #include "lock_table.h"
 #include "store.h"
 
@@ -50,6 +54,11 @@ public:
     using Visitor = std::function<bool(const std::string &key, uint64_t size, int64_t created_us)>;
     void foreach(const Visitor &visit);
 
+    // Drops expired (and hard-invalidated) values, then evicts down to the budget.
+    void prune();
+    Totals stats();
+    VerifyCounts verify(bool repair);
+
     const Options &options() const noexcept { return opts_; }
 
 private:
@@ -64,12 +73,28 @@ private:
     std::unique_ptr<Entry> lookup(const Key &key, int64_t expiration_ms, bool *fresh);
     Invalidation read_invalidation() const;
     void check_size(uint64_t size) const;
+    bool over_budget(const Totals &t, uint64_t extra_bytes, uint64_t extra_entries) const;
+    // Charges a set before it writes anything, evicting first when it would not fit.
+    void reserve(uint64_t bytes);
+    // Replaces the reservation by what the set really changed; evicts if over.
+    void settle(uint64_t reserved, const Change &c);
+    // Evicts least recently used entries until `fits` says the totals fit.
+    void evict_until(uint64_t extra_bytes, uint64_t extra_entries);
+    void settle_failed(uint64_t reserved);
+    // Adds a change to the cache-wide totals.
+    void apply(const Change &c);
+    void count_lookup(bool hit);
+    void flush_counts();
 
     Fd base_;
     std::string base_path_;
     Options opts_;
     std::shared_ptr<LockTable> locks_;
     std::unique_ptr<Store> store_;
+    std::unique_ptr<Ledger> ledger_;
+    std::atomic<uint64_t> pending_hits_{0}, pending_misses_{0}; // not yet in the ledger
+    std::mutex rng_mu_;
+    std::minstd_rand rng_;
 };
 
 } // namespace fsc

@@ -302,6 +302,14 @@ void LockTable::hold_shared_open() {
     fcntl_lock(open_range, F_RDLCK, -1);
 }
 
+bool LockTable::alone() {
+    std::lock_guard<std::mutex> g(state_->mu);
+    if (!try_exclusive_open())
+        return false;
+    hold_shared_open();
+    return true;
+}
+
 void LockTable::unregister_open() {
     std::lock_guard<std::mutex> g(state_->mu);
     if (--state_->opens == 0)

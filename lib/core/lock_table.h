@@ -89,6 +89,8 @@ public:
         hold_shared_open();
     }
     void unregister_open();
+    // True when no other process has the cache open now.
+    bool alone();
 
 private:
     friend class KeyHold;

@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "clock.h"
 #include "error.h"
 #include "file_ops.h"
 
@@ -41,6 +43,8 @@ Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, 
     : base_(base), base_path_(std::move(base_path)), locks_(std::move(locks)), durable_(durable) {
     for (auto &fd : shard_fds_)
         fd.store(-1);
+    for (auto &m : metas_)
+        m.store(nullptr);
     temp_dir_.reset(openat(base_, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!temp_dir_)
         throw_errno(errno, "open '" + base_path_ + "/tmp'");
@@ -50,9 +54,22 @@ Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, 
 }
 
 Store::~Store() {
+    for (auto &m : metas_)
+        delete m.load();
     for (auto &fd : shard_fds_)
         if (fd.load() >= 0)
             ::close(fd.load());
+}
+
+ShardMeta &Store::meta(unsigned shard, int dir) {
+    ShardMeta *m = metas_[shard].load(std::memory_order_acquire);
+    if (m)
+        return *m;
+    auto fresh = std::make_unique<ShardMeta>(dir, shown(shard, "meta"));
+    ShardMeta *expected = nullptr;
+    if (metas_[shard].compare_exchange_strong(expected, fresh.get()))
+        return *fresh.release();
+    return *expected;
 }
 
 std::string Store::payload_name(const std::string &hex, uint64_t gen) { return hex + "." + hex64(gen); }
@@ -135,8 +152,11 @@ std::unique_ptr<Entry> Store::find(const Key &key) {
     // A writer may replace the entry between reading it and opening its
     // payload: then read the new entry. Bounded, in case of a storm.
     for (int attempt = 0; attempt < 16; attempt++) {
-        if (auto found = try_find(key, dir))
+        if (auto found = try_find(key, dir)) {
+            if (*found)
+                meta(key.hash.shard(), dir).touch(key.hash, now_us());
             return std::move(*found);
+        }
     }
     fail(Status::io, "cache entry for a key kept changing while it was read");
 }
@@ -213,28 +233,57 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     return std::make_unique<Entry>(std::move(pfd), info, std::nullopt);
 }
 
-void Store::commit(const Key &key, TempFile &temp) {
+Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, const Slot &slot) {
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, true);
     const std::string hex = key.hash.hex();
+    ShardMeta &m = meta(shard, dir);
     std::string old_payload;
+    Change change;
     {
         LockTable::ShardGuard g(*locks_, shard);
+        bool damaged;
+        MetaHeader head = m.begin(&damaged);
+        const uint64_t meta_before = m.size_before_begin();
+        if (damaged)
+            m.rebuild(head, scan_files(shard, dir, true, nullptr));
         std::string old_key, why;
         auto old = peek(dir, hex, &old_key, &why);
         if (old && old->external())
             old_payload = payload_name(hex, old->payload_gen);
-        if (renameat(temp_dir_.get(), temp.name().c_str(), dir, hex.c_str()) != 0)
-            throw_errno(errno, "rename 'tmp/" + temp.name() + "' -> '" + shown(shard, hex) + "'");
+        // The payload goes in first, under a name no entry uses yet; the
+        // entry's rename is the commit. Both happen under the shard lock, so
+        // fsc_verify never sees a payload that is about to be named.
+        if (payload && renameat(payload->from_dir, payload->from_name.c_str(), dir, payload->name.c_str()) != 0) {
+            int err = errno;
+            m.finish(head);
+            if (err == EXDEV)
+                fail(Status::xdev, "cannot move '" + payload->from_name + "' into '" + base_path_ +
+                                       "': it is on another filesystem");
+            throw_errno(err, "rename '" + payload->from_name + "' -> '" + shown(shard, payload->name) + "'");
+        }
+        if (renameat(temp_dir_.get(), temp.name().c_str(), dir, hex.c_str()) != 0) {
+            int err = errno;
+            if (payload && renameat(dir, payload->name.c_str(), payload->from_dir, payload->from_name.c_str()) != 0)
+                unlinkat(dir, payload->name.c_str(), 0);
+            m.finish(head);
+            throw_errno(err, "rename 'tmp/" + temp.name() + "' -> '" + shown(shard, hex) + "'");
+        }
         temp.commit();
+        auto replaced = m.upsert(head, slot);
+        m.finish(head);
+        change.bytes = int64_t(slot.bytes) - int64_t(replaced ? replaced->bytes : 0) +
+                       int64_t(ShardMeta::file_bytes(head.capacity)) - int64_t(meta_before);
+        change.entries = replaced ? 0 : 1;
     }
     if (durable_)
         sync_fd(dir, "'" + base_path_ + "/shards/" + hex_byte(shard) + "'");
     if (!old_payload.empty())
         unlinkat(dir, old_payload.c_str(), 0);
+    return change;
 }
 
-void Store::put_bytes(const Key &key, const void *data, size_t len, int64_t created_us) {
+Change Store::put_bytes(const Key &key, const void *data, size_t len, int64_t created_us) {
     EntryHeader h;
     h.key_len = uint32_t(key.len);
     h.value_size = len;
@@ -252,102 +301,316 @@ void Store::put_bytes(const Key &key, const void *data, size_t len, int64_t crea
     if (durable_)
         sync_fd(temp.fd(), "'tmp/" + temp.name() + "'");
     temp.close_fd();
-    commit(key, temp);
+    return commit(key, temp, nullptr, Slot{key.hash, charge(key.len, len), created_us, created_us});
 }
 
-void Store::put_file(const Key &key, int src, const char *path, bool move, uint64_t size, uint64_t offset,
-                     int64_t created_us) {
-    const unsigned shard = key.hash.shard();
-    const int dir = shard_dir(shard, true);
-    const std::string hex = key.hash.hex();
+Change Store::put_file(const Key &key, int src, const char *path, bool move, uint64_t size, uint64_t offset,
+                       int64_t created_us) {
     const uint64_t gen = random64();
-    const std::string payload = payload_name(hex, gen);
-
+    Payload payload;
+    payload.name = payload_name(key.hash.hex(), gen);
+    std::unique_ptr<TempFile> copy;
     if (move) {
-        if (renameat(AT_FDCWD, path, dir, payload.c_str()) != 0) {
-            if (errno == EXDEV)
-                fail(Status::xdev, std::string("cannot move '") + path + "' into '" + base_path_ +
-                                       "': it is on another filesystem");
-            throw_errno(errno, std::string("rename '") + path + "' -> '" + shown(shard, payload) + "'");
-        }
-        struct stat st;
-        if (fstatat(dir, payload.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
-            size = uint64_t(st.st_size);
+        payload.from_dir = AT_FDCWD;
+        payload.from_name = path;
     } else {
-        TempFile copy(temp_dir_.get(), base_path_ + "/tmp");
-        copy_contents(src, copy.fd(), size, "into 'tmp/" + copy.name() + "'");
+        copy = std::make_unique<TempFile>(temp_dir_.get(), base_path_ + "/tmp");
+        copy_contents(src, copy->fd(), size, "into 'tmp/" + copy->name() + "'");
         if (durable_)
-            sync_fd(copy.fd(), "'tmp/" + copy.name() + "'");
-        copy.close_fd();
-        if (renameat(temp_dir_.get(), copy.name().c_str(), dir, payload.c_str()) != 0)
-            throw_errno(errno, "rename 'tmp/" + copy.name() + "' -> '" + shown(shard, payload) + "'");
-        copy.commit();
+            sync_fd(copy->fd(), "'tmp/" + copy->name() + "'");
+        copy->close_fd();
+        payload.from_dir = temp_dir_.get();
+        payload.from_name = copy->name();
     }
-    try {
-        EntryHeader h;
-        h.flags = EntryHeader::flag_external;
-        h.key_len = uint32_t(key.len);
-        h.value_size = size;
-        h.offset = std::min(offset, size);
-        h.created_us = created_us;
-        h.payload_gen = gen;
-        auto head = h.encode(key.data);
-        TempFile temp(temp_dir_.get(), base_path_ + "/tmp");
-        struct iovec iov[2] = {{head.data(), head.size()}, {const_cast<void *>(key.data), key.len}};
-        write_all(temp.fd(), iov, 2, "'tmp/" + temp.name() + "'");
-        if (durable_)
-            sync_fd(temp.fd(), "'tmp/" + temp.name() + "'");
-        temp.close_fd();
-        commit(key, temp);
-    } catch (...) {
-        // Nothing names the payload yet: give a moved file back, drop a copy.
-        if (!move || renameat(dir, payload.c_str(), AT_FDCWD, path) != 0)
-            unlinkat(dir, payload.c_str(), 0);
-        throw;
-    }
+    EntryHeader h;
+    h.flags = EntryHeader::flag_external;
+    h.key_len = uint32_t(key.len);
+    h.value_size = size;
+    h.offset = std::min(offset, size);
+    h.created_us = created_us;
+    h.payload_gen = gen;
+    auto head = h.encode(key.data);
+    TempFile temp(temp_dir_.get(), base_path_ + "/tmp");
+    struct iovec iov[2] = {{head.data(), head.size()}, {const_cast<void *>(key.data), key.len}};
+    write_all(temp.fd(), iov, 2, "'tmp/" + temp.name() + "'");
+    if (durable_)
+        sync_fd(temp.fd(), "'tmp/" + temp.name() + "'");
+    temp.close_fd();
+    Change c = commit(key, temp, &payload, Slot{key.hash, charge(key.len, size), created_us, created_us});
+    if (copy)
+        copy->commit();
+    return c;
 }
 
-bool Store::remove(const Key &key) {
+Change Store::remove(const Key &key, bool *removed) {
+    *removed = false;
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, false);
     if (dir < 0)
-        return false;
+        return {};
     const std::string hex = key.hash.hex();
+    ShardMeta &m = meta(shard, dir);
     std::string payload;
-    bool removed = false;
+    Change change;
     {
         LockTable::ShardGuard g(*locks_, shard);
         std::string old_key, why;
         auto h = peek(dir, hex, &old_key, &why);
         if (!h && why.empty())
-            return false;
+            return {};
         if (h && (old_key.size() != key.len || std::memcmp(old_key.data(), key.data, key.len) != 0))
-            return false;
-        if (unlinkat(dir, hex.c_str(), 0) != 0) {
-            if (errno == ENOENT)
-                return false;
-            throw_errno(errno, "unlink '" + shown(shard, hex) + "'");
+            return {};
+        bool damaged;
+        MetaHeader head = m.begin(&damaged);
+        const uint64_t meta_before = m.size_before_begin();
+        if (damaged)
+            m.rebuild(head, scan_files(shard, dir, true, nullptr));
+        if (unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT) {
+            int err = errno;
+            m.finish(head);
+            throw_errno(err, "unlink '" + shown(shard, hex) + "'");
         }
         if (h && h->external())
             payload = payload_name(hex, h->payload_gen);
-        removed = h.has_value();
+        auto old = m.erase(head, key.hash);
+        m.finish(head);
+        change.bytes = -int64_t(old ? old->bytes : 0) + int64_t(ShardMeta::file_bytes(head.capacity)) -
+                       int64_t(meta_before);
+        change.entries = old ? -1 : 0;
+        *removed = h.has_value();
     }
     if (!payload.empty())
         unlinkat(dir, payload.c_str(), 0);
-    return removed;
+    return change;
 }
 
-void Store::clear() {
+Change Store::clear() {
+    Change change;
     for (unsigned shard = 0; shard < 256; shard++) {
         const int dir = shard_dir(shard, false);
         if (dir < 0)
             continue;
+        ShardMeta &m = meta(shard, dir);
         LockTable::ShardGuard g(*locks_, shard);
+        bool damaged;
+        MetaHeader head = m.begin(&damaged);
+        const uint64_t meta_before = m.size_before_begin();
+        const int64_t count_before = damaged ? 0 : head.count;
+        const int64_t bytes_before = damaged ? 0 : int64_t(head.bytes);
         for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
-            if (unlinkat(dir, name, 0) != 0 && errno != ENOENT)
+            if (std::strcmp(name, "meta") != 0 && unlinkat(dir, name, 0) != 0 && errno != ENOENT)
                 throw_errno(errno, "unlink '" + shown(shard, name) + "'");
         });
+        m.rebuild(head, {});
+        m.finish(head);
+        change.bytes += int64_t(ShardMeta::file_bytes(head.capacity)) - int64_t(meta_before) - bytes_before;
+        change.entries -= count_before;
     }
+    return change;
+}
+
+void Store::candidates(bool exhaustive, std::minstd_rand &rng, std::vector<Candidate> *out) {
+    std::vector<Slot> slots;
+    auto take = [&](unsigned shard) {
+        slots.clear();
+        const int dir = shard_dir(shard, false);
+        if (dir < 0)
+            return;
+        MetaHeader head;
+        if (exhaustive)
+            meta(shard, dir).read_all(&head, &slots);
+        else
+            meta(shard, dir).sample(rng, 32, &slots);
+        for (const Slot &s : slots)
+            out->push_back(Candidate{shard, s});
+    };
+    if (exhaustive) {
+        for (unsigned shard = 0; shard < 256; shard++)
+            take(shard);
+        return;
+    }
+    // A few random shards' windows: near-LRU at a cost that does not grow with the cache.
+    for (int tries = 0, found = 0; tries < 64 && found < 8; tries++) {
+        size_t before = out->size();
+        take(unsigned(rng() % 256));
+        found += out->size() > before;
+    }
+}
+
+Change Store::evict(const Candidate &c, bool *removed) {
+    *removed = false;
+    const int dir = shard_dir(c.shard, false);
+    if (dir < 0)
+        return {};
+    const std::string hex = c.slot.hash.hex();
+    ShardMeta &m = meta(c.shard, dir);
+    std::string payload;
+    Change change;
+    {
+        LockTable::ShardGuard g(*locks_, c.shard);
+        bool damaged;
+        MetaHeader head = m.begin(&damaged);
+        const uint64_t meta_before = m.size_before_begin();
+        auto now = damaged ? std::nullopt : m.find(head, c.slot.hash);
+        if (!now || now->created_us != c.slot.created_us) {
+            m.finish(head); // replaced or gone meanwhile: not the entry that was chosen
+            return {};
+        }
+        std::string key, why;
+        auto h = peek(dir, hex, &key, &why);
+        if ((unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT)) {
+            m.finish(head); // cannot be removed (permissions): leave it, never loop on it
+            return {};
+        }
+        if (h && h->external())
+            payload = payload_name(hex, h->payload_gen);
+        m.erase(head, c.slot.hash);
+        m.finish(head);
+        change.bytes = -int64_t(now->bytes) + int64_t(ShardMeta::file_bytes(head.capacity)) - int64_t(meta_before);
+        change.entries = -1;
+        *removed = true;
+    }
+    if (!payload.empty())
+        unlinkat(dir, payload.c_str(), 0);
+    return change;
+}
+
+std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts) {
+    // The slots the valid entry files call for, keeping known last-use times.
+    MetaHeader head;
+    std::vector<Slot> known;
+    meta(shard, dir).read_all(&head, &known);
+    std::vector<Slot> slots;
+    std::vector<std::string> payloads_wanted, payloads_seen, damaged;
+    VerifyCounts local;
+    VerifyCounts &n = counts ? *counts : local;
+    for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
+        if (std::strcmp(name, "meta") == 0)
+            return;
+        n.checked++;
+        if (!is_entry_name(name)) {
+            payloads_seen.push_back(name);
+            return;
+        }
+        std::string key, why;
+        auto h = peek(dir, name, &key, &why);
+        if (!h || KeyHash::of(key.data(), key.size()).hex() != name) {
+            damaged.push_back(name);
+            return;
+        }
+        if (h->external())
+            payloads_wanted.push_back(payload_name(name, h->payload_gen));
+        Slot s{KeyHash::of(key.data(), key.size()), charge(key.size(), h->value_size), h->created_us, h->created_us};
+        for (const Slot &k : known)
+            if (k.hash.bytes == s.hash.bytes)
+                s.last_use_us = k.last_use_us;
+        slots.push_back(s);
+    });
+    auto drop = [&](const std::string &name) {
+        n.problems++;
+        if (repair && unlinkat(dir, name.c_str(), 0) == 0)
+            n.repaired++;
+    };
+    for (const std::string &name : damaged)
+        drop(name);
+    for (const std::string &name : payloads_seen)
+        if (std::find(payloads_wanted.begin(), payloads_wanted.end(), name) == payloads_wanted.end())
+            drop(name); // an orphan: no entry names it
+    // An external entry whose payload is missing or the wrong size is damaged.
+    for (auto it = slots.begin(); it != slots.end();) {
+        const std::string hex = it->hash.hex();
+        std::string key, why;
+        auto h = peek(dir, hex, &key, &why);
+        struct stat st;
+        bool ok = h && (!h->external() || (fstatat(dir, payload_name(hex, h->payload_gen).c_str(), &st,
+                                                   AT_SYMLINK_NOFOLLOW) == 0 &&
+                                           uint64_t(st.st_size) == h->value_size));
+        if (!ok) {
+            drop(hex);
+            it = slots.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return slots;
+}
+
+void Store::recover() {
+    sweep_temp();
+    for (unsigned shard = 0; shard < 256; shard++) {
+        const int dir = shard_dir(shard, false);
+        if (dir < 0)
+            continue;
+        ShardMeta &m = meta(shard, dir);
+        if (m.clean())
+            continue;
+        LockTable::ShardGuard g(*locks_, shard);
+        bool damaged;
+        MetaHeader head = m.begin(&damaged);
+        m.rebuild(head, scan_files(shard, dir, true, nullptr));
+        m.finish(head);
+    }
+}
+
+Change Store::measure() {
+    Change total;
+    for (unsigned shard = 0; shard < 256; shard++) {
+        const int dir = shard_dir(shard, false);
+        if (dir < 0)
+            continue;
+        MetaHeader head;
+        std::vector<Slot> slots;
+        if (!meta(shard, dir).read_all(&head, &slots))
+            continue;
+        total.bytes += int64_t(head.bytes + ShardMeta::file_bytes(head.capacity));
+        total.entries += head.count;
+    }
+    return total;
+}
+
+VerifyCounts Store::verify(bool repair, bool exclusive) {
+    VerifyCounts n;
+    for (unsigned shard = 0; shard < 256; shard++) {
+        const int dir = shard_dir(shard, false);
+        if (dir < 0)
+            continue;
+        ShardMeta &m = meta(shard, dir);
+        LockTable::ShardGuard g(*locks_, shard);
+        MetaHeader head;
+        std::vector<Slot> slots;
+        bool meta_ok = m.read_all(&head, &slots) && head.dirty == 0;
+        std::vector<Slot> want = scan_files(shard, dir, repair, &n);
+        // The metadata must list exactly the valid entries, with their charges and totals.
+        bool same = meta_ok && slots.size() == want.size() && head.count == want.size();
+        uint64_t bytes = 0;
+        for (const Slot &w : want) {
+            bytes += w.bytes;
+            bool found = false;
+            for (const Slot &s : slots)
+                found = found || (s.hash.bytes == w.hash.bytes && s.bytes == w.bytes && s.created_us == w.created_us);
+            same = same && found;
+        }
+        same = same && head.bytes == bytes;
+        if (!same) {
+            n.problems++;
+            if (repair) {
+                bool damaged;
+                MetaHeader h = m.begin(&damaged);
+                m.rebuild(h, want);
+                m.finish(h);
+                n.repaired++;
+            }
+        }
+    }
+    if (exclusive) {
+        for_each_name(temp_dir_.get(), base_path_ + "/tmp", [&](const char *name) {
+            n.checked++;
+            n.problems++;
+            if (repair && unlinkat(temp_dir_.get(), name, 0) == 0)
+                n.repaired++;
+        });
+    }
+    return n;
 }
 
 void Store::foreach(const Visitor &visit) {

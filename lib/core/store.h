@@ -1,6 +1,7 @@
 // Where values live: one entry file per key under shards/<xx>/, named by the
-// key's hash; a value stored from a file keeps a payload file of its own.
-// Readers take no lock; writers serialise per shard (docs/ARCHITECTURE.md).
+// key's hash; a value stored from a file keeps a payload file of its own; each
+// shard's LRU metadata is in shards/<xx>/meta. Readers take no lock; writers
+// serialise per shard (docs/ARCHITECTURE.md).
 #pragma once
 
 #include <array>
@@ -8,7 +9,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "entry.h"
 #include "entry_format.h"
@@ -16,6 +19,7 @@
 #include "file_ops.h"
 #include "hash.h"
 #include "lock_table.h"
+#include "shard_meta.h"
 
 namespace fsc {
 
@@ -25,37 +29,87 @@ struct Key {
     KeyHash hash;
 };
 
+// What an operation did to the cache-wide totals.
+struct Change {
+    int64_t bytes = 0;
+    int64_t entries = 0;
+    Change &operator+=(const Change &o) {
+        bytes += o.bytes;
+        entries += o.entries;
+        return *this;
+    }
+};
+
+// An entry that eviction or pruning may remove: its shard and its slot.
+struct Candidate {
+    unsigned shard;
+    Slot slot;
+};
+
+struct VerifyCounts {
+    uint64_t checked = 0, problems = 0, repaired = 0;
+};
+
 class Store {
 public:
     // base is base_dir's descriptor; shards/ and tmp/ must exist in it.
     Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, bool durable);
     ~Store();
 
-    // The key's entry, or nullopt when absent (or another key's). A damaged
-    // entry is removed and reported as Error(corrupt).
+    // What an entry is charged against cache_size.
+    static uint64_t charge(size_t key_len, uint64_t value_size) {
+        return EntryHeader::size + key_len + value_size;
+    }
+
+    // The key's entry, or nullptr when absent (or another key's); stamps its
+    // last use. A damaged entry is removed and reported as Error(corrupt).
     std::unique_ptr<Entry> find(const Key &key);
-    void put_bytes(const Key &key, const void *data, size_t len, int64_t created_us);
-    // Copies src (move = false) or renames path in (move = true).
-    // size is src's length (measured by the caller); a moved file's is re-read.
-    void put_file(const Key &key, int src, const char *path, bool move, uint64_t size, uint64_t offset,
-                  int64_t created_us);
-    bool remove(const Key &key);
-    void clear();
+    Change put_bytes(const Key &key, const void *data, size_t len, int64_t created_us);
+    // Copies src (move = false) or renames path in (move = true); size is
+    // src's length, measured by the caller (a moved file's is re-read).
+    Change put_file(const Key &key, int src, const char *path, bool move, uint64_t size, uint64_t offset,
+                    int64_t created_us);
+    Change remove(const Key &key, bool *removed);
+    Change clear();
+
+    // Every entry's slot (exhaustive) or a random sample of them.
+    void candidates(bool exhaustive, std::minstd_rand &rng, std::vector<Candidate> *out);
+    // Removes the candidate if it is still the same entry (*removed says).
+    Change evict(const Candidate &c, bool *removed);
+
     // Every valid entry: key bytes, header. Return false to stop.
     using Visitor = std::function<bool(const std::string &key, const EntryHeader &h)>;
     void foreach(const Visitor &visit);
-    // Removes every temp file; only while no other process has the cache open.
-    void sweep_temp();
+
+    // Only while no other process has the cache open: removes temp files and
+    // rebuilds the metadata of shards a crash left half-changed.
+    void recover();
+    // Recounts the cache-wide bytes and entries from the shards' metadata.
+    Change measure();
+    // Checks every file against the metadata; repair makes them agree.
+    VerifyCounts verify(bool repair, bool exclusive);
 
 private:
+    void sweep_temp();
     int shard_dir(unsigned shard, bool create);
+    ShardMeta &meta(unsigned shard, int dir);
     std::optional<std::unique_ptr<Entry>> try_find(const Key &key, int dir);
-    // Reads the header and key of the entry `name` in dir; nullopt if absent.
+    // Reads the header and key of the entry `name` in dir; nullopt if absent
+    // (why empty) or damaged (why says how).
     std::optional<EntryHeader> peek(int dir, const std::string &name, std::string *key, std::string *why);
-    // Renames the temp entry into place under the shard lock, then drops the
-    // payload of the entry it replaced.
-    void commit(const Key &key, TempFile &temp);
-    [[noreturn]] void discard(unsigned shard, int dir, const std::string &name, const std::string &payload, int fd, const std::string &why);
+    // Under the shard lock: renames the payload (if any) and the entry into
+    // place, drops the payload of the entry replaced, updates the metadata.
+    struct Payload {
+        int from_dir;
+        std::string from_name;
+        std::string name; // in the shard
+    };
+    Change commit(const Key &key, TempFile &temp, const Payload *payload, const Slot &slot);
+    // Shard lock held: the slots the shard's valid entry files call for;
+    // counts (and with repair removes) damaged entries and orphan payloads.
+    std::vector<Slot> scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts);
+    [[noreturn]] void discard(unsigned shard, int dir, const std::string &name, const std::string &payload, int fd,
+                              const std::string &why);
     static std::string payload_name(const std::string &hex, uint64_t gen);
     std::string shown(unsigned shard, const std::string &name) const;
 
@@ -66,6 +120,7 @@ private:
     Fd temp_dir_;
     Fd shards_dir_;
     std::array<std::atomic<int>, 256> shard_fds_;
+    std::array<std::atomic<ShardMeta *>, 256> metas_;
 };
 
 } // namespace fsc

@@ -1,0 +1,341 @@
+#include "shard_meta.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "error.h"
+#include "file_ops.h"
+
+namespace fsc {
+
+namespace {
+
+const unsigned char meta_magic[4] = {'F', 'S', 'C', 'M'};
+constexpr uint16_t meta_version = 1;
+constexpr uint32_t state_empty = 0, state_used = 1, state_tombstone = 2;
+constexpr size_t slot_sum_at = 48, slot_use_at = 56, head_sum_at = 56;
+// The largest table a shard may have: 2^26 slots (4 GiB of metadata).
+constexpr uint32_t max_capacity = 1u << 26;
+
+template <typename T> void put(unsigned char *p, T v) { std::memcpy(p, &v, sizeof v); }
+template <typename T> T get(const unsigned char *p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+uint32_t capacity_for(uint32_t count) { return std::max(ShardMeta::min_capacity, 2 * count + 2); }
+
+// Decodes a used slot; false for empty, tombstone or damaged slots.
+bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
+    *state = get<uint32_t>(p + 32);
+    if (*state != state_used)
+        return false;
+    if (get<uint64_t>(p + slot_sum_at) != checksum64(p, slot_sum_at)) {
+        *state = state_tombstone; // damaged: treat as a hole that keeps probing going
+        return false;
+    }
+    std::memcpy(s->hash.bytes.data(), p, 16);
+    s->bytes = get<uint64_t>(p + 16);
+    s->created_us = get<int64_t>(p + 24);
+    s->last_use_us = get<int64_t>(p + slot_use_at);
+    return true;
+}
+
+void encode_slot(unsigned char *p, const Slot *s, uint32_t state) {
+    std::memset(p, 0, ShardMeta::slot_size);
+    if (s) {
+        std::memcpy(p, s->hash.bytes.data(), 16);
+        put<uint64_t>(p + 16, s->bytes);
+        put<int64_t>(p + 24, s->created_us);
+        put<int64_t>(p + slot_use_at, s->last_use_us);
+    }
+    put<uint32_t>(p + 32, state);
+    put<uint64_t>(p + slot_sum_at, checksum64(p, slot_sum_at));
+}
+
+} // namespace
+
+ShardMeta::ShardMeta(int dir, std::string shown) : shown_(std::move(shown)) {
+    fd_.reset(openat(dir, "meta", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd_)
+        throw_errno(errno, "open '" + shown_ + "'");
+}
+
+std::optional<MetaHeader> ShardMeta::read_header() {
+    unsigned char b[slot_size];
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (pread_full(fd_.get(), b, sizeof b, 0, "'" + shown_ + "'") != sizeof b)
+            return std::nullopt;
+        if (std::memcmp(b, meta_magic, 4) != 0 || get<uint16_t>(b + 4) != meta_version)
+            return std::nullopt;
+        if (get<uint64_t>(b + head_sum_at) != checksum64(b, head_sum_at))
+            continue; // a writer was rewriting it
+        MetaHeader h;
+        h.capacity = get<uint32_t>(b + 8);
+        h.count = get<uint32_t>(b + 12);
+        h.tombstones = get<uint32_t>(b + 16);
+        h.dirty = get<uint32_t>(b + 20);
+        h.bytes = get<uint64_t>(b + 24);
+        if (h.capacity < min_capacity || h.capacity > max_capacity || h.count + h.tombstones > h.capacity)
+            return std::nullopt;
+        return h;
+    }
+    return std::nullopt;
+}
+
+void ShardMeta::write_header(const MetaHeader &h) {
+    unsigned char b[slot_size] = {};
+    std::memcpy(b, meta_magic, 4);
+    put<uint16_t>(b + 4, meta_version);
+    put<uint32_t>(b + 8, h.capacity);
+    put<uint32_t>(b + 12, h.count);
+    put<uint32_t>(b + 16, h.tombstones);
+    put<uint32_t>(b + 20, h.dirty);
+    put<uint64_t>(b + 24, h.bytes);
+    put<uint64_t>(b + head_sum_at, checksum64(b, head_sum_at));
+    if (pwrite(fd_.get(), b, sizeof b, 0) != ssize_t(sizeof b))
+        throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
+}
+
+void ShardMeta::write_slot(uint32_t index, const Slot *s, uint32_t state) {
+    unsigned char b[slot_size];
+    encode_slot(b, s, state);
+    if (pwrite(fd_.get(), b, sizeof b, off_t(slot_size) * (index + 1)) != ssize_t(sizeof b))
+        throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
+}
+
+void ShardMeta::touch(const KeyHash &h, int64_t now_us) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uint32_t cap = known_capacity_.load(std::memory_order_relaxed);
+        if (cap == 0) {
+            auto head = read_header();
+            if (!head)
+                return;
+            cap = head->capacity;
+            known_capacity_.store(cap, std::memory_order_relaxed);
+        }
+        // The slot is almost always at its home index or just after it.
+        constexpr uint32_t window = 8;
+        unsigned char b[slot_size * window];
+        uint32_t home = uint32_t(h.word() % cap);
+        uint32_t n = std::min(window, cap - home);
+        ssize_t got = pread(fd_.get(), b, slot_size * n, off_t(slot_size) * (home + 1));
+        if (got < 0)
+            return;
+        for (uint32_t i = 0; i < uint32_t(got) / slot_size; i++) {
+            Slot s;
+            uint32_t state;
+            if (decode_slot(b + i * slot_size, &s, &state) && s.hash.bytes == h.bytes) {
+                if (now_us - s.last_use_us >= touch_resolution_us)
+                    (void)!pwrite(fd_.get(), &now_us, 8, off_t(slot_size) * (home + i + 1) + slot_use_at);
+                return;
+            }
+            if (state == state_empty)
+                break;
+        }
+        known_capacity_.store(0, std::memory_order_relaxed); // the table may have been resized: look again once
+    }
+}
+
+bool ShardMeta::read_all(MetaHeader *head, std::vector<Slot> *slots) {
+    auto h = read_header();
+    if (!h)
+        return false;
+    *head = *h;
+    std::vector<unsigned char> b(slot_size * h->capacity);
+    size_t got = pread_full(fd_.get(), b.data(), b.size(), slot_size, "'" + shown_ + "'");
+    for (size_t i = 0; i + slot_size <= got; i += slot_size) {
+        Slot s;
+        uint32_t state;
+        if (decode_slot(b.data() + i, &s, &state))
+            slots->push_back(s);
+    }
+    return true;
+}
+
+void ShardMeta::sample(std::minstd_rand &rng, size_t window, std::vector<Slot> *out) {
+    auto h = read_header();
+    if (!h || h->count == 0)
+        return;
+    uint32_t n = uint32_t(std::min<size_t>(window, h->capacity));
+    uint32_t start = uint32_t(rng() % (h->capacity - n + 1));
+    std::vector<unsigned char> b(slot_size * n);
+    size_t got = pread_full(fd_.get(), b.data(), b.size(), slot_size * (uint64_t(start) + 1), "'" + shown_ + "'");
+    for (size_t i = 0; i + slot_size <= got; i += slot_size) {
+        Slot s;
+        uint32_t state;
+        if (decode_slot(b.data() + i, &s, &state))
+            out->push_back(s);
+    }
+}
+
+MetaHeader ShardMeta::begin(bool *damaged) {
+    struct stat st;
+    if (fstat(fd_.get(), &st) != 0)
+        throw_errno(errno, "fstat '" + shown_ + "'");
+    size_before_begin_ = uint64_t(st.st_size);
+    auto h = read_header();
+    MetaHeader head;
+    *damaged = false;
+    if (!h) {
+        *damaged = st.st_size != 0;
+        // New, or damaged beyond use: an empty table (verify rebuilds from the files).
+        head.capacity = min_capacity;
+        std::vector<unsigned char> zero(slot_size * head.capacity);
+        if (ftruncate(fd_.get(), 0) != 0 ||
+            pwrite(fd_.get(), zero.data(), zero.size(), slot_size) != ssize_t(zero.size()))
+            throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
+    } else {
+        head = *h;
+    }
+    head.dirty = 1;
+    write_header(head);
+    return head;
+}
+
+void ShardMeta::finish(MetaHeader &head) {
+    head.dirty = 0;
+    write_header(head);
+}
+
+bool ShardMeta::clean() {
+    auto h = read_header();
+    if (h)
+        return h->dirty == 0;
+    struct stat st;
+    return fstat(fd_.get(), &st) == 0 && st.st_size == 0; // never written: nothing to recover
+}
+
+uint32_t ShardMeta::probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot) {
+    const uint32_t cap = head.capacity;
+    uint32_t first_free = UINT32_MAX;
+    constexpr uint32_t chunk = 64;
+    unsigned char b[slot_size * chunk];
+    uint32_t i = uint32_t(h.word() % cap);
+    for (uint32_t seen = 0; seen < cap;) {
+        uint32_t n = std::min(chunk, std::min(cap - i, cap - seen));
+        size_t got = pread_full(fd_.get(), b, slot_size * n, slot_size * (uint64_t(i) + 1), "'" + shown_ + "'");
+        for (uint32_t k = 0; k < n; k++, seen++) {
+            uint32_t state = state_empty;
+            Slot s;
+            if (k * slot_size + slot_size <= got && decode_slot(b + k * slot_size, &s, &state)) {
+                if (s.hash.bytes == h.bytes) {
+                    *found = true;
+                    *slot = s;
+                    return i + k;
+                }
+                continue;
+            }
+            if (first_free == UINT32_MAX)
+                first_free = i + k;
+            if (state == state_empty) {
+                *found = false;
+                return first_free;
+            }
+        }
+        i = (i + n) % cap;
+    }
+    *found = false;
+    return first_free;
+}
+
+std::optional<Slot> ShardMeta::find(const MetaHeader &head, const KeyHash &h) {
+    bool found;
+    Slot s;
+    probe(head, h, &found, &s);
+    if (!found)
+        return std::nullopt;
+    return s;
+}
+
+std::optional<Slot> ShardMeta::upsert(MetaHeader &head, const Slot &s) {
+    bool found;
+    Slot old;
+    uint32_t index = probe(head, s.hash, &found, &old);
+    if (found) {
+        write_slot(index, &s, state_used);
+        head.bytes = head.bytes - old.bytes + s.bytes;
+        return old;
+    }
+    if (index == UINT32_MAX || (head.count + head.tombstones + 1) * 4 > head.capacity * 3) {
+        std::vector<Slot> slots;
+        MetaHeader ignored;
+        read_all(&ignored, &slots);
+        slots.push_back(s);
+        rebuild(head, slots);
+        return std::nullopt;
+    }
+    // Reusing a tombstone keeps the count of holes right.
+    bool reuse = false;
+    {
+        unsigned char b[slot_size];
+        if (pread_full(fd_.get(), b, slot_size, slot_size * (uint64_t(index) + 1), "'" + shown_ + "'") == slot_size)
+            reuse = get<uint32_t>(b + 32) != state_empty;
+    }
+    write_slot(index, &s, state_used);
+    head.count++;
+    if (reuse && head.tombstones > 0)
+        head.tombstones--;
+    head.bytes += s.bytes;
+    return std::nullopt;
+}
+
+std::optional<Slot> ShardMeta::erase(MetaHeader &head, const KeyHash &h) {
+    bool found;
+    Slot old;
+    uint32_t index = probe(head, h, &found, &old);
+    if (!found)
+        return std::nullopt;
+    write_slot(index, nullptr, state_tombstone);
+    head.count--;
+    head.tombstones++;
+    head.bytes -= std::min(head.bytes, old.bytes);
+    if (head.capacity > min_capacity && head.count * 4 < head.capacity) {
+        std::vector<Slot> slots;
+        MetaHeader ignored;
+        read_all(&ignored, &slots);
+        rebuild(head, slots);
+    }
+    return old;
+}
+
+void ShardMeta::rebuild(MetaHeader &head, const std::vector<Slot> &slots) {
+    const uint32_t cap = capacity_for(uint32_t(slots.size()));
+    std::vector<unsigned char> table(slot_size * cap);
+    for (uint32_t i = 0; i < cap; i++)
+        encode_slot(table.data() + slot_size * i, nullptr, state_empty);
+    head.capacity = cap;
+    head.count = 0;
+    head.tombstones = 0;
+    head.bytes = 0;
+    for (const Slot &s : slots) {
+        uint32_t i = uint32_t(s.hash.word() % cap);
+        bool dup = false;
+        while (get<uint32_t>(table.data() + slot_size * i + 32) == state_used) {
+            if (std::memcmp(table.data() + slot_size * i, s.hash.bytes.data(), 16) == 0) {
+                dup = true;
+                break;
+            }
+            i = (i + 1) % cap;
+        }
+        if (dup)
+            continue;
+        encode_slot(table.data() + slot_size * i, &s, state_used);
+        head.count++;
+        head.bytes += s.bytes;
+    }
+    known_capacity_.store(cap, std::memory_order_relaxed);
+    // Readers probing meanwhile may miss a stamp; nothing else reads the slots lock-free.
+    if (ftruncate(fd_.get(), off_t(file_bytes(cap))) != 0 ||
+        pwrite(fd_.get(), table.data(), table.size(), slot_size) != ssize_t(table.size()))
+        throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
+    write_header(head);
+}
+
+} // namespace fsc

@@ -1,0 +1,83 @@
+// A shard's LRU metadata: an open-addressed table of 64-byte slots in
+// shards/<xx>/meta, read and written with pread/pwrite (docs/FORMAT.md).
+// Writers hold the shard lock; readers only stamp last-use times, lock-free.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "fd.h"
+#include "hash.h"
+
+namespace fsc {
+
+struct Slot {
+    KeyHash hash;
+    uint64_t bytes = 0;      // what the entry is charged against cache_size
+    int64_t created_us = 0;
+    int64_t last_use_us = 0; // stamped by readers; outside the slot checksum
+};
+
+struct MetaHeader {
+    uint32_t capacity = 0;
+    uint32_t count = 0;
+    uint32_t tombstones = 0;
+    uint32_t dirty = 0; // set while a writer changes the shard: a crash leaves it set
+    uint64_t bytes = 0; // sum of the slots' bytes
+};
+
+class ShardMeta {
+public:
+    static constexpr size_t slot_size = 64;
+    static constexpr uint32_t min_capacity = 4;
+    // Reads stamp a slot only when its time is older than this.
+    static constexpr int64_t touch_resolution_us = 100;
+
+    // Opens (creating) the shard's meta file in dir.
+    ShardMeta(int dir, std::string shown);
+
+    // Readers (no lock): best-effort last-use stamp.
+    void touch(const KeyHash &h, int64_t now_us);
+    // The header and every used slot, as read now (no lock; for sampling and checks).
+    bool read_all(MetaHeader *head, std::vector<Slot> *slots);
+    // Up to `window` used slots from a random place in the table.
+    void sample(std::minstd_rand &rng, size_t window, std::vector<Slot> *out);
+
+    // Writers (shard lock held). begin() marks the shard dirty; finish() clears
+    // it. *damaged: the header was unreadable and an empty table replaced it
+    // (the caller rebuilds it from the files).
+    MetaHeader begin(bool *damaged);
+    // The meta file's size when begin() was called (for the cache-wide byte count).
+    uint64_t size_before_begin() const noexcept { return size_before_begin_; }
+    std::optional<Slot> find(const MetaHeader &head, const KeyHash &h);
+    // Inserts or replaces; returns the replaced slot. May grow or shrink the
+    // table: compare head.capacity before and after to see the file's size change.
+    std::optional<Slot> upsert(MetaHeader &head, const Slot &s);
+    std::optional<Slot> erase(MetaHeader &head, const KeyHash &h);
+    // Rewrites the whole table from slots (growing, shrinking, repairing).
+    void rebuild(MetaHeader &head, const std::vector<Slot> &slots);
+    void finish(MetaHeader &head);
+    // Whether the header is valid and clean (a crash left no change half done).
+    bool clean();
+
+    // The meta file's size for a table of `capacity` slots.
+    static uint64_t file_bytes(uint32_t capacity) { return slot_size * (uint64_t(capacity) + 1); }
+
+private:
+    std::optional<MetaHeader> read_header();
+    void write_header(const MetaHeader &head);
+    void write_slot(uint32_t index, const Slot *s, uint32_t state);
+    // Index of the slot holding h, or of the first free place when absent.
+    uint32_t probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot);
+
+    std::string shown_;
+    Fd fd_;
+    std::atomic<uint32_t> known_capacity_{0};
+    uint64_t size_before_begin_ = 0; // writers only, under the shard lock // readers' cached view of the header
+};
+
+} // namespace fsc
