@@ -137,7 +137,8 @@ void Store::discard(unsigned shard, int dir, const std::string &name, const std:
     {
         LockTable::ShardGuard g(*locks_, shard);
         if (fd < 0 || same_file(fd, dir, name)) {
-            removed = unlinkat(dir, name.c_str(), 0) == 0;
+            removed = unlinkat(dir, name.c_str(), 0) == 0 ||
+                      (errno == EISDIR && unlinkat(dir, name.c_str(), AT_REMOVEDIR) == 0);
             if (!payload.empty())
                 unlinkat(dir, payload.c_str(), 0);
         }
