@@ -1,0 +1,361 @@
+-- fsc: a persistent, size-bounded, cross-process filesystem cache with
+-- dogpile (stampede) protection, for Lua 5.4.
+--
+--   local fsc = require "fsc"
+--   local c = assert(fsc.open{dir = "/var/cache/app", cache_size = 1 << 30})
+--   c:set("key", "value")
+--   local v = c:get("key")            -- "value", or nil on a miss
+--
+-- Keys and values are Lua strings, any bytes (NUL included). Every call that
+-- can fail returns nil (or false) plus a message that starts with the
+-- status name, e.g. "FSC_EBUSY: ...". The raw C API is the module fsc_core.
+
+local core = require "fsc_core"
+
+local M = {}
+
+M.MAX_KEY = core.FSC_MAX_KEY
+
+-- The status codes by name (M.status.FSC_EBUSY == -6) and back.
+M.status = {}
+for _, name in ipairs{"FSC_OK", "FSC_MISS", "FSC_STALE", "FSC_EINVAL", "FSC_ENOMEM", "FSC_EIO",
+                      "FSC_ENOSPC", "FSC_EACCES", "FSC_EBUSY", "FSC_ETIMEDOUT", "FSC_EDEADLK",
+                      "FSC_ECORRUPT", "FSC_ETOOBIG", "FSC_EXDEV", "FSC_EFORMAT", "FSC_ECREATOR",
+                      "FSC_ENOTSUP"} do
+  M.status[name] = core[name]
+  M.status[core[name]] = name
+end
+
+function M.version()
+  return core.fsc_version()
+end
+
+-- nil, "FSC_NAME: detail" for status rc; the detail is fsc_errmsg() unless given.
+local function fail(rc, detail)
+  detail = detail or core.fsc_errmsg()
+  local msg = core.fsc_strerror(rc)
+  if detail ~= nil and detail ~= "" then
+    msg = msg .. ": " .. tostring(detail)
+  end
+  return nil, msg, rc
+end
+
+local function invalid(detail)
+  return fail(core.FSC_EINVAL, detail)
+end
+
+local Cache = {}
+Cache.__index = Cache
+
+local Lock = {}
+Lock.__index = Lock
+
+local function flag(v)
+  return v and 1 or 0
+end
+
+-- fsc.open{dir=..., cache_size=, max_entries=, expiration_ms=,
+--          distributed_lock=, file_movable=, durable=} -> cache | nil, err
+-- Absent fields keep the library's defaults (1 GiB, unbounded, never,
+-- true, false, false); cache_size = 0 means unbounded. fsc.open(dir) works too.
+function M.open(opts)
+  if type(opts) == "string" then
+    opts = {dir = opts}
+  end
+  if type(opts) ~= "table" or type(opts.dir) ~= "string" then
+    return invalid("fsc.open wants a table with a string field dir")
+  end
+  local o = core.fsc_options()
+  for _, f in ipairs{"cache_size", "max_entries", "expiration_ms"} do
+    if opts[f] ~= nil then
+      if math.type(opts[f]) ~= "integer" then
+        return invalid(f .. " must be an integer")
+      end
+      o[f] = opts[f]
+    end
+  end
+  for _, f in ipairs{"distributed_lock", "file_movable", "durable"} do
+    if opts[f] ~= nil then
+      o[f] = flag(opts[f])
+    end
+  end
+  local rc, h = core.fsc_open(opts.dir, o)
+  if rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  return setmetatable({_h = h, dir = opts.dir}, Cache)
+end
+
+local closed = "cache is closed"
+
+-- c:close() closes the handle (also done by the garbage collector and by
+-- a to-be-closed variable). Locks still held stay valid.
+function Cache:close()
+  local h = self._h
+  if h then
+    self._h = nil
+    core.fsc_close(h)
+  end
+  return true
+end
+Cache.__gc = Cache.close
+Cache.__close = Cache.close
+
+-- c:get(key) -> value | nil (miss) | nil, err
+-- For a value stored with set_file: its content from the remembered offset.
+function Cache:get(key)
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  local rc, e = core.fsc_get(h, key)
+  if rc == core.FSC_MISS then
+    return nil
+  elseif rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  local v, erc, detail = core.entry_value(e)
+  core.fsc_entry_free(e)
+  if v == nil then
+    return fail(erc, detail)
+  end
+  return v
+end
+
+-- c:set(key, value) -> true | nil, err
+function Cache:set(key, value)
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  if type(value) ~= "string" then
+    return invalid("value must be a string")
+  end
+  local rc = core.fsc_set(h, key, value)
+  if rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  return true
+end
+
+-- c:delete(key) -> true (removed) | false (there was none) | nil, err
+function Cache:delete(key)
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  local rc = core.fsc_delete(h, key)
+  if rc == core.FSC_MISS then
+    return false
+  elseif rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  return true
+end
+
+-- c:set_file(key, src, move) -> true | nil, err
+-- src is a path (copied from offset 0, or renamed in with move) or an open
+-- io file (its whole content is copied and its current position is
+-- remembered: get_file hands out a file positioned there).
+function Cache:set_file(key, src, move)
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  local fd, path = -1, nil
+  if io.type(src) == "file" then
+    fd = core.file_fd(src)
+  elseif type(src) == "string" and src ~= "" then
+    path = src
+  else
+    return invalid("set_file wants a path or an open file")
+  end
+  if move and not path then
+    return invalid("set_file can move only a path")
+  end
+  local rc = core.fsc_set_file(h, key, fd, path, move and core.FSC_MOVE or 0)
+  if rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  return true
+end
+
+-- c:get_file(key) -> io file | nil (miss) | nil, err
+-- A read-only io file on the stored file, positioned at the remembered
+-- offset (0 for values stored with set): reading to the end gives the
+-- value from there on. Close it when done.
+function Cache:get_file(key)
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  local rc, e = core.fsc_get(h, key)
+  if rc == core.FSC_MISS then
+    return nil
+  elseif rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  local f, err = core.entry_file(e)
+  core.fsc_entry_free(e)
+  if not f then
+    return nil, err
+  end
+  return f
+end
+
+-- c:get_or_create(key, ttl_ms, fn) -> value | nil, err
+-- fn(key) returns the value (a string); it runs at most once across every
+-- process while the key is missing or expired, concurrent callers wait and
+-- get its value. ttl_ms nil or -1: the cache's expiration_ms. While another
+-- caller regenerates an expired value, the old one is returned at once.
+-- An error raised by fn (or a non-string result) stores nothing and comes
+-- back as nil, "FSC_ECREATOR: <error>".
+function Cache:get_or_create(key, ttl_ms, fn)
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  if type(fn) ~= "function" then
+    return invalid("get_or_create wants a function")
+  end
+  if ttl_ms ~= nil and math.type(ttl_ms) ~= "integer" then
+    return invalid("ttl_ms must be an integer")
+  end
+  local rc, e, cerr = core.get_or_create(h, key, ttl_ms or -1, fn)
+  if rc == core.FSC_ECREATOR then
+    return fail(rc, cerr)
+  elseif rc ~= core.FSC_OK and rc ~= core.FSC_STALE then
+    return fail(rc)
+  end
+  local v, erc, detail = core.entry_value(e)
+  core.fsc_entry_free(e)
+  if v == nil then
+    return fail(erc, detail)
+  end
+  return v
+end
+
+-- c:lock(key, timeout_ms) -> lock | nil, err
+-- timeout_ms: nil or -1 waits as long as it takes, 0 only tries
+-- ("FSC_EBUSY"), > 0 waits at most that long ("FSC_ETIMEDOUT").
+-- Re-entrant within this process (Lua has one thread). The lock is
+-- released by lock:unlock(), by a to-be-closed variable or by the garbage
+-- collector.
+function Cache:lock(key, timeout_ms)
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  if timeout_ms ~= nil and math.type(timeout_ms) ~= "integer" then
+    return invalid("timeout_ms must be an integer")
+  end
+  local rc, l = core.fsc_lock(h, key, timeout_ms or -1)
+  if rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  return setmetatable({_l = l}, Lock)
+end
+
+-- lock:unlock() -> true | nil, err (a second unlock is FSC_EINVAL)
+function Lock:unlock()
+  local l = self._l
+  if not l then
+    return invalid("lock released twice")
+  end
+  self._l = nil
+  local rc = core.fsc_unlock(l)
+  if rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  return true
+end
+Lock.__gc = function(self)
+  if self._l then
+    self:unlock()
+  end
+end
+Lock.__close = Lock.__gc
+
+-- c:lock_holder(key) -> pid of the process holding key's lock (0: none) | nil, err
+function Cache:lock_holder(key)
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  local rc, pid = core.fsc_lock_holder(h, key)
+  if rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  return pid
+end
+
+local function simple(rc)
+  if rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  return true
+end
+
+-- c:invalidate(hard) -> true | nil, err
+-- Values stored before now become misses (hard) or stale (get_or_create
+-- serves them while one caller regenerates), for every process.
+function Cache:invalidate(hard)
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  return simple(core.fsc_invalidate(h, flag(hard)))
+end
+
+-- c:clear() -> true | nil, err: removes every value.
+function Cache:clear()
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  return simple(core.fsc_clear(h))
+end
+
+-- c:prune() -> true | nil, err: drops expired values, then evicts down to cache_size.
+function Cache:prune()
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  return simple(core.fsc_prune(h))
+end
+
+-- c:stats() -> table of counters | nil, err
+function Cache:stats()
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  local s = core.fsc_statistics()
+  local rc = core.fsc_stats(h, s)
+  if rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  local t = {}
+  for _, f in ipairs{"entries", "bytes", "cache_size", "hits", "misses", "sets", "evictions",
+                     "expirations"} do
+    t[f] = s[f]
+  end
+  return t
+end
+
+-- c:verify(repair) -> {checked=, problems=, repaired=} | nil, err
+function Cache:verify(repair)
+  local h = self._h
+  if not h then
+    return invalid(closed)
+  end
+  local r = core.fsc_verify_report()
+  local rc = core.fsc_verify(h, flag(repair), r)
+  if rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  return {checked = r.checked, problems = r.problems, repaired = r.repaired}
+end
+
+return M

@@ -1,0 +1,199 @@
+-- TAP tests of the fsc Lua binding; run: lua5.4 fsc_test.lua
+-- (with LUA_PATH finding fsc.lua and LUA_CPATH finding fsc_core.so).
+local fsc = require "fsc"
+
+local n, failed = 0, 0
+local function ok(cond, name, diag)
+  n = n + 1
+  if cond then
+    print(("ok %d - %s"):format(n, name))
+  else
+    failed = failed + 1
+    print(("not ok %d - %s"):format(n, name))
+    if diag ~= nil then
+      print("# " .. tostring(diag):gsub("\n", "\n# "))
+    end
+  end
+  return cond
+end
+local function is(got, want, name)
+  return ok(got == want, name, ("got %q, want %q"):format(tostring(got), tostring(want)))
+end
+local function starts(s, prefix, name)
+  return ok(type(s) == "string" and s:sub(1, #prefix) == prefix, name, s)
+end
+
+local lua = arg[-1]
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local function sh(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local function hex(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+
+local tmp = os.tmpname()
+os.remove(tmp)
+assert(os.execute("mkdir -p " .. sh(tmp)))
+local function cleanup() os.execute("rm -rf " .. sh(tmp)) end
+
+local c, err = fsc.open{dir = tmp .. "/cache", cache_size = 64 << 20}
+ok(c, "open", err)
+starts(fsc.version(), "0.", "version")
+
+-- Round trip, miss, delete.
+ok(c:set("k", "value"), "set")
+is(c:get("k"), "value", "get")
+is(c:delete("k"), true, "delete of a present key")
+is(c:delete("k"), false, "delete of a missing key")
+local v, e = c:get("k")
+ok(v == nil and e == nil, "miss is nil without an error", e)
+ok(c:set("empty", ""), "set of an empty value")
+is(c:get("empty"), "", "empty value")
+
+-- Binary keys and values.
+local keys = {"a", "a\0", "a\0b", "a\0c", "\0", "\0\0"}
+for i, k in ipairs(keys) do
+  c:set(k, ("v%d\0\255"):format(i))
+end
+local all = true
+for i, k in ipairs(keys) do
+  all = all and c:get(k) == ("v%d\0\255"):format(i)
+end
+ok(all, "keys with NUL are distinct and values binary safe")
+local bytes = {}
+for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+bytes = table.concat(bytes)
+c:set(bytes, bytes:rep(100))
+is(c:get(bytes), bytes:rep(100), "every byte value in key and value")
+
+-- Errors: nil plus a message starting with the status name.
+v, e = c:set("", "x")
+ok(v == nil, "empty key fails")
+starts(e, "FSC_EINVAL", "empty key is FSC_EINVAL")
+v, e = c:set(("k"):rep(fsc.MAX_KEY + 1), "x")
+starts(e, "FSC_EINVAL", "key over MAX_KEY is FSC_EINVAL")
+ok(c:set(("k"):rep(fsc.MAX_KEY), "x"), "key of MAX_KEY bytes")
+local small = assert(fsc.open{dir = tmp .. "/small", cache_size = 8})
+v, e = small:set("k", "123456789")
+starts(e, "FSC_ETOOBIG", "value over cache_size is FSC_ETOOBIG")
+small:close()
+local foreign = tmp .. "/foreign"
+os.execute("mkdir -p " .. sh(foreign))
+io.open(foreign .. "/precious", "w"):close()
+v, e = fsc.open{dir = foreign}
+ok(v == nil, "open of a foreign directory fails")
+starts(e, "FSC_EFORMAT", "foreign directory is FSC_EFORMAT")
+v, e = fsc.open{dir = tmp .. "/x", expiration_ms = 1.5}
+starts(e, "FSC_EINVAL", "non-integer option is FSC_EINVAL")
+v, e = fsc.open{}
+starts(e, "FSC_EINVAL", "open without dir is FSC_EINVAL")
+is(fsc.status.FSC_EBUSY, -6, "status table by name")
+is(fsc.status[-7], "FSC_ETIMEDOUT", "status table by value")
+
+-- get_or_create: created once, then served; creator errors store nothing.
+local calls = 0
+local function make(k) calls = calls + 1; return "made:" .. k end
+is(c:get_or_create("g\0k", 60000, make), "made:g\0k", "get_or_create creates")
+is(c:get_or_create("g\0k", 60000, make), "made:g\0k", "get_or_create serves")
+is(calls, 1, "creator called once")
+v, e = c:get_or_create("bad", -1, function() error("no data", 0) end)
+ok(v == nil, "failing creator gives nil")
+starts(e, "FSC_ECREATOR: no data", "failing creator is FSC_ECREATOR with its error")
+is(c:get("bad"), nil, "failing creator stored nothing")
+v, e = c:get_or_create("bad", -1, function() return 42 end)
+starts(e, "FSC_ECREATOR", "non-string creator result is FSC_ECREATOR")
+local l = c:lock("bad", 0)
+ok(l, "key unlocked after a failing creator")
+if l then l:unlock() end
+is(c:get_or_create("bad", nil, function() return "good" end), "good", "creator after failures")
+
+-- Raw files: the remembered offset, copy and move.
+local src = tmp .. "/src"
+local f = assert(io.open(src, "wb"))
+f:write("HEADER\0payload")
+f:close()
+f = assert(io.open(src, "rb"))
+is(f:read(7), "HEADER\0", "read the header")
+ok(c:set_file("raw", f), "set_file from an open file")
+f:close()
+local r = c:get_file("raw")
+ok(io.type(r) == "file", "get_file gives an io file")
+is(r:read("a"), "payload", "get_file is positioned at the offset")
+r:seek("set", 0)
+is(r:read("a"), "HEADER\0payload", "the whole file from 0")
+r:close()
+is(c:get("raw"), "payload", "get of a file value starts at the offset")
+ok(c:set_file("path", src), "set_file from a path")
+ok(io.open(src, "rb"), "copied source is still there")
+r = c:get_file("path")
+is(r and r:read("a"), "HEADER\0payload", "path value")
+if r then r:close() end
+ok(c:set_file("moved", src, true), "set_file with move")
+is(io.open(src, "rb"), nil, "moved source is gone")
+is(c:get("moved"), "HEADER\0payload", "moved value")
+c:set("gen", "generic")
+r = c:get_file("gen")
+is(r and r:read("a"), "generic", "get_file of a set value")
+if r then r:close() end
+is(c:get_file("absent"), nil, "get_file miss is nil")
+v, e = c:set_file("k", tmp .. "/does-not-exist")
+ok(v == nil and type(e) == "string" and e:match("^FSC_E"), "set_file of a missing path fails", e)
+
+-- Locks in this process.
+l, e = c:lock("lk", 0)
+ok(l, "lock", e)
+is(c:lock_holder("lk"), 0, "no other process holds it")
+ok(l and l:unlock(), "unlock")
+v, e = l:unlock()
+starts(e, "FSC_EINVAL", "second unlock is FSC_EINVAL")
+do
+  local held <close> = assert(c:lock("lk", 0))
+end
+l = c:lock("lk", 0)
+ok(l, "a to-be-closed lock is released at the end of its scope")
+l:unlock()
+
+-- Locks across processes.
+local lkey = "shared\0lock"
+l = assert(c:lock(lkey, -1))
+local cmd = table.concat({sh(lua), sh(here .. "/lock_child.lua"), "%s", sh(c.dir), hex(lkey)}, " ")
+ok(os.execute(cmd:format("trybusy")), "another process sees the lock busy")
+l:unlock()
+ok(os.execute(cmd:format("tryfree")), "another process takes it once unlocked")
+
+local fifo = tmp .. "/fifo"
+assert(os.execute("mkfifo " .. sh(fifo)))
+local child = assert(io.popen(cmd:format("hold") .. " " .. sh(fifo), "r"))
+local line = child:read("l")
+local pid = line and tonumber(line:match("^locked (%d+)$"))
+ok(pid, "child holds the lock", line)
+v, e = c:lock(lkey, 0)
+ok(v == nil, "lock held by another process is not taken")
+starts(e, "FSC_EBUSY", "busy is FSC_EBUSY")
+v, e = c:lock(lkey, 50)
+starts(e, "FSC_ETIMEDOUT", "waiting with a timeout is FSC_ETIMEDOUT")
+is(c:lock_holder(lkey), pid, "lock_holder names the child")
+local w = assert(io.open(fifo, "w")) -- the child waits for this writer
+w:close()                             -- end of file: the child unlocks
+l, e = c:lock(lkey, -1)
+ok(l, "lock taken after the child released it", e)
+if l then l:unlock() end
+ok(child:close(), "child exited 0")
+
+-- Housekeeping.
+c:set("h", "1")
+ok(c:invalidate(true), "invalidate(true)")
+is(c:get("h"), nil, "hard invalidate makes a miss")
+c:set("h", "2")
+ok(c:clear(), "clear")
+is(c:get("h"), nil, "clear makes a miss")
+for _, name in ipairs{"prune", "stats", "verify"} do
+  v, e = c[name](c)
+  ok(v or (e and e:match("^FSC_ENOTSUP")), name .. " works or is FSC_ENOTSUP", e)
+  if not v then print("# " .. name .. ": " .. e) end
+end
+
+ok(c:close(), "close")
+ok(c:close(), "second close")
+v, e = c:get("k")
+starts(e, "FSC_EINVAL: cache is closed", "a closed cache gives FSC_EINVAL")
+cleanup()
+print("1.." .. n)
+os.exit(failed == 0 and 0 or 1)
