@@ -581,3 +581,44 @@ func TestBigValueStreams(t *testing.T) {
 		t.Fatalf("peak RSS %d kB, want < 64 MiB", kb)
 	}
 }
+
+func TestSoftInvalidateServesStale(t *testing.T) {
+	c, dir := open(t, fsc.Options{})
+	key := []byte("soft")
+	if err := c.Set(key, []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Invalidate(false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(key); !errors.Is(err, fsc.ErrMiss) {
+		t.Fatalf("Get after soft Invalidate: %v", err)
+	}
+	// Another process holds the key's lock, as a regenerating caller would:
+	// the old value comes back at once, without a creator call.
+	cmd := childCmd("hold", dir, key)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "locked\n" {
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	v, err := c.GetOrCreate(key, 0, func() ([]byte, error) {
+		t.Error("creator called while another process regenerates")
+		return []byte("new"), nil
+	})
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	if err != nil || string(v) != "old" {
+		t.Fatalf("stale value: %q, %v", v, err)
+	}
+	// Nobody regenerating: this caller does.
+	v, err = c.GetOrCreate(key, 0, func() ([]byte, error) { return []byte("new"), nil })
+	if err != nil || string(v) != "new" {
+		t.Fatalf("regenerated: %q, %v", v, err)
+	}
+}
