@@ -284,6 +284,7 @@ Progress::Progress(std::string label) : impl_(nullptr) {
         static const char frames[] = "|/-\\";
         auto start = std::chrono::steady_clock::now();
         std::unique_lock<std::mutex> lk(p->m);
+        bool drawn = false;
         for (int i = 0;; i++) {
             // Draw only after a short while: quick operations stay quiet.
             if (p->cv.wait_for(lk, std::chrono::milliseconds(100), [p] { return p->done; }))
@@ -299,7 +300,10 @@ Progress::Progress(std::string label) : impl_(nullptr) {
                 std::snprintf(line, sizeof line, "\r%s %c %.1fs ", p->label.c_str(), frames[i % 4], secs);
             ssize_t ignored = ::write(STDERR_FILENO, line, std::strlen(line));
             (void)ignored;
+            drawn = true;
         }
+        if (!drawn)
+            return;
         const char clear[] = "\r\033[K";
         ssize_t ignored = ::write(STDERR_FILENO, clear, sizeof clear - 1);
         (void)ignored;
