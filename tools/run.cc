@@ -91,6 +91,7 @@ ChildResult run_child(const std::vector<std::string> &args, int in_fd, int out_f
         _exit(err == ENOENT ? 127 : 126);
     }
     close(report[1]);
+    ForwardSignals fw(pid);
     ChildResult r;
     int err = 0;
     ssize_t n;
@@ -102,7 +103,6 @@ ChildResult run_child(const std::vector<std::string> &args, int in_fd, int out_f
         r.exec_failed = true;
         r.exec_errno = err;
     }
-    ForwardSignals fw(pid);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR)

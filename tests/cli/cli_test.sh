@@ -294,6 +294,8 @@ t1=$(now_ms)
 check "run --stale (expired) exits 0" test $stale_rc -eq 0
 check "the stale output is replayed" test "$stale_out" = "generation 1"
 check "the stale output comes at once (took $((t1 - t0)) ms)" test $((t1 - t0)) -lt 1000
+# The refresher holds the key's lock from before the stale reply returns.
+expect_rc 1 "the refresher holds the key's lock during the refresh" "$FSC" lock -n stale-key -- true
 has_gen2() { "$FSC" get stale-key 2>/dev/null | grep -qa "generation 2"; }
 check "the background refresh lands" wait_for 10 has_gen2
 expect_rc 0 "run --stale (refreshed)" "$FSC" run --ttl 1s --stale 1h --key stale-key -- sh stale.sh "$WORK/gen"
