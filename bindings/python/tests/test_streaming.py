@@ -26,15 +26,16 @@ with open(src, "rb") as f:
     c.set_file("big", f)
 os.unlink(src)
 total, first = 0, None
+buf = bytearray(1 << 20)
 with c.get_file("big") as f:
     start = f.tell()
     while True:
-        block = f.read(1 << 20)
-        if not block:
+        n = f.readinto(buf)
+        if not n:
             break
         if first is None:
-            first = block[:3]
-        total += len(block)
+            first = bytes(buf[:3])
+        total += n
 print(start, total, first.hex(), peak_rss_kib(), flush=True)
 """ % SIZE
 
