@@ -159,6 +159,30 @@ static void test_prune_keeps_unexpired_values(void **state) {
     fsc_close(c);
 }
 
+/* A small cache whose keys have touched every shard: the metadata of shards
+ * left empty must not eat the budget until no value fits. */
+static void test_small_cache_after_many_keys(void **state) {
+    struct st_ctx *t = *state;
+    const uint64_t size = 64 << 10;
+    fsc_cache *c = st_open(t->dir, size, 0, -1);
+    assert_non_null(c);
+    char key[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof key, "small-%d", i);
+        assert_fsc_ok(st_set(c, key, 64));
+    }
+    assert_fsc_ok(st_set(c, "last", 1000));
+    uint64_t disk = st_disk_bytes(t->dir);
+    fsc_statistics s = st_stats(c);
+    fprintf(stderr, "64 KiB cache after 2000 keys: %llu bytes on disk (%llu meta files), %llu values\n",
+            (unsigned long long)disk, (unsigned long long)st_walk_metas_, (unsigned long long)s.entries);
+    assert_int_equal(s.bytes, disk);
+    assert_true(disk <= size);
+    assert_int_equal(st_check(c, "last", NULL), 1);
+    assert_int_equal(st_check(c, "small-1999", NULL), 1);
+    fsc_close(c);
+}
+
 /* The path of the only entry file in dir. */
 struct one_entry {
     char path[ST_PATH_MAX + 1024];
@@ -251,6 +275,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_small_cache_keeps_one_big_value, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_big_enough_cache_keeps_all, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_unbounded_cache_keeps_all, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_small_cache_after_many_keys, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_prune_removes_every_expired_value, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_prune_keeps_unexpired_values, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_unremovable_value_does_not_loop, st_setup, immutable_teardown),
