@@ -427,7 +427,7 @@ func lockWait(ctx context.Context, h swigfsc.Struct_SS_fsc_cache, key []byte, tr
 		if ctx.Err() != nil {
 			return nil, ctxErr()
 		}
-		timeout, poll := int64(-1), false
+		timeout, poll, byDeadline := int64(-1), false, false
 		if try {
 			timeout = 0
 		} else {
@@ -436,7 +436,7 @@ func lockWait(ctx context.Context, h swigfsc.Struct_SS_fsc_cache, key []byte, tr
 				if rem <= 0 {
 					return nil, &Error{Code: CodeTimedOut, Op: "Lock", Err: context.DeadlineExceeded}
 				}
-				timeout = durationMs(rem)
+				timeout, byDeadline = durationMs(rem), true
 			}
 			if ctx.Done() != nil && (timeout < 0 || timeout > int64(lockPoll/time.Millisecond)) {
 				timeout, poll = int64(lockPoll/time.Millisecond), true
@@ -450,8 +450,13 @@ func lockWait(ctx context.Context, h swigfsc.Struct_SS_fsc_cache, key []byte, tr
 		if rc == int(CodeTimedOut) && poll {
 			continue
 		}
-		if (rc == int(CodeTimedOut) || rc == int(CodeBusy)) && ctx.Err() != nil {
-			err.(*Error).Err = ctx.Err()
+		if rc == int(CodeTimedOut) || rc == int(CodeBusy) {
+			if cerr := ctx.Err(); cerr != nil {
+				err.(*Error).Err = cerr
+			} else if byDeadline && rc == int(CodeTimedOut) {
+				// The library's clock may reach the deadline a little first.
+				err.(*Error).Err = context.DeadlineExceeded
+			}
 		}
 		return nil, err
 	}

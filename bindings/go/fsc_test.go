@@ -556,10 +556,16 @@ func TestHousekeeping(t *testing.T) {
 		}
 	}
 	notSup("Prune", c.Prune())
-	_, err := c.Stats()
+	st, err := c.Stats()
 	notSup("Stats", err)
-	_, err = c.Verify(false)
+	if err == nil && (st.Sets < 3 || st.Entries != 0) {
+		t.Errorf("Stats after 3 sets and Clear: %+v", st)
+	}
+	rep, err := c.Verify(false)
 	notSup("Verify", err)
+	if err == nil && rep.Problems != 0 {
+		t.Errorf("Verify of a healthy cache: %+v", rep)
+	}
 }
 
 func TestBigValueStreams(t *testing.T) {

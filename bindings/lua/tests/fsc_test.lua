@@ -184,10 +184,19 @@ is(c:get("h"), nil, "hard invalidate makes a miss")
 c:set("h", "2")
 ok(c:clear(), "clear")
 is(c:get("h"), nil, "clear makes a miss")
+local results = {}
 for _, name in ipairs{"prune", "stats", "verify"} do
   v, e = c[name](c)
   ok(v or (e and e:match("^FSC_ENOTSUP")), name .. " works or is FSC_ENOTSUP", e)
   if not v then print("# " .. name .. ": " .. e) end
+  results[name] = v
+end
+if results.stats then
+  ok(results.stats.sets >= 2 and results.stats.entries == 0, "stats count the sets and the clear",
+     ("sets %s entries %s"):format(results.stats.sets, results.stats.entries))
+end
+if results.verify then
+  is(results.verify.problems, 0, "verify finds no problem in a healthy cache")
 end
 
 ok(c:close(), "close")
