@@ -458,6 +458,7 @@ Status Cache::get_or_create(const void *key, size_t key_len, int64_t expiration_
     const Key k = make_key(key, key_len);
     bool fresh = false;
     auto e = lookup(k, expiration_ms, &fresh);
+    count_lookup(e && fresh);
     if (e && fresh) {
         *out = std::move(e);
         return Status::ok;
