@@ -125,4 +125,14 @@ static inline void bu_today(char *out, size_t cap) {
     strftime(out, cap, "%Y-%m-%d %H:%M UTC", &tm);
 }
 
+/* The first three fields of /proc/loadavg ("?" when unreadable). */
+static inline void bu_loadavg(char *out, size_t cap) {
+    snprintf(out, cap, "?");
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return;
+    double a, b, c;
+    if (fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3) snprintf(out, cap, "%.2f %.2f %.2f", a, b, c);
+    fclose(f);
+}
+
 #endif

@@ -198,6 +198,7 @@ typedef struct {
     int reps;
     /* per rep: per-op µs of floor/fsc, per phase */
     double set[2][MAXREPS], hit[2][MAXREPS], miss[2][MAXREPS], w2[2][MAXREPS], w2p90[2][MAXREPS];
+    long errors;
 } result;
 
 static void one_rep(const char *root, long n, int rep, size_t valsize, int w2n, result *r) {
@@ -251,10 +252,16 @@ static void one_rep(const char *root, long n, int rep, size_t valsize, int w2n, 
     for (int w = 0; w < 2; w++) r->miss[w][rep] = t[w] / count * 1e6;
 
     if (s.errors) fprintf(stderr, "core_bench: %ld operations failed at N=%ld (%s)\n", s.errors, n, fsc_errmsg());
+    r->errors += s.errors;
     fsc_close(s.c);
     floor_close(&s.fl);
     free(s.val);
     free(s.buf);
+    /* on tmpfs removing files costs nothing later: free the memory at once */
+    if (!strcmp(bu_fs_name(root), "tmpfs")) {
+        bu_rm_rf(fdir);
+        bu_rm_rf(cdir);
+    }
 }
 
 static void ratios(const double *a, const double *b, int n, double *med, double *lo, double *hi) {
@@ -314,8 +321,10 @@ int main(int argc, char **argv) {
     if (bu_fresh_dir(parent, "fsc-core-bench", root, sizeof root) != 0) return 1;
     bu_today(date, sizeof date);
     printf("# core_bench: fsc %s vs syscall floor, %zu-byte values\n\n", fsc_version(), valsize);
-    printf("date: %s; dir: %s (%s); create probe: %.1f us/file\n", date, root, bu_fs_name(root),
-           bu_create_probe_us(root, 1000));
+    char load[64];
+    bu_loadavg(load, sizeof load);
+    printf("date: %s; dir: %s (%s); create probe: %.1f us/file; load average: %s; %ld CPUs\n", date, root,
+           bu_fs_name(root), bu_create_probe_us(root, 1000), load, sysconf(_SC_NPROCESSORS_ONLN));
     printf("floor = openat(tmp)+write+close+renameat (set), openat+fstat+read+close (get), openat ENOENT (miss);\n"
            "both interleaved in blocks of %d ops; ratio = fsc/floor per rep, median (min-max) over reps.\n\n",
            BLOCK);
@@ -327,6 +336,7 @@ int main(int argc, char **argv) {
         if (reps > MAXREPS) reps = MAXREPS;
         res[si].n = n;
         res[si].reps = reps;
+        res[si].errors = 0;
         for (int rep = 0; rep < reps; rep++) {
             fprintf(stderr, "[core_bench] N=%ld rep %d/%d\n", n, rep + 1, reps);
             one_rep(root, n, rep, valsize, w2n, &res[si]);
@@ -341,6 +351,7 @@ int main(int argc, char **argv) {
         print_row("set-w2", r->n, r->w2, r->reps, 0);
         print_row("get-hit", r->n, r->hit, r->reps, 1.5);
         print_row("get-miss", r->n, r->miss, r->reps, 0);
+        if (r->errors) printf("| INVALID  | %9ld | %ld operations failed (see stderr) |\n", r->n, r->errors);
     }
     printf("\nset = mean per-op of the N-set fill of an empty store; get-hit/get-miss = mean over max(N, 100000) gets;\n");
     printf("set-w2 = median latency of %d single sets of new keys into the store holding N entries.\n", w2n);

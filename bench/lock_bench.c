@@ -284,7 +284,10 @@ int main(int argc, char **argv) {
     snprintf(cdir, sizeof cdir, "%s/cache", root);
     snprintf(lockpath, sizeof lockpath, "%s/bare.lock", root);
     bu_today(date, sizeof date);
-    printf("# lock_bench: fsc %s\n\ndate: %s; dir: %s (%s)\n\n", fsc_version(), date, root, bu_fs_name(root));
+    char load[64];
+    bu_loadavg(load, sizeof load);
+    printf("# lock_bench: fsc %s\n\ndate: %s; dir: %s (%s); load average: %s; %ld CPUs\n\n", fsc_version(), date, root,
+           bu_fs_name(root), load, sysconf(_SC_NPROCESSORS_ONLN));
 
     ctx x = {0};
     int rc = fsc_open(cdir, NULL, &x.c);

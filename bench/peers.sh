@@ -7,7 +7,7 @@
 #
 # What it does:
 #  1. builds fsc (release) in $BUILD_DIR (default: build-bench at the top of
-#     the repository) unless it is already built;
+#     the repository; NO_BUILD=1 takes the library already built there);
 #  2. copies the harness from $PEERS_SRC (default /work/shared/bench-peers) to
 #     $BENCH_WORK (default /tmp/fsc-bench-peers-fsc), never touching the
 #     original, and keeps that copy's .build/ between runs (npm modules, the
@@ -43,7 +43,9 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   meson setup "$BUILD_DIR" "$top" -Dbuildtype=release >&2
 fi
 libdir="$BUILD_DIR/lib"
-if ! ninja -C "$BUILD_DIR" >&2; then
+if [ -n "${NO_BUILD:-}" ]; then
+  say "NO_BUILD set: using the library already built in $BUILD_DIR"
+elif ! ninja -C "$BUILD_DIR" >&2; then
   # a tree being edited may not configure; an already built library still serves
   [ -e "$libdir/libfsc.so" ] || { say "build failed in $BUILD_DIR"; exit 1; }
   say "WARNING: ninja failed; using the library already built in $BUILD_DIR"
