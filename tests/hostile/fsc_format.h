@@ -1,0 +1,114 @@
+/* The on-disk records of docs/FORMAT.md, written from the format description
+ * so that tests can forge files a damaged or hostile disk could hold: entry
+ * headers with valid checksums but absurd fields, meta tables, lock records. */
+#ifndef FSC_FORMAT_TEST_H
+#define FSC_FORMAT_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint64_t fmt_load64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline uint64_t fmt_rotl(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
+
+/* The 64-bit multiply-rotate checksum of FORMAT.md ("checksum64"). */
+static inline uint64_t fmt_checksum64(const void *data, size_t len, uint64_t seed) {
+    const uint64_t P1 = 0x9E3779B185EBCA87ULL, P2 = 0xC2B2AE3D27D4EB4FULL, P3 = 0x165667B19E3779F9ULL;
+    const unsigned char *p = (const unsigned char *)data;
+    uint64_t a = seed ^ P1, b = seed + P2, c = fmt_rotl(seed, 17) ^ P3, d = seed - P1;
+    size_t i = 0;
+    for (; i + 32 <= len; i += 32) {
+        a = fmt_rotl(a + fmt_load64(p + i) * P2, 31) * P1;
+        b = fmt_rotl(b + fmt_load64(p + i + 8) * P2, 31) * P1;
+        c = fmt_rotl(c + fmt_load64(p + i + 16) * P2, 31) * P1;
+        d = fmt_rotl(d + fmt_load64(p + i + 24) * P2, 31) * P1;
+    }
+    uint64_t h = fmt_rotl(a, 1) + fmt_rotl(b, 7) + fmt_rotl(c, 12) + fmt_rotl(d, 18) + len;
+    for (; i + 8 <= len; i += 8)
+        h = fmt_rotl(h ^ (fmt_rotl(fmt_load64(p + i) * P2, 31) * P1), 27) * P1 + P3;
+    for (; i < len; i++)
+        h = fmt_rotl(h ^ (p[i] * P3), 11) * P1;
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= P3;
+    h ^= h >> 32;
+    return h;
+}
+
+/* The block-chained value checksum: 64 KiB blocks, each seeding the next. */
+static inline uint64_t fmt_value_sum(const void *data, size_t len) {
+    const unsigned char *p = (const unsigned char *)data;
+    uint64_t s = 0;
+    while (len >= 65536) {
+        s = fmt_checksum64(p, 65536, s);
+        p += 65536;
+        len -= 65536;
+    }
+    return fmt_checksum64(p, len, s);
+}
+
+/* Recomputes the header checksum (bytes 56..63) of an entry file image whose
+ * header says key_len bytes of key follow it (clamped to what buf holds). */
+static inline void fmt_fix_entry_sum(unsigned char *buf, size_t len) {
+    if (len < 64)
+        return;
+    uint32_t key_len;
+    memcpy(&key_len, buf + 8, 4);
+    size_t k = key_len;
+    if (k > len - 64)
+        k = len - 64;
+    uint64_t sum = fmt_checksum64(buf + 64, k, fmt_checksum64(buf, 56, 0));
+    memcpy(buf + 56, &sum, 8);
+}
+
+/* Writes a 64-byte entry header for key into out. */
+static inline void fmt_entry_header(unsigned char *out, uint16_t flags, const void *key, uint32_t key_len,
+                                    uint64_t value_size, uint64_t offset, int64_t created_us, uint64_t payload_gen,
+                                    uint64_t value_sum) {
+    memset(out, 0, 64);
+    memcpy(out, "FSCE", 4);
+    uint16_t version = 1;
+    memcpy(out + 4, &version, 2);
+    memcpy(out + 6, &flags, 2);
+    memcpy(out + 8, &key_len, 4);
+    memcpy(out + 16, &value_size, 8);
+    memcpy(out + 24, &offset, 8);
+    memcpy(out + 32, &created_us, 8);
+    memcpy(out + 40, &payload_gen, 8);
+    memcpy(out + 48, &value_sum, 8);
+    uint64_t sum = fmt_checksum64(key, key_len, fmt_checksum64(out, 56, 0));
+    memcpy(out + 56, &sum, 8);
+}
+
+/* Fixes every checksum of a meta file image: the header's (0..55) and each
+ * 64-byte slot's (0..47, stored at 48). */
+static inline void fmt_fix_meta_sums(unsigned char *buf, size_t len) {
+    if (len >= 64) {
+        uint64_t s = fmt_checksum64(buf, 56, 0);
+        memcpy(buf + 56, &s, 8);
+    }
+    for (size_t at = 64; at + 64 <= len; at += 64) {
+        uint64_t s = fmt_checksum64(buf + at, 48, 0);
+        memcpy(buf + at + 48, &s, 8);
+    }
+}
+
+/* Fixes the checksums of the lock file's records: invalidation (0..23 at 24)
+ * and totals (64..127 at 128). */
+static inline void fmt_fix_lock_sums(unsigned char *buf, size_t len) {
+    if (len >= 32) {
+        uint64_t s = fmt_checksum64(buf, 24, 0);
+        memcpy(buf + 24, &s, 8);
+    }
+    if (len >= 64 + 72) {
+        uint64_t s = fmt_checksum64(buf + 64, 64, 0);
+        memcpy(buf + 128, &s, 8);
+    }
+}
+
+#endif
