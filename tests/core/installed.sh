@@ -24,8 +24,7 @@ for f in "$includedir/fsc.h" "$libdir/pkgconfig/fsc.pc"; do
     fi
 done
 
-flags=$(PKG_CONFIG_SYSROOT_DIR=$dest PKG_CONFIG_PATH=$dest$libdir/pkgconfig PKG_CONFIG_LIBDIR=$dest$libdir/pkgconfig:/usr/lib/x86_64-linux-gnu/pkgconfig:/usr/lib/pkgconfig:/usr/share/pkgconfig \
-    pkg-config --cflags --libs fsc) || { echo "pkg-config --cflags --libs fsc failed"; exit 1; }
+flags=$(PKG_CONFIG_SYSROOT_DIR=$dest PKG_CONFIG_PATH=$dest$libdir/pkgconfig pkg-config --cflags --libs fsc) || { echo "pkg-config --cflags --libs fsc failed"; exit 1; }
 echo "pkg-config: $flags"
 case $flags in
     *"$dest"*) ;;

@@ -4,7 +4,7 @@
 
 #include "core_test.h"
 
-#define WRITES 1500
+#define WRITES 1000
 #define MIN_READS 3000
 #define MAX_VALUE (256 * 1024)
 
