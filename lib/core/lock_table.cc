@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cerrno>
 #include <chrono>
 #include <limits>
@@ -116,20 +117,35 @@ void LockTable::after_fork_in_child() {
         t->state_ = new State;
         t->state_->opens = opens;
         t->generation_ = fork_generation.load();
+        // The inherited descriptor shares the parent's open file description,
+        // and with it the parent's internal (OFD) locks: take a description
+        // of our own. The child holds no record locks, so closing drops none.
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", t->fd_);
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd >= 0) {
+            dup3(fd, t->fd_, O_CLOEXEC);
+            ::close(fd);
+        }
         if (opens > 0)
-            t->fcntl_lock(open_range, F_RDLCK, 0); // async-signal-safe; never waits here
+            t->fcntl_lock(open_range, F_RDLCK, 0, true); // never waits here
     }
     reg.mu.unlock();
 }
 
-int LockTable::fcntl_lock(off_t start, short type, int64_t timeout_ms) {
+int LockTable::fcntl_lock(off_t start, short type, int64_t timeout_ms, bool internal) {
+    // Internal locks (shards, records, the open range) are open-file-description
+    // locks: they stay out of the kernel's per-process deadlock detection, which
+    // would otherwise see a false cycle between a key waiter in one thread and a
+    // shard waiter in another. Threads are excluded by the in-process mutexes.
+    const int set = internal ? F_OFD_SETLK : F_SETLK, set_wait = internal ? F_OFD_SETLKW : F_SETLKW;
     struct flock fl = {};
     fl.l_type = type;
     fl.l_whence = SEEK_SET;
     fl.l_start = start;
     fl.l_len = 1;
     if (timeout_ms < 0) {
-        while (fcntl(fd_, F_SETLKW, &fl) == -1) {
+        while (fcntl(fd_, set_wait, &fl) == -1) {
             if (errno != EINTR)
                 return errno;
         }
@@ -140,7 +156,7 @@ int LockTable::fcntl_lock(off_t start, short type, int64_t timeout_ms) {
     thread_local std::minstd_rand jitter(std::random_device{}());
     int64_t backoff_us = 100;
     for (;;) {
-        if (fcntl(fd_, F_SETLK, &fl) == 0)
+        if (fcntl(fd_, set, &fl) == 0)
             return 0;
         if (errno != EAGAIN && errno != EACCES && errno != EINTR)
             return errno;
@@ -153,13 +169,13 @@ int LockTable::fcntl_lock(off_t start, short type, int64_t timeout_ms) {
     }
 }
 
-void LockTable::fcntl_unlock(off_t start) {
+void LockTable::fcntl_unlock(off_t start, bool internal) {
     struct flock fl = {};
     fl.l_type = F_UNLCK;
     fl.l_whence = SEEK_SET;
     fl.l_start = start;
     fl.l_len = 1;
-    fcntl(fd_, F_SETLK, &fl);
+    fcntl(fd_, internal ? F_OFD_SETLK : F_SETLK, &fl);
 }
 
 std::unique_ptr<KeyHold> LockTable::lock_key(const std::shared_ptr<LockTable> &table, uint64_t hash_word,
@@ -213,7 +229,14 @@ std::unique_ptr<KeyHold> LockTable::lock_key(const std::shared_ptr<LockTable> &t
             left = std::max<int64_t>(rest.count(), 0);
         }
         g.unlock();
-        err = t.fcntl_lock(off, F_WRLCK, left);
+        err = t.fcntl_lock(off, F_WRLCK, left, false);
+        // The kernel detects deadlocks per process, so two multi-threaded
+        // processes can look deadlocked while no thread is: a thread that
+        // holds no key lock itself is in no cycle, and only has to wait.
+        for (int64_t nap = 500; err == EDEADLK && !holds_any_key(self); nap = std::min<int64_t>(nap * 2, 50000)) {
+            sleep_us(nap);
+            err = t.fcntl_lock(off, F_WRLCK, left, false);
+        }
         g.lock();
     }
     slot->acquiring = false;
@@ -234,6 +257,19 @@ std::unique_ptr<KeyHold> LockTable::lock_key(const std::shared_ptr<LockTable> &t
     return std::make_unique<KeyHold>(table, off, t.generation_);
 }
 
+bool LockTable::holds_any_key(std::thread::id self) {
+    Registry &reg = registry();
+    std::lock_guard<std::mutex> rg(reg.mu);
+    for (auto &kv : reg.tables) {
+        State &s = *kv.second->state_;
+        std::lock_guard<std::mutex> g(s.mu);
+        for (auto &slot : s.slots)
+            if (slot.second->holds > 0 && slot.second->owner == self)
+                return true;
+    }
+    return false;
+}
+
 void LockTable::release_key(uint64_t offset, uint64_t generation) {
     if (generation != generation_)
         fail(Status::inval, "lock was taken by the parent process before fork()");
@@ -246,7 +282,7 @@ void LockTable::release_key(uint64_t offset, uint64_t generation) {
     if (--slot.holds > 0)
         return;
     if (slot.distributed)
-        fcntl_unlock(off_t(offset));
+        fcntl_unlock(off_t(offset), false);
     slot.owner = std::thread::id();
     slot.cv.notify_all();
     if (slot.waiters == 0)
@@ -273,33 +309,24 @@ bool LockTable::key_held_here(uint64_t hash_word) {
 
 LockTable::ShardGuard::ShardGuard(LockTable &t, unsigned shard) : table_(t), shard_(shard) {
     table_.state_->shard_mu[shard_].lock();
-    for (;;) {
-        int err = table_.fcntl_lock(shard_range + shard_, F_WRLCK, -1);
-        if (err == 0)
-            return;
-        // The kernel's deadlock detection works per process, so a thread
-        // waiting here while another thread of ours holds a key lock can be
-        // refused spuriously: the shard holder never waits, so retry.
-        if (err == EDEADLK) {
-            sleep_us(200);
-            continue;
-        }
+    int err = table_.fcntl_lock(shard_range + shard_, F_WRLCK, -1, true);
+    if (err != 0) {
         table_.state_->shard_mu[shard_].unlock();
-        throw_errno(err, "fcntl(F_SETLKW) on '" + table_.shown_path_ + "'");
+        throw_errno(err, "fcntl(F_OFD_SETLKW) on '" + table_.shown_path_ + "'");
     }
 }
 
 LockTable::ShardGuard::~ShardGuard() {
-    table_.fcntl_unlock(shard_range + shard_);
+    table_.fcntl_unlock(shard_range + shard_, true);
     table_.state_->shard_mu[shard_].unlock();
 }
 
-bool LockTable::try_exclusive_open() { return fcntl_lock(open_range, F_WRLCK, 0) == 0; }
+bool LockTable::try_exclusive_open() { return fcntl_lock(open_range, F_WRLCK, 0, true) == 0; }
 
 void LockTable::hold_shared_open() {
     // Converting our own write lock to a read lock is atomic; otherwise this
     // waits only while another process sweeps.
-    fcntl_lock(open_range, F_RDLCK, -1);
+    fcntl_lock(open_range, F_RDLCK, -1, true);
 }
 
 bool LockTable::alone() {
@@ -313,7 +340,7 @@ bool LockTable::alone() {
 void LockTable::unregister_open() {
     std::lock_guard<std::mutex> g(state_->mu);
     if (--state_->opens == 0)
-        fcntl_unlock(open_range);
+        fcntl_unlock(open_range, true);
 }
 
 KeyHold::~KeyHold() {

@@ -116,9 +116,12 @@ private:
     void hold_shared_open();
     static void release_table(LockTable *t);
     void release_key(uint64_t offset, uint64_t generation);
-    // fcntl lock of one byte; returns 0 or an errno (EAGAIN when busy/timed out).
-    int fcntl_lock(off_t start, short type, int64_t timeout_ms);
-    void fcntl_unlock(off_t start);
+    // Whether the thread holds a key lock in any table of this process.
+    static bool holds_any_key(std::thread::id self);
+    // fcntl lock of one byte; returns 0 or an errno (EAGAIN when busy/timed
+    // out). internal: an open-file-description lock (see fcntl_lock).
+    int fcntl_lock(off_t start, short type, int64_t timeout_ms, bool internal);
+    void fcntl_unlock(off_t start, bool internal);
     static void after_fork_in_child();
 
     int fd_;
