@@ -1,0 +1,337 @@
+/* Crash recovery: a process SIGKILLed in the middle of a set, of an eviction
+ * or of a prune leaves a cache that, reopened by a process alone with it,
+ * verifies clean, whose totals equal the disk, and that still holds every
+ * value the killed process had stored (unless the budget evicted it). */
+#include "store_test.h"
+
+enum { MSG_START = 1, MSG_DONE = 2 };
+
+struct msg {
+    int32_t kind;
+    int32_t index;
+};
+
+struct crash_ctx {
+    char *dir;
+    char src[ST_PATH_MAX]; /* files to be moved in: same filesystem, outside the cache */
+};
+
+static int crash_setup(void **state) {
+    struct crash_ctx *t = calloc(1, sizeof *t);
+    t->dir = fsc_test_tempdir();
+    if (!t->dir)
+        return -1;
+    snprintf(t->src, sizeof t->src, "%s-src", t->dir);
+    if (mkdir(t->src, 0700) != 0)
+        return -1;
+    *state = t;
+    return 0;
+}
+
+static int crash_teardown(void **state) {
+    struct crash_ctx *t = *state;
+    fsc_test_rmtree(t->dir);
+    fsc_test_rmtree(t->src);
+    free(t->dir);
+    free(t);
+    return 0;
+}
+
+static void send_msg(int fd, int kind, int index) {
+    struct msg m = {kind, index};
+    child_check(st_write_full(fd, &m, sizeof m) == 0, 20);
+}
+
+/* Busy-waits about us microseconds: only to vary where a kill lands. */
+static void spin_us(int64_t us) {
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &b);
+    while ((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000 < us);
+}
+
+/* Reads messages until `kind` for `index` arrives, SIGKILLs the child (after
+ * delay_us), reaps it, then drains what it wrote before dying. done[i] is set
+ * for every index reported stored; returns the last START index seen. */
+static int kill_at(pid_t pid, int rfd, int kind, int index, int64_t delay_us, char *done, int cap) {
+    int last_start = -1;
+    struct msg m;
+    int r;
+    while ((r = st_read_full(rfd, &m, sizeof m)) == 1) {
+        if (m.kind == MSG_START)
+            last_start = m.index;
+        if (m.kind == MSG_DONE && m.index >= 0 && m.index < cap)
+            done[m.index] = 1;
+        if (m.kind == kind && m.index == index)
+            break;
+    }
+    if (r != 1)
+        fail_msg("the child stopped before reaching the point to kill it at");
+    spin_us(delay_us);
+    kill(pid, SIGKILL);
+    assert_int_equal(fsc_test_wait(pid), 128 + SIGKILL);
+    while (st_read_full(rfd, &m, sizeof m) == 1) {
+        if (m.kind == MSG_START)
+            last_start = m.index;
+        if (m.kind == MSG_DONE && m.index >= 0 && m.index < cap)
+            done[m.index] = 1;
+    }
+    close(rfd);
+    return last_start;
+}
+
+/* Reopens the cache alone and checks that it is whole. */
+static fsc_cache *reopen_and_check(const char *dir, uint64_t cache_size, const char *what) {
+    fsc_cache *c = st_open(dir, cache_size, 0, -1);
+    assert_non_null(c);
+    int rc;
+    fsc_verify_report v = st_verify(c, 0, &rc);
+    assert_fsc_ok(rc);
+    if (v.problems != 0)
+        fail_msg("after a kill %s: fsc_verify found %llu problems", what, (unsigned long long)v.problems);
+    uint64_t disk = st_disk_bytes(dir);
+    fsc_statistics s = st_stats(c);
+    if (s.bytes != disk)
+        fail_msg("after a kill %s: fsc_stats().bytes %llu, on disk %llu", what, (unsigned long long)s.bytes,
+                 (unsigned long long)disk);
+    assert_int_equal(s.entries, st_foreach_count(c));
+    /* The killed process's temp files were swept by the open. */
+    char tmp[ST_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+    DIR *d = opendir(tmp);
+    assert_non_null(d);
+    struct dirent *de;
+    int left = 0;
+    while ((de = readdir(d)) != NULL)
+        left += de->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(left, 0);
+    return c;
+}
+
+/* Sets values of `len` bytes named <prefix>-<i> for ever, in three ways by
+ * turn (bytes, a copied file, a moved file), reporting each. */
+static void setter_child(const char *dir, const char *src, uint64_t cache_size, const char *prefix, size_t len,
+                         int wfd) {
+    fsc_cache *c = st_open(dir, cache_size, 0, -1);
+    child_check(c != NULL, 2);
+    unsigned char *buf = malloc(len);
+    child_check(buf != NULL, 3);
+    char key[64], path[ST_PATH_MAX + 64];
+    for (int i = 0;; i++) {
+        snprintf(key, sizeof key, "%s-%d", prefix, i);
+        int rc;
+        if (i % 3 == 0) {
+            st_fill(buf, len, st_value_seed(key, len));
+            send_msg(wfd, MSG_START, i);
+            rc = fsc_set(c, key, strlen(key), buf, len);
+        } else {
+            snprintf(path, sizeof path, "%s/%s", src, key);
+            child_check(st_write_value_file(path, key, len) == 0, 4);
+            send_msg(wfd, MSG_START, i);
+            rc = fsc_set_file(c, key, strlen(key), -1, path, i % 3 == 2 ? FSC_MOVE : 0);
+        }
+        child_check(rc == FSC_OK, 5);
+        send_msg(wfd, MSG_DONE, i);
+    }
+}
+
+#define MAX_INDEX 4096
+
+static void test_killed_during_set(void **state) {
+    struct crash_ctx *t = *state;
+    /* Where to kill: at the start of set #n, with a delay (us) after it. */
+    static const struct {
+        int kind, index;
+        int64_t delay;
+    } when[] = {{MSG_START, 0, 0}, {MSG_START, 1, 300}, {MSG_START, 2, 100}, {MSG_DONE, 3, 0},
+                {MSG_START, 5, 1000}, {MSG_START, 7, 50}, {MSG_START, 8, 2000}};
+    for (size_t round = 0; round < sizeof when / sizeof when[0]; round++) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "set%zu", round);
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            setter_child(t->dir, t->src, 0, prefix, 1 << 20, fds[1]);
+        }
+        close(fds[1]);
+        char done[MAX_INDEX] = {0};
+        int last = kill_at(pid, fds[0], when[round].kind, when[round].index, when[round].delay, done, MAX_INDEX);
+        fsc_cache *c = reopen_and_check(t->dir, 0, "during a set");
+        /* Unbounded: everything reported stored is there, whole. */
+        char key[64];
+        int stored = 0;
+        for (int i = 0; i <= last; i++) {
+            snprintf(key, sizeof key, "%s-%d", prefix, i);
+            int r = st_check(c, key, NULL);
+            if (done[i]) {
+                stored++;
+                if (r != 1)
+                    fail_msg("'%s' was reported stored and is %s", key, r == 0 ? "missing" : "wrong");
+            } else {
+                assert_int_not_equal(r, -1); /* the one being set: absent or whole */
+            }
+        }
+        fprintf(stderr, "round %zu: killed with %d values stored, set #%d in progress\n", round, stored, last);
+        fsc_close(c);
+    }
+}
+
+static void test_killed_during_eviction(void **state) {
+    struct crash_ctx *t = *state;
+    /* 512 KiB of 64 KiB values: every set evicts. */
+    const uint64_t size = 512 << 10;
+    static const struct {
+        int index;
+        int64_t delay;
+    } when[] = {{9, 0}, {12, 100}, {16, 400}, {21, 30}, {27, 800}};
+    for (size_t round = 0; round < sizeof when / sizeof when[0]; round++) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "evict%zu", round);
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            setter_child(t->dir, t->src, size, prefix, 64 << 10, fds[1]);
+        }
+        close(fds[1]);
+        char done[MAX_INDEX] = {0};
+        int last = kill_at(pid, fds[0], MSG_START, when[round].index, when[round].delay, done, MAX_INDEX);
+        fsc_cache *c = reopen_and_check(t->dir, size, "during an eviction");
+        assert_true(st_disk_bytes(t->dir) <= size);
+        /* The newest three stored values outlive any eviction. */
+        char key[64];
+        int checked = 0;
+        for (int i = last; i >= 0; i--) {
+            snprintf(key, sizeof key, "%s-%d", prefix, i);
+            int r = st_check(c, key, NULL);
+            assert_int_not_equal(r, -1);
+            if (done[i] && checked < 3) {
+                if (r != 1)
+                    fail_msg("'%s', one of the three newest values stored, is gone", key);
+                checked++;
+            }
+        }
+        assert_int_equal(checked, 3);
+        fsc_close(c);
+    }
+}
+
+/* Seeds n small values named seed-<i> with an unbounded handle. */
+static void seed(const char *dir, int n) {
+    fsc_cache *c = st_open(dir, 0, 0, -1);
+    assert_non_null(c);
+    char key[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "seed-%d", i);
+        assert_fsc_ok(st_set(c, key, 200 + (size_t)(i % 7) * 300));
+    }
+    fsc_close(c);
+}
+
+/* Every seeded value is either gone or whole; returns how many are there. */
+static int check_seeded(fsc_cache *c, int n) {
+    char key[32];
+    int present = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "seed-%d", i);
+        int r = st_check(c, key, NULL);
+        if (r == -1)
+            fail_msg("'%s' is damaged", key);
+        present += r;
+    }
+    return present;
+}
+
+#define SEEDED 400
+
+/* One set into a cache far over budget evicts hundreds of values. */
+static void test_killed_during_a_long_eviction(void **state) {
+    struct crash_ctx *t = *state;
+    static const int64_t delays[] = {0, 4000, 15000, 60000};
+    for (size_t round = 0; round < sizeof delays / sizeof delays[0]; round++) {
+        seed(t->dir, SEEDED);
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            fsc_cache *c = st_open(t->dir, 64 << 10, 0, -1);
+            child_check(c != NULL, 2);
+            send_msg(fds[1], MSG_START, 0);
+            child_check(st_set(c, "big", 32 << 10) == FSC_OK, 3);
+            send_msg(fds[1], MSG_DONE, 0);
+            /* Wait to be killed: no further change. */
+            for (;;)
+                pause();
+        }
+        close(fds[1]);
+        char done[1] = {0};
+        kill_at(pid, fds[0], MSG_START, 0, delays[round], done, 1);
+        fsc_cache *c = reopen_and_check(t->dir, 0, "during a long eviction");
+        int present = check_seeded(c, SEEDED);
+        int big = st_check(c, "big", NULL);
+        assert_int_not_equal(big, -1);
+        if (done[0])
+            assert_int_equal(big, 1);
+        fprintf(stderr, "round %zu: %d of %d values left, the new value %s\n", round, present, SEEDED,
+                big ? "stored" : "not stored");
+        fsc_close(c);
+    }
+}
+
+static void test_killed_during_prune(void **state) {
+    struct crash_ctx *t = *state;
+    static const int64_t delays[] = {0, 5000, 20000, 80000};
+    for (size_t round = 0; round < sizeof delays / sizeof delays[0]; round++) {
+        seed(t->dir, SEEDED);
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            /* Expiration 0: to this handle, every value is expired. */
+            fsc_cache *c = st_open(t->dir, 0, 0, 0);
+            child_check(c != NULL, 2);
+            send_msg(fds[1], MSG_START, 0);
+            child_check(fsc_prune(c) == FSC_OK, 3);
+            send_msg(fds[1], MSG_DONE, 0);
+            for (;;)
+                pause();
+        }
+        close(fds[1]);
+        char done[1] = {0};
+        kill_at(pid, fds[0], MSG_START, 0, delays[round], done, 1);
+        fsc_cache *c = reopen_and_check(t->dir, 0, "during a prune");
+        int present = check_seeded(c, SEEDED);
+        if (done[0])
+            assert_int_equal(present, 0);
+        fprintf(stderr, "round %zu: %d of %d values left after the killed prune\n", round, present, SEEDED);
+        /* A later prune finishes the job. */
+        fsc_cache *p = st_open(t->dir, 0, 0, 0);
+        assert_non_null(p);
+        assert_fsc_ok(fsc_prune(p));
+        assert_int_equal(st_stats(p).entries, 0);
+        assert_int_equal(st_value_files(t->dir), 0);
+        fsc_close(p);
+        fsc_close(c);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_killed_during_set, crash_setup, crash_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_during_eviction, crash_setup, crash_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_during_a_long_eviction, crash_setup, crash_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_during_prune, crash_setup, crash_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
