@@ -302,14 +302,17 @@ VerifyCounts Cache::verify(bool repair) {
 
 Key Cache::make_key(const void *key, size_t key_len) const { return Key{key, key_len, KeyHash::of(key, key_len)}; }
 
-void Cache::check_size(uint64_t size) const {
-    if (opts_.cache_size != 0 && size > opts_.cache_size)
-        fail(Status::toobig, "a value of " + std::to_string(size) + " bytes is larger than cache_size (" +
-                                 std::to_string(opts_.cache_size) + " bytes)");
+void Cache::check_size(size_t key_len, uint64_t size) const {
+    // The value, its entry header and key, and its shard's smallest table must fit.
+    const uint64_t need = Store::charge(key_len, size) + ShardMeta::file_bytes(ShardMeta::min_capacity);
+    if (opts_.cache_size != 0 && need > opts_.cache_size)
+        fail(Status::toobig, "a value of " + std::to_string(size) + " bytes needs " + std::to_string(need) +
+                                 " bytes on disk, more than cache_size (" + std::to_string(opts_.cache_size) +
+                                 " bytes)");
 }
 
 void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
-    check_size(len);
+    check_size(key_len, len);
     const uint64_t charge = Store::charge(key_len, len);
     reserve(charge);
     Change c;
@@ -351,7 +354,7 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
     }
     if (!S_ISREG(st.st_mode))
         fail(Status::inval, "fsc_set_file stores regular files only");
-    check_size(uint64_t(st.st_size));
+    check_size(key_len, uint64_t(st.st_size));
     const uint64_t charge = Store::charge(key_len, uint64_t(st.st_size));
     reserve(charge);
     Change c;

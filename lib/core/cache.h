@@ -72,7 +72,7 @@ private:
     // is younger than expiration_ms and not soft-invalidated.
     std::unique_ptr<Entry> lookup(const Key &key, int64_t expiration_ms, bool *fresh);
     Invalidation read_invalidation() const;
-    void check_size(uint64_t size) const;
+    void check_size(size_t key_len, uint64_t size) const;
     bool over_budget(const Totals &t, uint64_t extra_bytes, uint64_t extra_entries) const;
     // Charges a set before it writes anything, evicting first when it would not fit.
     void reserve(uint64_t bytes);

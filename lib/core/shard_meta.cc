@@ -201,6 +201,13 @@ MetaHeader ShardMeta::begin(bool *damaged) {
 
 void ShardMeta::finish(MetaHeader &head) {
     head.dirty = 0;
+    if (head.count == 0) {
+        // An empty shard keeps no table: its bytes go back to the budget.
+        if (ftruncate(fd_.get(), 0) != 0)
+            throw_errno(errno, "truncate '" + shown_ + "'");
+        known_capacity_.store(0, std::memory_order_relaxed);
+        return;
+    }
     write_header(head);
 }
 

@@ -66,6 +66,8 @@ public:
 
     // The meta file's size for a table of `capacity` slots.
     static uint64_t file_bytes(uint32_t capacity) { return slot_size * (uint64_t(capacity) + 1); }
+    // The meta file's size once finish(head) has run: an empty shard's file is empty.
+    static uint64_t size_after(const MetaHeader &head) { return head.count ? file_bytes(head.capacity) : 0; }
 
 private:
     std::optional<MetaHeader> read_header();

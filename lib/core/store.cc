@@ -274,7 +274,7 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
         auto replaced = m.upsert(head, slot);
         m.finish(head);
         change.bytes = int64_t(slot.bytes) - int64_t(replaced ? replaced->bytes : 0) +
-                       int64_t(ShardMeta::file_bytes(head.capacity)) - int64_t(meta_before);
+                       int64_t(ShardMeta::size_after(head)) - int64_t(meta_before);
         change.entries = replaced ? 0 : 1;
     }
     if (durable_)
@@ -375,7 +375,7 @@ Change Store::remove(const Key &key, bool *removed) {
             payload = payload_name(hex, h->payload_gen);
         auto old = m.erase(head, key.hash);
         m.finish(head);
-        change.bytes = -int64_t(old ? old->bytes : 0) + int64_t(ShardMeta::file_bytes(head.capacity)) -
+        change.bytes = -int64_t(old ? old->bytes : 0) + int64_t(ShardMeta::size_after(head)) -
                        int64_t(meta_before);
         change.entries = old ? -1 : 0;
         *removed = h.has_value();
@@ -404,7 +404,7 @@ Change Store::clear() {
         });
         m.rebuild(head, {});
         m.finish(head);
-        change.bytes += int64_t(ShardMeta::file_bytes(head.capacity)) - int64_t(meta_before) - bytes_before;
+        change.bytes += int64_t(ShardMeta::size_after(head)) - int64_t(meta_before) - bytes_before;
         change.entries -= count_before;
     }
     return change;
@@ -467,7 +467,7 @@ Change Store::evict(const Candidate &c, bool *removed) {
             payload = payload_name(hex, h->payload_gen);
         m.erase(head, c.slot.hash);
         m.finish(head);
-        change.bytes = -int64_t(now->bytes) + int64_t(ShardMeta::file_bytes(head.capacity)) - int64_t(meta_before);
+        change.bytes = -int64_t(now->bytes) + int64_t(ShardMeta::size_after(head)) - int64_t(meta_before);
         change.entries = -1;
         *removed = true;
     }
@@ -563,7 +563,7 @@ Change Store::measure() {
         std::vector<Slot> slots;
         if (!meta(shard, dir).read_all(&head, &slots))
             continue;
-        total.bytes += int64_t(head.bytes + ShardMeta::file_bytes(head.capacity));
+        total.bytes += int64_t(head.bytes + ShardMeta::size_after(head));
         total.entries += head.count;
     }
     return total;
@@ -579,7 +579,8 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
         LockTable::ShardGuard g(*locks_, shard);
         MetaHeader head;
         std::vector<Slot> slots;
-        bool meta_ok = m.read_all(&head, &slots) && head.dirty == 0;
+        // An empty meta file is an empty shard's table.
+        bool meta_ok = m.read_all(&head, &slots) ? head.dirty == 0 : m.clean();
         std::vector<Slot> want = scan_files(shard, dir, repair, &n);
         // The metadata must list exactly the valid entries, with their charges and totals.
         bool same = meta_ok && slots.size() == want.size() && head.count == want.size();
