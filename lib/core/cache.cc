@@ -150,30 +150,34 @@ bool Cache::over_budget(const Totals &t, uint64_t extra_bytes, uint64_t extra_en
            (opts_.max_entries != 0 && t.entries + extra_entries > opts_.max_entries);
 }
 
-void Cache::reserve(uint64_t bytes) {
-    if (opts_.cache_size == 0)
-        return;
+Cache::Reservation Cache::reserve(uint64_t charge) {
+    // Only what a limit applies to is reserved: bytes under cache_size, one
+    // entry under max_entries (a replaced key gives its entry back in settle).
+    const Reservation r{opts_.cache_size ? charge : 0, opts_.max_entries ? 1u : 0u};
+    if (r.bytes == 0 && r.entries == 0)
+        return r;
     for (int attempt = 0; attempt < 16; attempt++) {
         bool ok = false;
         ledger_->update([&](Totals &t) {
-            if (!over_budget(t, bytes, 0)) {
-                t.bytes += bytes;
+            if (!over_budget(t, r.bytes, r.entries)) {
+                t.bytes += r.bytes;
+                t.entries += r.entries;
                 ok = true;
             }
         });
         if (ok)
-            return;
-        evict_until(bytes, 0);
+            return r;
+        evict_until(r.bytes, r.entries);
     }
     // What is left is other processes' sets in flight: charge it anyway.
-    ledger_->update([&](Totals &t) { t.bytes += bytes; });
+    apply(Change{int64_t(r.bytes), int64_t(r.entries)});
+    return r;
 }
 
-void Cache::settle(uint64_t reserved, const Change &c) {
-    const uint64_t held = opts_.cache_size != 0 ? reserved : 0;
+void Cache::settle(const Reservation &r, const Change &c) {
     Totals t = ledger_->update([&](Totals &t) {
-        t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) - int64_t(held) + c.bytes));
-        t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + c.entries));
+        t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) - int64_t(r.bytes) + c.bytes));
+        t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) - int64_t(r.entries) + c.entries));
         t.sets++;
     });
     if (over_budget(t, 0, 0))
@@ -313,16 +317,15 @@ void Cache::check_size(size_t key_len, uint64_t size) const {
 
 void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
     check_size(key_len, len);
-    const uint64_t charge = Store::charge(key_len, len);
-    reserve(charge);
+    const Reservation r = reserve(Store::charge(key_len, len));
     Change c;
     try {
         c = store_->put_bytes(make_key(key, key_len), data, len, now_us());
     } catch (...) {
-        settle_failed(charge);
+        settle_failed(r);
         throw;
     }
-    settle(charge, c);
+    settle(r, c);
 }
 
 void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, bool move) {
@@ -355,16 +358,15 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
     if (!S_ISREG(st.st_mode))
         fail(Status::inval, "fsc_set_file stores regular files only");
     check_size(key_len, uint64_t(st.st_size));
-    const uint64_t charge = Store::charge(key_len, uint64_t(st.st_size));
-    reserve(charge);
+    const Reservation r = reserve(Store::charge(key_len, uint64_t(st.st_size)));
     Change c;
     try {
         c = store_->put_file(make_key(key, key_len), src, path, move, uint64_t(st.st_size), offset, now_us());
     } catch (...) {
-        settle_failed(charge);
+        settle_failed(r);
         throw;
     }
-    settle(charge, c);
+    settle(r, c);
 }
 
 Cache::Invalidation Cache::read_invalidation() const {
@@ -434,7 +436,7 @@ void Cache::apply(const Change &c) {
     });
 }
 
-void Cache::settle_failed(uint64_t reserved) { apply(Change{opts_.cache_size != 0 ? -int64_t(reserved) : 0, 0}); }
+void Cache::settle_failed(const Reservation &r) { apply(Change{-int64_t(r.bytes), -int64_t(r.entries)}); }
 
 bool Cache::remove(const void *key, size_t key_len) {
     bool removed;

@@ -74,13 +74,16 @@ private:
     Invalidation read_invalidation() const;
     void check_size(size_t key_len, uint64_t size) const;
     bool over_budget(const Totals &t, uint64_t extra_bytes, uint64_t extra_entries) const;
+    struct Reservation {
+        uint64_t bytes, entries;
+    };
     // Charges a set before it writes anything, evicting first when it would not fit.
-    void reserve(uint64_t bytes);
+    Reservation reserve(uint64_t charge);
     // Replaces the reservation by what the set really changed; evicts if over.
-    void settle(uint64_t reserved, const Change &c);
+    void settle(const Reservation &r, const Change &c);
     // Evicts least recently used entries until `fits` says the totals fit.
     void evict_until(uint64_t extra_bytes, uint64_t extra_entries);
-    void settle_failed(uint64_t reserved);
+    void settle_failed(const Reservation &r);
     // Adds a change to the cache-wide totals.
     void apply(const Change &c);
     void count_lookup(bool hit);
