@@ -1,0 +1,165 @@
+/* Shared by the fuzz targets: a private cache directory in /dev/shm (or
+ * $TMPDIR when /dev/shm is missing), removed at exit, and small helpers. */
+#ifndef FSC_FUZZ_COMMON_H
+#define FSC_FUZZ_COMMON_H
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsc.h"
+#include "fsc_format.h"
+
+static char fz_root[512];
+
+static void fz_rmtree(const char *path) {
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+            struct stat st;
+            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
+                chmod(sub, 0700);
+                fz_rmtree(sub);
+            } else {
+                unlink(sub);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+static void fz_cleanup(void) {
+    if (fz_root[0])
+        fz_rmtree(fz_root);
+}
+
+/* The work directory, created once per process. */
+static const char *fz_dir(void) {
+    if (!fz_root[0]) {
+        struct stat st;
+        const char *base = stat("/dev/shm", &st) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        snprintf(fz_root, sizeof fz_root, "%s/fsc-fuzz-%d", base, (int)getpid());
+        fz_rmtree(fz_root);
+        mkdir(fz_root, 0700);
+        atexit(fz_cleanup);
+    }
+    return fz_root;
+}
+
+static void fz_write(const char *path, const void *data, size_t len) {
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        perror(path);
+        abort();
+    }
+    if (len && write(fd, data, len) != (ssize_t)len)
+        abort();
+    close(fd);
+}
+
+/* A finding: print and abort, so libFuzzer saves the input. */
+#define FZ_ASSERT(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz check failed: %s: ", #cond);                                     \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, " [%s]\n", fsc_errmsg());                                              \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* Exactly want[0..len) or a miss (or, when allow_err, a negative status). */
+static void fz_get_exact_or_miss(fsc_cache *c, const void *key, size_t key_len, const void *want, size_t len,
+                                 int allow_err) {
+    fsc_entry *e = NULL;
+    int rc = fsc_get(c, key, key_len, &e);
+    if (rc == FSC_OK) {
+        FZ_ASSERT(fsc_entry_size(e) == len, "FSC_OK with %llu bytes, %zu were stored",
+                  (unsigned long long)fsc_entry_size(e), len);
+        const void *d = fsc_entry_data(e);
+        FZ_ASSERT(d != NULL, "fsc_entry_data failed after FSC_OK");
+        FZ_ASSERT(memcmp(d, want, len) == 0, "FSC_OK with bytes that differ from what was set");
+        /* The sequential reader must agree too. */
+        unsigned char buf[4096];
+        size_t got, total = 0;
+        uint64_t off = fsc_entry_offset(e);
+        int r;
+        while ((r = fsc_entry_read(e, buf, sizeof buf, &got)) == FSC_OK && got > 0) {
+            FZ_ASSERT(off + total + got <= len, "fsc_entry_read past the value");
+            FZ_ASSERT(memcmp(buf, (const char *)want + off + total, got) == 0, "fsc_entry_read gave other bytes");
+            total += got;
+        }
+        FZ_ASSERT(r == FSC_OK || r == FSC_ECORRUPT || r == FSC_EIO, "fsc_entry_read gave %d", r);
+        fsc_entry_free(e);
+        return;
+    }
+    FZ_ASSERT(rc == FSC_MISS || (allow_err && rc < 0), "fsc_get gave %s", fsc_strerror(rc));
+}
+
+static int fz_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created) {
+    (void)key;
+    (void)key_len;
+    (void)size;
+    (void)created;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+/* Every read-side call; none may crash. */
+static void fz_exercise(fsc_cache *c) {
+    uint64_t n = 0;
+    (void)fsc_foreach(c, fz_visit, &n);
+    fsc_statistics st;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    (void)fsc_stats(c, &st);
+    fsc_verify_report r = {sizeof r, 0, 0, 0};
+    (void)fsc_verify(c, 0, &r);
+}
+
+/* The one entry file (32 hex, no '.') or payload (with '.') under shards/. */
+static int fz_find(const char *base, int payload, char *out, size_t cap) {
+    char shards[600];
+    snprintf(shards, sizeof shards, "%s/shards", base);
+    DIR *d = opendir(shards);
+    if (!d)
+        return -1;
+    struct dirent *de;
+    int found = -1;
+    while (found && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char sub[900];
+        snprintf(sub, sizeof sub, "%s/%s", shards, de->d_name);
+        DIR *s = opendir(sub);
+        if (!s)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(s)) != NULL) {
+            if (e->d_name[0] == '.' || !strcmp(e->d_name, "meta"))
+                continue;
+            if ((strchr(e->d_name, '.') != NULL) == (payload != 0)) {
+                snprintf(out, cap, "%s/%s", sub, e->d_name);
+                found = 0;
+                break;
+            }
+        }
+        closedir(s);
+    }
+    closedir(d);
+    return found;
+}
+
+#endif
