@@ -289,8 +289,14 @@ VerifyCounts Cache::verify(bool repair) {
     if (alone) {
         // With no set in flight anywhere, the totals must match the metadata.
         Change m = store_->measure();
-        Totals t = ledger_->read();
-        if (t.bytes != uint64_t(m.bytes) || t.entries != uint64_t(m.entries)) {
+        bool damaged = false;
+        Totals t;
+        try {
+            t = ledger_->read();
+        } catch (const Error &) {
+            damaged = true; // rewritten whole below (update starts a damaged record from zero)
+        }
+        if (damaged || t.bytes != uint64_t(m.bytes) || t.entries != uint64_t(m.entries)) {
             n.problems++;
             if (repair) {
                 ledger_->update([&](Totals &tt) {

@@ -43,6 +43,7 @@ bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
     std::memcpy(s->hash.bytes.data(), p, 16);
     s->bytes = get<uint64_t>(p + 16);
     s->created_us = get<int64_t>(p + 24);
+    s->payload_gen = get<uint64_t>(p + 40);
     s->last_use_us = get<int64_t>(p + slot_use_at);
     return true;
 }
@@ -53,6 +54,7 @@ void encode_slot(unsigned char *p, const Slot *s, uint32_t state) {
         std::memcpy(p, s->hash.bytes.data(), 16);
         put<uint64_t>(p + 16, s->bytes);
         put<int64_t>(p + 24, s->created_us);
+        put<uint64_t>(p + 40, s->payload_gen);
         put<int64_t>(p + slot_use_at, s->last_use_us);
     }
     put<uint32_t>(p + 32, state);
@@ -132,7 +134,7 @@ void ShardMeta::touch(const KeyHash &h, int64_t now_us) {
             Slot s;
             uint32_t state;
             if (decode_slot(b + i * slot_size, &s, &state) && s.hash.bytes == h.bytes) {
-                if (now_us - s.last_use_us >= touch_resolution_us)
+                if (s.last_use_us == s.created_us || now_us - s.last_use_us >= touch_resolution_us)
                     (void)!pwrite(fd_.get(), &now_us, 8, off_t(slot_size) * (home + i + 1) + slot_use_at);
                 return;
             }
@@ -176,23 +178,25 @@ void ShardMeta::sample(std::minstd_rand &rng, size_t window, std::vector<Slot> *
 }
 
 MetaHeader ShardMeta::begin(bool *damaged) {
-    struct stat st;
-    if (fstat(fd_.get(), &st) != 0)
-        throw_errno(errno, "fstat '" + shown_ + "'");
-    size_before_begin_ = uint64_t(st.st_size);
     auto h = read_header();
     MetaHeader head;
     *damaged = false;
-    if (!h) {
+    if (h) {
+        head = *h;
+        size_before_begin_ = head.count ? file_bytes(head.capacity) : 0;
+    } else {
+        // New (empty file), or damaged beyond use: an empty table, which the
+        // caller rebuilds from the files when it was damaged.
+        struct stat st;
+        if (fstat(fd_.get(), &st) != 0)
+            throw_errno(errno, "fstat '" + shown_ + "'");
+        size_before_begin_ = uint64_t(st.st_size);
         *damaged = st.st_size != 0;
-        // New, or damaged beyond use: an empty table (verify rebuilds from the files).
         head.capacity = min_capacity;
         std::vector<unsigned char> zero(slot_size * head.capacity);
         if (ftruncate(fd_.get(), 0) != 0 ||
             pwrite(fd_.get(), zero.data(), zero.size(), slot_size) != ssize_t(zero.size()))
             throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
-    } else {
-        head = *h;
     }
     head.dirty = 1;
     write_header(head);
@@ -219,9 +223,10 @@ bool ShardMeta::clean() {
     return fstat(fd_.get(), &st) == 0 && st.st_size == 0; // never written: nothing to recover
 }
 
-uint32_t ShardMeta::probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot) {
+uint32_t ShardMeta::probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot, bool *tombstone) {
     const uint32_t cap = head.capacity;
     uint32_t first_free = UINT32_MAX;
+    *tombstone = false;
     constexpr uint32_t chunk = 64;
     unsigned char b[slot_size * chunk];
     uint32_t i = uint32_t(h.word() % cap);
@@ -239,8 +244,10 @@ uint32_t ShardMeta::probe(const MetaHeader &head, const KeyHash &h, bool *found,
                 }
                 continue;
             }
-            if (first_free == UINT32_MAX)
+            if (first_free == UINT32_MAX) {
                 first_free = i + k;
+                *tombstone = state != state_empty;
+            }
             if (state == state_empty) {
                 *found = false;
                 return first_free;
@@ -253,18 +260,18 @@ uint32_t ShardMeta::probe(const MetaHeader &head, const KeyHash &h, bool *found,
 }
 
 std::optional<Slot> ShardMeta::find(const MetaHeader &head, const KeyHash &h) {
-    bool found;
+    bool found, tombstone;
     Slot s;
-    probe(head, h, &found, &s);
+    probe(head, h, &found, &s, &tombstone);
     if (!found)
         return std::nullopt;
     return s;
 }
 
 std::optional<Slot> ShardMeta::upsert(MetaHeader &head, const Slot &s) {
-    bool found;
+    bool found, reuse;
     Slot old;
-    uint32_t index = probe(head, s.hash, &found, &old);
+    uint32_t index = probe(head, s.hash, &found, &old, &reuse);
     if (found) {
         write_slot(index, &s, state_used);
         head.bytes = head.bytes - old.bytes + s.bytes;
@@ -279,12 +286,6 @@ std::optional<Slot> ShardMeta::upsert(MetaHeader &head, const Slot &s) {
         return std::nullopt;
     }
     // Reusing a tombstone keeps the count of holes right.
-    bool reuse = false;
-    {
-        unsigned char b[slot_size];
-        if (pread_full(fd_.get(), b, slot_size, slot_size * (uint64_t(index) + 1), "'" + shown_ + "'") == slot_size)
-            reuse = get<uint32_t>(b + 32) != state_empty;
-    }
     write_slot(index, &s, state_used);
     head.count++;
     if (reuse && head.tombstones > 0)
@@ -294,9 +295,9 @@ std::optional<Slot> ShardMeta::upsert(MetaHeader &head, const Slot &s) {
 }
 
 std::optional<Slot> ShardMeta::erase(MetaHeader &head, const KeyHash &h) {
-    bool found;
+    bool found, tombstone;
     Slot old;
-    uint32_t index = probe(head, h, &found, &old);
+    uint32_t index = probe(head, h, &found, &old, &tombstone);
     if (!found)
         return std::nullopt;
     write_slot(index, nullptr, state_tombstone);

@@ -19,7 +19,8 @@ struct Slot {
     KeyHash hash;
     uint64_t bytes = 0;      // what the entry is charged against cache_size
     int64_t created_us = 0;
-    int64_t last_use_us = 0; // stamped by readers; outside the slot checksum
+    uint64_t payload_gen = 0; // names the entry's payload file; 0 for inline values
+    int64_t last_use_us = 0;  // stamped by readers; outside the slot checksum
 };
 
 struct MetaHeader {
@@ -34,7 +35,8 @@ class ShardMeta {
 public:
     static constexpr size_t slot_size = 64;
     static constexpr uint32_t min_capacity = 4;
-    // Reads stamp a slot only when its time is older than this.
+    // A read stamps a slot the first time after its set, then only when the
+    // stamp is older than this: hot keys cost no write per read.
     static constexpr int64_t touch_resolution_us = 100;
 
     // Opens (creating) the shard's meta file in dir.
@@ -74,7 +76,8 @@ private:
     void write_header(const MetaHeader &head);
     void write_slot(uint32_t index, const Slot *s, uint32_t state);
     // Index of the slot holding h, or of the first free place when absent.
-    uint32_t probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot);
+    // *tombstone: the free place returned is a tombstone (not a never-used slot).
+    uint32_t probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot, bool *tombstone);
 
     std::string shown_;
     Fd fd_;

@@ -248,10 +248,6 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
         const uint64_t meta_before = m.size_before_begin();
         if (damaged)
             m.rebuild(head, scan_files(shard, dir, true, nullptr));
-        std::string old_key, why;
-        auto old = peek(dir, hex, &old_key, &why);
-        if (old && old->external())
-            old_payload = payload_name(hex, old->payload_gen);
         // The payload goes in first, under a name no entry uses yet; the
         // entry's rename is the commit. Both happen under the shard lock, so
         // fsc_verify never sees a payload that is about to be named.
@@ -273,6 +269,8 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
         temp.commit();
         auto replaced = m.upsert(head, slot);
         m.finish(head);
+        if (replaced && replaced->payload_gen != 0)
+            old_payload = payload_name(hex, replaced->payload_gen);
         change.bytes = int64_t(slot.bytes) - int64_t(replaced ? replaced->bytes : 0) +
                        int64_t(ShardMeta::size_after(head)) - int64_t(meta_before);
         change.entries = replaced ? 0 : 1;
@@ -302,7 +300,7 @@ Change Store::put_bytes(const Key &key, const void *data, size_t len, int64_t cr
     if (durable_)
         sync_fd(temp.fd(), "'tmp/" + temp.name() + "'");
     temp.close_fd();
-    return commit(key, temp, nullptr, Slot{key.hash, charge(key.len, len), created_us, created_us});
+    return commit(key, temp, nullptr, Slot{key.hash, charge(key.len, len), created_us, 0, created_us});
 }
 
 Change Store::put_file(const Key &key, int src, const char *path, bool move, uint64_t size, uint64_t offset,
@@ -337,7 +335,7 @@ Change Store::put_file(const Key &key, int src, const char *path, bool move, uin
     if (durable_)
         sync_fd(temp.fd(), "'tmp/" + temp.name() + "'");
     temp.close_fd();
-    Change c = commit(key, temp, &payload, Slot{key.hash, charge(key.len, size), created_us, created_us});
+    Change c = commit(key, temp, &payload, Slot{key.hash, charge(key.len, size), created_us, gen, created_us});
     if (copy)
         copy->commit();
     return c;
@@ -457,14 +455,12 @@ Change Store::evict(const Candidate &c, bool *removed) {
             m.finish(head); // replaced or gone meanwhile: not the entry that was chosen
             return {};
         }
-        std::string key, why;
-        auto h = peek(dir, hex, &key, &why);
         if ((unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT)) {
             m.finish(head); // cannot be removed (permissions): leave it, never loop on it
             return {};
         }
-        if (h && h->external())
-            payload = payload_name(hex, h->payload_gen);
+        if (now->payload_gen != 0)
+            payload = payload_name(hex, now->payload_gen);
         m.erase(head, c.slot.hash);
         m.finish(head);
         change.bytes = -int64_t(now->bytes) + int64_t(ShardMeta::size_after(head)) - int64_t(meta_before);
@@ -501,7 +497,8 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
         }
         if (h->external())
             payloads_wanted.push_back(payload_name(name, h->payload_gen));
-        Slot s{KeyHash::of(key.data(), key.size()), charge(key.size(), h->value_size), h->created_us, h->created_us};
+        Slot s{KeyHash::of(key.data(), key.size()), charge(key.size(), h->value_size), h->created_us,
+               h->external() ? h->payload_gen : 0, h->created_us};
         for (const Slot &k : known)
             if (k.hash.bytes == s.hash.bytes)
                 s.last_use_us = k.last_use_us;
@@ -589,7 +586,8 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
             bytes += w.bytes;
             bool found = false;
             for (const Slot &s : slots)
-                found = found || (s.hash.bytes == w.hash.bytes && s.bytes == w.bytes && s.created_us == w.created_us);
+                found = found || (s.hash.bytes == w.hash.bytes && s.bytes == w.bytes && s.created_us == w.created_us &&
+                                  s.payload_gen == w.payload_gen);
             same = same && found;
         }
         same = same && head.bytes == bytes;
