@@ -138,7 +138,7 @@ Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_pt
 
 Cache::~Cache() {
     try {
-        flush_counts();
+        flush_pending();
     } catch (...) {
         // Lost counts of one handle are not worth failing a close.
     }
@@ -158,7 +158,7 @@ Cache::Reservation Cache::reserve(uint64_t charge) {
         return r;
     for (int attempt = 0; attempt < 16; attempt++) {
         bool ok = false;
-        ledger_->update([&](Totals &t) {
+        update_ledger([&](Totals &t) {
             if (!over_budget(t, r.bytes, r.entries)) {
                 t.bytes += r.bytes;
                 t.entries += r.entries;
@@ -175,9 +175,21 @@ Cache::Reservation Cache::reserve(uint64_t charge) {
 }
 
 void Cache::settle(const Reservation &r, const Change &c) {
-    Totals t = ledger_->update([&](Totals &t) {
-        t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) - int64_t(r.bytes) + c.bytes));
-        t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) - int64_t(r.entries) + c.entries));
+    const int64_t bytes = c.bytes - int64_t(r.bytes), entries = c.entries - int64_t(r.entries);
+    {
+        // A set that freed part of its reservation leaves the totals too high,
+        // never too low: that may wait for this handle's next ledger update.
+        std::lock_guard<std::mutex> g(pending_mu_);
+        if (bytes <= 0 && entries <= 0 && pending_.sets < 64) {
+            pending_.bytes += bytes;
+            pending_.entries += entries;
+            pending_.sets++;
+            return;
+        }
+    }
+    Totals t = update_ledger([&](Totals &t) {
+        t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) + bytes));
+        t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + entries));
         t.sets++;
     });
     if (over_budget(t, 0, 0))
@@ -223,7 +235,7 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
             if ((need_bytes == 0 && need_entries == 0) || !exhaustive)
                 break;
         }
-        ledger_->update([&](Totals &tt) {
+        update_ledger([&](Totals &tt) {
             tt.bytes = uint64_t(std::max<int64_t>(0, int64_t(tt.bytes) + freed.bytes));
             tt.entries = uint64_t(std::max<int64_t>(0, int64_t(tt.entries) + freed.entries));
             tt.evictions += evicted;
@@ -236,16 +248,11 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
 void Cache::count_lookup(bool hit) {
     (hit ? pending_hits_ : pending_misses_)++;
     if (pending_hits_.load(std::memory_order_relaxed) + pending_misses_.load(std::memory_order_relaxed) >= 256)
-        flush_counts();
+        flush_pending();
 }
 
-void Cache::flush_counts() {
-    uint64_t h = pending_hits_.exchange(0), m = pending_misses_.exchange(0);
-    if (h || m)
-        ledger_->update([&](Totals &t) {
-            t.hits += h;
-            t.misses += m;
-        });
+void Cache::flush_pending() {
+    update_ledger([](Totals &) {});
 }
 
 void Cache::prune() {
@@ -270,7 +277,7 @@ void Cache::prune() {
             expired++;
         }
     }
-    ledger_->update([&](Totals &t) {
+    update_ledger([&](Totals &t) {
         t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) + freed.bytes));
         t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + freed.entries));
         t.expirations += expired;
@@ -279,7 +286,7 @@ void Cache::prune() {
 }
 
 Totals Cache::stats() {
-    flush_counts();
+    flush_pending();
     return ledger_->read();
 }
 
@@ -436,7 +443,7 @@ std::unique_ptr<Entry> Cache::get(const void *key, size_t key_len) {
 void Cache::apply(const Change &c) {
     if (c.bytes == 0 && c.entries == 0)
         return;
-    ledger_->update([&](Totals &t) {
+    update_ledger([&](Totals &t) {
         t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) + c.bytes));
         t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + c.entries));
     });
