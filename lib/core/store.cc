@@ -239,7 +239,6 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
     const int dir = shard_dir(shard, true);
     const std::string hex = key.hash.hex();
     ShardMeta &m = meta(shard, dir);
-    std::string old_payload;
     Change change;
     {
         LockTable::ShardGuard g(*locks_, shard);
@@ -268,17 +267,17 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
         }
         temp.commit();
         auto replaced = m.upsert(head, slot);
-        m.finish(head);
+        // Dropped while the shard is still marked dirty: a crash here leaves
+        // nothing that recovery would not find.
         if (replaced && replaced->payload_gen != 0)
-            old_payload = payload_name(hex, replaced->payload_gen);
+            unlinkat(dir, payload_name(hex, replaced->payload_gen).c_str(), 0);
+        m.finish(head);
         change.bytes = int64_t(slot.bytes) - int64_t(replaced ? replaced->bytes : 0) +
                        int64_t(ShardMeta::size_after(head)) - int64_t(meta_before);
         change.entries = replaced ? 0 : 1;
     }
     if (durable_)
         sync_fd(dir, "'" + base_path_ + "/shards/" + hex_byte(shard) + "'");
-    if (!old_payload.empty())
-        unlinkat(dir, old_payload.c_str(), 0);
     return change;
 }
 
@@ -349,7 +348,6 @@ Change Store::remove(const Key &key, bool *removed) {
         return {};
     const std::string hex = key.hash.hex();
     ShardMeta &m = meta(shard, dir);
-    std::string payload;
     Change change;
     {
         LockTable::ShardGuard g(*locks_, shard);
@@ -370,7 +368,7 @@ Change Store::remove(const Key &key, bool *removed) {
             throw_errno(err, "unlink '" + shown(shard, hex) + "'");
         }
         if (h && h->external())
-            payload = payload_name(hex, h->payload_gen);
+            unlinkat(dir, payload_name(hex, h->payload_gen).c_str(), 0);
         auto old = m.erase(head, key.hash);
         m.finish(head);
         change.bytes = -int64_t(old ? old->bytes : 0) + int64_t(ShardMeta::size_after(head)) -
@@ -378,8 +376,6 @@ Change Store::remove(const Key &key, bool *removed) {
         change.entries = old ? -1 : 0;
         *removed = h.has_value();
     }
-    if (!payload.empty())
-        unlinkat(dir, payload.c_str(), 0);
     return change;
 }
 
@@ -443,7 +439,6 @@ Change Store::evict(const Candidate &c, bool *removed) {
         return {};
     const std::string hex = c.slot.hash.hex();
     ShardMeta &m = meta(c.shard, dir);
-    std::string payload;
     Change change;
     {
         LockTable::ShardGuard g(*locks_, c.shard);
@@ -460,15 +455,13 @@ Change Store::evict(const Candidate &c, bool *removed) {
             return {};
         }
         if (now->payload_gen != 0)
-            payload = payload_name(hex, now->payload_gen);
+            unlinkat(dir, payload_name(hex, now->payload_gen).c_str(), 0);
         m.erase(head, c.slot.hash);
         m.finish(head);
         change.bytes = -int64_t(now->bytes) + int64_t(ShardMeta::size_after(head)) - int64_t(meta_before);
         change.entries = -1;
         *removed = true;
     }
-    if (!payload.empty())
-        unlinkat(dir, payload.c_str(), 0);
     return change;
 }
 
@@ -525,6 +518,8 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
                                            uint64_t(st.st_size) == h->value_size));
         if (!ok) {
             drop(hex);
+            if (repair && h && h->external())
+                unlinkat(dir, payload_name(hex, h->payload_gen).c_str(), 0);
             it = slots.erase(it);
         } else {
             ++it;
