@@ -79,7 +79,7 @@ enum fsc_status {
     FSC_ETIMEDOUT = -7, /* the lock was not acquired within the timeout */
     FSC_EDEADLK = -8,   /* the kernel refused a lock that would deadlock between processes */
     FSC_ECORRUPT = -9,  /* an on-disk file failed validation; it was removed, other entries are intact */
-    FSC_ETOOBIG = -10,  /* the value alone is larger than cache_size */
+    FSC_ETOOBIG = -10,  /* the value alone (with its overhead, see FSC_BUDGET) is larger than cache_size */
     FSC_EXDEV = -11,    /* a move was asked across filesystems; the file stays where it was */
     FSC_EFORMAT = -12,  /* base_dir holds something that is not an fsc cache this library reads */
     FSC_ECREATOR = -13, /* the creator callback of fsc_get_or_create failed; nothing was stored */
@@ -105,13 +105,27 @@ typedef struct fsc_cache fsc_cache;
 
 typedef struct fsc_options {
     size_t size;          /* sizeof(fsc_options): set by fsc_options_init */
-    uint64_t cache_size;  /* bytes on disk; default 1 GiB; 0 = unbounded */
+    uint64_t cache_size;  /* bytes on disk; default 1 GiB; 0 = unbounded (see FSC_BUDGET) */
     uint64_t max_entries; /* default 0 = unbounded; else at most this many values */
     int64_t expiration_ms; /* default -1 = never; older values are misses and get pruned */
     int distributed_lock; /* default 1: fsc_lock excludes other processes; 0: threads of this process only */
     int file_movable;     /* default 0: fsc_set_file copies; 1: it renames the caller's file in */
     int durable;          /* default 0; 1: data and directory are fsynced before a set returns */
 } fsc_options;
+
+/* FSC_BUDGET: what cache_size bounds. After every set, the cache's files
+ * under base_dir/shards - each value with its 64-byte entry header and key,
+ * and each shard's metadata table - hold at most cache_size bytes (sizes as
+ * st_size reports them), with any number of processes writing at once. On
+ * top of that the directory holds its format marker (19 bytes), its lock file
+ * (at most 4 KiB), the directories themselves, and for a moment the temp
+ * files of sets in flight (each already charged to the budget). A value whose
+ * cost (value + 64 + key length + 320 bytes for the smallest shard table)
+ * exceeds cache_size alone is refused with FSC_ETOOBIG rather than stored and
+ * evicted at once. Least recently used values (a get is a use) are evicted
+ * first: exactly for caches of up to 1,024 values, by sampling above. */
+#define FSC_BUDGET_ENTRY_OVERHEAD 64
+#define FSC_BUDGET_MIN_TABLE 320
 
 /* Fills *opts with the defaults above (and opts->size). NULL is a no-op. */
 FSC_API void fsc_options_init(fsc_options *opts);
@@ -145,8 +159,9 @@ FSC_API int fsc_close(fsc_cache *cache);
  * be NULL when len is 0. A reader sees the whole old or the whole new value,
  * never a mix, even if this process is killed midway. The value is visible to
  * every process when the call returns.
- * Returns FSC_OK, FSC_EINVAL, FSC_ETOOBIG (len > cache_size), FSC_ENOSPC,
- * FSC_EACCES, FSC_EIO, FSC_ENOMEM. */
+ * Returns FSC_OK, FSC_EINVAL, FSC_ETOOBIG (the value cannot fit in
+ * cache_size with its overhead, see FSC_BUDGET), FSC_ENOSPC, FSC_EACCES,
+ * FSC_EIO, FSC_ENOMEM. */
 FSC_API int fsc_set(fsc_cache *c, const void *key, size_t key_len, const void *data, size_t len);
 
 /* Stores a file as the value, never reading it whole into memory.

@@ -165,21 +165,25 @@ static void test_too_big_above_cache_size(void **state) {
     fsc_close(u);
 }
 
-/* fsc.h: "FSC_ETOOBIG (len > cache_size)", "the value alone is larger than
- * cache_size": a value of cache_size bytes or a little less is not refused
- * as too big (whether the budget then keeps it is another matter). */
-static void test_not_too_big_up_to_cache_size(void **state) {
+/* FSC_ETOOBIG is for a value whose cost on disk cannot fit in cache_size:
+ * the value, its 64-byte entry header and key, and the smallest shard table
+ * (320 bytes). A value that fits with them is stored and kept; one byte more
+ * is refused, never stored and then evicted at once. */
+static void test_too_big_is_the_cost_on_disk(void **state) {
     struct st_ctx *t = *state;
-    const uint64_t size = 10000;
+    const uint64_t size = 10000, overhead = 64 + 4 + 320;
     fsc_cache *c = st_open(t->dir, size, 0, -1);
     assert_non_null(c);
+    assert_fsc_status(st_set(c, "edge", size - overhead + 1), FSC_ETOOBIG);
+    assert_fsc_ok(st_set(c, "edge", size - overhead));
+    assert_int_equal(st_check(c, "edge", NULL), 1);
     char path[ST_PATH_MAX];
     snprintf(path, sizeof path, "%s.src", t->dir);
-    assert_fsc_ok(st_set(c, "edge", size));
-    assert_fsc_ok(st_set(c, "edge", size - 100));
-    assert_int_equal(st_write_value_file(path, "edge-file", size), 0);
-    assert_fsc_ok(fsc_set_file(c, "edge-file", 9, -1, path, 0));
+    assert_int_equal(st_write_value_file(path, "edge-file", size - overhead - 5 + 1), 0);
+    assert_fsc_status(fsc_set_file(c, "edge-file", 9, -1, path, 0), FSC_ETOOBIG);
+    assert_int_equal(st_write_value_file(path, "edge-file", size - overhead - 5), 0);
     assert_fsc_ok(fsc_set_file(c, "edge-file", 9, -1, path, FSC_MOVE));
+    assert_int_equal(st_check(c, "edge-file", NULL), 1);
     /* And the budget still holds. */
     uint64_t disk = st_disk_bytes(t->dir);
     assert_int_equal(st_stats(c).bytes, disk);
@@ -193,7 +197,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_max_entries_with_file_values_and_budget, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_max_entries_across_processes, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_too_big_above_cache_size, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_not_too_big_up_to_cache_size, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_too_big_is_the_cost_on_disk, st_setup, st_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
