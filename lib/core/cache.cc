@@ -121,18 +121,14 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
 
 Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks)
     : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)) {
-    store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, opts_.durable);
     ledger_ = std::make_unique<Ledger>(locks_, base_path_ + "/lock");
+    store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, *ledger_, opts_.durable);
     rng_.seed(std::minstd_rand::result_type(random64()));
     // Alone with the cache: finish what crashed processes left half-done and
-    // recount the totals (nobody else can have a set in flight).
+    // drop their reservations (nobody else can have a set in flight).
     locks_->register_open([this] {
         store_->recover();
-        Change m = store_->measure();
-        ledger_->update([&](Totals &t) {
-            t.bytes = uint64_t(m.bytes);
-            t.entries = uint64_t(m.entries);
-        });
+        ledger_->update([](Totals &t) { t.reserved_bytes = t.reserved_entries = 0; });
     });
 }
 
@@ -146,8 +142,8 @@ Cache::~Cache() {
 }
 
 bool Cache::over_budget(const Totals &t, uint64_t extra_bytes, uint64_t extra_entries) const {
-    return (opts_.cache_size != 0 && t.bytes + extra_bytes > opts_.cache_size) ||
-           (opts_.max_entries != 0 && t.entries + extra_entries > opts_.max_entries);
+    return (opts_.cache_size != 0 && t.bytes + t.reserved_bytes + extra_bytes > opts_.cache_size) ||
+           (opts_.max_entries != 0 && t.entries + t.reserved_entries + extra_entries > opts_.max_entries);
 }
 
 Cache::Reservation Cache::reserve(uint64_t charge) {
@@ -156,43 +152,55 @@ Cache::Reservation Cache::reserve(uint64_t charge) {
     const Reservation r{opts_.cache_size ? charge : 0, opts_.max_entries ? 1u : 0u};
     if (r.bytes == 0 && r.entries == 0)
         return r;
-    for (int attempt = 0; attempt < 16; attempt++) {
+    for (int attempt = 0;; attempt++) {
+        if (attempt > 0) {
+            reclaim_dead_reservations();
+            evict_until(r.bytes, r.entries);
+        }
+        locks_->begin_reservation();
         bool ok = false;
-        update_ledger([&](Totals &t) {
-            if (!over_budget(t, r.bytes, r.entries)) {
-                t.bytes += r.bytes;
-                t.entries += r.entries;
-                ok = true;
-            }
-        });
+        try {
+            update_ledger([&](Totals &t) {
+                // After a few rounds, what is left is other processes' sets in
+                // flight: charge it anyway rather than wait for them.
+                if (attempt >= 16 || !over_budget(t, r.bytes, r.entries)) {
+                    t.reserved_bytes += r.bytes;
+                    t.reserved_entries += r.entries;
+                    ok = true;
+                }
+            });
+        } catch (...) {
+            locks_->end_reservation();
+            throw;
+        }
         if (ok)
             return r;
-        evict_until(r.bytes, r.entries);
+        locks_->end_reservation();
     }
-    // What is left is other processes' sets in flight: charge it anyway.
-    apply(Change{int64_t(r.bytes), int64_t(r.entries)});
-    return r;
+}
+
+void Cache::reclaim_dead_reservations() {
+    // With nobody's reservation open, any left in the ledger belong to
+    // processes that died between reserving and settling.
+    const Totals now = ledger_->read();
+    if (now.reserved_bytes == 0 && now.reserved_entries == 0)
+        return;
+    locks_->when_no_reservations([&] {
+        ledger_->update([](Totals &t) { t.reserved_bytes = t.reserved_entries = 0; });
+    });
 }
 
 void Cache::settle(const Reservation &r, const Change &c) {
-    const int64_t bytes = c.bytes - int64_t(r.bytes), entries = c.entries - int64_t(r.entries);
-    {
-        // A set that freed part of its reservation leaves the totals too high,
-        // never too low: that may wait for this handle's next ledger update.
-        std::lock_guard<std::mutex> g(pending_mu_);
-        if (bytes <= 0 && entries <= 0 && pending_.sets < 64) {
-            pending_.bytes += bytes;
-            pending_.entries += entries;
-            pending_.sets++;
-            return;
-        }
-    }
-    Totals t = update_ledger([&](Totals &t) {
-        t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) + bytes));
-        t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + entries));
+    // Written at once, never deferred: a process killed with changes not yet
+    // written would leave the shared totals wrong for every other process.
+    const Totals now = update_ledger([&](Totals &t) {
+        add_clamped(t.reserved_bytes, -int64_t(r.bytes));
+        add_clamped(t.reserved_entries, -int64_t(r.entries));
         t.sets++;
     });
-    if (over_budget(t, 0, 0))
+    if (r.bytes || r.entries)
+        locks_->end_reservation();
+    if (over_budget(now, 0, 0))
         evict_until(0, 0);
 }
 
@@ -218,9 +226,10 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
         };
         std::sort(cands.begin(), cands.end(),
                   [&](const Candidate &a, const Candidate &b) { return age_key(a) < age_key(b); });
-        uint64_t need_bytes = opts_.cache_size ? t.bytes + extra_bytes - std::min(t.bytes + extra_bytes, opts_.cache_size) : 0;
-        uint64_t need_entries =
-            opts_.max_entries ? t.entries + extra_entries - std::min(t.entries + extra_entries, opts_.max_entries) : 0;
+        const uint64_t want_bytes = t.bytes + t.reserved_bytes + extra_bytes;
+        const uint64_t want_entries = t.entries + t.reserved_entries + extra_entries;
+        uint64_t need_bytes = opts_.cache_size ? want_bytes - std::min(want_bytes, opts_.cache_size) : 0;
+        uint64_t need_entries = opts_.max_entries ? want_entries - std::min(want_entries, opts_.max_entries) : 0;
         Change freed;
         uint64_t evicted = 0;
         for (const Candidate &c : cands) {
@@ -236,8 +245,6 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
                 break;
         }
         update_ledger([&](Totals &tt) {
-            tt.bytes = uint64_t(std::max<int64_t>(0, int64_t(tt.bytes) + freed.bytes));
-            tt.entries = uint64_t(std::max<int64_t>(0, int64_t(tt.entries) + freed.entries));
             tt.evictions += evicted;
         });
         if (evicted == 0 && exhaustive)
@@ -252,7 +259,8 @@ void Cache::count_lookup(bool hit) {
 }
 
 void Cache::flush_pending() {
-    update_ledger([](Totals &) {});
+    if (pending_hits_.load() || pending_misses_.load())
+        update_ledger([](Totals &) {});
 }
 
 void Cache::prune() {
@@ -278,8 +286,6 @@ void Cache::prune() {
         }
     }
     update_ledger([&](Totals &t) {
-        t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) + freed.bytes));
-        t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + freed.entries));
         t.expirations += expired;
     });
     evict_until(0, 0);
@@ -294,8 +300,8 @@ VerifyCounts Cache::verify(bool repair) {
     const bool alone = locks_->alone();
     VerifyCounts n = store_->verify(repair, alone);
     if (alone) {
-        // With no set in flight anywhere, the totals must match the metadata.
-        Change m = store_->measure();
+        // With nobody else here, no set is in flight: no reservation may be
+        // left, and the counters' record must be readable.
         bool damaged = false;
         Totals t;
         try {
@@ -303,13 +309,10 @@ VerifyCounts Cache::verify(bool repair) {
         } catch (const Error &) {
             damaged = true; // rewritten whole below (update starts a damaged record from zero)
         }
-        if (damaged || t.bytes != uint64_t(m.bytes) || t.entries != uint64_t(m.entries)) {
+        if (damaged || t.reserved_bytes != 0 || t.reserved_entries != 0) {
             n.problems++;
             if (repair) {
-                ledger_->update([&](Totals &tt) {
-                    tt.bytes = uint64_t(m.bytes);
-                    tt.entries = uint64_t(m.entries);
-                });
+                ledger_->update([](Totals &tt) { tt.reserved_bytes = tt.reserved_entries = 0; });
                 n.repaired++;
             }
         }
@@ -440,24 +443,23 @@ std::unique_ptr<Entry> Cache::get(const void *key, size_t key_len) {
     return fresh ? std::move(e) : nullptr;
 }
 
-void Cache::apply(const Change &c) {
-    if (c.bytes == 0 && c.entries == 0)
+void Cache::settle_failed(const Reservation &r) {
+    if (r.bytes == 0 && r.entries == 0)
         return;
     update_ledger([&](Totals &t) {
-        t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) + c.bytes));
-        t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + c.entries));
+        add_clamped(t.reserved_bytes, -int64_t(r.bytes));
+        add_clamped(t.reserved_entries, -int64_t(r.entries));
     });
+    locks_->end_reservation();
 }
-
-void Cache::settle_failed(const Reservation &r) { apply(Change{-int64_t(r.bytes), -int64_t(r.entries)}); }
 
 bool Cache::remove(const void *key, size_t key_len) {
     bool removed;
-    apply(store_->remove(make_key(key, key_len), &removed));
+    store_->remove(make_key(key, key_len), &removed);
     return removed;
 }
 
-void Cache::clear() { apply(store_->clear()); }
+void Cache::clear() { store_->clear(); }
 
 std::unique_ptr<KeyHold> Cache::lock(const void *key, size_t key_len, int64_t timeout_ms) {
     return LockTable::lock_key(locks_, make_key(key, key_len).hash.word(), timeout_ms, opts_.distributed_lock);

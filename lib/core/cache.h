@@ -85,39 +85,28 @@ private:
     // Evicts least recently used entries until `fits` says the totals fit.
     void evict_until(uint64_t extra_bytes, uint64_t extra_entries);
     void settle_failed(const Reservation &r);
-    // Adds a change to the cache-wide totals.
-    void apply(const Change &c);
     void count_lookup(bool hit);
     // Writes what this handle has not yet written to the ledger.
     void flush_pending();
-    // One ledger update: this handle's pending counts and changes, then change(t).
+    // One ledger update: this handle's pending lookup counts, then change(t).
     template <typename F> Totals update_ledger(F &&change) {
-        std::lock_guard<std::mutex> g(pending_mu_);
-        const Pending p = std::exchange(pending_, Pending{});
         const uint64_t hits = pending_hits_.exchange(0), misses = pending_misses_.exchange(0);
         return ledger_->update([&](Totals &t) {
-            t.bytes = uint64_t(std::max<int64_t>(0, int64_t(t.bytes) + p.bytes));
-            t.entries = uint64_t(std::max<int64_t>(0, int64_t(t.entries) + p.entries));
-            t.sets += p.sets;
             t.hits += hits;
             t.misses += misses;
             change(t);
         });
     }
+    // Drops reservations left in the ledger by processes that died.
+    void reclaim_dead_reservations();
 
     Fd base_;
     std::string base_path_;
     Options opts_;
     std::shared_ptr<LockTable> locks_;
-    std::unique_ptr<Store> store_;
     std::unique_ptr<Ledger> ledger_;
-    // What this handle has done and not yet written to the ledger.
-    struct Pending {
-        int64_t bytes = 0, entries = 0;
-        uint64_t sets = 0;
-    };
-    std::mutex pending_mu_;
-    Pending pending_;
+    std::unique_ptr<Store> store_; // refers to *ledger_
+    // Lookups counted here and not yet written to the ledger.
     std::atomic<uint64_t> pending_hits_{0}, pending_misses_{0};
     std::mutex rng_mu_;
     std::minstd_rand rng_;

@@ -337,6 +337,23 @@ bool LockTable::alone() {
     return true;
 }
 
+void LockTable::begin_reservation() {
+    std::lock_guard<std::mutex> g(state_->mu);
+    if (state_->reserving++ == 0) {
+        int err = fcntl_lock(reserve_range, F_RDLCK, -1, true);
+        if (err != 0) {
+            state_->reserving--;
+            throw_errno(err, "fcntl(F_OFD_SETLKW) on '" + shown_path_ + "'");
+        }
+    }
+}
+
+void LockTable::end_reservation() {
+    std::lock_guard<std::mutex> g(state_->mu);
+    if (state_->reserving > 0 && --state_->reserving == 0)
+        fcntl_unlock(reserve_range, true);
+}
+
 void LockTable::unregister_open() {
     std::lock_guard<std::mutex> g(state_->mu);
     if (--state_->opens == 0)

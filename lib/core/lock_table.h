@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <fcntl.h>
+
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -45,6 +47,7 @@ public:
     static constexpr off_t shard_range = 8192;           // + shard number: a shard's write lock
     static constexpr off_t key_range = off_t(1) << 20;   // + 63-bit hash: the dogpile locks
     static constexpr unsigned record_lock = 256;        // ShardGuard number guarding the shared record
+    static constexpr off_t reserve_range = 8192 + 257;   // read-locked by every process with a reservation open
 
     // The table of the lock file `name` in directory dirfd, creating the file
     // when missing. Opening the same file twice in one process gives the same
@@ -89,6 +92,27 @@ public:
         hold_shared_open();
     }
     void unregister_open();
+
+    // A set's budget reservation is open from begin to end; while any is open
+    // in this process, the process read-locks reserve_range, so that a dead
+    // process's reservations can be told from live ones.
+    void begin_reservation();
+    void end_reservation();
+    // Calls f() when no process (this one included) has a reservation open,
+    // keeping everyone from opening one until f returns. Returns whether it did.
+    template <typename F> bool when_no_reservations(F &&f) {
+        std::lock_guard<std::mutex> g(state_->mu);
+        if (state_->reserving > 0 || fcntl_lock(reserve_range, F_WRLCK, 0, true) != 0)
+            return false;
+        try {
+            f();
+        } catch (...) {
+            fcntl_unlock(reserve_range, true);
+            throw;
+        }
+        fcntl_unlock(reserve_range, true);
+        return true;
+    }
     // True when no other process has the cache open now.
     bool alone();
 
@@ -109,6 +133,7 @@ private:
         std::unordered_map<uint64_t, std::unique_ptr<Slot>> slots;
         std::mutex shard_mu[257]; // the shards', then the shared record's
         unsigned opens = 0;
+        unsigned reserving = 0; // open budget reservations in this process
     };
 
     LockTable(int fd, dev_t dev, ino_t ino, std::string shown_path);

@@ -184,6 +184,8 @@ MetaHeader ShardMeta::begin(bool *damaged) {
     if (h) {
         head = *h;
         size_before_begin_ = head.count ? file_bytes(head.capacity) : 0;
+        // We hold the shard lock: a dirty mark is a writer that died inside its change.
+        *damaged = head.dirty != 0;
     } else {
         // New (empty file), or damaged beyond use: an empty table, which the
         // caller rebuilds from the files when it was damaged.

@@ -50,8 +50,9 @@ public:
     void sample(std::minstd_rand &rng, size_t window, std::vector<Slot> *out);
 
     // Writers (shard lock held). begin() marks the shard dirty; finish() clears
-    // it. *damaged: the header was unreadable and an empty table replaced it
-    // (the caller rebuilds it from the files).
+    // it. *damaged: the table must be rebuilt from the files, because its
+    // header was unreadable (an empty table replaced it) or still marked dirty
+    // by a writer that died.
     MetaHeader begin(bool *damaged);
     // The meta file's size when begin() was called (for the cache-wide byte count).
     uint64_t size_before_begin() const noexcept { return size_before_begin_; }

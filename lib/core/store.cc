@@ -39,8 +39,8 @@ bool is_entry_name(const char *name) {
 
 } // namespace
 
-Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, bool durable)
-    : base_(base), base_path_(std::move(base_path)), locks_(std::move(locks)), durable_(durable) {
+Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable)
+    : base_(base), base_path_(std::move(base_path)), locks_(std::move(locks)), ledger_(ledger), durable_(durable) {
     for (auto &fd : shard_fds_)
         fd.store(-1);
     for (auto &m : metas_)
@@ -234,47 +234,76 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     return std::make_unique<Entry>(std::move(pfd), info, std::nullopt);
 }
 
+// One change to a shard under its write lock, with its metadata marked dirty
+// from begin to finish. A table left dirty (its writer died inside its change)
+// or unreadable is rebuilt from the shard's files first. finish() sets the
+// shard's line in the ledger, then clears the dirty mark: a crash between the
+// two only makes the next writer rebuild and set the line again. A change
+// that throws leaves the shard dirty, for the same reason.
+class Store::ShardTxn {
+public:
+    ShardTxn(Store &s, unsigned shard, int dir)
+        : meta(s.meta(shard, dir)), store_(s), shard_(shard), guard_(*s.locks_, shard) {
+        bool rebuild;
+        head = meta.begin(&rebuild);
+        before_ = Change{int64_t(head.bytes + meta.size_before_begin()), int64_t(head.count)};
+        if (rebuild)
+            meta.rebuild(head, s.scan_files(shard, dir, true, nullptr));
+    }
+    ShardTxn(const ShardTxn &) = delete;
+    ShardTxn &operator=(const ShardTxn &) = delete;
+
+    // What the change did to the shard's bytes (its meta file included) and entries.
+    Change finish() {
+        const Change after{int64_t(head.bytes + ShardMeta::size_after(head)), int64_t(head.count)};
+        store_.ledger_.set_shard(shard_, uint64_t(after.bytes), uint64_t(after.entries));
+        meta.finish(head);
+        return Change{after.bytes - before_.bytes, after.entries - before_.entries};
+    }
+
+    ShardMeta &meta;
+    MetaHeader head;
+
+private:
+    Store &store_;
+    unsigned shard_;
+    LockTable::ShardGuard guard_;
+    Change before_;
+};
+
 Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, const Slot &slot) {
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, true);
     const std::string hex = key.hash.hex();
-    ShardMeta &m = meta(shard, dir);
     Change change;
     {
-        LockTable::ShardGuard g(*locks_, shard);
-        bool damaged;
-        MetaHeader head = m.begin(&damaged);
-        const uint64_t meta_before = m.size_before_begin();
-        if (damaged)
-            m.rebuild(head, scan_files(shard, dir, true, nullptr));
+        ShardTxn txn(*this, shard, dir);
         // The payload goes in first, under a name no entry uses yet; the
         // entry's rename is the commit. Both happen under the shard lock, so
         // fsc_verify never sees a payload that is about to be named.
         if (payload && renameat(payload->from_dir, payload->from_name.c_str(), dir, payload->name.c_str()) != 0) {
-            int err = errno;
-            m.finish(head);
-            if (err == EXDEV)
+            const int err = errno;
+            txn.finish(); // nothing changed
+            errno = err;
+            if (errno == EXDEV)
                 fail(Status::xdev, "cannot move '" + payload->from_name + "' into '" + base_path_ +
                                        "': it is on another filesystem");
-            throw_errno(err, "rename '" + payload->from_name + "' -> '" + shown(shard, payload->name) + "'");
+            throw_errno(errno, "rename '" + payload->from_name + "' -> '" + shown(shard, payload->name) + "'");
         }
         if (renameat(temp_dir_.get(), temp.name().c_str(), dir, hex.c_str()) != 0) {
             int err = errno;
             if (payload && renameat(dir, payload->name.c_str(), payload->from_dir, payload->from_name.c_str()) != 0)
                 unlinkat(dir, payload->name.c_str(), 0);
-            m.finish(head);
+            txn.finish(); // nothing changed
             throw_errno(err, "rename 'tmp/" + temp.name() + "' -> '" + shown(shard, hex) + "'");
         }
         temp.commit();
-        auto replaced = m.upsert(head, slot);
+        auto replaced = txn.meta.upsert(txn.head, slot);
         // Dropped while the shard is still marked dirty: a crash here leaves
         // nothing that recovery would not find.
         if (replaced && replaced->payload_gen != 0)
             unlinkat(dir, payload_name(hex, replaced->payload_gen).c_str(), 0);
-        m.finish(head);
-        change.bytes = int64_t(slot.bytes) - int64_t(replaced ? replaced->bytes : 0) +
-                       int64_t(ShardMeta::size_after(head)) - int64_t(meta_before);
-        change.entries = replaced ? 0 : 1;
+        change = txn.finish();
     }
     if (durable_)
         sync_fd(dir, "'" + base_path_ + "/shards/" + hex_byte(shard) + "'");
@@ -347,36 +376,20 @@ Change Store::remove(const Key &key, bool *removed) {
     if (dir < 0)
         return {};
     const std::string hex = key.hash.hex();
-    ShardMeta &m = meta(shard, dir);
-    Change change;
-    {
-        LockTable::ShardGuard g(*locks_, shard);
-        std::string old_key, why;
-        auto h = peek(dir, hex, &old_key, &why);
-        if (!h && why.empty())
-            return {};
-        if (h && (old_key.size() != key.len || std::memcmp(old_key.data(), key.data, key.len) != 0))
-            return {};
-        bool damaged;
-        MetaHeader head = m.begin(&damaged);
-        const uint64_t meta_before = m.size_before_begin();
-        if (damaged)
-            m.rebuild(head, scan_files(shard, dir, true, nullptr));
-        if (unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT) {
-            int err = errno;
-            m.finish(head);
-            throw_errno(err, "unlink '" + shown(shard, hex) + "'");
-        }
-        if (h && h->external())
-            unlinkat(dir, payload_name(hex, h->payload_gen).c_str(), 0);
-        auto old = m.erase(head, key.hash);
-        m.finish(head);
-        change.bytes = -int64_t(old ? old->bytes : 0) + int64_t(ShardMeta::size_after(head)) -
-                       int64_t(meta_before);
-        change.entries = old ? -1 : 0;
-        *removed = h.has_value();
-    }
-    return change;
+    ShardTxn txn(*this, shard, dir);
+    std::string old_key, why;
+    auto h = peek(dir, hex, &old_key, &why);
+    if (!h && why.empty())
+        return txn.finish();
+    if (h && (old_key.size() != key.len || std::memcmp(old_key.data(), key.data, key.len) != 0))
+        return txn.finish(); // another key with the same digest
+    if (unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT)
+        throw_errno(errno, "unlink '" + shown(shard, hex) + "'");
+    if (h && h->external())
+        unlinkat(dir, payload_name(hex, h->payload_gen).c_str(), 0);
+    txn.meta.erase(txn.head, key.hash);
+    *removed = h.has_value();
+    return txn.finish();
 }
 
 Change Store::clear() {
@@ -385,21 +398,13 @@ Change Store::clear() {
         const int dir = shard_dir(shard, false);
         if (dir < 0)
             continue;
-        ShardMeta &m = meta(shard, dir);
-        LockTable::ShardGuard g(*locks_, shard);
-        bool damaged;
-        MetaHeader head = m.begin(&damaged);
-        const uint64_t meta_before = m.size_before_begin();
-        const int64_t count_before = damaged ? 0 : head.count;
-        const int64_t bytes_before = damaged ? 0 : int64_t(head.bytes);
+        ShardTxn txn(*this, shard, dir);
         for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
             if (std::strcmp(name, "meta") != 0 && unlinkat(dir, name, 0) != 0 && errno != ENOENT)
                 throw_errno(errno, "unlink '" + shown(shard, name) + "'");
         });
-        m.rebuild(head, {});
-        m.finish(head);
-        change.bytes += int64_t(ShardMeta::size_after(head)) - int64_t(meta_before) - bytes_before;
-        change.entries -= count_before;
+        txn.meta.rebuild(txn.head, {});
+        change += txn.finish();
     }
     return change;
 }
@@ -438,31 +443,17 @@ Change Store::evict(const Candidate &c, bool *removed) {
     if (dir < 0)
         return {};
     const std::string hex = c.slot.hash.hex();
-    ShardMeta &m = meta(c.shard, dir);
-    Change change;
-    {
-        LockTable::ShardGuard g(*locks_, c.shard);
-        bool damaged;
-        MetaHeader head = m.begin(&damaged);
-        const uint64_t meta_before = m.size_before_begin();
-        auto now = damaged ? std::nullopt : m.find(head, c.slot.hash);
-        if (!now || now->created_us != c.slot.created_us) {
-            m.finish(head); // replaced or gone meanwhile: not the entry that was chosen
-            return {};
-        }
-        if ((unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT)) {
-            m.finish(head); // cannot be removed (permissions): leave it, never loop on it
-            return {};
-        }
-        if (now->payload_gen != 0)
-            unlinkat(dir, payload_name(hex, now->payload_gen).c_str(), 0);
-        m.erase(head, c.slot.hash);
-        m.finish(head);
-        change.bytes = -int64_t(now->bytes) + int64_t(ShardMeta::size_after(head)) - int64_t(meta_before);
-        change.entries = -1;
-        *removed = true;
-    }
-    return change;
+    ShardTxn txn(*this, c.shard, dir);
+    auto now = txn.meta.find(txn.head, c.slot.hash);
+    if (!now || now->created_us != c.slot.created_us)
+        return txn.finish(); // replaced or gone meanwhile: not the entry that was chosen
+    if (unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT)
+        return txn.finish(); // cannot be removed (permissions): leave it, never loop on it
+    if (now->payload_gen != 0)
+        unlinkat(dir, payload_name(hex, now->payload_gen).c_str(), 0);
+    txn.meta.erase(txn.head, c.slot.hash);
+    *removed = true;
+    return txn.finish();
 }
 
 std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts) {
@@ -533,32 +524,10 @@ void Store::recover() {
     for (unsigned shard = 0; shard < 256; shard++) {
         const int dir = shard_dir(shard, false);
         if (dir < 0)
-            continue;
-        ShardMeta &m = meta(shard, dir);
-        if (m.clean())
-            continue;
-        LockTable::ShardGuard g(*locks_, shard);
-        bool damaged;
-        MetaHeader head = m.begin(&damaged);
-        m.rebuild(head, scan_files(shard, dir, true, nullptr));
-        m.finish(head);
+            ledger_.set_shard(shard, 0, 0);
+        else
+            ShardTxn(*this, shard, dir).finish(); // rebuilds a dirty table; sets the line
     }
-}
-
-Change Store::measure() {
-    Change total;
-    for (unsigned shard = 0; shard < 256; shard++) {
-        const int dir = shard_dir(shard, false);
-        if (dir < 0)
-            continue;
-        MetaHeader head;
-        std::vector<Slot> slots;
-        if (!meta(shard, dir).read_all(&head, &slots))
-            continue;
-        total.bytes += int64_t(head.bytes + ShardMeta::size_after(head));
-        total.entries += head.count;
-    }
-    return total;
 }
 
 VerifyCounts Store::verify(bool repair, bool exclusive) {
@@ -568,31 +537,37 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
         if (dir < 0)
             continue;
         ShardMeta &m = meta(shard, dir);
-        LockTable::ShardGuard g(*locks_, shard);
-        MetaHeader head;
-        std::vector<Slot> slots;
-        // An empty meta file is an empty shard's table.
-        bool meta_ok = m.read_all(&head, &slots) ? head.dirty == 0 : m.clean();
-        std::vector<Slot> want = scan_files(shard, dir, repair, &n);
-        // The metadata must list exactly the valid entries, with their charges and totals.
-        bool same = meta_ok && slots.size() == want.size() && head.count == want.size();
-        uint64_t bytes = 0;
-        for (const Slot &w : want) {
-            bytes += w.bytes;
-            bool found = false;
-            for (const Slot &s : slots)
-                found = found || (s.hash.bytes == w.hash.bytes && s.bytes == w.bytes && s.created_us == w.created_us &&
-                                  s.payload_gen == w.payload_gen);
-            same = same && found;
+        bool same;
+        {
+            LockTable::ShardGuard g(*locks_, shard);
+            MetaHeader head;
+            std::vector<Slot> slots;
+            // An empty meta file is an empty shard's table.
+            const bool meta_ok = m.read_all(&head, &slots) ? head.dirty == 0 : m.clean();
+            std::vector<Slot> want = scan_files(shard, dir, repair, &n);
+            // The metadata must list exactly the valid entries, with their charges and totals.
+            same = meta_ok && slots.size() == want.size() && head.count == want.size();
+            uint64_t bytes = 0;
+            for (const Slot &w : want) {
+                bytes += w.bytes;
+                bool found = false;
+                for (const Slot &s : slots)
+                    found = found || (s.hash.bytes == w.hash.bytes && s.bytes == w.bytes &&
+                                      s.created_us == w.created_us && s.payload_gen == w.payload_gen);
+                same = same && found;
+            }
+            same = same && head.bytes == bytes;
+            // The ledger's line for the shard must match its table.
+            uint64_t line_bytes, line_entries;
+            ledger_.get_shard(shard, &line_bytes, &line_entries);
+            same = same && line_bytes == bytes + ShardMeta::size_after(head) && line_entries == want.size();
         }
-        same = same && head.bytes == bytes;
         if (!same) {
             n.problems++;
             if (repair) {
-                bool damaged;
-                MetaHeader h = m.begin(&damaged);
-                m.rebuild(h, want);
-                m.finish(h);
+                ShardTxn txn(*this, shard, dir);
+                txn.meta.rebuild(txn.head, scan_files(shard, dir, true, nullptr));
+                txn.finish();
                 n.repaired++;
             }
         }

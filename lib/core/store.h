@@ -18,6 +18,7 @@
 #include "fd.h"
 #include "file_ops.h"
 #include "hash.h"
+#include "ledger.h"
 #include "lock_table.h"
 #include "shard_meta.h"
 
@@ -53,7 +54,8 @@ struct VerifyCounts {
 class Store {
 public:
     // base is base_dir's descriptor; shards/ and tmp/ must exist in it.
-    Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, bool durable);
+    // Every change to a shard sets the shard's line in the ledger.
+    Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable);
     ~Store();
 
     // What an entry is charged against cache_size.
@@ -81,15 +83,17 @@ public:
     using Visitor = std::function<bool(const std::string &key, const EntryHeader &h)>;
     void foreach(const Visitor &visit);
 
-    // Only while no other process has the cache open: removes temp files and
-    // rebuilds the metadata of shards a crash left half-changed.
+    // Only while no other process has the cache open: removes temp files,
+    // rebuilds the metadata of shards a crash left half-changed, and sets
+    // every shard's line in the ledger again.
     void recover();
-    // Recounts the cache-wide bytes and entries from the shards' metadata.
-    Change measure();
-    // Checks every file against the metadata; repair makes them agree.
+    // Checks every file against the metadata and the ledger's shard lines;
+    // repair makes them agree. exclusive: no other process has the cache
+    // open, so temp files are leftovers too.
     VerifyCounts verify(bool repair, bool exclusive);
 
 private:
+    class ShardTxn;
     void sweep_temp();
     int shard_dir(unsigned shard, bool create);
     ShardMeta &meta(unsigned shard, int dir);
@@ -116,6 +120,7 @@ private:
     int base_;
     std::string base_path_;
     std::shared_ptr<LockTable> locks_;
+    Ledger &ledger_;
     bool durable_;
     Fd temp_dir_;
     Fd shards_dir_;

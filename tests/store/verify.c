@@ -277,14 +277,17 @@ static void test_damaged_entry_file(void **state) {
     assert_int_equal(st_check(t->c, t->keys[b].key, NULL), 1);
 }
 
-/* The totals record (docs/FORMAT.md: 72 bytes at offset 64 of the lock
- * file), read and written by child processes that do not have the cache
- * open: closing a descriptor of the lock file would drop this process's
- * record locks. */
-#define TOTALS_AT 64
-#define TOTALS_LEN 72
+/* Regions of the lock file (docs/FORMAT.md): the counters record (72 bytes
+ * at offset 64) and the shards' byte and entry table (4 KiB at offset 256),
+ * read and written by child processes that do not have the cache open:
+ * closing a descriptor of the lock file would drop this process's record
+ * locks. */
+#define COUNTERS_AT 64
+#define COUNTERS_LEN 72
+#define TABLE_AT 256
+#define TABLE_LEN 4096
 
-static void lock_file_io(const char *dir, unsigned char *rec, int write_it) {
+static void lock_file_io(const char *dir, unsigned char *rec, size_t len, off_t at, int write_it) {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
@@ -294,26 +297,25 @@ static void lock_file_io(const char *dir, unsigned char *rec, int write_it) {
         snprintf(path, sizeof path, "%s/lock", dir);
         int fd = open(path, write_it ? O_WRONLY : O_RDONLY);
         child_check(fd >= 0, 2);
+        unsigned char buf[TABLE_LEN];
         if (write_it) {
             close(fds[1]);
-            unsigned char buf[TOTALS_LEN];
-            child_check(st_read_full(fds[0], buf, sizeof buf) == 1, 3);
-            child_check(pwrite(fd, buf, sizeof buf, TOTALS_AT) == TOTALS_LEN, 4);
+            child_check(st_read_full(fds[0], buf, len) == 1, 3);
+            child_check(pwrite(fd, buf, len, at) == (ssize_t)len, 4);
         } else {
             close(fds[0]);
-            unsigned char buf[TOTALS_LEN];
-            child_check(pread(fd, buf, sizeof buf, TOTALS_AT) == TOTALS_LEN, 5);
-            child_check(st_write_full(fds[1], buf, sizeof buf) == 0, 6);
+            child_check(pread(fd, buf, len, at) == (ssize_t)len, 5);
+            child_check(st_write_full(fds[1], buf, len) == 0, 6);
         }
         _exit(0);
     }
     if (write_it) {
         close(fds[0]);
-        assert_int_equal(st_write_full(fds[1], rec, TOTALS_LEN), 0);
+        assert_int_equal(st_write_full(fds[1], rec, len), 0);
         close(fds[1]);
     } else {
         close(fds[1]);
-        assert_int_equal(st_read_full(fds[0], rec, TOTALS_LEN), 1);
+        assert_int_equal(st_read_full(fds[0], rec, len), 1);
         close(fds[0]);
     }
     assert_int_equal(fsc_test_wait(pid), 0);
@@ -321,17 +323,16 @@ static void lock_file_io(const char *dir, unsigned char *rec, int write_it) {
 
 static void test_wrong_totals(void **state) {
     struct vctx *t = *state;
-    unsigned char old[TOTALS_LEN];
-    assert_int_equal(st_stats(t->c).entries, KEYS); /* flushes this handle's counts */
-    lock_file_io(t->dir, old, 0);
-    assert_int_equal(memcmp(old, "FSCT", 4), 0);
+    unsigned char old[TABLE_LEN];
+    assert_int_equal(st_stats(t->c).entries, KEYS);
+    lock_file_io(t->dir, old, TABLE_LEN, TABLE_AT, 0);
     for (int i = 0; i < 10; i++) {
         char key[32];
         snprintf(key, sizeof key, "later-%d", i);
         assert_fsc_ok(st_set(t->c, key, 4000));
     }
-    /* Put the earlier totals back: a valid record that is wrong now. */
-    lock_file_io(t->dir, old, 1);
+    /* Put the earlier table back: valid lines that are wrong now. */
+    lock_file_io(t->dir, old, TABLE_LEN, TABLE_AT, 1);
     fsc_statistics s = st_stats(t->c);
     assert_int_equal(s.entries, KEYS);
     assert_true(s.bytes < st_disk_bytes(t->dir));
@@ -342,19 +343,19 @@ static void test_wrong_totals(void **state) {
 
 static void test_garbage_totals(void **state) {
     struct vctx *t = *state;
-    unsigned char junk[TOTALS_LEN];
+    unsigned char junk[COUNTERS_LEN];
     st_fill(junk, sizeof junk, 99);
     memcpy(junk, "FSCT", 4);
-    lock_file_io(t->dir, junk, 1);
+    lock_file_io(t->dir, junk, COUNTERS_LEN, COUNTERS_AT, 1);
     fsc_statistics probe;
     memset(&probe, 0, sizeof probe);
     probe.size = sizeof probe;
     int src = fsc_stats(t->c, &probe);
-    fprintf(stderr, "fsc_stats on a damaged totals record: %s\n", fsc_strerror(src));
+    fprintf(stderr, "fsc_stats on a damaged counters record: %s\n", fsc_strerror(src));
     int rc;
     fsc_verify_report v = st_verify(t->c, 1, &rc);
     if (rc != FSC_OK)
-        fail_msg("fsc_verify(1) on a damaged totals record gave %s (%s), want it repaired", fsc_strerror(rc),
+        fail_msg("fsc_verify(1) on a damaged counters record gave %s (%s), want it repaired", fsc_strerror(rc),
                  fsc_errmsg());
     assert_true(v.repaired > 0);
     fsc_statistics s = st_stats(t->c);
