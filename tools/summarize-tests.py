@@ -58,7 +58,7 @@ def main(path):
         for line in f:
             t = json.loads(line)
             result = t.get("result")
-            out = (t.get("stdo") or "") + "\n" + (t.get("stde") or "")
+            out = (t.get("stdout") or "") + "\n" + (t.get("stderr") or "")
             c = count(out)
             if result == "SKIP":
                 skipped += 1

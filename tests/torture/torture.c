@@ -643,6 +643,6 @@ int main(int argc, char **argv) {
         rm_tree(work);
     else
         printf("cache directories kept in %s (seed %" PRIu64 ")\n", work, opt_seed);
-    printf("%ld passed, %ld failed\n", checks_passed, checks_failed);
+    printf("checks made after kills and by readers: %ld good, %ld bad\n", checks_passed, checks_failed);
     return checks_failed == 0 ? 0 : 1;
 }
