@@ -39,20 +39,17 @@ def note(msg):
     print("# " + msg, flush=True)
 
 
-def build_go(args, work):
-    """Builds the Go peer against a copy of the Go package with the SWIG
-    output Meson generated; returns the binary's path or None."""
-    root = os.path.join(work, "go")
-    shutil.rmtree(os.path.join(root, "fsc"), ignore_errors=True)
-    shutil.rmtree(os.path.join(root, "peer"), ignore_errors=True)
+def build_go(args, work, base):
+    """Builds the Go peer in base against a copy of the Go package with the
+    SWIG output Meson generated; returns the binary's path or None. Only
+    the Go build cache (safe to share between runs) lives in work."""
+    root = os.path.join(base, "go")
     pkg = os.path.join(root, "fsc")
     shutil.copytree(args.go_src, pkg, ignore=shutil.ignore_patterns(
-        "*_test.go", "README.md", "meson.build", "*.sh", "fsc.go", "fsc_wrap.c"))
-    # The ignore above drops generated files (and the top fsc.go): put back
-    # the package's own fsc.go, then the generated ones.
-    shutil.copy(os.path.join(args.go_src, "fsc.go"), pkg)
-    shutil.copy(args.go_gen[0], os.path.join(pkg, "internal", "swigfsc"))
-    shutil.copy(args.go_gen[1], os.path.join(pkg, "internal", "swigfsc"))
+        "*_test.go", "README.md", "meson.build", "*.sh", "fsc_wrap.c"))
+    swig_dir = os.path.join(pkg, "internal", "swigfsc")
+    for gen in args.go_gen:
+        shutil.copy(gen, swig_dir)
     peer = os.path.join(root, "peer")
     os.makedirs(peer)
     shutil.copy(os.path.join(args.src, "peer.go"), os.path.join(peer, "main.go"))
@@ -69,11 +66,11 @@ def build_go(args, work):
     return None
 
 
-def peers(args, work):
+def peers(args, work, base):
     """Language name -> argv prefix of its peer, for the languages built."""
     langs, skipped = {}, []
     if args.go and args.go_src and args.go_gen:
-        exe = build_go(args, work)
+        exe = build_go(args, work, base)
         if exe:
             langs["go"] = [exe]
         else:
@@ -142,7 +139,9 @@ def wait_files(paths, procs):
             return None
         dead = [p for p in procs if p.poll() is not None]
         if dead:
-            return "a peer exited before signalling: %s" % " ".join(str(p.args) for p in dead)
+            return "\n".join("peer %s (pid %d) exited before signalling: %s" % (
+                os.path.basename(p.args[0]) if len(p.args) < 3 else " ".join(
+                    os.path.basename(a) for a in p.args[:2]), p.pid, diag(*finish(p))) for p in dead)
         if time.monotonic() > deadline:
             return "timed out waiting for %s" % " ".join(missing)
         time.sleep(0.002)
@@ -251,15 +250,45 @@ def check_lock(P, base, holder="ruby"):
             diag(rc, out, err))
 
 
+def check_open_race(P, base, rnd, per_lang=2):
+    """Processes of every language open one new cache directory at the same
+    moment (fsc.h: many processes may open the same base_dir at once): each
+    must open it and miss."""
+    d = os.path.join(base, "open%d" % rnd)
+    os.makedirs(d)
+    cache = os.path.join(d, "cache")
+    go = os.path.join(d, "go")
+    procs, readies = [], []
+    for lang in P.langs:
+        for i in range(per_lang):
+            ready = os.path.join(d, "ready.%s.%d" % (lang, i))
+            procs.append((lang, P.spawn(lang, "openrace", cache, b"k\x00".hex(), ready, go)))
+            readies.append(ready)
+    why = wait_files(readies, [p for _, p in procs])
+    ok = tap(why is None, "open round %d: %d peers wait for the start" % (rnd, len(procs)), why)
+    open(go, "w").close()
+    results = [(lang, p.pid) + finish(p) for lang, p in procs]
+    if ok:
+        bad = [r for r in results if r[2] != 0 or r[3].strip() != "miss"]
+        tap(not bad, "open round %d: every peer opens the new cache directory and misses" % rnd,
+            "\n".join("%s pid %d: %s" % (r[0], r[1], diag(*r[2:])) for r in bad))
+
+
 def check_stampede(P, base, rnd, per_lang=2):
     """Processes of every language ask at the same moment for one missing
-    key: one creator call in all, one value for all."""
+    key: one creator call in all, one value for all. The cache directory is
+    created first, by one process, so that only the key is contended."""
     d = os.path.join(base, "stampede%d" % rnd)
     os.makedirs(d)
     cache = os.path.join(d, "cache")
     counter = os.path.join(d, "counter")
     go = os.path.join(d, "go")
     key = b"stampede\x00%d\xff" % rnd
+    first = next(iter(P.langs))
+    rc, out, err = P.run(first, "get", cache, key.hex())
+    if not tap(rc == 0 and out.strip() == "miss", "round %d: %s creates the cache; the key is missing" % (rnd, first),
+               diag(rc, out, err)):
+        return
     procs, readies, mine = [], [], {}
     for lang in P.langs:
         for i in range(per_lang):
@@ -308,28 +337,29 @@ def main():
     ap.add_argument("--lua")
     ap.add_argument("--python")
     ap.add_argument("--python-path")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
 
     os.makedirs(args.work, exist_ok=True)
-    langs, skipped = peers(args, args.work)
-    for lang, why in skipped:
-        note("SKIP %s: %s" % (lang, why))
-    if len(langs) < 2:
-        print("# fewer than two languages available (%s): nothing to test" % " ".join(langs) or "none")
-        print("%d passed, %d failed" % (passed, failed))
-        return 1 if failed else 77
-    note("languages: " + " ".join(langs))
-    env = dict(os.environ)
-    if args.python_path:
-        env["PYTHONPATH"] = args.python_path
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    P = Peers(langs, env)
-
     base = tempfile.mkdtemp(prefix="fsc-xlang-")
     try:
+        langs, skipped = peers(args, args.work, base)
+        for lang, why in skipped:
+            note("SKIP %s: %s" % (lang, why))
+        if len(langs) < 2:
+            note("fewer than two languages available (%s): nothing to test" % (" ".join(langs) or "none"))
+            print("%d passed, %d failed" % (passed, failed))
+            return 1 if failed else 77
+        note("languages: " + " ".join(langs))
+        env = dict(os.environ)
+        if args.python_path:
+            env["PYTHONPATH"] = args.python_path
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        P = Peers(langs, env)
         check_values(P, base)
         check_lock(P, base)
+        for rnd in range(args.rounds):
+            check_open_race(P, base, rnd)
         for rnd in range(args.rounds):
             check_stampede(P, base, rnd)
     finally:

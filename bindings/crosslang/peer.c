@@ -111,6 +111,14 @@ int main(int argc, char **argv)
     if (argc < 4)
         die("usage: peer CMD DIR KEYHEX [ARGS...]");
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "openrace") && argc == 6) { /* READYFILE GOFILE: open at the start signal, then get */
+        int rfd = open(argv[4], O_WRONLY | O_CREAT, 0644);
+        if (rfd < 0)
+            die("ready: %s", strerror(errno));
+        close(rfd);
+        wait_for(argv[5]);
+        cmd = "get";
+    }
     size_t klen;
     unsigned char *key = unhex(argv[3], &klen);
     fsc_cache *c;

@@ -47,6 +47,13 @@ func main() {
 	}
 	cmd, dir, key := os.Args[1], os.Args[2], unhex(os.Args[3])
 	args := os.Args[4:]
+	if cmd == "openrace" { // READYFILE GOFILE: open at the start signal, then get
+		if err := os.WriteFile(args[0], nil, 0o644); err != nil {
+			die("ready: %v", err)
+		}
+		waitFor(args[1])
+		cmd = "get"
+	}
 	c, err := fsc.Open(dir, fsc.Options{})
 	if err != nil {
 		die("open: %v", err)

@@ -46,6 +46,11 @@ if not keyhex then
   die("usage: peer.lua CMD DIR KEYHEX [ARGS...]")
 end
 local key = unhex(keyhex)
+if cmd == "openrace" then -- READYFILE GOFILE: open at the start signal, then get
+  assert(io.open(arg[4], "w")):close()
+  wait_for(arg[5])
+  cmd = "get"
+end
 local c, err = fsc.open(dir)
 if not c then
   die("open: " .. err)

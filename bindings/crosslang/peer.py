@@ -26,6 +26,10 @@ def main(argv):
     if len(argv) < 4:
         die("usage: peer.py CMD DIR KEYHEX [ARGS...]")
     cmd, dir_, key, args = argv[1], argv[2], bytes.fromhex(argv[3]), argv[4:]
+    if cmd == "openrace":  # READYFILE GOFILE: open at the start signal, then get
+        open(args[0], "w").close()
+        wait_for(args[1])
+        cmd = "get"
     with fsc.Cache(dir_) as cache:
         if cmd == "set":
             cache.set(key, bytes.fromhex(args[0]))

@@ -29,6 +29,11 @@ $stdout.sync = true
 cmd, dir, keyhex, *args = ARGV
 die("usage: peer.rb CMD DIR KEYHEX [ARGS...]") if keyhex.nil?
 key = unhex(keyhex)
+if cmd == "openrace" # READYFILE GOFILE: open at the start signal, then get
+  File.write(args[0], "")
+  wait_for(args[1])
+  cmd = "get"
+end
 begin
   cache = Fsc::Cache.new(dir)
   case cmd
