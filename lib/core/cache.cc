@@ -37,7 +37,7 @@ void make_dirs(const std::string &dir) {
 
 // Checks the format marker, writing it into an empty directory.
 void init_format(int base, const std::string &path) {
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < 3; attempt++) {
         Fd marker(openat(base, format_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
         if (marker) {
             char buf[64] = {};
@@ -58,8 +58,12 @@ void init_format(int base, const std::string &path) {
             if (std::strncmp(name, marker_prefix, sizeof marker_prefix - 1) != 0 && foreign.empty())
                 foreign = name;
         });
-        if (!foreign.empty())
+        if (!foreign.empty()) {
+            // Another opener may have made the cache since we looked for the marker.
+            if (faccessat(base, format_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                continue;
             fail(Status::format, "'" + path + "' is not empty (it holds '" + foreign + "') and is not an fsc cache");
+        }
 
         // Write the marker under a private name, then link it into place:
         // of several openers racing here exactly one link wins.

@@ -270,14 +270,13 @@ std::optional<Slot> ShardMeta::find(const MetaHeader &head, const KeyHash &h) {
     return s;
 }
 
-std::optional<Slot> ShardMeta::upsert(MetaHeader &head, const Slot &s) {
+bool ShardMeta::upsert(MetaHeader &head, const Slot &s, Slot *replaced) {
     bool found, reuse;
-    Slot old;
-    uint32_t index = probe(head, s.hash, &found, &old, &reuse);
+    uint32_t index = probe(head, s.hash, &found, replaced, &reuse);
     if (found) {
         write_slot(index, &s, state_used);
-        head.bytes = head.bytes - old.bytes + s.bytes;
-        return old;
+        head.bytes = head.bytes - replaced->bytes + s.bytes;
+        return true;
     }
     if (index == UINT32_MAX || (head.count + head.tombstones + 1) * 4 > head.capacity * 3) {
         std::vector<Slot> slots;
@@ -285,7 +284,7 @@ std::optional<Slot> ShardMeta::upsert(MetaHeader &head, const Slot &s) {
         read_all(&ignored, &slots);
         slots.push_back(s);
         rebuild(head, slots);
-        return std::nullopt;
+        return false;
     }
     // Reusing a tombstone keeps the count of holes right.
     write_slot(index, &s, state_used);
@@ -293,7 +292,7 @@ std::optional<Slot> ShardMeta::upsert(MetaHeader &head, const Slot &s) {
     if (reuse && head.tombstones > 0)
         head.tombstones--;
     head.bytes += s.bytes;
-    return std::nullopt;
+    return false;
 }
 
 std::optional<Slot> ShardMeta::erase(MetaHeader &head, const KeyHash &h) {

@@ -57,9 +57,9 @@ public:
     // The meta file's size when begin() was called (for the cache-wide byte count).
     uint64_t size_before_begin() const noexcept { return size_before_begin_; }
     std::optional<Slot> find(const MetaHeader &head, const KeyHash &h);
-    // Inserts or replaces; returns the replaced slot. May grow or shrink the
+    // Inserts or replaces; true (and *replaced) when a slot was replaced. May grow or shrink the
     // table: compare head.capacity before and after to see the file's size change.
-    std::optional<Slot> upsert(MetaHeader &head, const Slot &s);
+    bool upsert(MetaHeader &head, const Slot &s, Slot *replaced);
     std::optional<Slot> erase(MetaHeader &head, const KeyHash &h);
     // Rewrites the whole table from slots (growing, shrinking, repairing).
     void rebuild(MetaHeader &head, const std::vector<Slot> &slots);

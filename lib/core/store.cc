@@ -298,11 +298,11 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
             throw_errno(err, "rename 'tmp/" + temp.name() + "' -> '" + shown(shard, hex) + "'");
         }
         temp.commit();
-        auto replaced = txn.meta.upsert(txn.head, slot);
+        Slot replaced;
         // Dropped while the shard is still marked dirty: a crash here leaves
         // nothing that recovery would not find.
-        if (replaced && replaced->payload_gen != 0)
-            unlinkat(dir, payload_name(hex, replaced->payload_gen).c_str(), 0);
+        if (txn.meta.upsert(txn.head, slot, &replaced) && replaced.payload_gen != 0)
+            unlinkat(dir, payload_name(hex, replaced.payload_gen).c_str(), 0);
         change = txn.finish();
     }
     if (durable_)
