@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "error.h"
+#include "file_ops.h"
 
 namespace fsc {
 
@@ -26,6 +27,12 @@ int Entry::fd() {
     return fd_.get();
 }
 
+size_t Entry::read_exactly(void *buf, size_t len, uint64_t off) const {
+    if (pread_full(fd_.get(), buf, len, off, "of a cached value") != len)
+        fail(Status::corrupt, "cached value is shorter than its entry says");
+    return len;
+}
+
 void Entry::verify(uint64_t sum) const {
     if (info_.value_sum && *info_.value_sum != sum)
         fail(Status::corrupt, "cached value failed its checksum");
@@ -41,17 +48,7 @@ size_t Entry::read(void *buf, size_t cap) {
         std::memcpy(buf, data_->data() + info_.offset + cursor_, want);
         got = want;
     } else {
-        while (got < want) {
-            ssize_t n = pread(fd_.get(), static_cast<char *>(buf) + got, want - got,
-                              off_t(info_.data_start + info_.offset + cursor_ + got));
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                throw_errno(errno, "read of a cached value");
-            if (n == 0)
-                fail(Status::corrupt, "cached value is shorter than its entry says");
-            got += size_t(n);
-        }
+        got = read_exactly(buf, want, info_.data_start + info_.offset + cursor_);
         if (info_.value_sum && info_.offset == 0) {
             running_.update(buf, got);
             if (cursor_ + got == info_.size)
@@ -66,17 +63,7 @@ const std::string &Entry::data() {
     if (data_)
         return *data_;
     std::string all(size_t(info_.size), '\0');
-    size_t got = 0;
-    while (got < all.size()) {
-        ssize_t n = pread(fd_.get(), &all[got], all.size() - got, off_t(info_.data_start + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            throw_errno(errno, "read of a cached value");
-        if (n == 0)
-            fail(Status::corrupt, "cached value is shorter than its entry says");
-        got += size_t(n);
-    }
+    read_exactly(&all[0], all.size(), info_.data_start);
     if (info_.value_sum) {
         StreamChecksum sum;
         sum.update(all.data(), all.size());

@@ -39,6 +39,8 @@ public:
 
 private:
     void verify(uint64_t sum) const;
+    // len bytes at off of the descriptor's file; Error(corrupt) if it ends first.
+    size_t read_exactly(void *buf, size_t len, uint64_t off) const;
 
     Fd fd_;
     EntryInfo info_;
