@@ -4,6 +4,7 @@
 #   BUILD_DIR   build directory (default: build-test)
 #   MESON_ARGS  extra arguments for meson setup (e.g. -Db_sanitize=address,undefined)
 #   SUITES      meson test --suite arguments (default: all)
+#   MESON_TEST_ARGS  more meson test arguments (e.g. --wrapper)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/deps.sh
@@ -14,7 +15,8 @@ meson setup "$build" ${MESON_ARGS:-} >/dev/null || { echo "meson setup failed"; 
 ninja -C "$build" || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 suite_args=()
 for s in ${SUITES:-}; do suite_args+=(--suite "$s"); done
-meson test -C "$build" --print-errorlogs "${suite_args[@]}"
+# shellcheck disable=SC2086
+meson test -C "$build" --print-errorlogs "${suite_args[@]}" ${MESON_TEST_ARGS:-}
 rc=$?
 /usr/bin/python3 tools/summarize-tests.py "$build/meson-logs/testlog.json"
 sum_rc=$?

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <memory>
 
@@ -114,9 +115,27 @@ uint64_t random64() {
     return v;
 }
 
+namespace {
+
+// "<pid>.<random>.<counter>": unique across processes and threads, with one
+// random draw per process (a forked child draws its own).
+std::string temp_name() {
+    static std::atomic<uint64_t> counter{0};
+    static std::atomic<pid_t> owner{0};
+    static std::atomic<uint64_t> prefix{0};
+    const pid_t pid = getpid();
+    if (owner.load() != pid) {
+        prefix.store(random64());
+        owner.store(pid);
+    }
+    return std::to_string(pid) + "." + hex64(prefix.load()) + "." + std::to_string(counter++);
+}
+
+} // namespace
+
 TempFile::TempFile(int dirfd, const std::string &shown_dir) : dirfd_(dirfd) {
     for (int attempt = 0;; attempt++) {
-        name_ = std::to_string(getpid()) + "." + hex64(random64());
+        name_ = temp_name();
         int fd = openat(dirfd, name_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd >= 0) {
             fd_.reset(fd);

@@ -1,5 +1,6 @@
 #include "ledger.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,7 +34,15 @@ void sum_table(const unsigned char *table, Totals *t) {
 
 } // namespace
 
-Ledger::Ledger(std::shared_ptr<LockTable> locks, std::string shown) : locks_(std::move(locks)), shown_(std::move(shown)) {}
+Ledger::Ledger(std::shared_ptr<LockTable> locks, std::string shown) : locks_(std::move(locks)), shown_(std::move(shown)) {
+    // The records' region exists whole from the start (zeros: nothing counted yet).
+    struct stat st;
+    if (fstat(locks_->fd(), &st) != 0)
+        throw_errno(errno, "fstat '" + shown_ + "'");
+    if (uint64_t(st.st_size) < uint64_t(table_at) + table_size &&
+        ftruncate(locks_->fd(), table_at + off_t(table_size)) != 0)
+        throw_errno(errno, "extend '" + shown_ + "'");
+}
 
 Totals Ledger::read() const {
     unsigned char b[span];

@@ -176,7 +176,15 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     thread_local std::string buf;
     if (buf.size() < want)
         buf.resize(want);
-    const size_t n = pread_full(fd.get(), &buf[0], want, 0, "'" + shown(key.hash.shard(), hex) + "'");
+    // One read: a regular file reads short only at its end.
+    ssize_t got;
+    while ((got = pread(fd.get(), &buf[0], want, 0)) < 0 && errno == EINTR) {
+    }
+    if (got < 0 && errno == EISDIR)
+        got = 0; // a directory where the entry should be: damage, below
+    if (got < 0)
+        throw_errno(errno, "read '" + shown(key.hash.shard(), hex) + "'");
+    const size_t n = size_t(got);
     std::string why;
     auto h = EntryHeader::decode(buf.data(), n, &why);
     if (!h)
@@ -521,12 +529,12 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
 
 void Store::recover() {
     sweep_temp();
+    // A clean shard's ledger line was set before its dirty mark was cleared:
+    // only dirty shards need their table rebuilt and their line set again.
     for (unsigned shard = 0; shard < 256; shard++) {
         const int dir = shard_dir(shard, false);
-        if (dir < 0)
-            ledger_.set_shard(shard, 0, 0);
-        else
-            ShardTxn(*this, shard, dir).finish(); // rebuilds a dirty table; sets the line
+        if (dir >= 0 && !meta(shard, dir).clean())
+            ShardTxn(*this, shard, dir).finish();
     }
 }
 

@@ -83,9 +83,8 @@ public:
     using Visitor = std::function<bool(const std::string &key, const EntryHeader &h)>;
     void foreach(const Visitor &visit);
 
-    // Only while no other process has the cache open: removes temp files,
-    // rebuilds the metadata of shards a crash left half-changed, and sets
-    // every shard's line in the ledger again.
+    // Only while no other process has the cache open: removes temp files and
+    // rebuilds the metadata (and ledger line) of shards a crash left half-changed.
     void recover();
     // Checks every file against the metadata and the ledger's shard lines;
     // repair makes them agree. exclusive: no other process has the cache
