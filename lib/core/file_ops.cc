@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <memory>
+#include <mutex>
 
 #include "error.h"
 #include "hash.h"
@@ -117,18 +119,26 @@ uint64_t random64() {
 
 namespace {
 
+std::atomic<pid_t> name_pid{0};
+std::atomic<uint64_t> name_prefix{0};
+std::atomic<uint64_t> name_counter{0};
+
+void new_name_prefix() {
+    name_pid.store(getpid());
+    name_prefix.store(random64());
+}
+
 // "<pid>.<random>.<counter>": unique across processes and threads, with one
 // random draw per process (a forked child draws its own).
 std::string temp_name() {
-    static std::atomic<uint64_t> counter{0};
-    static std::atomic<pid_t> owner{0};
-    static std::atomic<uint64_t> prefix{0};
-    const pid_t pid = getpid();
-    if (owner.load() != pid) {
-        prefix.store(random64());
-        owner.store(pid);
-    }
-    return std::to_string(pid) + "." + hex64(prefix.load()) + "." + std::to_string(counter++);
+    static std::once_flag once;
+    std::call_once(once, [] {
+        new_name_prefix();
+        pthread_atfork(nullptr, nullptr, [] { name_pid.store(0); });
+    });
+    if (name_pid.load() == 0)
+        new_name_prefix();
+    return std::to_string(name_pid.load()) + "." + hex64(name_prefix.load()) + "." + std::to_string(name_counter++);
 }
 
 } // namespace
