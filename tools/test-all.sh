@@ -18,6 +18,8 @@ for s in ${SUITES:-}; do suite_args+=(--suite "$s"); done
 # shellcheck disable=SC2086
 meson test -C "$build" --print-errorlogs "${suite_args[@]}" ${MESON_TEST_ARGS:-}
 rc=$?
-/usr/bin/python3 tools/summarize-tests.py "$build/meson-logs/testlog.json"
+# The log is named after the setup or wrapper in use: take the newest.
+log=$(ls -t "$build"/meson-logs/testlog*.json | head -n 1)
+/usr/bin/python3 tools/summarize-tests.py "$log"
 sum_rc=$?
 [ $rc -eq 0 ] && [ $sum_rc -eq 0 ]
