@@ -1,0 +1,211 @@
+// The budget and housekeeping side of the cache: reservations, eviction,
+// prune, statistics and verify.
+#include <algorithm>
+#include <climits>
+
+#include "cache.h"
+#include "clock.h"
+
+namespace fsc {
+
+bool Cache::over_budget(const Totals &t, uint64_t extra_bytes, uint64_t extra_entries) const {
+    return (opts_.cache_size != 0 && t.bytes + t.reserved_bytes + extra_bytes > opts_.cache_size) ||
+           (opts_.max_entries != 0 && t.entries + t.reserved_entries + extra_entries > opts_.max_entries);
+}
+
+Cache::Reservation Cache::reserve(uint64_t charge) {
+    // Only what a limit applies to is reserved: bytes under cache_size, one
+    // entry under max_entries (a replaced key gives its entry back in settle).
+    const Reservation r{opts_.cache_size ? charge : 0, opts_.max_entries ? 1u : 0u};
+    if (r.bytes == 0 && r.entries == 0)
+        return r;
+    for (int attempt = 0;; attempt++) {
+        if (attempt > 0) {
+            reclaim_dead_reservations();
+            evict_until(r.bytes, r.entries);
+        }
+        locks_->begin_reservation();
+        bool ok = false;
+        try {
+            update_ledger([&](Totals &t) {
+                // After a few rounds, what is left is other processes' sets in
+                // flight: charge it anyway rather than wait for them.
+                if (attempt >= 16 || !over_budget(t, r.bytes, r.entries)) {
+                    t.reserved_bytes += r.bytes;
+                    t.reserved_entries += r.entries;
+                    ok = true;
+                }
+            });
+        } catch (...) {
+            locks_->end_reservation();
+            throw;
+        }
+        if (ok)
+            return r;
+        locks_->end_reservation();
+    }
+}
+
+void Cache::reclaim_dead_reservations() {
+    // With nobody's reservation open, any left in the ledger belong to
+    // processes that died between reserving and settling.
+    const Totals now = ledger_->read();
+    if (now.reserved_bytes == 0 && now.reserved_entries == 0)
+        return;
+    locks_->when_no_reservations([&] {
+        ledger_->update([](Totals &t) { t.reserved_bytes = t.reserved_entries = 0; });
+    });
+}
+
+void Cache::settle(const Reservation &r, const Change &c) {
+    // Written at once, never deferred: a process killed with changes not yet
+    // written would leave the shared totals wrong for every other process.
+    const Totals now = update_ledger([&](Totals &t) {
+        add_clamped(t.reserved_bytes, -int64_t(r.bytes));
+        add_clamped(t.reserved_entries, -int64_t(r.entries));
+        t.sets++;
+    });
+    if (r.bytes || r.entries)
+        locks_->end_reservation();
+    if (over_budget(now, 0, 0))
+        evict_until(0, 0);
+}
+
+void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
+    // Small caches are scanned whole (exact LRU); large ones sampled (near LRU).
+    constexpr uint64_t exhaustive_limit = 1024;
+    for (int round = 0; round < 64; round++) {
+        Totals t = ledger_->read();
+        if (!over_budget(t, extra_bytes, extra_entries))
+            return;
+        const bool exhaustive = t.entries <= exhaustive_limit;
+        std::vector<Candidate> cands;
+        {
+            std::lock_guard<std::mutex> g(rng_mu_);
+            store_->candidates(exhaustive, rng_, &cands);
+        }
+        if (cands.empty())
+            return;
+        const int64_t now = now_us();
+        auto age_key = [&](const Candidate &c) {
+            bool expired = opts_.expiration_ms >= 0 && now - c.slot.created_us >= opts_.expiration_ms * 1000;
+            return expired ? INT64_MIN : c.slot.last_use_us;
+        };
+        std::sort(cands.begin(), cands.end(),
+                  [&](const Candidate &a, const Candidate &b) { return age_key(a) < age_key(b); });
+        const uint64_t want_bytes = t.bytes + t.reserved_bytes + extra_bytes;
+        const uint64_t want_entries = t.entries + t.reserved_entries + extra_entries;
+        uint64_t need_bytes = opts_.cache_size ? want_bytes - std::min(want_bytes, opts_.cache_size) : 0;
+        uint64_t need_entries = opts_.max_entries ? want_entries - std::min(want_entries, opts_.max_entries) : 0;
+        Change freed;
+        uint64_t evicted = 0;
+        for (const Candidate &c : cands) {
+            bool removed;
+            Change d = store_->evict(c, &removed);
+            if (!removed)
+                continue;
+            freed += d;
+            evicted++;
+            need_bytes -= std::min<uint64_t>(need_bytes, uint64_t(-d.bytes));
+            need_entries -= std::min<uint64_t>(need_entries, 1);
+            if ((need_bytes == 0 && need_entries == 0) || !exhaustive)
+                break;
+        }
+        update_ledger([&](Totals &tt) {
+            tt.evictions += evicted;
+        });
+        if (evicted == 0 && exhaustive)
+            return; // nothing removable now: never loop on it
+    }
+}
+
+void Cache::count_lookup(bool hit) {
+    (hit ? pending_hits_ : pending_misses_)++;
+    if (pending_hits_.load(std::memory_order_relaxed) + pending_misses_.load(std::memory_order_relaxed) >= 256)
+        flush_pending();
+}
+
+void Cache::flush_pending() {
+    if (pending_hits_.load() || pending_misses_.load())
+        update_ledger([](Totals &) {});
+}
+
+void Cache::prune() {
+    const Invalidation inv = read_invalidation();
+    const int64_t now = now_us();
+    std::vector<Candidate> all;
+    {
+        std::lock_guard<std::mutex> g(rng_mu_);
+        store_->candidates(true, rng_, &all);
+    }
+    Change freed;
+    uint64_t expired = 0;
+    for (const Candidate &c : all) {
+        bool old = c.slot.created_us <= inv.hard_us ||
+                   (opts_.expiration_ms >= 0 && now - c.slot.created_us >= opts_.expiration_ms * 1000);
+        if (!old)
+            continue;
+        bool removed;
+        Change d = store_->evict(c, &removed);
+        if (removed) {
+            freed += d;
+            expired++;
+        }
+    }
+    update_ledger([&](Totals &t) {
+        t.expirations += expired;
+    });
+    evict_until(0, 0);
+}
+
+Totals Cache::stats() {
+    flush_pending();
+    return ledger_->read();
+}
+
+VerifyCounts Cache::verify(bool repair) {
+    const bool alone = locks_->alone();
+    VerifyCounts n = store_->verify(repair, alone);
+    if (alone) {
+        // With nobody else here, no set is in flight: no reservation may be
+        // left, and the counters' record must be readable.
+        bool damaged = false;
+        Totals t;
+        try {
+            t = ledger_->read();
+        } catch (const Error &) {
+            damaged = true; // rewritten whole below (update starts a damaged record from zero)
+        }
+        if (damaged || t.reserved_bytes != 0 || t.reserved_entries != 0) {
+            n.problems++;
+            if (repair) {
+                ledger_->update([](Totals &tt) { tt.reserved_bytes = tt.reserved_entries = 0; });
+                n.repaired++;
+            }
+        }
+    }
+    return n;
+}
+
+Key Cache::make_key(const void *key, size_t key_len) const { return Key{key, key_len, KeyHash::of(key, key_len)}; }
+
+void Cache::check_size(size_t key_len, uint64_t size) const {
+    // The value, its entry header and key, and its shard's smallest table must fit.
+    const uint64_t need = Store::charge(key_len, size) + ShardMeta::file_bytes(ShardMeta::min_capacity);
+    if (opts_.cache_size != 0 && need > opts_.cache_size)
+        fail(Status::toobig, "a value of " + std::to_string(size) + " bytes needs " + std::to_string(need) +
+                                 " bytes on disk, more than cache_size (" + std::to_string(opts_.cache_size) +
+                                 " bytes)");
+}
+
+void Cache::settle_failed(const Reservation &r) {
+    if (r.bytes == 0 && r.entries == 0)
+        return;
+    update_ledger([&](Totals &t) {
+        add_clamped(t.reserved_bytes, -int64_t(r.bytes));
+        add_clamped(t.reserved_entries, -int64_t(r.entries));
+    });
+    locks_->end_reservation();
+}
+
+} // namespace fsc

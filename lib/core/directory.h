@@ -1,0 +1,16 @@
+// The cache directory itself: creating it, its format marker, its subdirectories.
+#pragma once
+
+#include <string>
+
+namespace fsc {
+
+// Creates dir and its missing parents with mode 0700.
+void make_dirs(const std::string &dir);
+// Checks the format marker, writing it into an empty directory; Error(format)
+// for a non-empty directory that is not an fsc cache or one of another format.
+void init_format(int base, const std::string &path);
+// mkdir base/name (0700) unless it exists.
+void make_subdir(int base, const std::string &path, const char *name);
+
+} // namespace fsc
