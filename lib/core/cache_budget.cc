@@ -53,6 +53,9 @@ void Cache::reclaim_dead_reservations() {
     if (now.reserved_bytes == 0 && now.reserved_entries == 0)
         return;
     locks_->when_no_reservations([&] {
+        // A writer that died holding a reservation may also have left its
+        // shard half-changed, with a stale line: set those lines right first.
+        store_->rebuild_dirty_shards();
         ledger_->update([](Totals &t) { t.reserved_bytes = t.reserved_entries = 0; });
     });
 }

@@ -529,6 +529,10 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
 
 void Store::recover() {
     sweep_temp();
+    rebuild_dirty_shards();
+}
+
+void Store::rebuild_dirty_shards() {
     // A clean shard's ledger line was set before its dirty mark was cleared:
     // only dirty shards need their table rebuilt and their line set again.
     for (unsigned shard = 0; shard < 256; shard++) {

@@ -86,6 +86,9 @@ public:
     // Only while no other process has the cache open: removes temp files and
     // rebuilds the metadata (and ledger line) of shards a crash left half-changed.
     void recover();
+    // Rebuilds the tables (and ledger lines) of shards whose writer died
+    // inside a change; safe while other processes use the cache.
+    void rebuild_dirty_shards();
     // Checks every file against the metadata and the ledger's shard lines;
     // repair makes them agree. exclusive: no other process has the cache
     // open, so temp files are leftovers too.
