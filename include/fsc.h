@@ -277,13 +277,20 @@ FSC_API int fsc_get_or_create(fsc_cache *c, const void *key, size_t key_len, int
 
 /* Every value stored before now becomes a miss (hard != 0) or stale (hard ==
  * 0: fsc_get misses, fsc_get_or_create serves it as FSC_STALE while one
- * caller regenerates), for every process. */
+ * caller regenerates), for every process, from the moment this returns.
+ * Values stored afterwards are fresh. Returns FSC_OK, FSC_EINVAL, FSC_EIO. */
 FSC_API int fsc_invalidate(fsc_cache *c, int hard);
 
-/* Drops expired values, then evicts least recently used ones down to cache_size. */
+/* Drops expired (and hard-invalidated) values, counted as expirations, then
+ * evicts least recently used ones down to cache_size and max_entries. A value
+ * that cannot be removed (permissions) is skipped, never retried in a loop.
+ * Sets already keep the budget; prune is for expiry, which reads do not
+ * enforce on disk. Its cost grows with the number of values.
+ * Returns FSC_OK, FSC_EINVAL, FSC_EIO. */
 FSC_API int fsc_prune(fsc_cache *c);
 
-/* Removes every value (locks and statistics are kept). */
+/* Removes every value (locks, statistics and the invalidation times are kept).
+ * Returns FSC_OK, FSC_EINVAL, FSC_EACCES, FSC_EIO. */
 FSC_API int fsc_clear(fsc_cache *c);
 
 typedef struct fsc_statistics {
@@ -292,7 +299,14 @@ typedef struct fsc_statistics {
     uint64_t hits, misses, sets, evictions, expirations; /* since creation, all processes */
 } fsc_statistics;
 
-/* Fills *out (out->size must be set first). */
+/* Fills *out (out->size must be set to sizeof(fsc_statistics) first).
+ * entries and bytes are what the cache holds now (bytes as FSC_BUDGET counts
+ * them); cache_size is this handle's option; hits, misses, sets, evictions
+ * and expirations count since the cache was created, by every process. Each
+ * handle writes its lookups' counts in batches (and at fsc_stats and
+ * fsc_close), so another live process's latest lookups may not show yet.
+ * Returns FSC_OK, FSC_EINVAL, FSC_ECORRUPT (the counters' record is damaged:
+ * fsc_verify with repair rewrites it), FSC_EIO. */
 FSC_API int fsc_stats(fsc_cache *c, fsc_statistics *out);
 
 typedef struct fsc_verify_report {
@@ -300,8 +314,15 @@ typedef struct fsc_verify_report {
     uint64_t checked, problems, repaired;
 } fsc_verify_report;
 
-/* Checks every file of the cache; with repair != 0 fixes what a crash or a
- * hand edit left behind. out may be NULL; else out->size must be set. */
+/* Checks every file of the cache against its metadata: damaged entries,
+ * payload files no entry names, entries without metadata and metadata without
+ * entries, wrong per-shard totals, and (when no other process has the cache
+ * open) leftover temp files and reservations. With repair != 0 it removes
+ * what is damaged or orphaned and rebuilds the metadata from the files, so
+ * that the accounting is exact. checked counts the files looked at, problems
+ * what was wrong, repaired what was fixed. out may be NULL; else out->size
+ * must be set first. Its cost grows with the number of values.
+ * Returns FSC_OK (whatever it found), FSC_EINVAL, FSC_EIO. */
 FSC_API int fsc_verify(fsc_cache *c, int repair, fsc_verify_report *out);
 
 /* Called once per stored value by fsc_foreach; return non-zero to stop. */
