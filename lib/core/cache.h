@@ -88,14 +88,31 @@ private:
     void count_lookup(bool hit);
     // Writes what this handle has not yet written to the ledger.
     void flush_pending();
-    // One ledger update: this handle's pending lookup counts, then change(t).
+    // One ledger update: what this handle has pending (lookup counts, sets,
+    // reservations given back), then change(t); then the lock table hears of
+    // the reservations that update closed.
     template <typename F> Totals update_ledger(F &&change) {
+        std::unique_lock<std::mutex> g(pending_mu_);
+        const Pending p = std::exchange(pending_, Pending{});
         const uint64_t hits = pending_hits_.exchange(0), misses = pending_misses_.exchange(0);
-        return ledger_->update([&](Totals &t) {
-            t.hits += hits;
-            t.misses += misses;
-            change(t);
-        });
+        Totals now;
+        try {
+            now = ledger_->update([&](Totals &t) {
+                t.hits += hits;
+                t.misses += misses;
+                t.sets += p.sets;
+                add_clamped(t.reserved_bytes, -int64_t(p.release_bytes));
+                add_clamped(t.reserved_entries, -int64_t(p.release_entries));
+                change(t);
+            });
+        } catch (...) {
+            pending_ = p; // nothing was written: keep it for the next update
+            throw;
+        }
+        g.unlock(); // the lock table's mutex is never taken under pending_mu_
+        for (unsigned i = 0; i < p.open; i++)
+            locks_->end_reservation();
+        return now;
     }
     // Drops reservations left in the ledger by processes that died.
     void reclaim_dead_reservations();
@@ -106,7 +123,16 @@ private:
     std::shared_ptr<LockTable> locks_;
     std::unique_ptr<Ledger> ledger_;
     std::unique_ptr<Store> store_; // refers to *ledger_
-    // Lookups counted here and not yet written to the ledger.
+    // What this handle has done and not yet written to the ledger. Giving a
+    // reservation back late only makes the budget look fuller to others; the
+    // reservation stays open in the lock table until it is written, so a
+    // crash leaves it for the dead-reservation reclaim.
+    struct Pending {
+        uint64_t sets = 0, release_bytes = 0, release_entries = 0;
+        unsigned open = 0; // reservations settled here, still open in the lock table
+    };
+    std::mutex pending_mu_;
+    Pending pending_;
     std::atomic<uint64_t> pending_hits_{0}, pending_misses_{0};
     std::mutex rng_mu_;
     std::minstd_rand rng_;

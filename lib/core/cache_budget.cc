@@ -48,7 +48,8 @@ Cache::Reservation Cache::reserve(uint64_t charge) {
 
 void Cache::reclaim_dead_reservations() {
     // With nobody's reservation open, any left in the ledger belong to
-    // processes that died between reserving and settling.
+    // processes that died between reserving and settling. Ours go first.
+    flush_pending();
     const Totals now = ledger_->read();
     if (now.reserved_bytes == 0 && now.reserved_entries == 0)
         return;
@@ -61,14 +62,27 @@ void Cache::reclaim_dead_reservations() {
 }
 
 void Cache::settle(const Reservation &r, const Change &c) {
-    // Written at once, never deferred: a process killed with changes not yet
-    // written would leave the shared totals wrong for every other process.
+    const bool reserved = r.bytes || r.entries;
+    {
+        // A set that used no more than it reserved may give the reservation
+        // back with this handle's next ledger update (a small one, a few sets).
+        std::lock_guard<std::mutex> g(pending_mu_);
+        const bool within = c.bytes <= int64_t(r.bytes) && c.entries <= int64_t(r.entries);
+        const uint64_t cap = opts_.cache_size / 64;
+        if (within && pending_.sets < 16 && (!reserved || pending_.release_bytes + r.bytes <= cap)) {
+            pending_.sets++;
+            pending_.release_bytes += r.bytes;
+            pending_.release_entries += r.entries;
+            pending_.open += reserved;
+            return;
+        }
+    }
     const Totals now = update_ledger([&](Totals &t) {
         add_clamped(t.reserved_bytes, -int64_t(r.bytes));
         add_clamped(t.reserved_entries, -int64_t(r.entries));
         t.sets++;
     });
-    if (r.bytes || r.entries)
+    if (reserved)
         locks_->end_reservation();
     if (over_budget(now, 0, 0))
         evict_until(0, 0);
@@ -129,7 +143,12 @@ void Cache::count_lookup(bool hit) {
 }
 
 void Cache::flush_pending() {
-    if (pending_hits_.load() || pending_misses_.load())
+    bool any;
+    {
+        std::lock_guard<std::mutex> g(pending_mu_);
+        any = pending_.sets || pending_.open;
+    }
+    if (any || pending_hits_.load() || pending_misses_.load())
         update_ledger([](Totals &) {});
 }
 
