@@ -63,32 +63,38 @@ void Cache::reclaim_dead_reservations() {
 
 void Cache::settle(const Reservation &r, const Change &c) {
     const bool reserved = r.bytes || r.entries;
+    bool deferred = false;
     {
-        // A set that used no more than it reserved may give the reservation
-        // back with this handle's next ledger update (a small one, a few sets).
+        // The reservation may go back with this handle's next ledger update
+        // (within a few sets): until then the budget only looks fuller.
         std::lock_guard<std::mutex> g(pending_mu_);
-        const bool within = c.bytes <= int64_t(r.bytes) && c.entries <= int64_t(r.entries);
-        const uint64_t cap = opts_.cache_size / 64;
-        if (within && pending_.sets < 16 && (!reserved || pending_.release_bytes + r.bytes <= cap)) {
+        if (pending_.sets < 16 && pending_.release_bytes + r.bytes <= opts_.cache_size / 64) {
             pending_.sets++;
             pending_.release_bytes += r.bytes;
             pending_.release_entries += r.entries;
             pending_.open += reserved;
-            return;
+            deferred = true;
         }
     }
-    const Totals now = update_ledger([&](Totals &t) {
-        add_clamped(t.reserved_bytes, -int64_t(r.bytes));
-        add_clamped(t.reserved_entries, -int64_t(r.entries));
-        t.sets++;
-    });
-    if (reserved)
-        locks_->end_reservation();
-    if (over_budget(now, 0, 0))
+    if (!deferred) {
+        update_ledger([&](Totals &t) {
+            add_clamped(t.reserved_bytes, -int64_t(r.bytes));
+            add_clamped(t.reserved_entries, -int64_t(r.entries));
+            t.sets++;
+        });
+        if (reserved)
+            locks_->end_reservation();
+    }
+    // The shard's line already counts the value; a set that took more than it
+    // reserved (its shard's table grew) may have pushed the totals over.
+    const bool more = (opts_.cache_size && c.bytes > int64_t(r.bytes)) ||
+                      (opts_.max_entries && c.entries > int64_t(r.entries));
+    if (more && over_budget(ledger_->read(), 0, 0))
         evict_until(0, 0);
 }
 
 void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
+    flush_pending(); // reservations this handle gave back must not count as used
     // Small caches are scanned whole (exact LRU); large ones sampled (near LRU).
     constexpr uint64_t exhaustive_limit = 1024;
     for (int round = 0; round < 64; round++) {
@@ -186,6 +192,7 @@ Totals Cache::stats() {
 }
 
 VerifyCounts Cache::verify(bool repair) {
+    flush_pending(); // this handle's own reservations are not leftovers
     const bool alone = locks_->alone();
     VerifyCounts n = store_->verify(repair, alone);
     if (alone) {

@@ -357,7 +357,15 @@ static void test_garbage_totals(void **state) {
     if (rc != FSC_OK)
         fail_msg("fsc_verify(1) on a damaged counters record gave %s (%s), want it repaired", fsc_strerror(rc),
                  fsc_errmsg());
-    assert_true(v.repaired > 0);
+    /* Either fsc_stats reported the damage and verify repairs it, or the
+     * handle's own update (its pending counts) already rewrote the record. */
+    if (src == FSC_ECORRUPT)
+        assert_true(v.repaired > 0);
+    else
+        assert_fsc_ok(src);
+    v = st_verify(t->c, 0, &rc);
+    assert_fsc_ok(rc);
+    assert_int_equal(v.problems, 0);
     fsc_statistics s = st_stats(t->c);
     assert_int_equal(s.bytes, st_disk_bytes(t->dir));
     assert_int_equal(s.entries, KEYS);
