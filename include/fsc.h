@@ -30,6 +30,10 @@
  *    lock table in the child, which may use handles it inherited at once.
  *  - A process that dies (even by SIGKILL) releases its locks; a half-done
  *    set leaves only a temp file, swept by a later fsc_open.
+ *  - Descriptors: a handle keeps the descriptors of the shard directories and
+ *    shard metadata files it has used open, up to 2 x 256 plus a few, so
+ *    that a get needs no path walk. Several handles on large caches may need
+ *    a higher RLIMIT_NOFILE than the common soft limit of 1024.
  *  - On a network filesystem (NFSv4, CephFS, GlusterFS) fsc uses no shared
  *    memory maps and takes every lock with fcntl; see docs/ARCHITECTURE.md
  *    for what such filesystems do to locks and renames.
