@@ -101,6 +101,16 @@ end
 Cache.__gc = Cache.close
 Cache.__close = Cache.close
 
+-- The value of an entry (then freed): the string, or nil, err.
+local function take_value(e)
+  local v, erc, detail = core.entry_value(e)
+  core.fsc_entry_free(e)
+  if v == nil then
+    return fail(erc, detail)
+  end
+  return v
+end
+
 -- c:get(key) -> value | nil (miss) | nil, err
 -- For a value stored with set_file: its content from the remembered offset.
 function Cache:get(key)
@@ -114,12 +124,7 @@ function Cache:get(key)
   elseif rc ~= core.FSC_OK then
     return fail(rc)
   end
-  local v, erc, detail = core.entry_value(e)
-  core.fsc_entry_free(e)
-  if v == nil then
-    return fail(erc, detail)
-  end
-  return v
+  return take_value(e)
 end
 
 -- c:set(key, value) -> true | nil, err
@@ -227,12 +232,7 @@ function Cache:get_or_create(key, ttl_ms, fn)
   elseif rc ~= core.FSC_OK and rc ~= core.FSC_STALE then
     return fail(rc)
   end
-  local v, erc, detail = core.entry_value(e)
-  core.fsc_entry_free(e)
-  if v == nil then
-    return fail(erc, detail)
-  end
-  return v
+  return take_value(e)
 end
 
 -- c:lock(key, timeout_ms) -> lock | nil, err
