@@ -158,6 +158,10 @@ ok(os.execute(cmd:format("trybusy")), "another process sees the lock busy")
 l:unlock()
 ok(os.execute(cmd:format("tryfree")), "another process takes it once unlocked")
 
+-- A 256 MiB value streams in and out in another process, in bounded memory.
+ok(os.execute(table.concat({sh(lua), sh(here .. "/stream_child.lua"), sh(tmp .. "/stream")}, " ")),
+   "a 256 MiB value goes through set_file and get_file in under 64 MiB")
+
 local fifo = tmp .. "/fifo"
 assert(os.execute("mkfifo " .. sh(fifo)))
 local child = assert(io.popen(cmd:format("hold") .. " " .. sh(fifo), "r"))
