@@ -300,13 +300,6 @@ pid_t LockTable::key_holder(uint64_t hash_word) {
     return fl.l_type == F_UNLCK ? 0 : fl.l_pid;
 }
 
-bool LockTable::key_held_here(uint64_t hash_word) {
-    State &s = *state_;
-    std::lock_guard<std::mutex> g(s.mu);
-    auto it = s.slots.find(key_offset(hash_word));
-    return it != s.slots.end() && it->second->holds > 0;
-}
-
 LockTable::ShardGuard::ShardGuard(LockTable &t, unsigned shard) : table_(t), shard_(shard) {
     table_.state_->shard_mu[shard_].lock();
     int err = table_.fcntl_lock(shard_range + shard_, F_WRLCK, -1, true);

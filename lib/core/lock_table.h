@@ -64,8 +64,6 @@ public:
                                              int64_t timeout_ms, bool distributed);
     // Pid of another process holding the key's lock, 0 if none.
     pid_t key_holder(uint64_t hash_word);
-    // True when this process holds the key's lock (from any thread).
-    bool key_held_here(uint64_t hash_word);
 
     // A shard's write lock (or record_lock), held by one thread of one process
     // at a time; not re-entrant.
