@@ -63,7 +63,6 @@ public:
     const Options &options() const noexcept { return opts_; }
 
 private:
-    enum class Freshness { fresh, stale };
     struct Invalidation {
         int64_t hard_us = 0, soft_us = 0;
     };
