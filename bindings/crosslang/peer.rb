@@ -54,7 +54,9 @@ begin
     ready, release = args
     cache.lock(key, timeout: 10) do
       puts "holding #{Process.pid}"
-      File.write(ready, "#{Process.pid}\n")
+      # Written aside and renamed in: the driver reads the file as soon as it exists.
+      File.write("#{ready}.tmp", "#{Process.pid}\n")
+      File.rename("#{ready}.tmp", ready)
       wait_for(release)
     end
     puts "released"
