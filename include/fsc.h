@@ -115,7 +115,21 @@ typedef struct fsc_options {
     int distributed_lock; /* default 1: fsc_lock excludes other processes; 0: threads of this process only */
     int file_movable;     /* default 0: fsc_set_file copies; 1: it renames the caller's file in */
     int durable;          /* default 0; 1: data and directory are fsynced before a set returns */
+    uint64_t pack_limit;  /* default FSC_PACK_LIMIT_DEFAULT; see FSC_PACKING; at most FSC_PACK_LIMIT_MAX */
 } fsc_options;
+
+/* FSC_PACKING: a value stored with fsc_set of at most pack_limit bytes is
+ * appended as a record to its shard's pack file (base_dir/shards/xx/pack.*)
+ * instead of getting a file of its own: a get reads it with one pread through
+ * a descriptor the handle keeps open, a set appends it without creating a
+ * file. pack_limit 0 gives every value its own file. Handles with different
+ * pack_limit values may share a cache; each reads what the others stored.
+ * Values stored with fsc_set_file always get their own file. Space of
+ * replaced, deleted and evicted records is reclaimed by compacting the pack
+ * when an eighth of it is dead (or at once when eviction needs the bytes);
+ * until then it counts against cache_size. */
+#define FSC_PACK_LIMIT_DEFAULT 4096
+#define FSC_PACK_LIMIT_MAX (1024 * 1024)
 
 /* FSC_BUDGET: what cache_size bounds. After every set, the cache's files
  * under base_dir/shards - each value with its 64-byte entry header and key,
@@ -141,7 +155,8 @@ FSC_API void fsc_options_init(fsc_options *opts);
  * processes are removed.
  * Returns FSC_OK and *out, or:
  *   FSC_EINVAL  NULL base_dir/out, empty base_dir, base_dir not a directory,
- *               opts->size too small, negative expiration_ms other than -1;
+ *               opts->size too small, negative expiration_ms other than -1,
+ *               pack_limit above FSC_PACK_LIMIT_MAX;
  *   FSC_EFORMAT base_dir is a non-empty directory that is not an fsc cache,
  *               or a cache of a format version this library does not read;
  *   FSC_EACCES  base_dir cannot be created, read or written;

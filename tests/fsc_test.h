@@ -68,15 +68,25 @@ struct fsc_test_ctx {
     fsc_cache *cache;
 };
 
-static inline int fsc_test_setup(void **state) {
+static inline int fsc_test_setup_with(void **state, const fsc_options *opts) {
     struct fsc_test_ctx *t = calloc(1, sizeof *t);
     t->dir = fsc_test_tempdir();
-    if (!t->dir || fsc_open(t->dir, NULL, &t->cache) != FSC_OK) {
+    if (!t->dir || fsc_open(t->dir, opts, &t->cache) != FSC_OK) {
         fprintf(stderr, "setup: %s\n", fsc_errmsg());
         return -1;
     }
     *state = t;
     return 0;
+}
+
+static inline int fsc_test_setup(void **state) { return fsc_test_setup_with(state, NULL); }
+
+/* Every value in a file of its own (pack_limit 0): for tests of entry files. */
+static inline int fsc_test_setup_unpacked(void **state) {
+    fsc_options o;
+    fsc_options_init(&o);
+    o.pack_limit = 0;
+    return fsc_test_setup_with(state, &o);
 }
 
 static inline int fsc_test_teardown(void **state) {

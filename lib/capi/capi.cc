@@ -1,4 +1,5 @@
 // The extern "C" layer: handle structs, argument checks, and one guard per call.
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -124,6 +125,7 @@ void fsc_options_init(fsc_options *opts) {
     opts->distributed_lock = d.distributed_lock;
     opts->file_movable = d.file_movable;
     opts->durable = d.durable;
+    opts->pack_limit = d.pack_limit;
 }
 
 int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out) {
@@ -133,7 +135,9 @@ int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out) {
         check_out(out);
         fsc::Options o;
         if (opts) {
-            if (opts->size < sizeof(fsc_options))
+            // Callers built against an older fsc.h pass a shorter struct:
+            // the fields it lacks keep their defaults.
+            if (opts->size < offsetof(fsc_options, pack_limit))
                 fail(Status::inval, "opts->size is " + std::to_string(opts->size) +
                                         "; call fsc_options_init first");
             o.cache_size = opts->cache_size;
@@ -142,6 +146,8 @@ int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out) {
             o.distributed_lock = opts->distributed_lock != 0;
             o.file_movable = opts->file_movable != 0;
             o.durable = opts->durable != 0;
+            if (opts->size >= offsetof(fsc_options, pack_limit) + sizeof opts->pack_limit)
+                o.pack_limit = opts->pack_limit;
         }
         auto cache = fsc::Cache::open(base_dir, o);
         *out = new fsc_cache{std::move(cache)};

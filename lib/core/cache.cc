@@ -28,6 +28,8 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
         fail(Status::inval, "base_dir is empty");
     if (opts.expiration_ms < -1)
         fail(Status::inval, "expiration_ms must be -1 (never) or >= 0");
+    if (opts.pack_limit > pack_limit_max)
+        fail(Status::inval, "pack_limit must be at most " + std::to_string(pack_limit_max) + " bytes");
     std::string path = base_dir;
     while (path.size() > 1 && path.back() == '/')
         path.pop_back();
@@ -51,7 +53,7 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
 Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks)
     : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)) {
     ledger_ = std::make_unique<Ledger>(locks_, base_path_ + "/lock");
-    store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, *ledger_, opts_.durable);
+    store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, *ledger_, opts_.durable, opts_.pack_limit);
     rng_.seed(std::minstd_rand::result_type(random64()));
     // Alone with the cache: finish what crashed processes left half-done and
     // drop their reservations (nobody else can have a set in flight).
@@ -71,7 +73,7 @@ Cache::~Cache() {
 }
 
 void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
-    check_size(key_len, len);
+    check_size(key_len, len, store_->packs(len));
     const Reservation r = reserve(Store::charge(key_len, len));
     Change c;
     try {
@@ -112,7 +114,7 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
     }
     if (!S_ISREG(st.st_mode))
         fail(Status::inval, "fsc_set_file stores regular files only");
-    check_size(key_len, uint64_t(st.st_size));
+    check_size(key_len, uint64_t(st.st_size), false);
     const Reservation r = reserve(Store::charge(key_len, uint64_t(st.st_size)));
     Change c;
     try {

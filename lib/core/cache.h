@@ -27,7 +27,10 @@ struct Options {
     bool distributed_lock = true;
     bool file_movable = false;
     bool durable = false;
+    uint64_t pack_limit = 4096; // FSC_PACK_LIMIT_DEFAULT
 };
+
+constexpr uint64_t pack_limit_max = 1024 * 1024; // FSC_PACK_LIMIT_MAX
 
 class Cache {
 public:
@@ -72,7 +75,7 @@ private:
     // is younger than expiration_ms and not soft-invalidated.
     std::unique_ptr<Entry> lookup(const Key &key, int64_t expiration_ms, bool *fresh);
     Invalidation read_invalidation() const;
-    void check_size(size_t key_len, uint64_t size) const;
+    void check_size(size_t key_len, uint64_t size, bool packed) const;
     bool over_budget(const Totals &t, uint64_t extra_bytes, uint64_t extra_entries) const;
     struct Reservation {
         uint64_t bytes, entries;

@@ -124,13 +124,14 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
         uint64_t evicted = 0;
         for (const Candidate &c : cands) {
             bool removed;
-            Change d = store_->evict(c, &removed);
+            Change d = store_->evict(c, need_bytes > 0, &removed);
             if (!removed)
                 continue;
             freed += d;
-            evicted++;
-            need_bytes -= std::min<uint64_t>(need_bytes, uint64_t(-d.bytes));
-            need_entries -= std::min<uint64_t>(need_entries, 1);
+            const uint64_t gone = uint64_t(std::max<int64_t>(1, -d.entries));
+            evicted += gone;
+            need_bytes -= std::min<uint64_t>(need_bytes, uint64_t(std::max<int64_t>(0, -d.bytes)));
+            need_entries -= std::min<uint64_t>(need_entries, gone);
             if ((need_bytes == 0 && need_entries == 0) || !exhaustive)
                 break;
         }
@@ -174,7 +175,7 @@ void Cache::prune() {
         if (!old)
             continue;
         bool removed;
-        Change d = store_->evict(c, &removed);
+        Change d = store_->evict(c, false, &removed);
         if (removed) {
             freed += d;
             expired++;
@@ -218,9 +219,11 @@ VerifyCounts Cache::verify(bool repair) {
 
 Key Cache::make_key(const void *key, size_t key_len) const { return Key{key, key_len, KeyHash::of(key, key_len)}; }
 
-void Cache::check_size(size_t key_len, uint64_t size) const {
-    // The value, its entry header and key, and its shard's smallest table must fit.
-    const uint64_t need = Store::charge(key_len, size) + ShardMeta::file_bytes(ShardMeta::min_capacity);
+void Cache::check_size(size_t key_len, uint64_t size, bool packed) const {
+    // The value, its entry header and key, its shard's smallest table (and
+    // pack header, for a packed value) must fit.
+    const uint64_t need = Store::charge(key_len, size) + ShardMeta::file_bytes(ShardMeta::min_capacity) +
+                          (packed ? PackFile::header_size : 0);
     if (opts_.cache_size != 0 && need > opts_.cache_size)
         fail(Status::toobig, "a value of " + std::to_string(size) + " bytes needs " + std::to_string(need) +
                                  " bytes on disk, more than cache_size (" + std::to_string(opts_.cache_size) +

@@ -1,6 +1,8 @@
 #include "entry.h"
 
+#include <sys/mman.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +21,15 @@ bool Entry::expired(int64_t expiration_ms, int64_t now) const noexcept {
 }
 
 int Entry::fd() {
+    if (!fd_ && data_) {
+        // A packed value has no file of its own: hand out one in memory.
+        Fd mem(memfd_create("fsc-value", MFD_CLOEXEC));
+        if (!mem)
+            throw_errno(errno, "memfd_create for a cached value");
+        struct iovec iov = {&(*data_)[0], data_->size()};
+        write_all(mem.get(), &iov, 1, "a cached value's memory file");
+        fd_ = std::move(mem);
+    }
     if (!positioned_) {
         if (lseek(fd_.get(), off_t(info_.data_start + info_.offset), SEEK_SET) < 0)
             throw_errno(errno, "lseek on a cached value");

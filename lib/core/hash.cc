@@ -95,6 +95,19 @@ void StreamChecksum::update(const void *data, size_t len) {
 
 uint64_t StreamChecksum::final() const noexcept { return checksum64(pending_.data(), pending_.size(), state_); }
 
+bool KeyHash::parse_hex(const std::string &hex) {
+    if (hex.size() != 32)
+        return false;
+    for (size_t i = 0; i < 32; i++) {
+        const char *d = std::strchr(hex_digits, hex[i]);
+        if (!d || !*d)
+            return false;
+        const unsigned v = unsigned(d - hex_digits);
+        bytes[i / 2] = uint8_t(i % 2 ? (bytes[i / 2] & 0xf0) | v : v << 4);
+    }
+    return true;
+}
+
 std::string hex_byte(unsigned b) { return {hex_digits[(b >> 4) & 15], hex_digits[b & 15]}; }
 
 std::string hex64(uint64_t v) {

@@ -18,6 +18,8 @@ struct KeyHash {
     unsigned shard() const noexcept { return bytes[0]; }
     // 32 lowercase hex digits: the entry file's name.
     std::string hex() const;
+    // Reads 32 lowercase hex digits; false for anything else.
+    bool parse_hex(const std::string &hex);
     // 64 bits of the digest, for lock offsets.
     uint64_t word() const noexcept;
 };

@@ -16,7 +16,8 @@ namespace fsc {
 namespace {
 
 const unsigned char meta_magic[4] = {'F', 'S', 'C', 'M'};
-constexpr uint16_t meta_version = 1;
+constexpr uint16_t meta_version = 2;
+constexpr uint32_t where_file = 0, where_pack = 1;
 constexpr uint32_t state_empty = 0, state_used = 1, state_tombstone = 2;
 constexpr size_t slot_sum_at = 48, slot_use_at = 56, head_sum_at = 56;
 // The largest table a shard may have: 2^26 slots (4 GiB of metadata).
@@ -43,7 +44,14 @@ bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
     std::memcpy(s->hash.bytes.data(), p, 16);
     s->bytes = get<uint64_t>(p + 16);
     s->created_us = get<int64_t>(p + 24);
-    s->payload_gen = get<uint64_t>(p + 40);
+    const uint32_t where = get<uint32_t>(p + 36);
+    if (where != where_file && where != where_pack) {
+        *state = state_tombstone;
+        return false;
+    }
+    s->packed = where == where_pack;
+    s->payload_gen = s->packed ? 0 : get<uint64_t>(p + 40);
+    s->pack_offset = s->packed ? get<uint64_t>(p + 40) : 0;
     s->last_use_us = get<int64_t>(p + slot_use_at);
     return true;
 }
@@ -54,7 +62,8 @@ void encode_slot(unsigned char *p, const Slot *s, uint32_t state) {
         std::memcpy(p, s->hash.bytes.data(), 16);
         put<uint64_t>(p + 16, s->bytes);
         put<int64_t>(p + 24, s->created_us);
-        put<uint64_t>(p + 40, s->payload_gen);
+        put<uint32_t>(p + 36, s->packed ? where_pack : where_file);
+        put<uint64_t>(p + 40, s->packed ? s->pack_offset : s->payload_gen);
         put<int64_t>(p + slot_use_at, s->last_use_us);
     }
     put<uint32_t>(p + 32, state);
@@ -84,6 +93,11 @@ std::optional<MetaHeader> ShardMeta::read_header() {
         h.tombstones = get<uint32_t>(b + 16);
         h.dirty = get<uint32_t>(b + 20);
         h.bytes = get<uint64_t>(b + 24);
+        h.pack_gen = get<uint64_t>(b + 32);
+        h.pack_end = get<uint64_t>(b + 40);
+        h.pack_dead = get<uint64_t>(b + 48);
+        if (h.pack_gen ? h.pack_end < 64 + h.pack_dead : h.pack_end || h.pack_dead)
+            return std::nullopt;
         if (h.capacity < min_capacity || h.capacity > max_capacity || h.count + h.tombstones > h.capacity)
             return std::nullopt;
         return h;
@@ -100,6 +114,9 @@ void ShardMeta::write_header(const MetaHeader &h) {
     put<uint32_t>(b + 16, h.tombstones);
     put<uint32_t>(b + 20, h.dirty);
     put<uint64_t>(b + 24, h.bytes);
+    put<uint64_t>(b + 32, h.pack_gen);
+    put<uint64_t>(b + 40, h.pack_end);
+    put<uint64_t>(b + 48, h.pack_dead);
     put<uint64_t>(b + head_sum_at, checksum64(b, head_sum_at));
     if (pwrite(fd_.get(), b, sizeof b, 0) != ssize_t(sizeof b))
         throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
@@ -112,37 +129,66 @@ void ShardMeta::write_slot(uint32_t index, const Slot *s, uint32_t state) {
         throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
 }
 
-void ShardMeta::touch(const KeyHash &h, int64_t now_us) {
+ShardMeta::Lookup ShardMeta::lookup(const KeyHash &h, Slot *slot, uint32_t *index) {
     for (int attempt = 0; attempt < 2; attempt++) {
         uint32_t cap = known_capacity_.load(std::memory_order_relaxed);
         if (cap == 0) {
             auto head = read_header();
             if (!head)
-                return;
+                return empty() ? Lookup::absent : Lookup::unsure;
             cap = head->capacity;
             known_capacity_.store(cap, std::memory_order_relaxed);
         }
         // The slot is almost always at its home index or just after it.
         constexpr uint32_t window = 8;
         unsigned char b[slot_size * window];
-        uint32_t home = uint32_t(h.word() % cap);
-        uint32_t n = std::min(window, cap - home);
-        ssize_t got = pread(fd_.get(), b, slot_size * n, off_t(slot_size) * (home + 1));
-        if (got < 0)
-            return;
-        for (uint32_t i = 0; i < uint32_t(got) / slot_size; i++) {
-            Slot s;
-            uint32_t state;
-            if (decode_slot(b + i * slot_size, &s, &state) && s.hash.bytes == h.bytes) {
-                if (s.last_use_us == s.created_us || now_us - s.last_use_us >= touch_resolution_us)
-                    (void)!pwrite(fd_.get(), &now_us, 8, off_t(slot_size) * (home + i + 1) + slot_use_at);
-                return;
+        uint32_t i = uint32_t(h.word() % cap);
+        bool ended = false;
+        for (uint32_t seen = 0; seen < cap && !ended;) {
+            const uint32_t n = std::min(window, std::min(cap - i, cap - seen));
+            ssize_t got = pread(fd_.get(), b, slot_size * n, off_t(slot_size) * (i + 1));
+            if (got < 0)
+                throw_errno(errno, "read '" + shown_ + "'");
+            for (uint32_t k = 0; k < n; k++, seen++) {
+                uint32_t state = state_empty;
+                Slot s;
+                if ((k + 1) * slot_size <= size_t(got) && decode_slot(b + k * slot_size, &s, &state)) {
+                    if (s.hash.bytes == h.bytes) {
+                        *slot = s;
+                        *index = i + k;
+                        return Lookup::found;
+                    }
+                    continue;
+                }
+                if (state == state_empty) {
+                    ended = true;
+                    break;
+                }
             }
-            if (state == state_empty)
-                break;
+            i = (i + n) % cap;
         }
-        known_capacity_.store(0, std::memory_order_relaxed); // the table may have been resized: look again once
+        // Not in the table as this reader knows it: trust that only if the
+        // table is clean and still that size.
+        auto head = read_header();
+        if (!head)
+            return empty() ? Lookup::absent : Lookup::unsure;
+        if (head->dirty == dirty_rewrite)
+            return Lookup::unsure;
+        if (head->capacity == cap)
+            return Lookup::absent;
+        known_capacity_.store(head->capacity, std::memory_order_relaxed);
     }
+    return Lookup::unsure;
+}
+
+void ShardMeta::touch(uint32_t index, const Slot &s, int64_t now_us) {
+    if (s.last_use_us == s.created_us || now_us - s.last_use_us >= touch_resolution_us)
+        (void)!pwrite(fd_.get(), &now_us, 8, off_t(slot_size) * (index + 1) + slot_use_at);
+}
+
+bool ShardMeta::empty() {
+    struct stat st;
+    return fstat(fd_.get(), &st) == 0 && st.st_size == 0;
 }
 
 bool ShardMeta::read_all(MetaHeader *head, std::vector<Slot> *slots) {
@@ -200,7 +246,9 @@ MetaHeader ShardMeta::begin(bool *damaged) {
             pwrite(fd_.get(), zero.data(), zero.size(), slot_size) != ssize_t(zero.size()))
             throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
     }
-    head.dirty = 1;
+    // A table replaced by an empty one stays unreadable to lock-free
+    // readers until its rebuild is done.
+    head.dirty = *damaged && (!h || h->dirty == dirty_rewrite) ? dirty_rewrite : dirty_change;
     write_header(head);
     return head;
 }
@@ -221,8 +269,7 @@ bool ShardMeta::clean() {
     auto h = read_header();
     if (h)
         return h->dirty == 0;
-    struct stat st;
-    return fstat(fd_.get(), &st) == 0 && st.st_size == 0; // never written: nothing to recover
+    return empty(); // never written: nothing to recover
 }
 
 uint32_t ShardMeta::probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot, bool *tombstone) {
@@ -340,7 +387,11 @@ void ShardMeta::rebuild(MetaHeader &head, const std::vector<Slot> &slots) {
         head.bytes += s.bytes;
     }
     known_capacity_.store(cap, std::memory_order_relaxed);
-    // Readers probing meanwhile may miss a stamp; nothing else reads the slots lock-free.
+    // Readers probing meanwhile see the mark and ask again under the lock.
+    const uint32_t dirty = head.dirty;
+    head.dirty = dirty_rewrite;
+    write_header(head);
+    head.dirty = dirty;
     if (ftruncate(fd_.get(), off_t(file_bytes(cap))) != 0 ||
         pwrite(fd_.get(), table.data(), table.size(), slot_size) != ssize_t(table.size()))
         throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");

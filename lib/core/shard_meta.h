@@ -21,6 +21,8 @@ struct Slot {
     int64_t created_us = 0;
     uint64_t payload_gen = 0; // names the entry's payload file; 0 for inline values
     int64_t last_use_us = 0;  // stamped by readers; outside the slot checksum
+    bool packed = false;      // the value is a record in the shard's pack file...
+    uint64_t pack_offset = 0; // ...at this offset, `bytes` long
 };
 
 struct MetaHeader {
@@ -29,7 +31,17 @@ struct MetaHeader {
     uint32_t tombstones = 0;
     uint32_t dirty = 0; // set while a writer changes the shard: a crash leaves it set
     uint64_t bytes = 0; // sum of the slots' bytes
+    uint64_t pack_gen = 0;  // the shard's pack file; 0: none
+    uint64_t pack_end = 0;  // where the next record goes (the pack's length)
+    uint64_t pack_dead = 0; // bytes of dead records in the pack
+
+    // What the pack costs beyond its live records: its header and dead records.
+    uint64_t pack_overhead() const noexcept { return pack_gen ? 64 + pack_dead : 0; }
 };
+
+// Dirty marks: a writer's change, and a table being rewritten whole (readers
+// must not trust a lock-free probe while it is set).
+constexpr uint32_t dirty_change = 1, dirty_rewrite = 2;
 
 class ShardMeta {
 public:
@@ -42,8 +54,15 @@ public:
     // Opens (creating) the shard's meta file in dir.
     ShardMeta(int dir, std::string shown);
 
-    // Readers (no lock): best-effort last-use stamp.
-    void touch(const KeyHash &h, int64_t now_us);
+    // Readers (no lock). found: *slot is the key's slot, at *index. absent:
+    // the key has no slot. unsure: the table is being rewritten, was resized
+    // under the probe, or is damaged; look again under the shard lock.
+    enum class Lookup { found, absent, unsure };
+    Lookup lookup(const KeyHash &h, Slot *slot, uint32_t *index);
+    // Best-effort last-use stamp of the slot lookup found.
+    void touch(uint32_t index, const Slot &s, int64_t now_us);
+    // The header as read now; nullopt when it is missing or damaged.
+    std::optional<MetaHeader> header() { return read_header(); }
     // The header and every used slot, as read now (no lock; for sampling and checks).
     bool read_all(MetaHeader *head, std::vector<Slot> *slots);
     // Up to `window` used slots from a random place in the table.
@@ -74,6 +93,7 @@ public:
 
 private:
     std::optional<MetaHeader> read_header();
+    bool empty(); // the file has no table (a shard never written, or emptied)
     void write_header(const MetaHeader &head);
     void write_slot(uint32_t index, const Slot *s, uint32_t state);
     // Index of the slot holding h, or of the first free place when absent.

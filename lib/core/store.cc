@@ -39,8 +39,111 @@ bool is_entry_name(const char *name) {
 
 } // namespace
 
-Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable)
-    : base_(base), base_path_(std::move(base_path)), locks_(std::move(locks)), ledger_(ledger), durable_(durable) {
+// One change to a shard under its write lock, with its metadata marked dirty
+// from begin to finish. A table left dirty (its writer died inside its change)
+// or unreadable is rebuilt from the shard's files first. finish() tidies the
+// pack, sets the shard's line in the ledger, then clears the dirty mark: a
+// crash between the two only makes the next writer rebuild and set the line
+// again. A change that throws leaves the shard dirty, for the same reason.
+class Store::ShardTxn {
+public:
+    ShardTxn(Store &s, unsigned shard, int dir)
+        : meta(s.meta(shard, dir)), store_(s), shard_(shard), dir_(dir), guard_(*s.locks_, shard) {
+        bool rebuild;
+        head = meta.begin(&rebuild);
+        before_ = Change{int64_t(head.bytes + meta.size_before_begin() + head.pack_overhead()), int64_t(head.count)};
+        if (rebuild)
+            rebuild_from_files();
+    }
+    ShardTxn(const ShardTxn &) = delete;
+    ShardTxn &operator=(const ShardTxn &) = delete;
+
+    void rebuild_from_files() {
+        PackState p;
+        std::vector<Slot> slots = store_.scan_files(shard_, dir_, true, nullptr, &p);
+        head.pack_gen = p.gen;
+        head.pack_end = p.end;
+        head.pack_dead = p.dead;
+        meta.rebuild(head, slots);
+        store_.set_pack(shard_, nullptr);
+    }
+
+    // The shard's pack, as its header names it; with create, a new one when
+    // the shard has none. nullptr: none (and not create).
+    std::shared_ptr<PackFile> pack(bool create) {
+        if (head.pack_gen == 0) {
+            if (!create)
+                return nullptr;
+            const uint64_t gen = random64();
+            auto p = PackFile::create(dir_, gen, uint64_t(now_us()), shown(gen));
+            head.pack_gen = gen;
+            head.pack_end = PackFile::header_size;
+            head.pack_dead = 0;
+            store_.set_pack(shard_, p);
+            return p;
+        }
+        {
+            std::lock_guard<std::mutex> g(store_.packs_[shard_].mu);
+            auto &cur = store_.packs_[shard_].pack;
+            if (cur && cur->gen == head.pack_gen)
+                return cur;
+        }
+        auto p = PackFile::open(dir_, head.pack_gen, shown(head.pack_gen));
+        if (!p) {
+            // The table names a pack that is gone or damaged: believe the files.
+            rebuild_from_files();
+            if (head.pack_gen == 0)
+                return pack(create);
+            p = PackFile::open(dir_, head.pack_gen, shown(head.pack_gen));
+            if (!p)
+                fail(Status::corrupt, "pack file '" + shown(head.pack_gen) + "' cannot be read back");
+        }
+        store_.set_pack(shard_, p);
+        return p;
+    }
+
+    // What the change did to the shard's bytes (its meta and pack files
+    // included) and entries.
+    Change finish() {
+        tidy();
+        const Change after{int64_t(head.bytes + ShardMeta::size_after(head) + head.pack_overhead()),
+                           int64_t(head.count)};
+        store_.ledger_.set_shard(shard_, uint64_t(after.bytes), uint64_t(after.entries));
+        meta.finish(head);
+        return Change{after.bytes - before_.bytes, after.entries - before_.entries};
+    }
+
+    unsigned shard() const noexcept { return shard_; }
+
+    ShardMeta &meta;
+    MetaHeader head;
+
+private:
+    std::string shown(uint64_t gen) const { return store_.shown(shard_, PackFile::name(gen)); }
+    // A pack with no live record goes; one an eighth dead is compacted.
+    void tidy() {
+        if (head.pack_gen == 0)
+            return;
+        if (head.pack_end == PackFile::header_size + head.pack_dead) {
+            unlinkat(dir_, PackFile::name(head.pack_gen).c_str(), 0);
+            head.pack_gen = head.pack_end = head.pack_dead = 0;
+            store_.set_pack(shard_, nullptr);
+        } else if (head.pack_dead * 8 >= head.pack_end) {
+            store_.compact(*this, dir_);
+        }
+    }
+
+    Store &store_;
+    unsigned shard_;
+    int dir_;
+    LockTable::ShardGuard guard_;
+    Change before_;
+};
+
+Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable,
+             uint64_t pack_limit)
+    : base_(base), base_path_(std::move(base_path)), locks_(std::move(locks)), ledger_(ledger), durable_(durable),
+      pack_limit_(pack_limit) {
     for (auto &fd : shard_fds_)
         fd.store(-1);
     for (auto &m : metas_)
@@ -135,31 +238,97 @@ void Store::discard(unsigned shard, int dir, const std::string &name, const std:
     // Only remove what we judged: a writer may have replaced it meanwhile.
     bool removed = false;
     {
-        LockTable::ShardGuard g(*locks_, shard);
+        ShardTxn txn(*this, shard, dir);
         if (fd < 0 || same_file(fd, dir, name)) {
             removed = unlinkat(dir, name.c_str(), 0) == 0 ||
                       (errno == EISDIR && unlinkat(dir, name.c_str(), AT_REMOVEDIR) == 0);
             if (!payload.empty())
                 unlinkat(dir, payload.c_str(), 0);
+            KeyHash h;
+            if (removed && is_entry_name(name.c_str()) && h.parse_hex(name)) {
+                auto s = txn.meta.find(txn.head, h);
+                if (s && !s->packed)
+                    txn.meta.erase(txn.head, h);
+            }
         }
+        txn.finish();
     }
     fail(Status::corrupt, "cache entry '" + shown(shard, name) + "' is damaged (" + why + ")" + (removed ? "; removed" : ""));
 }
 
 std::unique_ptr<Entry> Store::find(const Key &key) {
-    int dir = shard_dir(key.hash.shard(), false);
+    const unsigned shard = key.hash.shard();
+    const int dir = shard_dir(shard, false);
     if (dir < 0)
         return nullptr;
-    // A writer may replace the entry between reading it and opening its
-    // payload: then read the new entry. Bounded, in case of a storm.
-    for (int attempt = 0; attempt < 16; attempt++) {
-        if (auto found = try_find(key, dir)) {
+    ShardMeta &m = meta(shard, dir);
+    // The table says where the value is; a writer may move or replace it
+    // between reading the slot and reading the value: then look again.
+    for (int attempt = 0; attempt < 4; attempt++) {
+        Slot s;
+        uint32_t index;
+        switch (m.lookup(key.hash, &s, &index)) {
+        case ShardMeta::Lookup::absent:
+            return nullptr;
+        case ShardMeta::Lookup::unsure:
+            return find_locked(key, dir);
+        case ShardMeta::Lookup::found:
+            break;
+        }
+        auto found = s.packed ? read_packed(key, dir, s, attempt > 0) : try_find(key, dir);
+        if (found) {
             if (*found)
-                meta(key.hash.shard(), dir).touch(key.hash, now_us());
+                m.touch(index, s, now_us());
             return std::move(*found);
         }
     }
-    fail(Status::io, "cache entry for a key kept changing while it was read");
+    return find_locked(key, dir);
+}
+
+std::shared_ptr<PackFile> Store::reader_pack(unsigned shard, int dir, bool refresh) {
+    PackRef &ref = packs_[shard];
+    if (!refresh) {
+        std::lock_guard<std::mutex> g(ref.mu);
+        if (ref.pack)
+            return ref.pack;
+    }
+    auto head = meta(shard, dir).header();
+    if (!head || head->pack_gen == 0)
+        return nullptr;
+    {
+        std::lock_guard<std::mutex> g(ref.mu);
+        if (ref.pack && ref.pack->gen == head->pack_gen)
+            return ref.pack;
+    }
+    auto p = PackFile::open(dir, head->pack_gen, shown(shard, PackFile::name(head->pack_gen)));
+    if (p)
+        set_pack(shard, p);
+    return p;
+}
+
+void Store::set_pack(unsigned shard, std::shared_ptr<PackFile> p) {
+    std::lock_guard<std::mutex> g(packs_[shard].mu);
+    packs_[shard].pack = std::move(p);
+}
+
+std::optional<std::unique_ptr<Entry>> Store::read_packed(const Key &key, int dir, const Slot &s, bool refresh) {
+    auto pack = reader_pack(key.hash.shard(), dir, refresh);
+    if (!pack || s.bytes > (uint64_t(1) << 32))
+        return std::nullopt;
+    thread_local std::string buf;
+    buf.resize(size_t(s.bytes));
+    if (pread_full(pack->fd.get(), &buf[0], buf.size(), s.pack_offset, "pack record") != buf.size())
+        return std::nullopt;
+    bool other;
+    std::string why;
+    auto h = check_record(buf.data(), buf.size(), key.data, key.len, s.created_us, &other, &why);
+    if (!h)
+        return other ? std::optional<std::unique_ptr<Entry>>(std::unique_ptr<Entry>()) : std::nullopt;
+    EntryInfo info;
+    info.size = h->value_size;
+    info.created_us = h->created_us;
+    const size_t head = EntryHeader::size + key.len;
+    return std::make_unique<Entry>(Fd(), info, std::string(buf.data() + head, buf.size() - head));
 }
 
 std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
@@ -167,7 +336,7 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     Fd fd(openat(dir, hex.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
         if (errno == ENOENT)
-            return std::unique_ptr<Entry>();
+            return std::nullopt; // its slot named it: replaced or removed meanwhile
         if (errno == ELOOP)
             discard(key.hash.shard(), dir, hex, "", -1, "a symbolic link stands where an entry should be");
         throw_errno(errno, "open '" + shown(key.hash.shard(), hex) + "'");
@@ -242,42 +411,64 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     return std::make_unique<Entry>(std::move(pfd), info, std::nullopt);
 }
 
-// One change to a shard under its write lock, with its metadata marked dirty
-// from begin to finish. A table left dirty (its writer died inside its change)
-// or unreadable is rebuilt from the shard's files first. finish() sets the
-// shard's line in the ledger, then clears the dirty mark: a crash between the
-// two only makes the next writer rebuild and set the line again. A change
-// that throws leaves the shard dirty, for the same reason.
-class Store::ShardTxn {
-public:
-    ShardTxn(Store &s, unsigned shard, int dir)
-        : meta(s.meta(shard, dir)), store_(s), shard_(shard), guard_(*s.locks_, shard) {
-        bool rebuild;
-        head = meta.begin(&rebuild);
-        before_ = Change{int64_t(head.bytes + meta.size_before_begin()), int64_t(head.count)};
-        if (rebuild)
-            meta.rebuild(head, s.scan_files(shard, dir, true, nullptr));
+std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
+    const unsigned shard = key.hash.shard();
+    std::optional<Slot> s;
+    std::unique_ptr<Entry> entry;
+    std::string why;
+    {
+        ShardTxn txn(*this, shard, dir);
+        s = txn.meta.find(txn.head, key.hash);
+        if (s && s->packed) {
+            auto pack = txn.pack(false);
+            std::string buf(size_t(std::min<uint64_t>(s->bytes, uint64_t(1) << 32)), '\0');
+            bool other = false;
+            std::optional<EntryHeader> h;
+            if (!pack)
+                why = "its pack file is missing";
+            else if (pread_full(pack->fd.get(), &buf[0], buf.size(), s->pack_offset, "pack record") != s->bytes)
+                why = "its record is truncated";
+            else
+                h = check_record(buf.data(), buf.size(), key.data, key.len, s->created_us, &other, &why);
+            if (h) {
+                EntryInfo info;
+                info.size = h->value_size;
+                info.created_us = h->created_us;
+                const size_t head = EntryHeader::size + key.len;
+                entry = std::make_unique<Entry>(Fd(), info, buf.substr(head));
+                why.clear();
+            } else if (other) {
+                why.clear(); // another key with the same digest: a miss
+            } else {
+                // Damaged: the record goes, its bytes count as dead.
+                txn.meta.erase(txn.head, key.hash);
+                txn.head.pack_dead += s->bytes;
+                if (pack)
+                    pack->kill(s->pack_offset, shown(shard, PackFile::name(pack->gen)));
+            }
+        }
+        txn.finish();
     }
-    ShardTxn(const ShardTxn &) = delete;
-    ShardTxn &operator=(const ShardTxn &) = delete;
+    if (!why.empty())
+        fail(Status::corrupt, "cache entry '" + shown(shard, "pack") + "' record of a key is damaged (" + why +
+                                  "); removed");
+    if (!s || s->packed)
+        return entry;
+    auto found = try_find(key, dir);
+    return found ? std::move(*found) : nullptr;
+}
 
-    // What the change did to the shard's bytes (its meta file included) and entries.
-    Change finish() {
-        const Change after{int64_t(head.bytes + ShardMeta::size_after(head)), int64_t(head.count)};
-        store_.ledger_.set_shard(shard_, uint64_t(after.bytes), uint64_t(after.entries));
-        meta.finish(head);
-        return Change{after.bytes - before_.bytes, after.entries - before_.entries};
+void Store::drop_value(ShardTxn &txn, int dir, const Slot &old) {
+    if (old.packed) {
+        txn.head.pack_dead += old.bytes;
+        if (auto pack = txn.pack(false))
+            pack->kill(old.pack_offset, shown(old.hash.shard(), PackFile::name(pack->gen)));
+        return;
     }
-
-    ShardMeta &meta;
-    MetaHeader head;
-
-private:
-    Store &store_;
-    unsigned shard_;
-    LockTable::ShardGuard guard_;
-    Change before_;
-};
+    const std::string hex = old.hash.hex();
+    if (old.payload_gen != 0)
+        unlinkat(dir, payload_name(hex, old.payload_gen).c_str(), 0);
+}
 
 Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, const Slot &slot) {
     const unsigned shard = key.hash.shard();
@@ -309,8 +500,8 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
         Slot replaced;
         // Dropped while the shard is still marked dirty: a crash here leaves
         // nothing that recovery would not find.
-        if (txn.meta.upsert(txn.head, slot, &replaced) && replaced.payload_gen != 0)
-            unlinkat(dir, payload_name(hex, replaced.payload_gen).c_str(), 0);
+        if (txn.meta.upsert(txn.head, slot, &replaced))
+            drop_value(txn, dir, replaced);
         change = txn.finish();
     }
     if (durable_)
@@ -319,6 +510,8 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
 }
 
 Change Store::put_bytes(const Key &key, const void *data, size_t len, int64_t created_us) {
+    if (packs(len))
+        return put_packed(key, data, len, created_us);
     EntryHeader h;
     h.key_len = uint32_t(key.len);
     h.value_size = len;
@@ -337,6 +530,35 @@ Change Store::put_bytes(const Key &key, const void *data, size_t len, int64_t cr
         sync_fd(temp.fd(), "'tmp/" + temp.name() + "'");
     temp.close_fd();
     return commit(key, temp, nullptr, Slot{key.hash, charge(key.len, len), created_us, 0, created_us});
+}
+
+Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t created_us) {
+    const std::string record = pack_record(key.data, key.len, data, len, created_us);
+    const unsigned shard = key.hash.shard();
+    const int dir = shard_dir(shard, true);
+    ShardTxn txn(*this, shard, dir);
+    auto pack = txn.pack(true);
+    const std::string where = shown(shard, PackFile::name(pack->gen));
+    // Appended past the end the table knows: until the slot names it, the
+    // record is nobody's, and a crash leaves only bytes the next append reuses.
+    struct iovec iov = {const_cast<char *>(record.data()), record.size()};
+    if (pwritev(pack->fd.get(), &iov, 1, off_t(txn.head.pack_end)) != ssize_t(record.size())) {
+        const int err = errno ? errno : ENOSPC;
+        (void)!ftruncate(pack->fd.get(), off_t(txn.head.pack_end));
+        txn.finish(); // nothing changed
+        throw_errno(err, "write '" + where + "'");
+    }
+    if (durable_ && fdatasync(pack->fd.get()) != 0)
+        throw_errno(errno, "fsync '" + where + "'");
+    Slot slot{key.hash, record.size(), created_us, 0, created_us, true, txn.head.pack_end};
+    txn.head.pack_end += record.size();
+    Slot replaced;
+    if (txn.meta.upsert(txn.head, slot, &replaced)) {
+        drop_value(txn, dir, replaced);
+        if (!replaced.packed) // the key's entry file: the table no longer names it
+            unlinkat(dir, key.hash.hex().c_str(), 0);
+    }
+    return txn.finish();
 }
 
 Change Store::put_file(const Key &key, int src, const char *path, bool move, uint64_t size, uint64_t offset,
@@ -385,10 +607,26 @@ Change Store::remove(const Key &key, bool *removed) {
         return {};
     const std::string hex = key.hash.hex();
     ShardTxn txn(*this, shard, dir);
+    auto slot = txn.meta.find(txn.head, key.hash);
+    if (!slot)
+        return txn.finish();
+    if (slot->packed) {
+        // Only this key's record: another key may share the digest.
+        auto pack = txn.pack(false);
+        std::string buf(size_t(std::min<uint64_t>(slot->bytes, uint64_t(1) << 32)), '\0');
+        bool other = false;
+        std::string why;
+        if (pack && pread_full(pack->fd.get(), &buf[0], buf.size(), slot->pack_offset, "pack record") == buf.size())
+            check_record(buf.data(), buf.size(), key.data, key.len, slot->created_us, &other, &why);
+        if (other)
+            return txn.finish();
+        txn.meta.erase(txn.head, key.hash);
+        drop_value(txn, dir, *slot);
+        *removed = true;
+        return txn.finish();
+    }
     std::string old_key, why;
     auto h = peek(dir, hex, &old_key, &why);
-    if (!h && why.empty())
-        return txn.finish();
     if (h && (old_key.size() != key.len || std::memcmp(old_key.data(), key.data, key.len) != 0))
         return txn.finish(); // another key with the same digest
     if (unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT)
@@ -411,6 +649,8 @@ Change Store::clear() {
             if (std::strcmp(name, "meta") != 0 && unlinkat(dir, name, 0) != 0 && errno != ENOENT)
                 throw_errno(errno, "unlink '" + shown(shard, name) + "'");
         });
+        txn.head.pack_gen = txn.head.pack_end = txn.head.pack_dead = 0;
+        set_pack(shard, nullptr);
         txn.meta.rebuild(txn.head, {});
         change += txn.finish();
     }
@@ -445,7 +685,7 @@ void Store::candidates(bool exhaustive, std::minstd_rand &rng, std::vector<Candi
     }
 }
 
-Change Store::evict(const Candidate &c, bool *removed) {
+Change Store::evict(const Candidate &c, bool free_bytes, bool *removed) {
     *removed = false;
     const int dir = shard_dir(c.shard, false);
     if (dir < 0)
@@ -455,28 +695,147 @@ Change Store::evict(const Candidate &c, bool *removed) {
     auto now = txn.meta.find(txn.head, c.slot.hash);
     if (!now || now->created_us != c.slot.created_us)
         return txn.finish(); // replaced or gone meanwhile: not the entry that was chosen
-    if (unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT)
+    if (!now->packed && unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT)
         return txn.finish(); // cannot be removed (permissions): leave it, never loop on it
-    if (now->payload_gen != 0)
-        unlinkat(dir, payload_name(hex, now->payload_gen).c_str(), 0);
     txn.meta.erase(txn.head, c.slot.hash);
+    drop_value(txn, dir, *now);
     *removed = true;
+    if (now->packed && free_bytes && txn.head.pack_dead * 8 < txn.head.pack_end) {
+        // A dead record frees nothing until its pack is compacted. A large
+        // pack first loses its oldest eighth, so that the copy pays off.
+        constexpr uint64_t small_pack = 16384;
+        if (txn.head.pack_end > small_pack) {
+            MetaHeader ignored;
+            std::vector<Slot> slots;
+            txn.meta.read_all(&ignored, &slots);
+            std::sort(slots.begin(), slots.end(),
+                      [](const Slot &a, const Slot &b) { return a.last_use_us < b.last_use_us; });
+            for (const Slot &s : slots) {
+                if (txn.head.pack_dead * 8 >= txn.head.pack_end)
+                    break;
+                if (!s.packed)
+                    continue;
+                txn.meta.erase(txn.head, s.hash);
+                drop_value(txn, dir, s);
+            }
+        }
+        if (txn.head.pack_gen && txn.head.pack_end > PackFile::header_size + txn.head.pack_dead)
+            compact(txn, dir);
+    }
     return txn.finish();
 }
 
-std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts) {
-    // The slots the valid entry files call for, keeping known last-use times.
+void Store::compact(ShardTxn &txn, int dir) {
+    const unsigned shard = txn.shard();
+    auto old = txn.pack(false);
+    if (!old)
+        return;
+    MetaHeader ignored;
+    std::vector<Slot> slots;
+    txn.meta.read_all(&ignored, &slots);
+    std::vector<Slot *> packed;
+    for (Slot &s : slots)
+        if (s.packed)
+            packed.push_back(&s);
+    std::sort(packed.begin(), packed.end(), [](const Slot *a, const Slot *b) { return a->pack_offset < b->pack_offset; });
+
+    const uint64_t gen = random64();
+    TempFile temp(temp_dir_.get(), base_path_ + "/tmp");
+    auto fresh = PackFile::create_at(temp_dir_.get(), temp.name(), gen, old->seq + 1, "tmp/" + temp.name());
+    const std::string old_shown = shown(shard, PackFile::name(old->gen));
+    // Records are copied as they are: each is checked again by its readers.
+    std::string out, record;
+    uint64_t at = PackFile::header_size;
+    auto flush = [&] {
+        if (out.empty())
+            return;
+        struct iovec iov = {&out[0], out.size()};
+        write_all(fresh->fd.get(), &iov, 1, "'tmp/" + temp.name() + "'");
+        out.clear();
+    };
+    if (lseek(fresh->fd.get(), off_t(at), SEEK_SET) < 0)
+        throw_errno(errno, "seek 'tmp/" + temp.name() + "'");
+    std::vector<KeyHash> lost;
+    for (Slot *s : packed) {
+        record.resize(size_t(s->bytes));
+        if (pread_full(old->fd.get(), &record[0], record.size(), s->pack_offset, "'" + old_shown + "'") !=
+                record.size() ||
+            std::memcmp(record.data(), "FSCE", 4) != 0) {
+            lost.push_back(s->hash); // damaged: dropped rather than copied
+            continue;
+        }
+        out += record;
+        s->pack_offset = at;
+        at += s->bytes;
+        if (out.size() >= (1u << 20))
+            flush();
+    }
+    flush();
+    if (durable_)
+        sync_fd(fresh->fd.get(), "'tmp/" + temp.name() + "'");
+    if (renameat(temp_dir_.get(), temp.name().c_str(), dir, PackFile::name(gen).c_str()) != 0)
+        throw_errno(errno, "rename 'tmp/" + temp.name() + "' -> '" + shown(shard, PackFile::name(gen)) + "'");
+    temp.commit();
+    if (!lost.empty())
+        slots.erase(std::remove_if(slots.begin(), slots.end(),
+                                   [&](const Slot &s) {
+                                       return std::find_if(lost.begin(), lost.end(), [&](const KeyHash &h) {
+                                                  return h.bytes == s.hash.bytes;
+                                              }) != lost.end();
+                                   }),
+                    slots.end());
+    // From here the new pack is the newest: a crash before the table names
+    // it leaves a dirty shard, whose rebuild picks the newest pack.
+    txn.head.pack_gen = gen;
+    txn.head.pack_end = at;
+    txn.head.pack_dead = 0;
+    txn.meta.rebuild(txn.head, slots);
+    unlinkat(dir, PackFile::name(old->gen).c_str(), 0);
+    set_pack(shard, fresh);
+    if (durable_)
+        sync_fd(dir, "'" + base_path_ + "/shards/" + hex_byte(shard) + "'");
+}
+
+std::shared_ptr<PackFile> Store::pick_pack(unsigned shard, int dir, const std::vector<std::string> &names,
+                                           bool repair, VerifyCounts &n) {
+    std::shared_ptr<PackFile> best;
+    std::vector<std::string> others;
+    for (const std::string &name : names) {
+        uint64_t gen;
+        auto p = PackFile::parse_name(name.c_str(), &gen) ? PackFile::open(dir, gen, shown(shard, name)) : nullptr;
+        if (p && (!best || p->seq > best->seq)) {
+            if (best)
+                others.push_back(PackFile::name(best->gen));
+            best = p;
+        } else {
+            others.push_back(name);
+        }
+    }
+    for (const std::string &name : others) {
+        n.problems++;
+        if (repair && unlinkat(dir, name.c_str(), 0) == 0)
+            n.repaired++;
+    }
+    return best;
+}
+
+std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts, PackState *pack) {
+    // The slots the valid entry files and pack records call for, keeping known last-use times.
     MetaHeader head;
     std::vector<Slot> known;
     meta(shard, dir).read_all(&head, &known);
     std::vector<Slot> slots;
-    std::vector<std::string> payloads_wanted, payloads_seen, damaged;
+    std::vector<std::string> payloads_wanted, payloads_seen, damaged, packs;
     VerifyCounts local;
     VerifyCounts &n = counts ? *counts : local;
     for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
         if (std::strcmp(name, "meta") == 0)
             return;
         n.checked++;
+        if (std::strncmp(name, "pack.", 5) == 0) {
+            packs.push_back(name);
+            return;
+        }
         if (!is_entry_name(name)) {
             payloads_seen.push_back(name);
             return;
@@ -489,12 +848,8 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
         }
         if (h->external())
             payloads_wanted.push_back(payload_name(name, h->payload_gen));
-        Slot s{KeyHash::of(key.data(), key.size()), charge(key.size(), h->value_size), h->created_us,
-               h->external() ? h->payload_gen : 0, h->created_us};
-        for (const Slot &k : known)
-            if (k.hash.bytes == s.hash.bytes)
-                s.last_use_us = k.last_use_us;
-        slots.push_back(s);
+        slots.push_back(Slot{KeyHash::of(key.data(), key.size()), charge(key.size(), h->value_size), h->created_us,
+                             h->external() ? h->payload_gen : 0, h->created_us});
     });
     auto drop = [&](const std::string &name) {
         n.problems++;
@@ -524,6 +879,72 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
             ++it;
         }
     }
+
+    // The newest pack's live records; for a key found twice the later set
+    // wins (a crash between a set's two steps leaves both).
+    *pack = PackState{};
+    if (auto p = pick_pack(shard, dir, packs, repair, n)) {
+        const std::string where = shown(shard, PackFile::name(p->gen));
+        std::vector<PackFile::Record> live;
+        const uint64_t end = p->scan(
+            [&](const PackFile::Record &r) {
+                if (r.live && KeyHash::of(r.key.data(), r.key.size()).shard() == shard)
+                    live.push_back(r);
+            },
+            where);
+        struct stat st;
+        if (fstat(p->fd.get(), &st) == 0 && uint64_t(st.st_size) != end) {
+            n.problems++; // a torn or damaged tail
+            if (repair && ftruncate(p->fd.get(), off_t(end)) == 0)
+                n.repaired++;
+        }
+        uint64_t live_bytes = 0;
+        for (size_t i = 0; i < live.size(); i++) {
+            const PackFile::Record &r = live[i];
+            Slot s{KeyHash::of(r.key.data(), r.key.size()), charge(r.key.size(), r.header.value_size),
+                   r.header.created_us, 0, r.header.created_us, true, r.offset};
+            auto same = std::find_if(slots.begin(), slots.end(),
+                                     [&](const Slot &o) { return o.hash.bytes == s.hash.bytes; });
+            bool keep = true;
+            if (same != slots.end()) {
+                n.problems++;
+                if (same->packed || same->created_us <= s.created_us) {
+                    // The earlier one goes.
+                    if (repair) {
+                        if (same->packed)
+                            p->kill(same->pack_offset, where);
+                        else if (unlinkat(dir, same->hash.hex().c_str(), 0) == 0 && same->payload_gen)
+                            unlinkat(dir, payload_name(same->hash.hex(), same->payload_gen).c_str(), 0);
+                        n.repaired++;
+                    }
+                    if (same->packed)
+                        live_bytes -= same->bytes;
+                    slots.erase(same);
+                } else {
+                    keep = false;
+                    if (repair) {
+                        p->kill(r.offset, where);
+                        n.repaired++;
+                    }
+                }
+            }
+            if (keep) {
+                slots.push_back(s);
+                live_bytes += s.bytes;
+            }
+        }
+        if (live_bytes == 0) {
+            // Nothing live: the pack goes (as a writer's tidy would drop it).
+            if (repair)
+                unlinkat(dir, PackFile::name(p->gen).c_str(), 0);
+        } else {
+            *pack = PackState{p->gen, end, end - PackFile::header_size - live_bytes};
+        }
+    }
+    for (Slot &s : slots)
+        for (const Slot &k : known)
+            if (k.hash.bytes == s.hash.bytes && k.created_us == s.created_us)
+                s.last_use_us = k.last_use_us;
     return slots;
 }
 
@@ -556,7 +977,8 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
             std::vector<Slot> slots;
             // An empty meta file is an empty shard's table.
             const bool meta_ok = m.read_all(&head, &slots) ? head.dirty == 0 : m.clean();
-            std::vector<Slot> want = scan_files(shard, dir, repair, &n);
+            PackState pack;
+            std::vector<Slot> want = scan_files(shard, dir, repair, &n, &pack);
             // The metadata must list exactly the valid entries, with their charges and totals.
             same = meta_ok && slots.size() == want.size() && head.count == want.size();
             uint64_t bytes = 0;
@@ -565,20 +987,23 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
                 bool found = false;
                 for (const Slot &s : slots)
                     found = found || (s.hash.bytes == w.hash.bytes && s.bytes == w.bytes &&
-                                      s.created_us == w.created_us && s.payload_gen == w.payload_gen);
+                                      s.created_us == w.created_us && s.payload_gen == w.payload_gen &&
+                                      s.packed == w.packed && s.pack_offset == w.pack_offset);
                 same = same && found;
             }
-            same = same && head.bytes == bytes;
+            same = same && head.bytes == bytes && head.pack_gen == pack.gen && head.pack_end == pack.end &&
+                   head.pack_dead == pack.dead;
             // The ledger's line for the shard must match its table.
             uint64_t line_bytes, line_entries;
             ledger_.get_shard(shard, &line_bytes, &line_entries);
-            same = same && line_bytes == bytes + ShardMeta::size_after(head) && line_entries == want.size();
+            same = same && line_bytes == bytes + ShardMeta::size_after(head) + head.pack_overhead() &&
+                   line_entries == want.size();
         }
         if (!same) {
             n.problems++;
             if (repair) {
                 ShardTxn txn(*this, shard, dir);
-                txn.meta.rebuild(txn.head, scan_files(shard, dir, true, nullptr));
+                txn.rebuild_from_files();
                 txn.finish();
                 n.repaired++;
             }
@@ -600,16 +1025,27 @@ void Store::foreach(const Visitor &visit) {
         const int dir = shard_dir(shard, false);
         if (dir < 0)
             continue;
-        bool go_on = true;
-        for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
-            if (!go_on || !is_entry_name(name))
-                return;
+        MetaHeader head;
+        std::vector<Slot> slots;
+        meta(shard, dir).read_all(&head, &slots);
+        std::shared_ptr<PackFile> pack;
+        std::string buf;
+        for (const Slot &s : slots) {
             std::string key, why;
-            if (auto h = peek(dir, name, &key, &why))
-                go_on = visit(key, *h);
-        });
-        if (!go_on)
-            return;
+            std::optional<EntryHeader> h;
+            if (!s.packed) {
+                h = peek(dir, s.hash.hex(), &key, &why);
+            } else if (s.bytes <= (uint64_t(1) << 32) && (pack || (pack = reader_pack(shard, dir, false)))) {
+                buf.resize(size_t(s.bytes));
+                if (pread_full(pack->fd.get(), &buf[0], buf.size(), s.pack_offset, "pack record") == buf.size() &&
+                    (h = EntryHeader::decode(buf.data(), buf.size(), &why)) && h->created_us == s.created_us)
+                    key.assign(buf.data() + EntryHeader::size, h->key_len);
+                else
+                    h.reset(); // moved by a compaction meanwhile: skipped
+            }
+            if (h && !visit(key, *h))
+                return;
+        }
     }
 }
 

@@ -1,13 +1,15 @@
-// Where values live: one entry file per key under shards/<xx>/, named by the
-// key's hash; a value stored from a file keeps a payload file of its own; each
-// shard's LRU metadata is in shards/<xx>/meta. Readers take no lock; writers
-// serialise per shard (docs/ARCHITECTURE.md).
+// Where values live: each shard's metadata table (shards/<xx>/meta) says
+// where each of its keys is. Small values stored with fsc_set are records in
+// the shard's pack file; larger ones have an entry file of their own, named
+// by the key's hash; a value stored from a file also has a payload file.
+// Readers take no lock; writers serialise per shard (docs/ARCHITECTURE.md).
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -20,6 +22,7 @@
 #include "hash.h"
 #include "ledger.h"
 #include "lock_table.h"
+#include "pack.h"
 #include "shard_meta.h"
 
 namespace fsc {
@@ -55,13 +58,16 @@ class Store {
 public:
     // base is base_dir's descriptor; shards/ and tmp/ must exist in it.
     // Every change to a shard sets the shard's line in the ledger.
-    Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable);
+    // Values stored with put_bytes of up to pack_limit bytes are packed.
+    Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable,
+          uint64_t pack_limit);
     ~Store();
 
     // What an entry is charged against cache_size.
     static uint64_t charge(size_t key_len, uint64_t value_size) {
         return EntryHeader::size + key_len + value_size;
     }
+    bool packs(uint64_t value_size) const noexcept { return value_size <= pack_limit_; }
 
     // The key's entry, or nullptr when absent (or another key's); stamps its
     // last use. A damaged entry is removed and reported as Error(corrupt).
@@ -77,7 +83,11 @@ public:
     // Every entry's slot (exhaustive) or a random sample of them.
     void candidates(bool exhaustive, std::minstd_rand &rng, std::vector<Candidate> *out);
     // Removes the candidate if it is still the same entry (*removed says).
-    Change evict(const Candidate &c, bool *removed);
+    // free_bytes: the caller needs bytes back now, so a packed victim's pack
+    // is compacted at once (evicting its shard's oldest records first when
+    // the pack is large, so that the copy pays off); the change may then
+    // count several entries.
+    Change evict(const Candidate &c, bool free_bytes, bool *removed);
 
     // Every valid entry: key bytes, header. Return false to stop.
     using Visitor = std::function<bool(const std::string &key, const EntryHeader &h)>;
@@ -96,10 +106,27 @@ public:
 
 private:
     class ShardTxn;
+    struct PackState {
+        uint64_t gen = 0, end = 0, dead = 0;
+    };
     void sweep_temp();
     int shard_dir(unsigned shard, bool create);
     ShardMeta &meta(unsigned shard, int dir);
     std::optional<std::unique_ptr<Entry>> try_find(const Key &key, int dir);
+    // The key's packed record at slot s, read lock-free; nullopt when it is
+    // not the record the slot names (moved by a compaction, or damaged).
+    std::optional<std::unique_ptr<Entry>> read_packed(const Key &key, int dir, const Slot &s, bool refresh);
+    // The lookup again under the shard lock: for tables being rewritten,
+    // records that kept failing, damage.
+    std::unique_ptr<Entry> find_locked(const Key &key, int dir);
+    // The shard's pack for lock-free readers, opened once and kept.
+    std::shared_ptr<PackFile> reader_pack(unsigned shard, int dir, bool refresh);
+    void set_pack(unsigned shard, std::shared_ptr<PackFile> p);
+    Change put_packed(const Key &key, const void *data, size_t len, int64_t created_us);
+    // Shard lock held: the value a slot stood for is gone (replaced or removed).
+    void drop_value(ShardTxn &txn, int dir, const Slot &old);
+    // Shard lock held: copies the live records into a new pack and drops the old one.
+    void compact(ShardTxn &txn, int dir);
     // Reads the header and key of the entry `name` in dir; nullopt if absent
     // (why empty) or damaged (why says how).
     std::optional<EntryHeader> peek(int dir, const std::string &name, std::string *key, std::string *why);
@@ -113,7 +140,10 @@ private:
     Change commit(const Key &key, TempFile &temp, const Payload *payload, const Slot &slot);
     // Shard lock held: the slots the shard's valid entry files call for;
     // counts (and with repair removes) damaged entries and orphan payloads.
-    std::vector<Slot> scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts);
+    std::vector<Slot> scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts, PackState *pack);
+    // The newest valid pack among `names`; counts (and with repair removes) the others.
+    std::shared_ptr<PackFile> pick_pack(unsigned shard, int dir, const std::vector<std::string> &names, bool repair,
+                                        VerifyCounts &n);
     [[noreturn]] void discard(unsigned shard, int dir, const std::string &name, const std::string &payload, int fd,
                               const std::string &why);
     static std::string payload_name(const std::string &hex, uint64_t gen);
@@ -124,10 +154,16 @@ private:
     std::shared_ptr<LockTable> locks_;
     Ledger &ledger_;
     bool durable_;
+    uint64_t pack_limit_;
     Fd temp_dir_;
     Fd shards_dir_;
     std::array<std::atomic<int>, 256> shard_fds_;
     std::array<std::atomic<ShardMeta *>, 256> metas_;
+    struct PackRef {
+        std::mutex mu;
+        std::shared_ptr<PackFile> pack;
+    };
+    std::array<PackRef, 256> packs_;
 };
 
 } // namespace fsc

@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#include <stddef.h>
+
 #include "core_test.h"
 
 /* What the rows work on. */
@@ -52,6 +54,13 @@ static fsc_options opts_with_size(size_t size) {
     fsc_options o;
     fsc_options_init(&o);
     o.size = size;
+    return o;
+}
+
+static fsc_options opts_with_pack_limit(uint64_t limit) {
+    fsc_options o;
+    fsc_options_init(&o);
+    o.pack_limit = limit;
     return o;
 }
 

@@ -9,7 +9,9 @@ ROW(open_regular_file, FSC_EINVAL, fsc_open(w.plain_file, NULL, &w.out_cache))
 ROW(open_under_regular_file, FSC_EINVAL, fsc_open(w.under_plain_file, NULL, &w.out_cache))
 ROW(open_size_zero, FSC_EINVAL, (w.opts = opts_with_size(0), fsc_open(w.never, &w.opts, &w.out_cache)))
 ROW(open_size_short, FSC_EINVAL,
-    (w.opts = opts_with_size(sizeof(fsc_options) - 1), fsc_open(w.never, &w.opts, &w.out_cache)))
+    (w.opts = opts_with_size(offsetof(fsc_options, pack_limit) - 1), fsc_open(w.never, &w.opts, &w.out_cache)))
+ROW(open_pack_limit_too_big, FSC_EINVAL,
+    (w.opts = opts_with_pack_limit(FSC_PACK_LIMIT_MAX + 1), fsc_open(w.never, &w.opts, &w.out_cache)))
 ROW(open_expiration_negative, FSC_EINVAL,
     (w.opts = opts_with_expiration(-2), fsc_open(w.never, &w.opts, &w.out_cache)))
 ROW(open_foreign_dir, FSC_EFORMAT, fsc_open(w.foreign, NULL, &w.out_cache))

@@ -242,14 +242,14 @@ static void test_flipped_byte_large_value(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_garbage, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_truncated, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_value_byte, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_header_byte, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_directory_in_place, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_symlink_in_place, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_raw_payload_lost, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_byte_large_value, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_garbage, fsc_test_setup_unpacked, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_truncated, fsc_test_setup_unpacked, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_value_byte, fsc_test_setup_unpacked, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_header_byte, fsc_test_setup_unpacked, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_directory_in_place, fsc_test_setup_unpacked, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_in_place, fsc_test_setup_unpacked, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_raw_payload_lost, fsc_test_setup_unpacked, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_byte_large_value, fsc_test_setup_unpacked, fsc_test_teardown),
     };
     return cmocka_run_group_tests_name("core_damage", tests, NULL, NULL);
 }

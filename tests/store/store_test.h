@@ -18,9 +18,15 @@
 /* Opening and simple queries                                          */
 /* ------------------------------------------------------------------ */
 
+/* Opens with FSC_PACK_LIMIT_DEFAULT, or pack_limit 0 (every value in a
+ * file of its own) while st_unpacked is set. */
+static int st_unpacked;
+
 static inline fsc_cache *st_open(const char *dir, uint64_t cache_size, uint64_t max_entries, int64_t expiration_ms) {
     fsc_options o;
     fsc_options_init(&o);
+    if (st_unpacked)
+        o.pack_limit = 0;
     o.cache_size = cache_size;
     o.max_entries = max_entries;
     o.expiration_ms = expiration_ms;

@@ -479,6 +479,7 @@ static void test_meta_destroyed_same_size(void **state) { destroyed_meta(*state,
 static void test_meta_destroyed_other_size(void **state) { destroyed_meta(*state, 5000); }
 
 int main(void) {
+    st_unpacked = 1; /* these cases damage entry files; tests/store/pack.c damages packs */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_orphan_payload, verify_setup, verify_teardown),
         cmocka_unit_test_setup_teardown(test_entry_missing_from_meta, verify_setup, verify_teardown),

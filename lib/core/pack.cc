@@ -1,0 +1,195 @@
+#include "pack.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "error.h"
+#include "file_ops.h"
+#include "hash.h"
+
+namespace fsc {
+
+namespace {
+
+const unsigned char pack_magic[4] = {'F', 'S', 'C', 'P'};
+const unsigned char live_magic[4] = {'F', 'S', 'C', 'E'};
+const unsigned char dead_magic[4] = {'F', 'S', 'C', 'X'};
+constexpr uint16_t pack_version = 1;
+constexpr size_t head_sum_at = 56;
+
+template <typename T> void put(unsigned char *p, T v) { std::memcpy(p, &v, sizeof v); }
+template <typename T> T get(const unsigned char *p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+std::shared_ptr<PackFile> start(Fd fd, uint64_t gen, uint64_t seq, const std::string &shown) {
+    unsigned char b[PackFile::header_size] = {};
+    std::memcpy(b, pack_magic, 4);
+    put<uint16_t>(b + 4, pack_version);
+    put<uint64_t>(b + 8, seq);
+    put<uint64_t>(b + 16, gen);
+    put<uint64_t>(b + head_sum_at, checksum64(b, head_sum_at));
+    if (pwrite(fd.get(), b, sizeof b, 0) != ssize_t(sizeof b))
+        throw_errno(errno ? errno : EIO, "write '" + shown + "'");
+    auto p = std::make_shared<PackFile>();
+    p->gen = gen;
+    p->seq = seq;
+    p->fd = std::move(fd);
+    return p;
+}
+
+} // namespace
+
+std::string PackFile::name(uint64_t gen) { return "pack." + hex64(gen); }
+
+bool PackFile::parse_name(const char *name, uint64_t *gen) {
+    if (std::strncmp(name, "pack.", 5) != 0 || std::strlen(name) != 5 + 16)
+        return false;
+    uint64_t v = 0;
+    for (const char *c = name + 5; *c; c++) {
+        int d = (*c >= '0' && *c <= '9') ? *c - '0' : (*c >= 'a' && *c <= 'f') ? *c - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        v = v << 4 | uint64_t(d);
+    }
+    *gen = v;
+    return v != 0;
+}
+
+std::shared_ptr<PackFile> PackFile::create(int dir, uint64_t gen, uint64_t seq, const std::string &shown) {
+    Fd fd(openat(dir, name(gen).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd)
+        throw_errno(errno, "create '" + shown + "'");
+    return start(std::move(fd), gen, seq, shown);
+}
+
+std::shared_ptr<PackFile> PackFile::create_at(int tmp_dir, const std::string &tmp_name, uint64_t gen, uint64_t seq,
+                                              const std::string &shown) {
+    Fd fd(openat(tmp_dir, tmp_name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd)
+        throw_errno(errno, "open '" + shown + "'");
+    return start(std::move(fd), gen, seq, shown);
+}
+
+std::shared_ptr<PackFile> PackFile::open(int dir, uint64_t gen, const std::string &shown) {
+    Fd fd(openat(dir, name(gen).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) {
+        if (errno == ENOENT || errno == ELOOP)
+            return nullptr;
+        throw_errno(errno, "open '" + shown + "'");
+    }
+    unsigned char b[header_size];
+    if (pread_full(fd.get(), b, sizeof b, 0, "'" + shown + "'") != sizeof b || std::memcmp(b, pack_magic, 4) != 0 ||
+        get<uint16_t>(b + 4) != pack_version || get<uint64_t>(b + head_sum_at) != checksum64(b, head_sum_at) ||
+        get<uint64_t>(b + 16) != gen)
+        return nullptr;
+    auto p = std::make_shared<PackFile>();
+    p->gen = gen;
+    p->seq = get<uint64_t>(b + 8);
+    p->fd = std::move(fd);
+    return p;
+}
+
+void PackFile::kill(uint64_t offset, const std::string &shown) const {
+    if (pwrite(fd.get(), dead_magic, 4, off_t(offset)) != 4)
+        throw_errno(errno ? errno : EIO, "write '" + shown + "'");
+}
+
+uint64_t PackFile::scan(const std::function<void(const Record &)> &visit, const std::string &shown) const {
+    // Read in large pieces; a record that straddles a piece is read again whole.
+    constexpr size_t piece = 1 << 20;
+    std::vector<char> buf;
+    uint64_t at = header_size, buf_at = 0;
+    size_t have = 0;
+    for (;;) {
+        auto need = [&](uint64_t len) -> const char * {
+            if (at >= buf_at && at + len <= buf_at + have)
+                return buf.data() + (at - buf_at);
+            buf.resize(std::max<size_t>(piece, size_t(len)));
+            buf_at = at;
+            have = pread_full(fd.get(), buf.data(), buf.size(), at, "'" + shown + "'");
+            return at + len <= buf_at + have ? buf.data() : nullptr;
+        };
+        const char *p = need(EntryHeader::size);
+        if (!p)
+            return at;
+        const bool live = std::memcmp(p, live_magic, 4) == 0;
+        if (!live && std::memcmp(p, dead_magic, 4) != 0)
+            return at;
+        uint32_t key_len;
+        std::memcpy(&key_len, p + 8, 4);
+        if (key_len == 0 || key_len > max_key_len || !(p = need(EntryHeader::size + key_len)))
+            return at;
+        // A dead record is checked as it was written, before its magic changed.
+        std::string head(p, EntryHeader::size + key_len);
+        std::memcpy(&head[0], live_magic, 4);
+        std::string why;
+        auto h = EntryHeader::decode(head.data(), head.size(), &why);
+        if (!h || h->external() || h->offset != 0 || h->value_size > (uint64_t(1) << 32))
+            return at;
+        const uint64_t len = EntryHeader::size + key_len + h->value_size;
+        if (!(p = need(len)))
+            return at;
+        if (live) {
+            StreamChecksum sum;
+            sum.update(p + EntryHeader::size + key_len, size_t(h->value_size));
+            if (sum.final() != h->value_sum)
+                return at;
+        }
+        visit(Record{at, *h, head.substr(EntryHeader::size), live});
+        at += len;
+    }
+}
+
+std::string pack_record(const void *key, size_t key_len, const void *data, size_t len, int64_t created_us) {
+    EntryHeader h;
+    h.key_len = uint32_t(key_len);
+    h.value_size = len;
+    h.created_us = created_us;
+    StreamChecksum sum;
+    sum.update(data, len);
+    h.value_sum = sum.final();
+    auto head = h.encode(key);
+    std::string r;
+    r.reserve(head.size() + key_len + len);
+    r.append(reinterpret_cast<const char *>(head.data()), head.size());
+    r.append(static_cast<const char *>(key), key_len);
+    r.append(static_cast<const char *>(data), len);
+    return r;
+}
+
+std::optional<EntryHeader> check_record(const char *buf, size_t len, const void *key, size_t key_len,
+                                        int64_t created_us, bool *other_key, std::string *why) {
+    *other_key = false;
+    auto h = EntryHeader::decode(buf, len, why);
+    if (!h)
+        return std::nullopt;
+    if (h->external() || h->offset != 0 || EntryHeader::size + h->key_len + h->value_size != len) {
+        *why = "record length does not match its slot";
+        return std::nullopt;
+    }
+    if (h->key_len != key_len || std::memcmp(buf + EntryHeader::size, key, key_len) != 0) {
+        *other_key = true;
+        *why = "another key's record";
+        return std::nullopt;
+    }
+    if (h->created_us != created_us) {
+        *why = "record is not the one its slot names";
+        return std::nullopt;
+    }
+    StreamChecksum sum;
+    sum.update(buf + EntryHeader::size + key_len, size_t(h->value_size));
+    if (sum.final() != h->value_sum) {
+        *why = "value checksum mismatch";
+        return std::nullopt;
+    }
+    return h;
+}
+
+} // namespace fsc

@@ -1,0 +1,63 @@
+// A shard's pack file: small values stored with fsc_set, appended one record
+// after another (docs/FORMAT.md). A record is laid out like an entry file
+// (header, key, value); a dead record has its magic overwritten. The shard's
+// writer appends and kills records under the shard lock; readers pread a
+// record through a descriptor kept open and verify it against its slot.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "entry_format.h"
+#include "fd.h"
+
+namespace fsc {
+
+struct PackFile {
+    static constexpr size_t header_size = 64;
+
+    uint64_t gen = 0; // names the file: pack.<16 hex>
+    uint64_t seq = 0; // grows with every compaction: the newest pack wins
+    Fd fd;            // read-write
+
+    static std::string name(uint64_t gen);
+    // Parses "pack.<16 hex>"; false for any other name.
+    static bool parse_name(const char *name, uint64_t *gen);
+    // Creates pack.<gen> in dir (it must not exist) with its header.
+    static std::shared_ptr<PackFile> create(int dir, uint64_t gen, uint64_t seq, const std::string &shown);
+    // Creates the file in tmp_dir under tmp_name, to be renamed in as name(gen).
+    static std::shared_ptr<PackFile> create_at(int tmp_dir, const std::string &tmp_name, uint64_t gen, uint64_t seq,
+                                               const std::string &shown);
+    // Opens pack.<gen> in dir; nullptr when it is absent or its header is
+    // not a pack header naming gen.
+    static std::shared_ptr<PackFile> open(int dir, uint64_t gen, const std::string &shown);
+
+    // Marks the record at offset dead (its length stays readable for scans).
+    void kill(uint64_t offset, const std::string &shown) const;
+
+    // A record as a scan finds it.
+    struct Record {
+        uint64_t offset;
+        EntryHeader header;
+        std::string key;
+        bool live;
+    };
+    // Walks the records from the first one; stops at the first that is not
+    // whole and well-formed (a live record's value checksum included).
+    // Returns where that is: the end of the last good record.
+    uint64_t scan(const std::function<void(const Record &)> &visit, const std::string &shown) const;
+};
+
+// A packed record's bytes: header, key, value. Its length is its charge.
+std::string pack_record(const void *key, size_t key_len, const void *data, size_t len, int64_t created_us);
+
+// Checks a packed record read whole into buf (len bytes) against the key
+// asked for and its slot's creation time. Returns the header when the record
+// is live and whole; nullopt with *why otherwise; *other_key when it is a
+// whole record of another key with the same digest.
+std::optional<EntryHeader> check_record(const char *buf, size_t len, const void *key, size_t key_len,
+                                        int64_t created_us, bool *other_key, std::string *why);
+
+} // namespace fsc
