@@ -66,7 +66,12 @@ std::shared_ptr<PackFile> PackFile::create(int dir, uint64_t gen, uint64_t seq, 
     Fd fd(openat(dir, name(gen).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd)
         throw_errno(errno, "create '" + shown + "'");
-    return start(std::move(fd), gen, seq, shown);
+    try {
+        return start(std::move(fd), gen, seq, shown);
+    } catch (...) {
+        unlinkat(dir, name(gen).c_str(), 0); // a full disk, say: leave no headless pack
+        throw;
+    }
 }
 
 std::shared_ptr<PackFile> PackFile::create_at(int tmp_dir, const std::string &tmp_name, uint64_t gen, uint64_t seq,

@@ -537,7 +537,13 @@ Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t c
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, true);
     ShardTxn txn(*this, shard, dir);
-    auto pack = txn.pack(true);
+    std::shared_ptr<PackFile> pack;
+    try {
+        pack = txn.pack(true);
+    } catch (const Error &) {
+        txn.finish(); // nothing changed
+        throw;
+    }
     const std::string where = shown(shard, PackFile::name(pack->gen));
     // Appended past the end the table knows: until the slot names it, the
     // record is nobody's, and a crash leaves only bytes the next append reuses.
@@ -553,7 +559,19 @@ Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t c
     Slot slot{key.hash, record.size(), created_us, 0, created_us, true, txn.head.pack_end};
     txn.head.pack_end += record.size();
     Slot replaced;
-    if (txn.meta.upsert(txn.head, slot, &replaced)) {
+    bool was_there;
+    try {
+        was_there = txn.meta.upsert(txn.head, slot, &replaced);
+    } catch (...) {
+        // The set fails: its record must not come back when the shard,
+        // left dirty, is rebuilt from its files.
+        try {
+            pack->kill(slot.pack_offset, where);
+        } catch (...) {
+        }
+        throw;
+    }
+    if (was_there) {
         drop_value(txn, dir, replaced);
         if (!replaced.packed) // the key's entry file: the table no longer names it
             unlinkat(dir, key.hash.hex().c_str(), 0);
@@ -725,11 +743,11 @@ Change Store::evict(const Candidate &c, bool free_bytes, bool *removed) {
     return txn.finish();
 }
 
-void Store::compact(ShardTxn &txn, int dir) {
+bool Store::compact(ShardTxn &txn, int dir) {
     const unsigned shard = txn.shard();
     auto old = txn.pack(false);
     if (!old)
-        return;
+        return false;
     MetaHeader ignored;
     std::vector<Slot> slots;
     txn.meta.read_all(&ignored, &slots);
@@ -740,42 +758,51 @@ void Store::compact(ShardTxn &txn, int dir) {
     std::sort(packed.begin(), packed.end(), [](const Slot *a, const Slot *b) { return a->pack_offset < b->pack_offset; });
 
     const uint64_t gen = random64();
-    TempFile temp(temp_dir_.get(), base_path_ + "/tmp");
-    auto fresh = PackFile::create_at(temp_dir_.get(), temp.name(), gen, old->seq + 1, "tmp/" + temp.name());
-    const std::string old_shown = shown(shard, PackFile::name(old->gen));
-    // Records are copied as they are: each is checked again by its readers.
-    std::string out, record;
-    uint64_t at = PackFile::header_size;
-    auto flush = [&] {
-        if (out.empty())
-            return;
-        struct iovec iov = {&out[0], out.size()};
-        write_all(fresh->fd.get(), &iov, 1, "'tmp/" + temp.name() + "'");
-        out.clear();
-    };
-    if (lseek(fresh->fd.get(), off_t(at), SEEK_SET) < 0)
-        throw_errno(errno, "seek 'tmp/" + temp.name() + "'");
+    std::unique_ptr<TempFile> temp_owner;
+    std::shared_ptr<PackFile> fresh;
     std::vector<KeyHash> lost;
-    for (Slot *s : packed) {
-        record.resize(size_t(s->bytes));
-        if (pread_full(old->fd.get(), &record[0], record.size(), s->pack_offset, "'" + old_shown + "'") !=
-                record.size() ||
-            std::memcmp(record.data(), "FSCE", 4) != 0) {
-            lost.push_back(s->hash); // damaged: dropped rather than copied
-            continue;
+    uint64_t at = PackFile::header_size;
+    try {
+        temp_owner = std::make_unique<TempFile>(temp_dir_.get(), base_path_ + "/tmp");
+        TempFile &temp = *temp_owner;
+        fresh = PackFile::create_at(temp_dir_.get(), temp.name(), gen, old->seq + 1, "tmp/" + temp.name());
+        const std::string old_shown = shown(shard, PackFile::name(old->gen));
+        // Records are copied as they are: each is checked again by its readers.
+        std::string out, record;
+        auto flush = [&] {
+            if (out.empty())
+                return;
+            struct iovec iov = {&out[0], out.size()};
+            write_all(fresh->fd.get(), &iov, 1, "'tmp/" + temp.name() + "'");
+            out.clear();
+        };
+        if (lseek(fresh->fd.get(), off_t(at), SEEK_SET) < 0)
+            throw_errno(errno, "seek 'tmp/" + temp.name() + "'");
+        for (Slot *s : packed) {
+            record.resize(size_t(s->bytes));
+            if (pread_full(old->fd.get(), &record[0], record.size(), s->pack_offset, "'" + old_shown + "'") !=
+                    record.size() ||
+                std::memcmp(record.data(), "FSCE", 4) != 0) {
+                lost.push_back(s->hash); // damaged: dropped rather than copied
+                continue;
+            }
+            out += record;
+            s->pack_offset = at;
+            at += s->bytes;
+            if (out.size() >= (1u << 20))
+                flush();
         }
-        out += record;
-        s->pack_offset = at;
-        at += s->bytes;
-        if (out.size() >= (1u << 20))
-            flush();
+        flush();
+        if (durable_)
+            sync_fd(fresh->fd.get(), "'tmp/" + temp.name() + "'");
+        if (renameat(temp_dir_.get(), temp.name().c_str(), dir, PackFile::name(gen).c_str()) != 0)
+            throw_errno(errno, "rename 'tmp/" + temp.name() + "' -> '" + shown(shard, PackFile::name(gen)) + "'");
+        temp.commit();
+    } catch (const Error &) {
+        // Nothing in the shard changed (a full disk, say): the pack stays
+        // as it is, its dead records counted, until a later compaction.
+        return false;
     }
-    flush();
-    if (durable_)
-        sync_fd(fresh->fd.get(), "'tmp/" + temp.name() + "'");
-    if (renameat(temp_dir_.get(), temp.name().c_str(), dir, PackFile::name(gen).c_str()) != 0)
-        throw_errno(errno, "rename 'tmp/" + temp.name() + "' -> '" + shown(shard, PackFile::name(gen)) + "'");
-    temp.commit();
     if (!lost.empty())
         slots.erase(std::remove_if(slots.begin(), slots.end(),
                                    [&](const Slot &s) {
@@ -794,6 +821,7 @@ void Store::compact(ShardTxn &txn, int dir) {
     set_pack(shard, fresh);
     if (durable_)
         sync_fd(dir, "'" + base_path_ + "/shards/" + hex_byte(shard) + "'");
+    return true;
 }
 
 std::shared_ptr<PackFile> Store::pick_pack(unsigned shard, int dir, const std::vector<std::string> &names,

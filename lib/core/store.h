@@ -125,8 +125,9 @@ private:
     Change put_packed(const Key &key, const void *data, size_t len, int64_t created_us);
     // Shard lock held: the value a slot stood for is gone (replaced or removed).
     void drop_value(ShardTxn &txn, int dir, const Slot &old);
-    // Shard lock held: copies the live records into a new pack and drops the old one.
-    void compact(ShardTxn &txn, int dir);
+    // Shard lock held: copies the live records into a new pack and drops the
+    // old one. false: it could not (no space, say) and nothing changed.
+    bool compact(ShardTxn &txn, int dir);
     // Reads the header and key of the entry `name` in dir; nullopt if absent
     // (why empty) or damaged (why says how).
     std::optional<EntryHeader> peek(int dir, const std::string &name, std::string *key, std::string *why);

@@ -121,9 +121,45 @@ static int find_file(const char *base, int want_dot, char *out, size_t cap) {
     return found;
 }
 
+/* The cases below plant things where entry files are, so every value gets
+ * a file of its own (pack_limit 0); symlink_as_pack covers pack files. */
+static fsc_options unpacked;
+static const fsc_options *hostile_opts = &unpacked;
+
+/* The first pack file under base/shards: 0, or -1 if there is none. */
+static int find_pack(const char *base, char *out, size_t cap) {
+    char shards[4400];
+    path_join(shards, sizeof shards, base, "shards");
+    DIR *d = opendir(shards);
+    if (!d)
+        return -1;
+    int found = -1;
+    struct dirent *de;
+    while (found && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char sub[4400];
+        path_join(sub, sizeof sub, shards, de->d_name);
+        DIR *s = opendir(sub);
+        if (!s)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(s)) != NULL) {
+            if (!strncmp(e->d_name, "pack.", 5)) {
+                snprintf(out, cap, "%s/%s", sub, e->d_name);
+                found = 0;
+                break;
+            }
+        }
+        closedir(s);
+    }
+    closedir(d);
+    return found;
+}
+
 static fsc_cache *open_ok(const char *dir) {
     fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(dir, NULL, &c));
+    assert_fsc_ok(fsc_open(dir, hostile_opts, &c));
     return c;
 }
 
@@ -234,6 +270,48 @@ static void symlink_as_entry(void **state) {
     (void)state;
 }
 
+/* A symlink planted where a shard's pack file is: never read or written
+ * through, with the handle open (the pack already open) and after a reopen. */
+static void symlink_as_pack(void **state) {
+    const char *targets[2];
+    for (int t = 0; t < 2; t++) {
+        struct world *w = world_new();
+        targets[0] = w->sentinel;
+        targets[1] = w->odir;
+        fsc_cache *c = NULL;
+        assert_fsc_ok(fsc_open(w->base, NULL, &c));
+        set_str(c, "key", "old value");
+        char pack[4400];
+        assert_int_equal(find_pack(w->base, pack, sizeof pack), 0);
+        assert_int_equal(unlink(pack), 0);
+        assert_int_equal(symlink(targets[t], pack), 0);
+        fsc_entry *e;
+        for (int round = 0; round < 2; round++) {
+            /* The handle that stored it may still read the pack it has open. */
+            int rc = fsc_get(c, "key", 3, &e);
+            if (rc == FSC_OK && round == 0) {
+                assert_int_equal(fsc_entry_size(e), 9);
+                assert_memory_equal(fsc_entry_data(e), "old value", 9);
+                fsc_entry_free(e);
+            } else if (rc != FSC_ECORRUPT && rc != FSC_MISS) {
+                fail_msg("get through a symlinked pack gave %s (%s)", fsc_strerror(rc), fsc_errmsg());
+            }
+            world_check(w);
+            fsc_close(c);
+            assert_fsc_ok(fsc_open(w->base, NULL, &c));
+        }
+        exercise(c, "key");
+        world_check(w);
+        set_str(c, "key", "new value");
+        get_is(c, "key", "new value");
+        clear_and_verify(c);
+        fsc_close(c);
+        world_check(w);
+        world_free(w);
+    }
+    (void)state;
+}
+
 static void symlink_as_payload(void **state) {
     struct world *w = world_new();
     char scratch[4300];
@@ -297,7 +375,7 @@ static void symlink_as_subdir(const char *name, int target_file) {
     assert_int_equal(symlink(target, p), 0);
 
     c = NULL;
-    int rc = fsc_open(w->base, NULL, &c);
+    int rc = fsc_open(w->base, hostile_opts, &c);
     if (rc == FSC_OK) {
         /* Opened anyway: every write must stay inside base_dir. */
         for (int i = 0; i < 20; i++) {
@@ -340,7 +418,7 @@ static void symlink_as_subdir(const char *name, int target_file) {
     fsc_close(c);
     /* A second process-wide open while the link is there. */
     c = NULL;
-    if (fsc_open(w->base, NULL, &c) == FSC_OK) {
+    if (fsc_open(w->base, hostile_opts, &c) == FSC_OK) {
         (void)fsc_set(c, "z", 1, "v", 1);
         fsc_close(c);
     }
@@ -380,7 +458,7 @@ static void symlink_as_shard_dir_and_meta(void **state) {
     assert_int_equal(symlink(w->sentinel, meta), 0);
     fsc_verify_report r = {sizeof r, 0, 0, 0};
     c = NULL;
-    int rc = fsc_open(w->base, NULL, &c);
+    int rc = fsc_open(w->base, hostile_opts, &c);
     if (rc != FSC_OK) {
         /* Refusing is fine, with a message naming the file. */
         assert_true(rc < 0);
@@ -427,7 +505,7 @@ static void symlink_as_shard_dir_and_meta(void **state) {
             c = open_ok(w->base);
             assert_int_equal(symlink(w->odir, shard), 0);
         } else {
-            rc = fsc_open(w->base, NULL, &c);
+            rc = fsc_open(w->base, hostile_opts, &c);
             if (rc != FSC_OK) {
                 assert_true(rc < 0);
                 if (strstr(fsc_errmsg(), shard) == NULL)
@@ -556,7 +634,7 @@ static void directory_for_file(void **state) {
         }
         if (which >= 3) {
             c = NULL;
-            int rc = fsc_open(w->base, NULL, &c);
+            int rc = fsc_open(w->base, hostile_opts, &c);
             if (rc == FSC_OK) {
                 exercise(c, "key");
                 fsc_close(c);
@@ -666,7 +744,7 @@ static void expect_eacces(int rc, const char *what, const char *path) {
 
 static void perm_child(const char *dir) {
     fsc_cache *c;
-    child_check(fsc_open(dir, NULL, &c) == FSC_OK, 20);
+    child_check(fsc_open(dir, hostile_opts, &c) == FSC_OK, 20);
     child_check(fsc_set(c, "key", 3, "value", 5) == FSC_OK, 21);
     char tmp[4300], entry[4400], shard[4400];
     path_join(tmp, sizeof tmp, dir, "tmp");
@@ -702,11 +780,11 @@ static void perm_child(const char *dir) {
 
     /* base_dir not writable or not readable: fsc_open refuses, naming it. */
     child_check(chmod(dir, 0500) == 0, 35);
-    expect_eacces(fsc_open(dir, NULL, &c), "open of a read-only base_dir", dir);
+    expect_eacces(fsc_open(dir, hostile_opts, &c), "open of a read-only base_dir", dir);
     child_check(chmod(dir, 0000) == 0, 36);
-    expect_eacces(fsc_open(dir, NULL, &c), "open of an inaccessible base_dir", dir);
+    expect_eacces(fsc_open(dir, hostile_opts, &c), "open of an inaccessible base_dir", dir);
     child_check(chmod(dir, 0700) == 0, 37);
-    child_check(fsc_open(dir, NULL, &c) == FSC_OK, 38);
+    child_check(fsc_open(dir, hostile_opts, &c) == FSC_OK, 38);
     child_check(fsc_get(c, "key", 3, &e) == FSC_OK, 39);
     fsc_entry_free(e);
     fsc_close(c);
@@ -714,7 +792,7 @@ static void perm_child(const char *dir) {
     char sub[4400];
     path_join(sub, sizeof sub, tmp, "nested");
     child_check(chmod(tmp, 0500) == 0, 40);
-    expect_eacces(fsc_open(sub, NULL, &c), "open of a base_dir that cannot be created", sub);
+    expect_eacces(fsc_open(sub, hostile_opts, &c), "open of a base_dir that cannot be created", sub);
     child_check(chmod(tmp, 0700) == 0, 41);
 }
 
@@ -815,8 +893,11 @@ static void repair_of_bad_payload_is_complete(void **state) {
 }
 
 int main(void) {
+    fsc_options_init(&unpacked);
+    unpacked.pack_limit = 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(symlink_as_entry),
+        cmocka_unit_test(symlink_as_pack),
         cmocka_unit_test(symlink_as_payload),
         cmocka_unit_test(symlink_as_tmp),
         cmocka_unit_test(symlink_as_shards),
