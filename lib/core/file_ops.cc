@@ -162,4 +162,11 @@ TempFile::~TempFile() {
         unlinkat(dirfd_, name_.c_str(), 0);
 }
 
+int open_noatime(int dirfd, const char *name, int flags, mode_t mode) {
+    int fd = openat(dirfd, name, flags | O_NOATIME, mode);
+    if (fd < 0 && errno == EPERM)
+        fd = openat(dirfd, name, flags, mode);
+    return fd;
+}
+
 } // namespace fsc

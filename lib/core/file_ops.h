@@ -2,6 +2,7 @@
 // that delete themselves unless committed.
 #pragma once
 
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <cstdint>
@@ -43,6 +44,11 @@ private:
     Fd fd_;
     bool committed_ = false;
 };
+
+// openat with O_NOATIME (reads of files read on every get then cost no
+// access-time update), falling back without it where the caller does not
+// own the file (EPERM).
+int open_noatime(int dirfd, const char *name, int flags, mode_t mode = 0);
 
 // Calls f(name) for every entry of directory dirfd but "." and "..".
 void for_each_name(int dirfd, const std::string &shown, const std::function<void(const char *)> &f);

@@ -15,6 +15,7 @@
 #include <random>
 
 #include "error.h"
+#include "file_ops.h"
 
 namespace fsc {
 
@@ -71,7 +72,7 @@ std::shared_ptr<LockTable> LockTable::acquire(int dirfd, const std::string &name
             table = it->second;
     }
     if (!table) {
-        int fd = openat(dirfd, name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        int fd = open_noatime(dirfd, name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
             throw_errno(errno, "open lock file '" + shown_path + "'");
         if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

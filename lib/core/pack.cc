@@ -83,7 +83,7 @@ std::shared_ptr<PackFile> PackFile::create_at(int tmp_dir, const std::string &tm
 }
 
 std::shared_ptr<PackFile> PackFile::open(int dir, uint64_t gen, const std::string &shown) {
-    Fd fd(openat(dir, name(gen).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    Fd fd(open_noatime(dir, name(gen).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
         if (errno == ENOENT || errno == ELOOP)
             return nullptr;

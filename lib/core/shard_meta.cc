@@ -73,7 +73,7 @@ void encode_slot(unsigned char *p, const Slot *s, uint32_t state) {
 } // namespace
 
 ShardMeta::ShardMeta(int dir, std::string shown) : shown_(std::move(shown)) {
-    fd_.reset(openat(dir, "meta", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    fd_.reset(open_noatime(dir, "meta", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd_)
         throw_errno(errno, "open '" + shown_ + "'");
 }
