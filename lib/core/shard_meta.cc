@@ -182,7 +182,8 @@ ShardMeta::Lookup ShardMeta::lookup(const KeyHash &h, Slot *slot, uint32_t *inde
 }
 
 void ShardMeta::touch(uint32_t index, const Slot &s, int64_t now_us) {
-    if (s.last_use_us == s.created_us || now_us - s.last_use_us >= touch_resolution_us)
+    const int64_t lag = std::clamp((now_us - s.created_us) / 16, touch_min_us, touch_max_us);
+    if (s.last_use_us == s.created_us || now_us - s.last_use_us >= lag)
         (void)!pwrite(fd_.get(), &now_us, 8, off_t(slot_size) * (index + 1) + slot_use_at);
 }
 

@@ -48,8 +48,11 @@ public:
     static constexpr size_t slot_size = 64;
     static constexpr uint32_t min_capacity = 4;
     // A read stamps a slot the first time after its set, then only when the
-    // stamp is older than this: hot keys cost no write per read.
-    static constexpr int64_t touch_resolution_us = 100;
+    // stamp lags the read by more than a sixteenth of the value's age,
+    // within [touch_min_us, touch_max_us]: hot keys cost no write per read,
+    // and a stamp lags by a small part of the value's time in the cache, at
+    // most a second (Redis's LRU clock resolution; memcached's is a minute).
+    static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
 
     // Opens (creating) the shard's meta file in dir.
     ShardMeta(int dir, std::string shown);
