@@ -45,6 +45,12 @@ type Options struct {
 	FileMovable bool
 	// Durable fsyncs data and directory before a set returns.
 	Durable bool
+	// PackLimit: values stored with Set of at most this many bytes are
+	// packed into their shard's pack file instead of a file of their own.
+	// 0 means the default (4096 bytes), a negative value means never pack
+	// (every value gets its own file); more than 1 MiB is an ErrInvalid
+	// error from Open.
+	PackLimit int64
 }
 
 // Cache is an open cache directory.
@@ -108,6 +114,12 @@ func Open(dir string, opts Options) (*Cache, error) {
 	}
 	if opts.Durable {
 		o.SetDurable(1)
+	}
+	switch {
+	case opts.PackLimit < 0:
+		o.SetPack_limit(0)
+	case opts.PackLimit > 0:
+		o.SetPack_limit(uint64(opts.PackLimit))
 	}
 	var p uintptr
 	if _, err := call("Open", func() int { return swigfsc.Fsc_open(dir, o, &p) }); err != nil {

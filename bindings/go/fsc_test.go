@@ -271,6 +271,60 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// shardFiles counts the files under dir/shards/*/ that are entry files
+// (32 hex digits) and pack files (pack.<16 hex digits>).
+func shardFiles(t *testing.T, dir string) (entries, packs int) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "shards", "*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		base := filepath.Base(name)
+		if len(base) == 32 && strings.Trim(base, "0123456789abcdef") == "" {
+			entries++
+		}
+		if rest := strings.TrimPrefix(base, "pack."); rest != base && len(rest) == 16 &&
+			strings.Trim(rest, "0123456789abcdef") == "" {
+			packs++
+		}
+	}
+	return entries, packs
+}
+
+func TestPackLimit(t *testing.T) {
+	val := []byte("small value")
+	for _, tc := range []struct {
+		name           string
+		packLimit      int64
+		entries, packs bool
+	}{
+		{"never pack", -1, true, false},
+		{"default", 0, false, true},
+	} {
+		c, dir := open(t, fsc.Options{PackLimit: tc.packLimit})
+		if err := c.Set([]byte("k"), val); err != nil {
+			t.Fatalf("%s: Set: %v", tc.name, err)
+		}
+		if got, err := c.Get([]byte("k")); err != nil || !bytes.Equal(got, val) {
+			t.Fatalf("%s: Get = %q, %v", tc.name, got, err)
+		}
+		entries, packs := shardFiles(t, dir)
+		if (entries > 0) != tc.entries || (packs > 0) != tc.packs {
+			t.Fatalf("%s: %d entry files and %d pack files", tc.name, entries, packs)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "cache")
+	if _, err := fsc.Open(dir, fsc.Options{PackLimit: 1<<20 + 1}); !errors.Is(err, fsc.ErrInvalid) {
+		t.Fatalf("PackLimit over 1 MiB: %v", err)
+	}
+	c, err := fsc.Open(dir, fsc.Options{PackLimit: 1 << 20})
+	if err != nil {
+		t.Fatalf("PackLimit of 1 MiB: %v", err)
+	}
+	c.Close()
+}
+
 func TestFileRoundTrip(t *testing.T) {
 	c, _ := open(t, fsc.Options{})
 	src := filepath.Join(t.TempDir(), "src")

@@ -55,9 +55,13 @@ local function flag(v)
 end
 
 -- fsc.open{dir=..., cache_size=, max_entries=, expiration_ms=,
---          distributed_lock=, file_movable=, durable=} -> cache | nil, err
+--          distributed_lock=, file_movable=, durable=, pack_limit=}
+--   -> cache | nil, err
 -- Absent fields keep the library's defaults (1 GiB, unbounded, never,
--- true, false, false); cache_size = 0 means unbounded. fsc.open(dir) works too.
+-- true, false, false, 4096); cache_size = 0 means unbounded. Values set
+-- with c:set of at most pack_limit bytes are packed into their shard's pack
+-- file; pack_limit = 0 gives every value its own file, above 1 MiB is
+-- FSC_EINVAL. fsc.open(dir) works too.
 function M.open(opts)
   if type(opts) == "string" then
     opts = {dir = opts}
@@ -66,7 +70,7 @@ function M.open(opts)
     return invalid("fsc.open wants a table with a string field dir")
   end
   local o = core.fsc_options()
-  for _, f in ipairs{"cache_size", "max_entries", "expiration_ms"} do
+  for _, f in ipairs{"cache_size", "max_entries", "expiration_ms", "pack_limit"} do
     if opts[f] ~= nil then
       if math.type(opts[f]) ~= "integer" then
         return invalid(f .. " must be an integer")

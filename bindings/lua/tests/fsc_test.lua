@@ -87,6 +87,41 @@ starts(e, "FSC_EINVAL", "open without dir is FSC_EINVAL")
 is(fsc.status.FSC_EBUSY, -6, "status table by name")
 is(fsc.status[-7], "FSC_ETIMEDOUT", "status table by value")
 
+-- pack_limit: 0 gives a small value an entry file of its own (32 hex
+-- digits), the default packs it into shards/<xx>/pack.<16 hex>.
+local function shard_files(dir)
+  local entries, packs = 0, 0
+  local p = assert(io.popen("find " .. sh(dir .. "/shards") .. " -mindepth 2 -maxdepth 2 -type f"))
+  for path in p:lines() do
+    local name = path:match("[^/]*$")
+    if name:match("^" .. ("%x"):rep(32) .. "$") then entries = entries + 1 end
+    if name:match("^pack%." .. ("%x"):rep(16) .. "$") then packs = packs + 1 end
+  end
+  p:close()
+  return entries, packs
+end
+for _, case in ipairs{{"pack_limit = 0", 0, true}, {"default pack_limit", nil, false}} do
+  local name, limit, own = case[1], case[2], case[3]
+  local dir = tmp .. "/pack" .. tostring(limit)
+  local pc, perr = fsc.open{dir = dir, pack_limit = limit}
+  ok(pc, "open with " .. name, perr)
+  if pc then
+    ok(pc:set("k", "small value"), name .. ": set")
+    is(pc:get("k"), "small value", name .. ": value reads back")
+    local entries, packs = shard_files(dir)
+    ok((entries > 0) == own and (packs > 0) == not own,
+       name .. (own and ": an entry file, no pack" or ": a pack file, no entry file"),
+       ("%d entry files, %d pack files"):format(entries, packs))
+    pc:close()
+  end
+end
+v, e = fsc.open{dir = tmp .. "/packbig", pack_limit = (1 << 20) + 1}
+ok(v == nil, "pack_limit over 1 MiB fails")
+starts(e, "FSC_EINVAL", "pack_limit over 1 MiB is FSC_EINVAL")
+v, e = fsc.open{dir = tmp .. "/packmax", pack_limit = 1 << 20}
+ok(v, "pack_limit of 1 MiB opens", e)
+if v then v:close() end
+
 -- get_or_create: created once, then served; creator errors store nothing.
 local calls = 0
 local function make(k) calls = calls + 1; return "made:" .. k end

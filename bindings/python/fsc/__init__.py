@@ -111,14 +111,20 @@ def _ms(seconds, default):
 
 class Cache:
     """One open cache directory. Safe to share between threads; many
-    processes may open the same directory at once."""
+    processes may open the same directory at once.
+
+    pack_limit: values stored with set() of at most that many bytes are
+    packed into their shard's pack file instead of getting a file of their
+    own; 0 gives every value its own file; above 1 MiB, InvalidArgumentError."""
 
     def __init__(self, dir, cache_size=1 << 30, expiration_time=None, distributed_lock=True,
-                 file_movable=False, durable=False, max_entries=0):
+                 file_movable=False, durable=False, max_entries=0,
+                 pack_limit=_c.FSC_PACK_LIMIT_DEFAULT):
         opts = _c.fsc_options()
         _c.fsc_options_init(opts)
         opts.cache_size = int(cache_size)
         opts.max_entries = int(max_entries)
+        opts.pack_limit = int(pack_limit)
         opts.expiration_ms = _ms(expiration_time, -1)
         opts.distributed_lock = 1 if distributed_lock else 0
         opts.file_movable = 1 if file_movable else 0

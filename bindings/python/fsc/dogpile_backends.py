@@ -8,13 +8,15 @@
         "cache_size": 1024 ** 3,                   # default 1 GiB
         "expiration_time": datetime.timedelta(seconds=30),  # default: never
         "distributed_lock": True,                  # default True
+        "pack_limit": 4096,                        # default 4096; 0: a file per value
     })
 
 They take the arguments of dogpile_filesystem's "paylogic.filesystem" and
-"paylogic.raw_filesystem" (plus "file_movable" for the raw variant), so
-switching is a change of the backend name. The generic variant stores any
-picklable value; the raw variant stores file objects without reading them into
-memory and gives back a file positioned where the stored one was.
+"paylogic.raw_filesystem" (plus "file_movable" for the raw variant, and
+"pack_limit", as for fsc.Cache), so switching is a change of the backend name.
+The generic variant stores any picklable value; the raw variant stores file
+objects without reading them into memory and gives back a file positioned
+where the stored one was (file values always get a file of their own).
 get_mutex(key) is the key's fsc lock: it excludes other threads and (with
 distributed_lock) other processes.
 """
@@ -22,7 +24,7 @@ distributed_lock) other processes.
 from dogpile.cache.api import NO_VALUE, BytesBackend, CachedValue, CacheBackend
 from dogpile.cache.region import register_backend, value_version
 
-from . import Cache
+from . import Cache, _c
 
 __all__ = ["FilesystemBackend", "RawFilesystemBackend"]
 
@@ -36,6 +38,7 @@ def _open(arguments, raw):
         expiration_time=arguments.get("expiration_time"),
         distributed_lock=arguments.get("distributed_lock", True),
         file_movable=raw and arguments.get("file_movable", False),
+        pack_limit=arguments.get("pack_limit", _c.FSC_PACK_LIMIT_DEFAULT),
     )
 
 

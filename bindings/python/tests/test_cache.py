@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import re
 import threading
 import time
 
@@ -73,6 +74,35 @@ def test_too_big(cache_dir):
         with pytest.raises(fsc.TooBigError):
             c.set("k", b"x" * 11)
         assert c.get("k") is None
+
+
+def _shard_files(cache_dir):
+    """(entry files named by 32 hex digits, pack.<16 hex> files) under shards/*/."""
+    names = [n for xx in os.listdir(os.path.join(cache_dir, "shards"))
+             for n in os.listdir(os.path.join(cache_dir, "shards", xx))]
+    return ([n for n in names if re.fullmatch(r"[0-9a-f]{32}", n)],
+            [n for n in names if re.fullmatch(r"pack\.[0-9a-f]{16}", n)])
+
+
+@pytest.mark.parametrize("pack_limit", [0, None])
+def test_pack_limit(tmp_path, pack_limit):
+    cache_dir = str(tmp_path / "cache")
+    kwargs = {} if pack_limit is None else {"pack_limit": pack_limit}
+    with fsc.Cache(cache_dir, **kwargs) as c:
+        c.set("k", b"small value")
+        assert c.get("k") == b"small value"
+    entries, packs = _shard_files(cache_dir)
+    if pack_limit == 0:
+        assert entries and not packs, (entries, packs)
+    else:
+        assert packs and not entries, (entries, packs)
+
+
+def test_pack_limit_over_max(tmp_path):
+    with pytest.raises(fsc.InvalidArgumentError) as e:
+        fsc.Cache(str(tmp_path / "big"), pack_limit=_c.FSC_PACK_LIMIT_MAX + 1)
+    assert e.value.status_name == "FSC_EINVAL" and (1 << 20) == _c.FSC_PACK_LIMIT_MAX
+    fsc.Cache(str(tmp_path / "max"), pack_limit=1 << 20).close()
 
 
 def test_not_supported_yet_are_wrapped(cache):

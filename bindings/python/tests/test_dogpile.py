@@ -2,13 +2,15 @@
 way dogpile_filesystem's README documents its backends."""
 
 import datetime
+import os
+import re
 import tempfile
 
 import pytest
 from dogpile.cache import make_region
 from dogpile.cache.api import NO_VALUE
 
-import fsc  # noqa: F401  (registers the backends)
+import fsc  # registers the backends
 
 
 def generic_region(cache_dir, **arguments):
@@ -27,6 +29,17 @@ def test_seed_arguments_are_accepted(cache_dir):
     assert region.get("k") == {"any": ["picklable", 1]}
     region.delete("k")
     assert region.get("k") is NO_VALUE
+
+
+def test_pack_limit_argument(cache_dir):
+    region = generic_region(cache_dir, pack_limit=0)
+    region.set("k", "small")
+    assert region.get("k") == "small"
+    shards = os.path.join(cache_dir, "shards")
+    names = [n for xx in os.listdir(shards) for n in os.listdir(os.path.join(shards, xx))]
+    assert any(re.fullmatch(r"[0-9a-f]{32}", n) for n in names), names
+    with pytest.raises(fsc.InvalidArgumentError):
+        generic_region(cache_dir + "2", pack_limit=(1 << 20) + 1)
 
 
 def test_get_or_create(cache_dir):

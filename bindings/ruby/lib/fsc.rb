@@ -79,12 +79,16 @@ module Fsc
   class Cache
     attr_reader :dir
 
+    # pack_limit: values written with #write of at most that many bytes are
+    # packed into their shard's pack file; 0 gives every value a file of its
+    # own; above 1 MiB, Fsc::InvalidArgumentError.
     def initialize(dir, cache_size: 1 << 30, expires_in: nil, distributed_lock: true, file_movable: false,
-                   durable: false, max_entries: 0)
+                   durable: false, max_entries: 0, pack_limit: N::FSC_PACK_LIMIT_DEFAULT)
       opts = N::Options.new
       N.fsc_options_init(opts)
       opts.cache_size = Integer(cache_size)
       opts.max_entries = Integer(max_entries)
+      opts.pack_limit = Integer(pack_limit)
       opts.expiration_ms = Cache.ms(expires_in, -1)
       opts.distributed_lock = distributed_lock ? 1 : 0
       opts.file_movable = file_movable ? 1 : 0

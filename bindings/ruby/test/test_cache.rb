@@ -52,6 +52,22 @@ class TestCache < FscTest
     assert_includes e.message, "foreign"
   end
 
+  def test_pack_limit
+    [[0, true], [nil, false]].each do |limit, own_file|
+      dir = File.join(@tmp, "pack#{limit.inspect}")
+      c = limit ? Fsc::Cache.new(dir, pack_limit: limit) : Fsc::Cache.new(dir)
+      assert c.write("k", "small value")
+      assert_equal "small value", c.read("k")
+      names = Dir.children(File.join(dir, "shards")).flat_map { |xx| Dir.children(File.join(dir, "shards", xx)) }
+      assert_equal own_file, names.any? { |n| n.match?(/\A\h{32}\z/) }, "pack_limit #{limit.inspect}: #{names}"
+      assert_equal !own_file, names.any? { |n| n.match?(/\Apack\.\h{16}\z/) }, "pack_limit #{limit.inspect}: #{names}"
+      c.close
+    end
+    e = assert_raises(Fsc::InvalidArgumentError) { Fsc::Cache.new(File.join(@tmp, "big"), pack_limit: (1 << 20) + 1) }
+    assert_equal "FSC_EINVAL", e.status_name
+    Fsc::Cache.new(File.join(@tmp, "max"), pack_limit: 1 << 20).close
+  end
+
   def test_too_big_and_not_supported
     small = Fsc::Cache.new(File.join(@tmp, "small"), cache_size: 10)
     assert_raises(Fsc::TooBigError) { small.write("k", "x" * 11) }

@@ -80,6 +80,16 @@ class TestFscStore < FscTest
     assert_nil @store.read("k")
   end
 
+  def test_pack_limit_reaches_the_cache
+    dir = File.join(@tmp, "unpacked")
+    store = ActiveSupport::Cache.lookup_store(:fsc_store, dir, pack_limit: 0)
+    store.write("k", "v")
+    assert_equal "v", store.read("k")
+    names = Dir.glob(File.join(dir, "shards", "*", "*")).map { |f| File.basename(f) }
+    assert names.any? { |n| n.match?(/\A\h{32}\z/) }, names.inspect
+    store.close
+  end
+
   def test_increment_is_atomic_across_processes
     @store.write("n", 0, raw: true)
     kids = Array.new(3) do

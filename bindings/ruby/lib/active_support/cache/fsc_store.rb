@@ -11,7 +11,8 @@ module ActiveSupport
     #   config.cache_store = :fsc_store, "/path/to/cache", { cache_size: 1 << 30 }
     #
     # Options besides Store's own: cache_size (bytes, default 1 GiB),
-    # distributed_lock (default true), durable (default false). Entries are
+    # distributed_lock (default true), durable (default false), pack_limit
+    # (bytes, default 4096, as for Fsc::Cache.new). Entries are
     # stored with the store's coder (Marshal), one fsc value per key.
     class FscStore < Store
       attr_reader :cache_path, :fsc
@@ -22,7 +23,8 @@ module ActiveSupport
         @fsc = Fsc::Cache.new(@cache_path,
                               cache_size: options.fetch(:cache_size, 1 << 30),
                               distributed_lock: options.fetch(:distributed_lock, true),
-                              durable: options.fetch(:durable, false))
+                              durable: options.fetch(:durable, false),
+                              **options.slice(:pack_limit))
       end
 
       def self.supports_cache_versioning?
