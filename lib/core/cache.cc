@@ -17,8 +17,11 @@ namespace fsc {
 
 namespace {
 
-// The shared record at the start of the lock file: the invalidation times.
+// The shared record at the start of the lock file: the invalidation times;
+// then, read in the same pread, the LRU horizon: the last use of a recently
+// evicted value, a hint written without a lock (any value read is usable).
 constexpr size_t record_size = 32;
+constexpr off_t horizon_at = 32;
 const char record_magic[4] = {'F', 'S', 'C', 'I'};
 
 } // namespace
@@ -61,6 +64,15 @@ Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_pt
         store_->recover();
         ledger_->update([](Totals &t) { t.reserved_bytes = t.reserved_entries = 0; });
     });
+    // A set that died between its commit and the eviction that follows it
+    // (its shard's table or pack grew past what it reserved) left the cache
+    // over budget: finish that eviction.
+    // Best effort: the next set evicts too.
+    try {
+        if (over_budget(ledger_->read(), 0, 0))
+            evict_until(0, 0);
+    } catch (const Error &) {
+    }
 }
 
 Cache::~Cache() {
@@ -127,16 +139,18 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
 }
 
 Cache::Invalidation Cache::read_invalidation() const {
-    unsigned char buf[record_size];
+    unsigned char buf[record_size + 8];
     for (int attempt = 0; attempt < 4; attempt++) {
-        ssize_t n = pread(locks_->fd(), buf, record_size, 0);
-        if (n != ssize_t(record_size) || std::memcmp(buf, record_magic, 4) != 0)
-            return {};
+        ssize_t n = pread(locks_->fd(), buf, sizeof buf, 0);
+        Invalidation inv;
+        if (n == ssize_t(sizeof buf))
+            std::memcpy(&inv.lru_horizon_us, buf + horizon_at, 8);
+        if (n < ssize_t(record_size) || std::memcmp(buf, record_magic, 4) != 0)
+            return inv;
         uint64_t sum;
         std::memcpy(&sum, buf + 24, 8);
         if (sum != checksum64(buf, 24))
             continue; // read while a writer was writing: read again
-        Invalidation inv;
         std::memcpy(&inv.hard_us, buf + 8, 8);
         std::memcpy(&inv.soft_us, buf + 16, 8);
         return inv;
@@ -166,11 +180,15 @@ void Cache::invalidate(bool hard) {
         sync_fd(locks_->fd(), "'" + base_path_ + "/lock'");
 }
 
+void Cache::note_evicted(int64_t last_use_us) {
+    (void)!pwrite(locks_->fd(), &last_use_us, 8, horizon_at);
+}
+
 std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool *fresh) {
-    auto e = store_->find(key);
+    const Invalidation inv = read_invalidation();
+    auto e = store_->find(key, inv.lru_horizon_us);
     if (!e)
         return nullptr;
-    Invalidation inv = read_invalidation();
     if (e->created_us() <= inv.hard_us)
         return nullptr;
     *fresh = !e->expired(expiration_ms, now_us()) && e->created_us() > inv.soft_us;

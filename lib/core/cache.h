@@ -68,6 +68,7 @@ public:
 private:
     struct Invalidation {
         int64_t hard_us = 0, soft_us = 0;
+        int64_t lru_horizon_us = 0; // read along with it: see note_evicted()
     };
     Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks);
     Key make_key(const void *key, size_t key_len) const;
@@ -75,6 +76,10 @@ private:
     // is younger than expiration_ms and not soft-invalidated.
     std::unique_ptr<Entry> lookup(const Key &key, int64_t expiration_ms, bool *fresh);
     Invalidation read_invalidation() const;
+    // Records the last use of a value just evicted: readers stamp their
+    // values' last use with a resolution that follows how long values now
+    // stay in the cache (ShardMeta::touch).
+    void note_evicted(int64_t last_use_us);
     void check_size(size_t key_len, uint64_t size, bool packed) const;
     bool over_budget(const Totals &t, uint64_t extra_bytes, uint64_t extra_entries) const;
     struct Reservation {

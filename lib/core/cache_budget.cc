@@ -120,13 +120,24 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
         const uint64_t want_entries = t.entries + t.reserved_entries + extra_entries;
         uint64_t need_bytes = opts_.cache_size ? want_bytes - std::min(want_bytes, opts_.cache_size) : 0;
         uint64_t need_entries = opts_.max_entries ? want_entries - std::min(want_entries, opts_.max_entries) : 0;
+        if (exhaustive) {
+            // A full scan reads every shard's table: free a 32nd of the
+            // budget more than needed (least recently used first, as the
+            // order stays exact) so that the next sets find room unscanned.
+            if (need_bytes)
+                need_bytes += opts_.cache_size / 32;
+            if (need_entries)
+                need_entries += opts_.max_entries / 32;
+        }
         Change freed;
         uint64_t evicted = 0;
+        int64_t horizon = 0;
         for (const Candidate &c : cands) {
             bool removed;
             Change d = store_->evict(c, need_bytes > 0, &removed);
             if (!removed)
                 continue;
+            horizon = std::max(horizon, c.slot.last_use_us);
             freed += d;
             const uint64_t gone = uint64_t(std::max<int64_t>(1, -d.entries));
             evicted += gone;
@@ -138,6 +149,8 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
         update_ledger([&](Totals &tt) {
             tt.evictions += evicted;
         });
+        if (horizon)
+            note_evicted(horizon);
         if (evicted == 0 && exhaustive)
             return; // nothing removable now: never loop on it
     }
@@ -198,21 +211,30 @@ VerifyCounts Cache::verify(bool repair) {
     VerifyCounts n = store_->verify(repair, alone);
     if (alone) {
         // With nobody else here, no set is in flight: no reservation may be
-        // left, and the counters' record must be readable.
-        bool damaged = false;
-        Totals t;
-        try {
-            t = ledger_->read();
-        } catch (const Error &) {
-            damaged = true; // rewritten whole below (update starts a damaged record from zero)
-        }
-        if (damaged || t.reserved_bytes != 0 || t.reserved_entries != 0) {
-            n.problems++;
-            if (repair) {
-                ledger_->update([](Totals &tt) { tt.reserved_bytes = tt.reserved_entries = 0; });
-                n.repaired++;
+        // left, and the counters' record must be readable. Reservations that
+        // other handles of this process still hold open (their sets give them
+        // back in batches) are not leftovers: then only readability is checked.
+        auto check = [&](bool reservations_too) {
+            bool damaged = false;
+            Totals t;
+            try {
+                t = ledger_->read();
+            } catch (const Error &) {
+                damaged = true; // rewritten whole below (update starts a damaged record from zero)
             }
-        }
+            if (damaged || (reservations_too && (t.reserved_bytes != 0 || t.reserved_entries != 0))) {
+                n.problems++;
+                if (repair) {
+                    ledger_->update([&](Totals &tt) {
+                        if (damaged || reservations_too)
+                            tt.reserved_bytes = tt.reserved_entries = 0;
+                    });
+                    n.repaired++;
+                }
+            }
+        };
+        if (!locks_->when_no_reservations([&] { check(true); }))
+            check(false);
     }
     return n;
 }

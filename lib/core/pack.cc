@@ -141,15 +141,38 @@ uint64_t PackFile::scan(const std::function<void(const Record &)> &visit, const 
         const uint64_t len = EntryHeader::size + key_len + h->value_size;
         if (!(p = need(len)))
             return at;
+        bool damaged = false;
         if (live) {
             StreamChecksum sum;
             sum.update(p + EntryHeader::size + key_len, size_t(h->value_size));
-            if (sum.final() != h->value_sum)
-                return at;
+            damaged = sum.final() != h->value_sum;
         }
-        visit(Record{at, *h, head.substr(EntryHeader::size), live});
+        visit(Record{at, *h, head.substr(EntryHeader::size), live && !damaged, damaged});
         at += len;
     }
+}
+
+std::optional<PackFile::Record> PackFile::read_at(uint64_t offset, uint64_t len, const std::string &shown) const {
+    if (len < EntryHeader::size || len > (uint64_t(1) << 32))
+        return std::nullopt;
+    std::string buf(size_t(len), '\0');
+    if (pread_full(fd.get(), &buf[0], buf.size(), offset, "'" + shown + "'") != buf.size())
+        return std::nullopt;
+    const bool live = std::memcmp(buf.data(), live_magic, 4) == 0;
+    if (!live && std::memcmp(buf.data(), dead_magic, 4) != 0)
+        return std::nullopt;
+    std::memcpy(&buf[0], live_magic, 4);
+    std::string why;
+    auto h = EntryHeader::decode(buf.data(), buf.size(), &why);
+    if (!h || h->external() || h->offset != 0 || EntryHeader::size + h->key_len + h->value_size != len)
+        return std::nullopt;
+    if (live) {
+        StreamChecksum sum;
+        sum.update(buf.data() + EntryHeader::size + h->key_len, size_t(h->value_size));
+        if (sum.final() != h->value_sum)
+            return std::nullopt;
+    }
+    return Record{offset, *h, buf.substr(EntryHeader::size, h->key_len), live, false};
 }
 
 std::string pack_record(const void *key, size_t key_len, const void *data, size_t len, int64_t created_us) {

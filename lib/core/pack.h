@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "entry_format.h"
@@ -43,11 +44,16 @@ struct PackFile {
         EntryHeader header;
         std::string key;
         bool live;
+        bool damaged; // live, but its value fails its checksum
     };
-    // Walks the records from the first one; stops at the first that is not
-    // whole and well-formed (a live record's value checksum included).
-    // Returns where that is: the end of the last good record.
+    // Walks the records from the first one; stops at the first whose header
+    // is not whole and well-formed (a record with a damaged value has a
+    // known length: it is visited as damaged and the walk goes on).
+    // Returns where it stopped: the end of the last record visited.
     uint64_t scan(const std::function<void(const Record &)> &visit, const std::string &shown) const;
+    // The record at offset, read alone: nullopt unless its header is whole
+    // and well-formed and, when live, its value checksum matches.
+    std::optional<Record> read_at(uint64_t offset, uint64_t len, const std::string &shown) const;
 };
 
 // A packed record's bytes: header, key, value. Its length is its charge.

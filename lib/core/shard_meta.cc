@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <cstring>
 
@@ -88,6 +89,7 @@ std::optional<MetaHeader> ShardMeta::read_header() {
         if (get<uint64_t>(b + head_sum_at) != checksum64(b, head_sum_at))
             continue; // a writer was rewriting it
         MetaHeader h;
+        h.rewrites = get<uint16_t>(b + 6);
         h.capacity = get<uint32_t>(b + 8);
         h.count = get<uint32_t>(b + 12);
         h.tombstones = get<uint32_t>(b + 16);
@@ -109,6 +111,7 @@ void ShardMeta::write_header(const MetaHeader &h) {
     unsigned char b[slot_size] = {};
     std::memcpy(b, meta_magic, 4);
     put<uint16_t>(b + 4, meta_version);
+    put<uint16_t>(b + 6, h.rewrites);
     put<uint32_t>(b + 8, h.capacity);
     put<uint32_t>(b + 12, h.count);
     put<uint32_t>(b + 16, h.tombstones);
@@ -131,13 +134,18 @@ void ShardMeta::write_slot(uint32_t index, const Slot *s, uint32_t state) {
 
 ShardMeta::Lookup ShardMeta::lookup(const KeyHash &h, Slot *slot, uint32_t *index) {
     for (int attempt = 0; attempt < 2; attempt++) {
-        uint32_t cap = known_capacity_.load(std::memory_order_relaxed);
+        uint32_t cap = known_capacity_.load(std::memory_order_acquire);
+        uint32_t rewrites = known_rewrites_.load(std::memory_order_acquire);
         if (cap == 0) {
             auto head = read_header();
             if (!head)
                 return empty() ? Lookup::absent : Lookup::unsure;
+            if (head->dirty == dirty_rewrite)
+                return Lookup::unsure;
             cap = head->capacity;
-            known_capacity_.store(cap, std::memory_order_relaxed);
+            rewrites = head->rewrites;
+            known_rewrites_.store(rewrites, std::memory_order_release);
+            known_capacity_.store(cap, std::memory_order_release);
         }
         // The slot is almost always at its home index or just after it.
         constexpr uint32_t window = 8;
@@ -167,22 +175,30 @@ ShardMeta::Lookup ShardMeta::lookup(const KeyHash &h, Slot *slot, uint32_t *inde
             }
             i = (i + n) % cap;
         }
-        // Not in the table as this reader knows it: trust that only if the
-        // table is clean and still that size.
+        // Not in the table as this reader knows it: trust that only if no
+        // rewrite of the table began since the reader last saw its header
+        // (the probe may have raced one), and it is still that size.
         auto head = read_header();
         if (!head)
             return empty() ? Lookup::absent : Lookup::unsure;
         if (head->dirty == dirty_rewrite)
             return Lookup::unsure;
-        if (head->capacity == cap)
+        if (head->capacity == cap && head->rewrites == rewrites)
             return Lookup::absent;
-        known_capacity_.store(head->capacity, std::memory_order_relaxed);
+        known_rewrites_.store(head->rewrites, std::memory_order_release);
+        known_capacity_.store(head->capacity, std::memory_order_release);
     }
     return Lookup::unsure;
 }
 
-void ShardMeta::touch(uint32_t index, const Slot &s, int64_t now_us) {
-    const int64_t lag = std::clamp((now_us - s.created_us) / 16, touch_min_us, touch_max_us);
+void ShardMeta::touch(uint32_t index, const Slot &s, int64_t now_us, int64_t lru_horizon_us) {
+    // How long values stay unread before eviction takes them, known from
+    // the horizon once something was evicted; the value's own age bounds it
+    // (before the first eviction, and when the horizon is old news).
+    int64_t idle = now_us - s.created_us;
+    if (lru_horizon_us > 0 && lru_horizon_us < now_us)
+        idle = std::min(idle, now_us - lru_horizon_us);
+    const int64_t lag = std::clamp(idle / 16, touch_min_us, touch_max_us);
     if (s.last_use_us == s.created_us || now_us - s.last_use_us >= lag)
         (void)!pwrite(fd_.get(), &now_us, 8, off_t(slot_size) * (index + 1) + slot_use_at);
 }
@@ -250,6 +266,8 @@ MetaHeader ShardMeta::begin(bool *damaged) {
     // A table replaced by an empty one stays unreadable to lock-free
     // readers until its rebuild is done.
     head.dirty = *damaged && (!h || h->dirty == dirty_rewrite) ? dirty_rewrite : dirty_change;
+    if (head.dirty == dirty_rewrite)
+        head.rewrites++;
     write_header(head);
     return head;
 }
@@ -391,6 +409,7 @@ void ShardMeta::rebuild(MetaHeader &head, const std::vector<Slot> &slots) {
     // Readers probing meanwhile see the mark and ask again under the lock.
     const uint32_t dirty = head.dirty;
     head.dirty = dirty_rewrite;
+    head.rewrites++;
     write_header(head);
     head.dirty = dirty;
     if (ftruncate(fd_.get(), off_t(file_bytes(cap))) != 0 ||

@@ -29,6 +29,7 @@ struct MetaHeader {
     uint32_t capacity = 0;
     uint32_t count = 0;
     uint32_t tombstones = 0;
+    uint16_t rewrites = 0; // counts whole-table rewrites: a reader's probe that raced one can tell
     uint32_t dirty = 0; // set while a writer changes the shard: a crash leaves it set
     uint64_t bytes = 0; // sum of the slots' bytes
     uint64_t pack_gen = 0;  // the shard's pack file; 0: none
@@ -48,11 +49,12 @@ public:
     static constexpr size_t slot_size = 64;
     static constexpr uint32_t min_capacity = 4;
     // A read stamps a slot the first time after its set, then only when the
-    // stamp lags the read by more than a sixteenth of the value's age,
-    // within [touch_min_us, touch_max_us]: hot keys cost no write per read,
-    // and a stamp lags by a small part of the value's time in the cache, at
-    // most a second (Redis's LRU clock resolution; memcached's is a minute).
-    static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
+    // stamp lags the read by more than a sixteenth of how long values stay
+    // unread before eviction takes them (now minus the LRU horizon: the last
+    // use of a recently evicted value), or of the value's age if less, within
+    // [touch_min_us, touch_max_us]: hot keys cost no write per read, yet
+    // their stamps stay far younger than any eviction victim's.
+static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
 
     // Opens (creating) the shard's meta file in dir.
     ShardMeta(int dir, std::string shown);
@@ -63,7 +65,7 @@ public:
     enum class Lookup { found, absent, unsure };
     Lookup lookup(const KeyHash &h, Slot *slot, uint32_t *index);
     // Best-effort last-use stamp of the slot lookup found.
-    void touch(uint32_t index, const Slot &s, int64_t now_us);
+    void touch(uint32_t index, const Slot &s, int64_t now_us, int64_t lru_horizon_us);
     // The header as read now; nullopt when it is missing or damaged.
     std::optional<MetaHeader> header() { return read_header(); }
     // The header and every used slot, as read now (no lock; for sampling and checks).
@@ -106,6 +108,7 @@ private:
     std::string shown_;
     Fd fd_;
     std::atomic<uint32_t> known_capacity_{0};
+    std::atomic<uint32_t> known_rewrites_{0}; // with known_capacity_: the header as readers last saw it
     uint64_t size_before_begin_ = 0; // writers only, under the shard lock // readers' cached view of the header
 };
 

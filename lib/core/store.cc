@@ -256,7 +256,7 @@ void Store::discard(unsigned shard, int dir, const std::string &name, const std:
     fail(Status::corrupt, "cache entry '" + shown(shard, name) + "' is damaged (" + why + ")" + (removed ? "; removed" : ""));
 }
 
-std::unique_ptr<Entry> Store::find(const Key &key) {
+std::unique_ptr<Entry> Store::find(const Key &key, int64_t lru_horizon_us) {
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, false);
     if (dir < 0)
@@ -278,7 +278,7 @@ std::unique_ptr<Entry> Store::find(const Key &key) {
         auto found = s.packed ? read_packed(key, dir, s, attempt > 0) : try_find(key, dir);
         if (found) {
             if (*found)
-                m.touch(index, s, now_us());
+                m.touch(index, s, now_us(), lru_horizon_us);
             return std::move(*found);
         }
     }
@@ -323,7 +323,8 @@ std::optional<std::unique_ptr<Entry>> Store::read_packed(const Key &key, int dir
     std::string why;
     auto h = check_record(buf.data(), buf.size(), key.data, key.len, s.created_us, &other, &why);
     if (!h)
-        return other ? std::optional<std::unique_ptr<Entry>>(std::unique_ptr<Entry>()) : std::nullopt;
+        return std::nullopt; // another key's record too: a stale descriptor reads old offsets; the lock decides
+
     EntryInfo info;
     info.size = h->value_size;
     info.created_us = h->created_us;
@@ -443,8 +444,11 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
                 // Damaged: the record goes, its bytes count as dead.
                 txn.meta.erase(txn.head, key.hash);
                 txn.head.pack_dead += s->bytes;
-                if (pack)
+                if (pack) {
                     pack->kill(s->pack_offset, shown(shard, PackFile::name(pack->gen)));
+                    // Copied away from, the damage leaves no trace a scan would trip on.
+                    compact(txn, dir);
+                }
             }
         }
         txn.finish();
@@ -914,18 +918,39 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
     if (auto p = pick_pack(shard, dir, packs, repair, n)) {
         const std::string where = shown(shard, PackFile::name(p->gen));
         std::vector<PackFile::Record> live;
-        const uint64_t end = p->scan(
+        uint64_t end = p->scan(
             [&](const PackFile::Record &r) {
-                if (r.live && KeyHash::of(r.key.data(), r.key.size()).shard() == shard)
+                if (r.damaged) {
+                    n.problems++; // its value fails its checksum: dead from now on
+                    if (repair) {
+                        p->kill(r.offset, where);
+                        n.repaired++;
+                    }
+                } else if (r.live && KeyHash::of(r.key.data(), r.key.size()).shard() == shard) {
                     live.push_back(r);
+                }
             },
             where);
+        // A damaged header stops the walk; records the table still names
+        // past it are read one by one (their offsets and lengths are known).
+        const uint64_t walked = end;
+        for (const Slot &k : known) {
+            if (!k.packed || k.pack_offset < walked || head.pack_gen != p->gen)
+                continue;
+            auto r = p->read_at(k.pack_offset, k.bytes, where);
+            if (r && r->live && KeyHash::of(r->key.data(), r->key.size()).bytes == k.hash.bytes) {
+                live.push_back(*r);
+                end = std::max(end, k.pack_offset + k.bytes);
+            }
+        }
         struct stat st;
         if (fstat(p->fd.get(), &st) == 0 && uint64_t(st.st_size) != end) {
             n.problems++; // a torn or damaged tail
             if (repair && ftruncate(p->fd.get(), off_t(end)) == 0)
                 n.repaired++;
         }
+        if (end != walked)
+            n.problems++; // a damaged record header inside the pack
         uint64_t live_bytes = 0;
         for (size_t i = 0; i < live.size(); i++) {
             const PackFile::Record &r = live[i];
@@ -1056,20 +1081,25 @@ void Store::foreach(const Visitor &visit) {
         MetaHeader head;
         std::vector<Slot> slots;
         meta(shard, dir).read_all(&head, &slots);
-        std::shared_ptr<PackFile> pack;
-        std::string buf;
         for (const Slot &s : slots) {
             std::string key, why;
             std::optional<EntryHeader> h;
             if (!s.packed) {
                 h = peek(dir, s.hash.hex(), &key, &why);
-            } else if (s.bytes <= (uint64_t(1) << 32) && (pack || (pack = reader_pack(shard, dir, false)))) {
-                buf.resize(size_t(s.bytes));
-                if (pread_full(pack->fd.get(), &buf[0], buf.size(), s.pack_offset, "pack record") == buf.size() &&
-                    (h = EntryHeader::decode(buf.data(), buf.size(), &why)) && h->created_us == s.created_us)
-                    key.assign(buf.data() + EntryHeader::size, h->key_len);
-                else
-                    h.reset(); // moved by a compaction meanwhile: skipped
+            } else {
+                // A descriptor older than the slot's pack reads another
+                // record there: then once more through the current pack.
+                for (int attempt = 0; attempt < 2 && !h; attempt++) {
+                    auto pack = reader_pack(shard, dir, attempt > 0);
+                    std::optional<PackFile::Record> r;
+                    if (pack)
+                        r = pack->read_at(s.pack_offset, s.bytes, shown(shard, PackFile::name(pack->gen)));
+                    if (r && r->live && r->header.created_us == s.created_us &&
+                        KeyHash::of(r->key.data(), r->key.size()).bytes == s.hash.bytes) {
+                        h = r->header;
+                        key = r->key;
+                    }
+                }
             }
             if (h && !visit(key, *h))
                 return;
