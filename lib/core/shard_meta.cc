@@ -284,6 +284,11 @@ void ShardMeta::finish(MetaHeader &head) {
     write_header(head);
 }
 
+void ShardMeta::sync() {
+    if (fdatasync(fd_.get()) != 0)
+        throw_errno(errno, "fsync '" + shown_ + "'");
+}
+
 bool ShardMeta::clean() {
     auto h = read_header();
     if (h)

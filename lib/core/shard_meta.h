@@ -90,6 +90,9 @@ static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
     void finish(MetaHeader &head);
     // Whether the header is valid and clean (a crash left no change half done).
     bool clean();
+    // Writes the table through to the disk (durable sets: the table is where
+    // readers find a value).
+    void sync();
 
     // The meta file's size for a table of `capacity` slots.
     static uint64_t file_bytes(uint32_t capacity) { return slot_size * (uint64_t(capacity) + 1); }

@@ -507,6 +507,8 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
         if (txn.meta.upsert(txn.head, slot, &replaced))
             drop_value(txn, dir, replaced);
         change = txn.finish();
+        if (durable_)
+            txn.meta.sync();
     }
     if (durable_)
         sync_fd(dir, "'" + base_path_ + "/shards/" + hex_byte(shard) + "'");
@@ -580,7 +582,10 @@ Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t c
         if (!replaced.packed) // the key's entry file: the table no longer names it
             unlinkat(dir, key.hash.hex().c_str(), 0);
     }
-    return txn.finish();
+    const Change change = txn.finish();
+    if (durable_)
+        txn.meta.sync(); // the record is on the disk already; now the slot that names it
+    return change;
 }
 
 Change Store::put_file(const Key &key, int src, const char *path, bool move, uint64_t size, uint64_t offset,

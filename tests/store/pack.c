@@ -1441,6 +1441,42 @@ static void test_verify_keeps_records_after_a_damaged_one(void **state) {
     fsc_close(c);
 }
 
+/* durable = 1: packed values, values with files of their own and values
+ * stored from files go through the synced paths (record, table, entry,
+ * directory) and read back, through this handle and a fresh one. A power
+ * cut cannot be tested here; the ordering is described in RELIABILITY.md. */
+static void test_durable_sets(void **state) {
+    struct st_ctx *t = *state;
+    fsc_options o;
+    fsc_options_init(&o);
+    o.durable = 1;
+    fsc_cache *c = NULL;
+    assert_fsc_ok(fsc_open(t->dir, &o, &c));
+    char key[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "dur-%02d", i);
+        assert_fsc_ok(st_set(c, key, i % 4 == 3 ? 9000 : 100 + 150 * (size_t)i));
+    }
+    char path[ST_PATH_MAX];
+    snprintf(path, sizeof path, "%s.src", t->dir);
+    assert_int_equal(st_write_value_file(path, "dur-file", 5000), 0);
+    assert_fsc_ok(fsc_set_file(c, "dur-file", 8, -1, path, 0));
+    unlink(path);
+    assert_fsc_ok(st_set(c, "dur-00", 4000)); /* replaced in its pack */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 20; i++) {
+            snprintf(key, sizeof key, "dur-%02d", i);
+            expect_stored(c, key, i == 0 ? 4000 : i % 4 == 3 ? 9000 : 100 + 150 * (size_t)i, "durable");
+        }
+        expect_stored(c, "dur-file", 5000, "durable, from a file");
+        expect_clean(c, t->dir, "after durable sets");
+        fsc_close(c);
+        c = st_open(t->dir, 64 << 20, 0, -1);
+        assert_non_null(c);
+    }
+    fsc_close(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_small_values_are_packed, st_setup, st_teardown),
@@ -1457,6 +1493,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_verify_with_two_handles_in_one_process, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_damaged_header_inside_a_pack, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_verify_keeps_records_after_a_damaged_one, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_durable_sets, st_setup, st_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
