@@ -30,7 +30,7 @@ struct Options {
     uint64_t pack_limit = 4096; // FSC_PACK_LIMIT_DEFAULT
 };
 
-constexpr uint64_t pack_limit_max = 1024 * 1024; // FSC_PACK_LIMIT_MAX
+constexpr uint64_t pack_limit_max = max_packed_value; // FSC_PACK_LIMIT_MAX
 
 class Cache {
 public:

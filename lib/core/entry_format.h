@@ -10,6 +10,10 @@
 namespace fsc {
 
 constexpr size_t max_key_len = 65536;
+// The largest value a pack holds (FSC_PACK_LIMIT_MAX) and so its largest
+// record: lengths read from disk beyond it are damage, never allocated.
+constexpr uint64_t max_packed_value = 1024 * 1024;
+constexpr uint64_t max_record_len = 64 + max_key_len + max_packed_value;
 
 struct EntryHeader {
     static constexpr size_t size = 64;

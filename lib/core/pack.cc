@@ -136,7 +136,7 @@ uint64_t PackFile::scan(const std::function<void(const Record &)> &visit, const 
         std::memcpy(&head[0], live_magic, 4);
         std::string why;
         auto h = EntryHeader::decode(head.data(), head.size(), &why);
-        if (!h || h->external() || h->offset != 0 || h->value_size > (uint64_t(1) << 32))
+        if (!h || h->external() || h->offset != 0 || h->value_size > max_packed_value)
             return at;
         const uint64_t len = EntryHeader::size + key_len + h->value_size;
         if (!(p = need(len)))
@@ -153,7 +153,7 @@ uint64_t PackFile::scan(const std::function<void(const Record &)> &visit, const 
 }
 
 std::optional<PackFile::Record> PackFile::read_at(uint64_t offset, uint64_t len, const std::string &shown) const {
-    if (len < EntryHeader::size || len > (uint64_t(1) << 32))
+    if (len <= EntryHeader::size || len > max_record_len)
         return std::nullopt;
     std::string buf(size_t(len), '\0');
     if (pread_full(fd.get(), &buf[0], buf.size(), offset, "'" + shown + "'") != buf.size())

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "entry_format.h"
 #include "error.h"
 #include "file_ops.h"
 
@@ -51,6 +52,12 @@ bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
         return false;
     }
     s->packed = where == where_pack;
+    // A packed slot's charge is its record's length: bounded, so that no
+    // reader allocates what a damaged table claims.
+    if (s->packed && (s->bytes <= EntryHeader::size || s->bytes > max_record_len)) {
+        *state = state_tombstone;
+        return false;
+    }
     s->payload_gen = s->packed ? 0 : get<uint64_t>(p + 40);
     s->pack_offset = s->packed ? get<uint64_t>(p + 40) : 0;
     s->last_use_us = get<int64_t>(p + slot_use_at);
@@ -213,13 +220,20 @@ bool ShardMeta::read_all(MetaHeader *head, std::vector<Slot> *slots) {
     if (!h)
         return false;
     *head = *h;
-    std::vector<unsigned char> b(slot_size * h->capacity);
-    size_t got = pread_full(fd_.get(), b.data(), b.size(), slot_size, "'" + shown_ + "'");
-    for (size_t i = 0; i + slot_size <= got; i += slot_size) {
-        Slot s;
-        uint32_t state;
-        if (decode_slot(b.data() + i, &s, &state))
-            slots->push_back(s);
+    // In pieces: a damaged header may claim a table far larger than the file.
+    constexpr uint32_t piece = 4096;
+    std::vector<unsigned char> b(slot_size * std::min(piece, h->capacity));
+    for (uint32_t at = 0; at < h->capacity; at += piece) {
+        const uint32_t n = std::min(piece, h->capacity - at);
+        size_t got = pread_full(fd_.get(), b.data(), slot_size * n, slot_size * (uint64_t(at) + 1), "'" + shown_ + "'");
+        for (size_t i = 0; i + slot_size <= got; i += slot_size) {
+            Slot s;
+            uint32_t state;
+            if (decode_slot(b.data() + i, &s, &state))
+                slots->push_back(s);
+        }
+        if (got < slot_size * n)
+            break; // the file ends here
     }
     return true;
 }
@@ -240,10 +254,11 @@ void ShardMeta::sample(std::minstd_rand &rng, size_t window, std::vector<Slot> *
     }
 }
 
-MetaHeader ShardMeta::begin(bool *damaged) {
+MetaHeader ShardMeta::begin(bool *damaged, bool *slots_valid) {
     auto h = read_header();
     MetaHeader head;
     *damaged = false;
+    *slots_valid = h && h->dirty == dirty_change;
     if (h) {
         head = *h;
         size_before_begin_ = head.count ? file_bytes(head.capacity) : 0;

@@ -74,10 +74,11 @@ static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
     void sample(std::minstd_rand &rng, size_t window, std::vector<Slot> *out);
 
     // Writers (shard lock held). begin() marks the shard dirty; finish() clears
-    // it. *damaged: the table must be rebuilt from the files, because its
-    // header was unreadable (an empty table replaced it) or still marked dirty
-    // by a writer that died.
-    MetaHeader begin(bool *damaged);
+    // it. *damaged: a writer died inside its change (the header is still
+    // marked dirty) or the header is unreadable (an empty table replaced it).
+    // *slots_valid (with *damaged): the writer died inside a change that
+    // writes one slot at a time, so every slot is one a reader may have seen.
+    MetaHeader begin(bool *damaged, bool *slots_valid);
     // The meta file's size when begin() was called (for the cache-wide byte count).
     uint64_t size_before_begin() const noexcept { return size_before_begin_; }
     std::optional<Slot> find(const MetaHeader &head, const KeyHash &h);

@@ -49,11 +49,17 @@ class Store::ShardTxn {
 public:
     ShardTxn(Store &s, unsigned shard, int dir)
         : meta(s.meta(shard, dir)), store_(s), shard_(shard), dir_(dir), guard_(*s.locks_, shard) {
-        bool rebuild;
-        head = meta.begin(&rebuild);
+        bool damaged, slots_valid;
+        head = meta.begin(&damaged, &slots_valid);
         before_ = Change{int64_t(head.bytes + meta.size_before_begin() + head.pack_overhead()), int64_t(head.count)};
-        if (rebuild)
+        if (damaged && slots_valid)
+            reconcile();
+        else if (damaged)
             rebuild_from_files();
+        // A table naming a pack that is gone is rebuilt now, before any slot
+        // of it is read: slots read before a rebuild would be stale.
+        if (head.pack_gen)
+            pack(false);
     }
     ShardTxn(const ShardTxn &) = delete;
     ShardTxn &operator=(const ShardTxn &) = delete;
@@ -61,11 +67,12 @@ public:
     void rebuild_from_files() {
         PackState p;
         std::vector<Slot> slots = store_.scan_files(shard_, dir_, true, nullptr, &p);
-        head.pack_gen = p.gen;
-        head.pack_end = p.end;
-        head.pack_dead = p.dead;
-        meta.rebuild(head, slots);
-        store_.set_pack(shard_, nullptr);
+        adopt(slots, p);
+    }
+    void reconcile() {
+        PackState p;
+        std::vector<Slot> slots = store_.reconcile(shard_, dir_, head, &p);
+        adopt(slots, p);
     }
 
     // The shard's pack, as its header names it; with create, a new one when
@@ -120,6 +127,13 @@ public:
 
 private:
     std::string shown(uint64_t gen) const { return store_.shown(shard_, PackFile::name(gen)); }
+    void adopt(const std::vector<Slot> &slots, const PackState &p) {
+        head.pack_gen = p.gen;
+        head.pack_end = p.end;
+        head.pack_dead = p.dead;
+        meta.rebuild(head, slots);
+        store_.set_pack(shard_, nullptr);
+    }
     // A pack with no live record goes; one an eighth dead is compacted.
     void tidy() {
         if (head.pack_gen == 0)
@@ -313,7 +327,7 @@ void Store::set_pack(unsigned shard, std::shared_ptr<PackFile> p) {
 
 std::optional<std::unique_ptr<Entry>> Store::read_packed(const Key &key, int dir, const Slot &s, bool refresh) {
     auto pack = reader_pack(key.hash.shard(), dir, refresh);
-    if (!pack || s.bytes > (uint64_t(1) << 32))
+    if (!pack)
         return std::nullopt;
     thread_local std::string buf;
     buf.resize(size_t(s.bytes));
@@ -421,8 +435,8 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
         ShardTxn txn(*this, shard, dir);
         s = txn.meta.find(txn.head, key.hash);
         if (s && s->packed) {
-            auto pack = txn.pack(false);
-            std::string buf(size_t(std::min<uint64_t>(s->bytes, uint64_t(1) << 32)), '\0');
+            auto pack = txn.pack(false); // the table was settled by the txn
+            std::string buf(size_t(s->bytes), '\0'); // bounded: see decode_slot
             bool other = false;
             std::optional<EntryHeader> h;
             if (!pack)
@@ -441,14 +455,15 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
             } else if (other) {
                 why.clear(); // another key with the same digest: a miss
             } else {
-                // Damaged: the record goes, its bytes count as dead.
-                txn.meta.erase(txn.head, key.hash);
+                // Damaged: the record goes (killed before its slot, see
+                // drop_value), its bytes count as dead.
                 txn.head.pack_dead += s->bytes;
-                if (pack) {
+                if (pack)
                     pack->kill(s->pack_offset, shown(shard, PackFile::name(pack->gen)));
-                    // Copied away from, the damage leaves no trace a scan would trip on.
+                txn.meta.erase(txn.head, key.hash);
+                // Copied away from, the damage leaves no trace a scan would trip on.
+                if (pack)
                     compact(txn, dir);
-                }
             }
         }
         txn.finish();
@@ -462,6 +477,8 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
     return found ? std::move(*found) : nullptr;
 }
 
+// A record is killed before the slot naming it is erased: a writer killed
+// in between leaves a dirty shard whose rebuild does not bring it back.
 void Store::drop_value(ShardTxn &txn, int dir, const Slot &old) {
     if (old.packed) {
         txn.head.pack_dead += old.bytes;
@@ -640,15 +657,15 @@ Change Store::remove(const Key &key, bool *removed) {
     if (slot->packed) {
         // Only this key's record: another key may share the digest.
         auto pack = txn.pack(false);
-        std::string buf(size_t(std::min<uint64_t>(slot->bytes, uint64_t(1) << 32)), '\0');
+        std::string buf(size_t(slot->bytes), '\0'); // bounded: see decode_slot
         bool other = false;
         std::string why;
         if (pack && pread_full(pack->fd.get(), &buf[0], buf.size(), slot->pack_offset, "pack record") == buf.size())
             check_record(buf.data(), buf.size(), key.data, key.len, slot->created_us, &other, &why);
         if (other)
             return txn.finish();
-        txn.meta.erase(txn.head, key.hash);
         drop_value(txn, dir, *slot);
+        txn.meta.erase(txn.head, key.hash);
         *removed = true;
         return txn.finish();
     }
@@ -724,8 +741,8 @@ Change Store::evict(const Candidate &c, bool free_bytes, bool *removed) {
         return txn.finish(); // replaced or gone meanwhile: not the entry that was chosen
     if (!now->packed && unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT)
         return txn.finish(); // cannot be removed (permissions): leave it, never loop on it
-    txn.meta.erase(txn.head, c.slot.hash);
     drop_value(txn, dir, *now);
+    txn.meta.erase(txn.head, c.slot.hash);
     *removed = true;
     if (now->packed && free_bytes && txn.head.pack_dead * 8 < txn.head.pack_end) {
         // A dead record frees nothing until its pack is compacted. A large
@@ -742,8 +759,8 @@ Change Store::evict(const Candidate &c, bool free_bytes, bool *removed) {
                     break;
                 if (!s.packed)
                     continue;
-                txn.meta.erase(txn.head, s.hash);
                 drop_value(txn, dir, s);
+                txn.meta.erase(txn.head, s.hash);
             }
         }
         if (txn.head.pack_gen && txn.head.pack_end > PackFile::header_size + txn.head.pack_dead)
@@ -854,6 +871,79 @@ std::shared_ptr<PackFile> Store::pick_pack(unsigned shard, int dir, const std::v
             n.repaired++;
     }
     return best;
+}
+
+std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &head, PackState *pack) {
+    MetaHeader ignored;
+    std::vector<Slot> table, kept;
+    meta(shard, dir).read_all(&ignored, &table);
+    std::shared_ptr<PackFile> p;
+    if (head.pack_gen) {
+        p = PackFile::open(dir, head.pack_gen, shown(shard, PackFile::name(head.pack_gen)));
+        if (!p) // the pack the table names is gone: only the files can tell
+            return scan_files(shard, dir, true, nullptr, pack);
+    }
+    const std::string where = p ? shown(shard, PackFile::name(p->gen)) : std::string();
+    std::vector<std::string> wanted; // entry and payload files the kept slots name
+    uint64_t live = 0, end = PackFile::header_size;
+    for (Slot s : table) {
+        if (s.packed) {
+            auto r = p ? p->read_at(s.pack_offset, s.bytes, where) : std::nullopt;
+            if (!r || !r->live || r->header.created_us != s.created_us ||
+                KeyHash::of(r->key.data(), r->key.size()).bytes != s.hash.bytes)
+                continue;
+            live += s.bytes;
+            end = std::max(end, s.pack_offset + s.bytes);
+        } else {
+            // The entry file is the value (a rename replaced it whole): its
+            // header says what the slot should.
+            const std::string hex = s.hash.hex();
+            std::string key, why;
+            auto h = peek(dir, hex, &key, &why);
+            struct stat st;
+            if (!h || KeyHash::of(key.data(), key.size()).bytes != s.hash.bytes ||
+                (h->external() && (fstatat(dir, payload_name(hex, h->payload_gen).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                                   uint64_t(st.st_size) != h->value_size)))
+                continue;
+            s.bytes = charge(key.size(), h->value_size);
+            s.created_us = h->created_us;
+            s.payload_gen = h->external() ? h->payload_gen : 0;
+            wanted.push_back(hex);
+            if (h->external())
+                wanted.push_back(payload_name(hex, h->payload_gen));
+        }
+        kept.push_back(s);
+    }
+    // Files no kept slot names were in flight when the writer died.
+    for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
+        if (std::strcmp(name, "meta") == 0 || (p && PackFile::name(p->gen) == name))
+            return;
+        if (std::find(wanted.begin(), wanted.end(), name) == wanted.end())
+            unlinkat(dir, name, 0);
+    });
+    *pack = PackState{};
+    if (p && live) {
+        // Live records no slot names (an append or a copy in flight) die, so
+        // that no later scan of the pack brings them back; bytes past the
+        // last named record go.
+        p->scan(
+            [&](const PackFile::Record &r) {
+                if (!r.live || r.offset >= end)
+                    return;
+                const bool named = std::any_of(kept.begin(), kept.end(), [&](const Slot &k) {
+                    return k.packed && k.pack_offset == r.offset;
+                });
+                if (!named)
+                    p->kill(r.offset, where);
+            },
+            where);
+        if (ftruncate(p->fd.get(), off_t(end)) != 0)
+            throw_errno(errno, "truncate '" + where + "'");
+        *pack = PackState{p->gen, end, end - PackFile::header_size - live};
+    } else if (p) {
+        unlinkat(dir, PackFile::name(p->gen).c_str(), 0);
+    }
+    return kept;
 }
 
 std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts, PackState *pack) {

@@ -125,7 +125,8 @@ private:
     std::shared_ptr<PackFile> reader_pack(unsigned shard, int dir, bool refresh);
     void set_pack(unsigned shard, std::shared_ptr<PackFile> p);
     Change put_packed(const Key &key, const void *data, size_t len, int64_t created_us);
-    // Shard lock held: the value a slot stood for is gone (replaced or removed).
+    // Shard lock held: the value a slot stood for goes (replaced or removed);
+    // when the slot goes too, this comes first.
     void drop_value(ShardTxn &txn, int dir, const Slot &old);
     // Shard lock held: copies the live records into a new pack and drops the
     // old one. false: it could not (no space, say) and nothing changed.
@@ -144,6 +145,12 @@ private:
     // Shard lock held: the slots the shard's valid entry files call for;
     // counts (and with repair removes) damaged entries and orphan payloads.
     std::vector<Slot> scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts, PackState *pack);
+    // Shard lock held, after a writer died inside a change that writes one
+    // slot at a time: the table's slots are what readers saw, so they stay
+    // (each checked against its record or file, dropped if that is gone) and
+    // the files follow them: entry files and pack records no slot names were
+    // in flight and go, so that no later rebuild brings them back.
+    std::vector<Slot> reconcile(unsigned shard, int dir, const MetaHeader &head, PackState *pack);
     // The newest valid pack among `names`; counts (and with repair removes) the others.
     std::shared_ptr<PackFile> pick_pack(unsigned shard, int dir, const std::vector<std::string> &names, bool repair,
                                         VerifyCounts &n);
