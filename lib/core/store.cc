@@ -882,6 +882,16 @@ std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &he
         p = PackFile::open(dir, head.pack_gen, shown(shard, PackFile::name(head.pack_gen)));
         if (!p) // the pack the table names is gone: only the files can tell
             return scan_files(shard, dir, true, nullptr, pack);
+    } else {
+        // A writer that died in the change that created the shard's pack
+        // wrote slots into it before the header could name it: the newest.
+        std::vector<std::string> packs;
+        for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
+            if (std::strncmp(name, "pack.", 5) == 0)
+                packs.push_back(name);
+        });
+        VerifyCounts ignored_counts;
+        p = pick_pack(shard, dir, packs, false, ignored_counts);
     }
     const std::string where = p ? shown(shard, PackFile::name(p->gen)) : std::string();
     std::vector<std::string> wanted; // entry and payload files the kept slots name
