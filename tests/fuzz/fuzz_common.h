@@ -129,8 +129,12 @@ static void fz_exercise(fsc_cache *c) {
     (void)fsc_verify(c, 0, &r);
 }
 
-/* The one entry file (32 hex, no '.') or payload (with '.') under shards/. */
-static int fz_find(const char *base, int payload, char *out, size_t cap) {
+/* What fz_find looks for under shards/<xx>/: an entry file (32 hex, no '.'),
+ * a payload file (<32 hex>.<16 hex>) or a pack file (pack.<16 hex>). */
+enum { FZ_ENTRY = 0, FZ_PAYLOAD = 1, FZ_PACK = 2 };
+
+/* The first file of that kind under shards/ (meta files are never one). */
+static int fz_find(const char *base, int kind, char *out, size_t cap) {
     char shards[600];
     snprintf(shards, sizeof shards, "%s/shards", base);
     DIR *d = opendir(shards);
@@ -150,7 +154,8 @@ static int fz_find(const char *base, int payload, char *out, size_t cap) {
         while ((e = readdir(s)) != NULL) {
             if (e->d_name[0] == '.' || !strcmp(e->d_name, "meta"))
                 continue;
-            if ((strchr(e->d_name, '.') != NULL) == (payload != 0)) {
+            const int is = !strncmp(e->d_name, "pack.", 5) ? FZ_PACK : strchr(e->d_name, '.') ? FZ_PAYLOAD : FZ_ENTRY;
+            if (is == kind) {
                 snprintf(out, cap, "%s/%s", sub, e->d_name);
                 found = 0;
                 break;
@@ -160,6 +165,43 @@ static int fz_find(const char *base, int payload, char *out, size_t cap) {
     }
     closedir(d);
     return found;
+}
+
+/* The number of shard directories under shards/. */
+static int fz_shard_count(const char *base) {
+    char shards[600];
+    snprintf(shards, sizeof shards, "%s/shards", base);
+    DIR *d = opendir(shards);
+    if (!d)
+        return 0;
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d)) != NULL)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* The whole file at path into a malloc'ed buffer (*len bytes); NULL when it
+ * cannot be read. */
+static unsigned char *fz_read(const char *path, size_t *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return NULL;
+    }
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    ssize_t got = read(fd, buf, (size_t)st.st_size);
+    close(fd);
+    if (got != (ssize_t)st.st_size) {
+        free(buf);
+        return NULL;
+    }
+    *len = (size_t)st.st_size;
+    return buf;
 }
 
 #endif

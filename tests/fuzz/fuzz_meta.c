@@ -1,19 +1,65 @@
 /* Shard metadata: the fuzz input replaces shards/<xx>/meta of a shard holding
- * values stored through the API (byte 0 bit 0: recompute the header and slot
- * checksums; bit 1: reopen before reading). Reads give the stored bytes or a
- * miss; sets into the shard work; foreach/stats/verify do not crash; after
- * fsc_verify(repair=1) the cache verifies clean and the values still read
- * back exactly or miss. The input is capped so that a table stays small. */
+ * values stored through the API. The keys all hash to one shard (0xb5), so
+ * that the table holds them all; their small values are records in the
+ * shard's pack file, through which the shard is found. Byte 0 chooses:
+ *  bit 0  recompute the header and slot checksums;
+ *  bit 1  reopen before reading;
+ *  bit 2  adopt: stamp the image's header with the live pack's generation
+ *         (bytes 32..39), and each of its used slots that holds a stored key's
+ *         digest with the creation time of that key's live slot, fixing the
+ *         checksums of what it stamps, so that a table taken from another
+ *         cache (seed images are) can name this cache's pack and records.
+ * Reads give the stored bytes or a miss; sets into the shard work;
+ * foreach/stats/verify do not crash; after fsc_verify(repair=1) the cache
+ * verifies clean and the values still read back exactly or miss. The input
+ * is capped so that a table stays small. */
 #include "fuzz_common.h"
 
 #define NKEYS 6
-static const char *keys[NKEYS] = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta"};
+static const char *keys[NKEYS] = {"alpha", "beta-10", "gamma-208", "delta-41", "epsilon-360", "zeta-127"};
+
+/* The values the harness stores (each key's own bytes): also what the seed
+ * images were taken from. */
+static void fill(fsc_cache *c) {
+    for (int i = 0; i < NKEYS; i++)
+        FZ_ASSERT(fsc_set(c, keys[i], strlen(keys[i]), keys[i], strlen(keys[i])) == FSC_OK, "set");
+}
+
+/* Bit 2: the live table (live, live_len bytes) lends the image its pack
+ * generation and its slots' creation times. */
+static void adopt(unsigned char *img, size_t len, const unsigned char *live, size_t live_len) {
+    if (live_len < 64)
+        return;
+    if (len >= 40) {
+        memcpy(img + 32, live + 32, 8);
+        if (len >= 64) {
+            uint64_t s = fmt_checksum64(img, 56, 0);
+            memcpy(img + 56, &s, 8);
+        }
+    }
+    for (size_t at = 64; at + 64 <= len; at += 64) {
+        uint32_t state;
+        memcpy(&state, img + at + 32, 4);
+        if (state != 1)
+            continue;
+        for (size_t l = 64; l + 64 <= live_len; l += 64) {
+            uint32_t live_state;
+            memcpy(&live_state, live + l + 32, 4);
+            if (live_state == 1 && memcmp(img + at, live + l, 16) == 0) {
+                memcpy(img + at + 24, live + l + 24, 8);
+                uint64_t s = fmt_checksum64(img + at, 48, 0);
+                memcpy(img + at + 48, &s, 8);
+                break;
+            }
+        }
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1 || size > 64 * 1024)
         return 0;
     const char *root = fz_dir();
-    char base[600], entry[1000], meta[1100];
+    char base[600], pack[1000], meta[1100];
     snprintf(base, sizeof base, "%s/cache", root);
     fz_rmtree(base);
     unsigned mode = data[0];
@@ -21,13 +67,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size--;
     fsc_cache *c;
     FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");
-    /* Every key in one shard would be ideal; any shard with an entry will do. */
-    for (int i = 0; i < NKEYS; i++)
-        FZ_ASSERT(fsc_set(c, keys[i], strlen(keys[i]), keys[i], strlen(keys[i])) == FSC_OK, "set");
-    FZ_ASSERT(fz_find(base, 0, entry, sizeof entry) == 0, "no entry");
-    snprintf(meta, sizeof meta, "%.*s/meta", (int)(strrchr(entry, '/') - entry), entry);
+    fill(c);
+    FZ_ASSERT(fz_shard_count(base) == 1, "the keys are not in one shard");
+    FZ_ASSERT(fz_find(base, FZ_PACK, pack, sizeof pack) == 0, "no pack file");
+    snprintf(meta, sizeof meta, "%.*s/meta", (int)(strrchr(pack, '/') - pack), pack);
     unsigned char *img = malloc(size + 1);
     memcpy(img, data, size);
+    if (mode & 4) {
+        size_t live_len = 0;
+        unsigned char *live = fz_read(meta, &live_len);
+        FZ_ASSERT(live != NULL, "read the live meta file");
+        adopt(img, size, live, live_len);
+        free(live);
+    }
     if (mode & 1)
         fmt_fix_meta_sums(img, size);
     fz_write(meta, img, size);
@@ -39,12 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < NKEYS; i++)
         fz_get_exact_or_miss(c, keys[i], strlen(keys[i]), keys[i], strlen(keys[i]), 1);
     fz_exercise(c);
-    int rc = fsc_set(c, "alpha", 5, "ALPHA", 5);
+    int rc = fsc_set(c, keys[0], strlen(keys[0]), "ALPHA", 5);
     FZ_ASSERT(rc == FSC_OK || rc < 0, "set gave %d", rc);
     if (rc == FSC_OK)
-        fz_get_exact_or_miss(c, "alpha", 5, "ALPHA", 5, 0);
-    (void)fsc_delete(c, "beta", 4);
-    fz_get_exact_or_miss(c, "beta", 4, "", 0, 1);
+        fz_get_exact_or_miss(c, keys[0], strlen(keys[0]), "ALPHA", 5, 0);
+    (void)fsc_delete(c, keys[1], strlen(keys[1]));
+    fz_get_exact_or_miss(c, keys[1], strlen(keys[1]), "", 0, 1);
     (void)fsc_prune(c);
     fsc_verify_report r = {sizeof r, 0, 0, 0};
     (void)fsc_verify(c, 1, &r);

@@ -1,6 +1,7 @@
 /* The on-disk records of docs/FORMAT.md, written from the format description
  * so that tests can forge files a damaged or hostile disk could hold: entry
- * headers with valid checksums but absurd fields, meta tables, lock records. */
+ * headers with valid checksums but absurd fields, meta tables, pack files,
+ * lock records. */
 #ifndef FSC_FORMAT_TEST_H
 #define FSC_FORMAT_TEST_H
 
@@ -85,8 +86,10 @@ static inline void fmt_entry_header(unsigned char *out, uint16_t flags, const vo
     memcpy(out + 56, &sum, 8);
 }
 
-/* Fixes every checksum of a meta file image: the header's (0..55) and each
- * 64-byte slot's (0..47, stored at 48). */
+/* Fixes every checksum of a meta file image (version 2): the header's (0..55,
+ * stored at 56; pack gen, end and dead bytes at 32..55 included) and each
+ * 64-byte slot's (0..47, stored at 48; the slot's "where" at 36 and payload
+ * generation or pack offset at 40 included). */
 static inline void fmt_fix_meta_sums(unsigned char *buf, size_t len) {
     if (len >= 64) {
         uint64_t s = fmt_checksum64(buf, 56, 0);
@@ -95,6 +98,69 @@ static inline void fmt_fix_meta_sums(unsigned char *buf, size_t len) {
     for (size_t at = 64; at + 64 <= len; at += 64) {
         uint64_t s = fmt_checksum64(buf + at, 48, 0);
         memcpy(buf + at + 48, &s, 8);
+    }
+}
+
+/* Pack file `shards/<xx>/pack.<16 hex>`: a 64-byte header ("FSCP", u16
+ * version 1 at 4, u64 seq at 8, u64 gen at 16 equal to the name's hex, zeros,
+ * checksum64 of bytes 0..55 at 56), then records back to back from offset 64,
+ * each laid out like an entry file (header, key, value); a dead record has
+ * the magic "FSCX" and keeps the header checksum it had as "FSCE". */
+#define FMT_PACK_HEADER 64
+
+/* The length (64 + key length + value size) of the record at buf[at..len)
+ * when its 64-byte header fits there with magic FSCE or FSCX and a key
+ * length of 1..65536; 0 when there is none. The length may run past len. */
+static inline uint64_t fmt_pack_record_len(const unsigned char *buf, size_t len, size_t at) {
+    if (at > len || len - at < 64 || (memcmp(buf + at, "FSCE", 4) != 0 && memcmp(buf + at, "FSCX", 4) != 0))
+        return 0;
+    uint32_t key_len;
+    uint64_t value_size;
+    memcpy(&key_len, buf + at + 8, 4);
+    memcpy(&value_size, buf + at + 16, 8);
+    if (key_len == 0 || key_len > 65536 || value_size > UINT64_MAX - 64 - key_len)
+        return 0;
+    return 64 + (uint64_t)key_len + value_size;
+}
+
+/* Recomputes the header checksum (56..63) of the pack record at buf + at,
+ * over its header and as much of its key as buf holds, as for a live record
+ * (a dead record keeps the checksum it had before its magic changed). */
+static inline void fmt_fix_record_sum(unsigned char *buf, size_t len, size_t at) {
+    if (at > len || len - at < 64)
+        return;
+    unsigned char magic[4];
+    memcpy(magic, buf + at, 4);
+    memcpy(buf + at, "FSCE", 4);
+    fmt_fix_entry_sum(buf + at, len - at);
+    memcpy(buf + at, magic, 4);
+}
+
+/* Fixes every checksum of a pack file image: the header's (0..55 at 56),
+ * then, walking the records from offset 64 for as long as one is there,
+ * each record's value checksum (at 48, when its value fits in buf) and header
+ * checksum. Stops at the first place that holds no record or a record that
+ * runs past len (whose header checksum is still fixed when its key fits). */
+static inline void fmt_fix_pack_sums(unsigned char *buf, size_t len) {
+    if (len < FMT_PACK_HEADER)
+        return;
+    uint64_t s = fmt_checksum64(buf, 56, 0);
+    memcpy(buf + 56, &s, 8);
+    size_t at = FMT_PACK_HEADER;
+    for (;;) {
+        uint64_t rec = fmt_pack_record_len(buf, len, at);
+        if (rec == 0)
+            return;
+        uint32_t key_len;
+        memcpy(&key_len, buf + at + 8, 4);
+        if (rec > len - at) {
+            fmt_fix_record_sum(buf, len, at);
+            return;
+        }
+        uint64_t sum = fmt_value_sum(buf + at + 64 + key_len, (size_t)(rec - 64 - key_len));
+        memcpy(buf + at + 48, &sum, 8);
+        fmt_fix_record_sum(buf, len, at);
+        at += (size_t)rec;
     }
 }
 
