@@ -56,10 +56,16 @@ public:
             reconcile();
         else if (damaged)
             rebuild_from_files();
-        // A table naming a pack that is gone is rebuilt now, before any slot
-        // of it is read: slots read before a rebuild would be stale.
-        if (head.pack_gen)
-            pack(false);
+        // A table naming a pack that is gone, or shorter than the table says,
+        // is rebuilt now, before any slot of it is read: slots read before a
+        // rebuild would be stale, and an append past the pack's real end
+        // would leave a hole.
+        if (head.pack_gen) {
+            auto p = pack(false);
+            struct stat st;
+            if (p && (fstat(p->fd.get(), &st) != 0 || uint64_t(st.st_size) < head.pack_end))
+                rebuild_from_files();
+        }
     }
     ShardTxn(const ShardTxn &) = delete;
     ShardTxn &operator=(const ShardTxn &) = delete;
