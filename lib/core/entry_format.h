@@ -14,6 +14,8 @@ constexpr size_t max_key_len = 65536;
 // record: lengths read from disk beyond it are damage, never allocated.
 constexpr uint64_t max_packed_value = 1024 * 1024;
 constexpr uint64_t max_record_len = 64 + max_key_len + max_packed_value;
+// No pack grows past this (1 TiB): offsets and ends read from disk beyond it are damage.
+constexpr uint64_t max_pack_len = uint64_t(1) << 40;
 
 struct EntryHeader {
     static constexpr size_t size = 64;

@@ -52,14 +52,15 @@ bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
         return false;
     }
     s->packed = where == where_pack;
+    s->payload_gen = s->packed ? 0 : get<uint64_t>(p + 40);
+    s->pack_offset = s->packed ? get<uint64_t>(p + 40) : 0;
     // A packed slot's charge is its record's length: bounded, so that no
     // reader allocates what a damaged table claims.
-    if (s->packed && (s->bytes <= EntryHeader::size || s->bytes > max_record_len)) {
+    if (s->packed && (s->bytes <= EntryHeader::size || s->bytes > max_record_len || s->pack_offset < 64 ||
+                      s->pack_offset > max_pack_len)) {
         *state = state_tombstone;
         return false;
     }
-    s->payload_gen = s->packed ? 0 : get<uint64_t>(p + 40);
-    s->pack_offset = s->packed ? get<uint64_t>(p + 40) : 0;
     s->last_use_us = get<int64_t>(p + slot_use_at);
     return true;
 }
@@ -105,7 +106,7 @@ std::optional<MetaHeader> ShardMeta::read_header() {
         h.pack_gen = get<uint64_t>(b + 32);
         h.pack_end = get<uint64_t>(b + 40);
         h.pack_dead = get<uint64_t>(b + 48);
-        if (h.pack_gen ? h.pack_end < 64 + h.pack_dead : h.pack_end || h.pack_dead)
+        if (h.pack_gen ? h.pack_end < 64 + h.pack_dead || h.pack_end > max_pack_len : h.pack_end || h.pack_dead)
             return std::nullopt;
         if (h.capacity < min_capacity || h.capacity > max_capacity || h.count + h.tombstones > h.capacity)
             return std::nullopt;

@@ -1060,7 +1060,8 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
             if (repair && ftruncate(p->fd.get(), off_t(end)) == 0)
                 n.repaired++;
         }
-        if (end != walked)
+        const bool torn_inside = end != walked;
+        if (torn_inside)
             n.problems++; // a damaged record header inside the pack
         uint64_t live_bytes = 0;
         for (size_t i = 0; i < live.size(); i++) {
@@ -1102,7 +1103,7 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
             if (repair)
                 unlinkat(dir, PackFile::name(p->gen).c_str(), 0);
         } else {
-            *pack = PackState{p->gen, end, end - PackFile::header_size - live_bytes};
+            *pack = PackState{p->gen, end, end - PackFile::header_size - live_bytes, torn_inside};
         }
     }
     for (Slot &s : slots)
@@ -1134,7 +1135,7 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
         if (dir < 0)
             continue;
         ShardMeta &m = meta(shard, dir);
-        bool same;
+        bool same, copy_pack = false;
         {
             LockTable::ShardGuard g(*locks_, shard);
             MetaHeader head;
@@ -1143,6 +1144,9 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
             const bool meta_ok = m.read_all(&head, &slots) ? head.dirty == 0 : m.clean();
             PackState pack;
             std::vector<Slot> want = scan_files(shard, dir, repair, &n, &pack);
+            // A record header inside a pack that fails stays there until the
+            // pack is copied: a repair compacts it.
+            copy_pack = repair && pack.torn_inside;
             // The metadata must list exactly the valid entries, with their charges and totals.
             same = meta_ok && slots.size() == want.size() && head.count == want.size();
             uint64_t bytes = 0;
@@ -1163,14 +1167,15 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
             same = same && line_bytes == bytes + ShardMeta::size_after(head) + head.pack_overhead() &&
                    line_entries == want.size();
         }
-        if (!same) {
+        if (!same)
             n.problems++;
-            if (repair) {
-                ShardTxn txn(*this, shard, dir);
-                txn.rebuild_from_files();
-                txn.finish();
-                n.repaired++;
-            }
+        if (repair && (!same || copy_pack)) {
+            ShardTxn txn(*this, shard, dir);
+            txn.rebuild_from_files();
+            if (copy_pack && txn.head.pack_gen)
+                compact(txn, dir);
+            txn.finish();
+            n.repaired += !same;
         }
     }
     if (exclusive) {

@@ -110,6 +110,7 @@ private:
     class ShardTxn;
     struct PackState {
         uint64_t gen = 0, end = 0, dead = 0;
+        bool torn_inside = false; // a record header inside fails: only a copy of the pack gets rid of it
     };
     void sweep_temp();
     int shard_dir(unsigned shard, bool create);
