@@ -207,6 +207,10 @@ void ShardMeta::touch(uint32_t index, const Slot &s, int64_t now_us, int64_t lru
     if (lru_horizon_us > 0 && lru_horizon_us < now_us)
         idle = std::min(idle, now_us - lru_horizon_us);
     const int64_t lag = std::clamp(idle / 16, touch_min_us, touch_max_us);
+    // A table rewritten since the lookup may be smaller now: never stamp
+    // past the table this reader knows (a write there would grow the file).
+    if (index >= known_capacity_.load(std::memory_order_relaxed))
+        return;
     if (s.last_use_us == s.created_us || now_us - s.last_use_us >= lag)
         (void)!pwrite(fd_.get(), &now_us, 8, off_t(slot_size) * (index + 1) + slot_use_at);
 }

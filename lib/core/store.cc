@@ -436,12 +436,14 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
     const unsigned shard = key.hash.shard();
     std::optional<Slot> s;
     std::unique_ptr<Entry> entry;
-    std::string why;
+    std::string why, where = shown(shard, "pack");
     {
         ShardTxn txn(*this, shard, dir);
         s = txn.meta.find(txn.head, key.hash);
         if (s && s->packed) {
             auto pack = txn.pack(false); // the table was settled by the txn
+            if (pack)
+                where = shown(shard, PackFile::name(pack->gen));
             std::string buf(size_t(s->bytes), '\0'); // bounded: see decode_slot
             bool other = false;
             std::optional<EntryHeader> h;
@@ -465,7 +467,7 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
                 // drop_value), its bytes count as dead.
                 txn.head.pack_dead += s->bytes;
                 if (pack)
-                    pack->kill(s->pack_offset, shown(shard, PackFile::name(pack->gen)));
+                    pack->kill(s->pack_offset, where);
                 txn.meta.erase(txn.head, key.hash);
                 // Copied away from, the damage leaves no trace a scan would trip on.
                 if (pack)
@@ -475,8 +477,7 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
         txn.finish();
     }
     if (!why.empty())
-        fail(Status::corrupt, "cache entry '" + shown(shard, "pack") + "' record of a key is damaged (" + why +
-                                  "); removed");
+        fail(Status::corrupt, "a record in '" + where + "' is damaged (" + why + "); removed");
     if (!s || s->packed)
         return entry;
     auto found = try_find(key, dir);
