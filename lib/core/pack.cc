@@ -152,6 +152,54 @@ uint64_t PackFile::scan(const std::function<void(const Record &)> &visit, const 
     }
 }
 
+namespace {
+
+// Checks a packed record read whole into buf (len bytes) against the key
+// asked for and its slot's creation time: its header when the record is live
+// and whole; nullopt with *why otherwise, *other_key when it is a whole
+// record of another key with the same digest.
+std::optional<EntryHeader> check_record(const char *buf, size_t len, const void *key, size_t key_len,
+                                        int64_t created_us, bool *other_key, std::string *why) {
+    *other_key = false;
+    auto h = EntryHeader::decode(buf, len, why);
+    if (!h)
+        return std::nullopt;
+    if (h->external() || h->offset != 0 || EntryHeader::size + h->key_len + h->value_size != len) {
+        *why = "record length does not match its slot";
+        return std::nullopt;
+    }
+    if (h->key_len != key_len || std::memcmp(buf + EntryHeader::size, key, key_len) != 0) {
+        *other_key = true;
+        *why = "another key's record";
+        return std::nullopt;
+    }
+    if (h->created_us != created_us) {
+        *why = "record is not the one its slot names";
+        return std::nullopt;
+    }
+    StreamChecksum sum;
+    sum.update(buf + EntryHeader::size + key_len, size_t(h->value_size));
+    if (sum.final() != h->value_sum) {
+        *why = "value checksum mismatch";
+        return std::nullopt;
+    }
+    return h;
+}
+
+} // namespace
+
+std::optional<EntryHeader> PackFile::read_record(uint64_t offset, uint64_t len, const void *key, size_t key_len,
+                                                 int64_t created_us, std::string *buf, bool *other_key,
+                                                 std::string *why) const {
+    *other_key = false;
+    buf->resize(size_t(len)); // bounded by the slot's decoding (max_record_len)
+    if (pread_full(fd.get(), &(*buf)[0], buf->size(), offset, "pack record") != buf->size()) {
+        *why = "its record is truncated";
+        return std::nullopt;
+    }
+    return check_record(buf->data(), buf->size(), key, key_len, created_us, other_key, why);
+}
+
 std::optional<PackFile::Record> PackFile::read_at(uint64_t offset, uint64_t len, const std::string &shown) const {
     if (len <= EntryHeader::size || len > max_record_len)
         return std::nullopt;
@@ -192,32 +240,5 @@ std::string pack_record(const void *key, size_t key_len, const void *data, size_
     return r;
 }
 
-std::optional<EntryHeader> check_record(const char *buf, size_t len, const void *key, size_t key_len,
-                                        int64_t created_us, bool *other_key, std::string *why) {
-    *other_key = false;
-    auto h = EntryHeader::decode(buf, len, why);
-    if (!h)
-        return std::nullopt;
-    if (h->external() || h->offset != 0 || EntryHeader::size + h->key_len + h->value_size != len) {
-        *why = "record length does not match its slot";
-        return std::nullopt;
-    }
-    if (h->key_len != key_len || std::memcmp(buf + EntryHeader::size, key, key_len) != 0) {
-        *other_key = true;
-        *why = "another key's record";
-        return std::nullopt;
-    }
-    if (h->created_us != created_us) {
-        *why = "record is not the one its slot names";
-        return std::nullopt;
-    }
-    StreamChecksum sum;
-    sum.update(buf + EntryHeader::size + key_len, size_t(h->value_size));
-    if (sum.final() != h->value_sum) {
-        *why = "value checksum mismatch";
-        return std::nullopt;
-    }
-    return h;
-}
 
 } // namespace fsc

@@ -51,6 +51,13 @@ struct PackFile {
     // known length: it is visited as damaged and the walk goes on).
     // Returns where it stopped: the end of the last record visited.
     uint64_t scan(const std::function<void(const Record &)> &visit, const std::string &shown) const;
+    // The record a slot names (len bytes at offset) into *buf: its header
+    // when it is live, whole, of this key and of the slot's creation time;
+    // else nullopt with *why, and *other_key for a whole record of another
+    // key with the same digest.
+    std::optional<EntryHeader> read_record(uint64_t offset, uint64_t len, const void *key, size_t key_len,
+                                           int64_t created_us, std::string *buf, bool *other_key,
+                                           std::string *why) const;
     // The record at offset, read alone: nullopt unless its header is whole
     // and well-formed and, when live, its value checksum matches.
     std::optional<Record> read_at(uint64_t offset, uint64_t len, const std::string &shown) const;
@@ -58,12 +65,5 @@ struct PackFile {
 
 // A packed record's bytes: header, key, value. Its length is its charge.
 std::string pack_record(const void *key, size_t key_len, const void *data, size_t len, int64_t created_us);
-
-// Checks a packed record read whole into buf (len bytes) against the key
-// asked for and its slot's creation time. Returns the header when the record
-// is live and whole; nullopt with *why otherwise; *other_key when it is a
-// whole record of another key with the same digest.
-std::optional<EntryHeader> check_record(const char *buf, size_t len, const void *key, size_t key_len,
-                                        int64_t created_us, bool *other_key, std::string *why);
 
 } // namespace fsc

@@ -56,16 +56,10 @@ public:
             reconcile();
         else if (damaged)
             rebuild_from_files();
-        // A table naming a pack that is gone, or shorter than the table says,
-        // is rebuilt now, before any slot of it is read: slots read before a
-        // rebuild would be stale, and an append past the pack's real end
-        // would leave a hole.
-        if (head.pack_gen) {
-            auto p = pack(false);
-            struct stat st;
-            if (p && (fstat(p->fd.get(), &st) != 0 || uint64_t(st.st_size) < head.pack_end))
-                rebuild_from_files();
-        }
+        // A table naming a pack that is gone is rebuilt now, before any slot
+        // of it is read: slots read before a rebuild would be stale.
+        if (head.pack_gen)
+            pack(false);
     }
     ShardTxn(const ShardTxn &) = delete;
     ShardTxn &operator=(const ShardTxn &) = delete;
@@ -79,6 +73,18 @@ public:
         PackState p;
         std::vector<Slot> slots = store_.reconcile(shard_, dir_, head, &p);
         adopt(slots, p);
+    }
+
+    // The pack to append to: a table whose pack end lies past the pack's
+    // real end (damage) is rebuilt first, as an append there would leave a hole.
+    std::shared_ptr<PackFile> pack_to_append() {
+        auto p = pack(true);
+        struct stat st;
+        if (fstat(p->fd.get(), &st) != 0 || uint64_t(st.st_size) < head.pack_end) {
+            rebuild_from_files();
+            p = pack(true);
+        }
+        return p;
     }
 
     // The shard's pack, as its header names it; with create, a new one when
@@ -95,24 +101,15 @@ public:
             store_.set_pack(shard_, p);
             return p;
         }
-        {
-            std::lock_guard<std::mutex> g(store_.packs_[shard_].mu);
-            auto &cur = store_.packs_[shard_].pack;
-            if (cur && cur->gen == head.pack_gen)
-                return cur;
-        }
-        auto p = PackFile::open(dir_, head.pack_gen, shown(head.pack_gen));
-        if (!p) {
-            // The table names a pack that is gone or damaged: believe the files.
-            rebuild_from_files();
-            if (head.pack_gen == 0)
-                return pack(create);
-            p = PackFile::open(dir_, head.pack_gen, shown(head.pack_gen));
-            if (!p)
-                fail(Status::corrupt, "pack file '" + shown(head.pack_gen) + "' cannot be read back");
-        }
-        store_.set_pack(shard_, p);
-        return p;
+        if (auto p = store_.pack_of(shard_, dir_, head.pack_gen))
+            return p;
+        // The table names a pack that is gone or damaged: believe the files.
+        rebuild_from_files();
+        if (head.pack_gen == 0)
+            return pack(create);
+        if (auto p = store_.pack_of(shard_, dir_, head.pack_gen))
+            return p;
+        fail(Status::corrupt, "pack file '" + shown(head.pack_gen) + "' cannot be read back");
     }
 
     // What the change did to the shard's bytes (its meta and pack files
@@ -305,25 +302,26 @@ std::unique_ptr<Entry> Store::find(const Key &key, int64_t lru_horizon_us) {
     return find_locked(key, dir);
 }
 
-std::shared_ptr<PackFile> Store::reader_pack(unsigned shard, int dir, bool refresh) {
-    PackRef &ref = packs_[shard];
-    if (!refresh) {
-        std::lock_guard<std::mutex> g(ref.mu);
-        if (ref.pack)
-            return ref.pack;
-    }
-    auto head = meta(shard, dir).header();
-    if (!head || head->pack_gen == 0)
-        return nullptr;
+std::shared_ptr<PackFile> Store::pack_of(unsigned shard, int dir, uint64_t gen) {
     {
-        std::lock_guard<std::mutex> g(ref.mu);
-        if (ref.pack && ref.pack->gen == head->pack_gen)
-            return ref.pack;
+        std::lock_guard<std::mutex> g(packs_[shard].mu);
+        if (packs_[shard].pack && packs_[shard].pack->gen == gen)
+            return packs_[shard].pack;
     }
-    auto p = PackFile::open(dir, head->pack_gen, shown(shard, PackFile::name(head->pack_gen)));
+    auto p = PackFile::open(dir, gen, shown(shard, PackFile::name(gen)));
     if (p)
         set_pack(shard, p);
     return p;
+}
+
+std::shared_ptr<PackFile> Store::reader_pack(unsigned shard, int dir, bool refresh) {
+    if (!refresh) {
+        std::lock_guard<std::mutex> g(packs_[shard].mu);
+        if (packs_[shard].pack)
+            return packs_[shard].pack;
+    }
+    auto head = meta(shard, dir).header();
+    return head && head->pack_gen ? pack_of(shard, dir, head->pack_gen) : nullptr;
 }
 
 void Store::set_pack(unsigned shard, std::shared_ptr<PackFile> p) {
@@ -336,20 +334,19 @@ std::optional<std::unique_ptr<Entry>> Store::read_packed(const Key &key, int dir
     if (!pack)
         return std::nullopt;
     thread_local std::string buf;
-    buf.resize(size_t(s.bytes));
-    if (pread_full(pack->fd.get(), &buf[0], buf.size(), s.pack_offset, "pack record") != buf.size())
-        return std::nullopt;
     bool other;
     std::string why;
-    auto h = check_record(buf.data(), buf.size(), key.data, key.len, s.created_us, &other, &why);
-    if (!h)
-        return std::nullopt; // another key's record too: a stale descriptor reads old offsets; the lock decides
+    if (auto h = pack->read_record(s.pack_offset, s.bytes, key.data, key.len, s.created_us, &buf, &other, &why))
+        return entry_of_record(*h, buf, key.len);
+    return std::nullopt; // another key's record too: a stale descriptor reads old offsets; the lock decides
+}
 
+std::unique_ptr<Entry> Store::entry_of_record(const EntryHeader &h, const std::string &record, size_t key_len) {
     EntryInfo info;
-    info.size = h->value_size;
-    info.created_us = h->created_us;
-    const size_t head = EntryHeader::size + key.len;
-    return std::make_unique<Entry>(Fd(), info, std::string(buf.data() + head, buf.size() - head));
+    info.size = h.value_size;
+    info.created_us = h.created_us;
+    const size_t head = EntryHeader::size + key_len;
+    return std::make_unique<Entry>(Fd(), info, record.substr(head));
 }
 
 std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
@@ -444,21 +441,15 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
             auto pack = txn.pack(false); // the table was settled by the txn
             if (pack)
                 where = shown(shard, PackFile::name(pack->gen));
-            std::string buf(size_t(s->bytes), '\0'); // bounded: see decode_slot
+            std::string buf;
             bool other = false;
             std::optional<EntryHeader> h;
             if (!pack)
                 why = "its pack file is missing";
-            else if (pread_full(pack->fd.get(), &buf[0], buf.size(), s->pack_offset, "pack record") != s->bytes)
-                why = "its record is truncated";
             else
-                h = check_record(buf.data(), buf.size(), key.data, key.len, s->created_us, &other, &why);
+                h = pack->read_record(s->pack_offset, s->bytes, key.data, key.len, s->created_us, &buf, &other, &why);
             if (h) {
-                EntryInfo info;
-                info.size = h->value_size;
-                info.created_us = h->created_us;
-                const size_t head = EntryHeader::size + key.len;
-                entry = std::make_unique<Entry>(Fd(), info, buf.substr(head));
+                entry = entry_of_record(*h, buf, key.len);
                 why.clear();
             } else if (other) {
                 why.clear(); // another key with the same digest: a miss
@@ -569,7 +560,7 @@ Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t c
     ShardTxn txn(*this, shard, dir);
     std::shared_ptr<PackFile> pack;
     try {
-        pack = txn.pack(true);
+        pack = txn.pack_to_append();
     } catch (const Error &) {
         txn.finish(); // nothing changed
         throw;
@@ -664,11 +655,10 @@ Change Store::remove(const Key &key, bool *removed) {
     if (slot->packed) {
         // Only this key's record: another key may share the digest.
         auto pack = txn.pack(false);
-        std::string buf(size_t(slot->bytes), '\0'); // bounded: see decode_slot
+        std::string buf, why;
         bool other = false;
-        std::string why;
-        if (pack && pread_full(pack->fd.get(), &buf[0], buf.size(), slot->pack_offset, "pack record") == buf.size())
-            check_record(buf.data(), buf.size(), key.data, key.len, slot->created_us, &other, &why);
+        if (pack)
+            pack->read_record(slot->pack_offset, slot->bytes, key.data, key.len, slot->created_us, &buf, &other, &why);
         if (other)
             return txn.finish();
         drop_value(txn, dir, *slot);

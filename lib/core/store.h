@@ -124,6 +124,10 @@ private:
     std::unique_ptr<Entry> find_locked(const Key &key, int dir);
     // The shard's pack for lock-free readers, opened once and kept.
     std::shared_ptr<PackFile> reader_pack(unsigned shard, int dir, bool refresh);
+    // The shard's pack of generation gen: the one kept, else opened (and
+    // kept); nullptr when it is absent or not that pack.
+    std::shared_ptr<PackFile> pack_of(unsigned shard, int dir, uint64_t gen);
+    static std::unique_ptr<Entry> entry_of_record(const EntryHeader &h, const std::string &record, size_t key_len);
     void set_pack(unsigned shard, std::shared_ptr<PackFile> p);
     Change put_packed(const Key &key, const void *data, size_t len, int64_t created_us);
     // Shard lock held: the value a slot stood for goes (replaced or removed);

@@ -87,9 +87,18 @@ static void world_free(struct world *w) {
     free(w);
 }
 
-/* The only file under shards/ whose name has (want_dot) or lacks a '.', and
- * is not meta: an entry or a payload. Returns 0 when found. */
-static int find_file(const char *base, int want_dot, char *out, size_t cap) {
+/* What find_file looks for under shards/: an entry (no '.' in its name), a
+ * payload (a '.'), a pack file ("pack."). */
+enum { FIND_ENTRY = 0, FIND_PAYLOAD = 1, FIND_PACK = 2 };
+
+static int is_kind(const char *name, int kind) {
+    if (!strncmp(name, "pack.", 5))
+        return kind == FIND_PACK;
+    return kind != FIND_PACK && (strchr(name, '.') != NULL) == (kind == FIND_PAYLOAD);
+}
+
+/* The first file of that kind under shards/. Returns 0 when found. */
+static int find_file(const char *base, int kind, char *out, size_t cap) {
     char shards[4300];
     path_join(shards, sizeof shards, base, "shards");
     DIR *d = opendir(shards);
@@ -109,7 +118,7 @@ static int find_file(const char *base, int want_dot, char *out, size_t cap) {
         while ((e = readdir(s)) != NULL) {
             if (e->d_name[0] == '.' || !strcmp(e->d_name, "meta"))
                 continue;
-            if ((strchr(e->d_name, '.') != NULL) == (want_dot != 0)) {
+            if (is_kind(e->d_name, kind)) {
                 snprintf(out, cap, "%s/%s", sub, e->d_name);
                 found = 0;
                 break;
@@ -125,37 +134,6 @@ static int find_file(const char *base, int want_dot, char *out, size_t cap) {
  * a file of its own (pack_limit 0); symlink_as_pack covers pack files. */
 static fsc_options unpacked;
 static const fsc_options *hostile_opts = &unpacked;
-
-/* The first pack file under base/shards: 0, or -1 if there is none. */
-static int find_pack(const char *base, char *out, size_t cap) {
-    char shards[4400];
-    path_join(shards, sizeof shards, base, "shards");
-    DIR *d = opendir(shards);
-    if (!d)
-        return -1;
-    int found = -1;
-    struct dirent *de;
-    while (found && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char sub[4400];
-        path_join(sub, sizeof sub, shards, de->d_name);
-        DIR *s = opendir(sub);
-        if (!s)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(s)) != NULL) {
-            if (!strncmp(e->d_name, "pack.", 5)) {
-                snprintf(out, cap, "%s/%s", sub, e->d_name);
-                found = 0;
-                break;
-            }
-        }
-        closedir(s);
-    }
-    closedir(d);
-    return found;
-}
 
 static fsc_cache *open_ok(const char *dir) {
     fsc_cache *c = NULL;
@@ -282,7 +260,7 @@ static void symlink_as_pack(void **state) {
         assert_fsc_ok(fsc_open(w->base, NULL, &c));
         set_str(c, "key", "old value");
         char pack[4400];
-        assert_int_equal(find_pack(w->base, pack, sizeof pack), 0);
+        assert_int_equal(find_file(w->base, FIND_PACK, pack, sizeof pack), 0);
         assert_int_equal(unlink(pack), 0);
         assert_int_equal(symlink(targets[t], pack), 0);
         fsc_entry *e;

@@ -18,24 +18,6 @@
 #include "store_test.h"
 
 /* ------------------------------------------------------------------ */
-/* Opening with a pack_limit                                           */
-/* ------------------------------------------------------------------ */
-
-static fsc_cache *open_with(const char *dir, uint64_t cache_size, uint64_t pack_limit) {
-    fsc_options o;
-    fsc_options_init(&o);
-    o.cache_size = cache_size;
-    o.pack_limit = pack_limit;
-    fsc_cache *c = NULL;
-    int rc = fsc_open(dir, &o, &c);
-    if (rc != FSC_OK) {
-        fprintf(stderr, "fsc_open '%s': %s (%s)\n", dir, fsc_strerror(rc), fsc_errmsg());
-        return NULL;
-    }
-    return c;
-}
-
-/* ------------------------------------------------------------------ */
 /* What the shards hold, by kind of file                               */
 /* ------------------------------------------------------------------ */
 
@@ -478,8 +460,8 @@ static void both_clean(fsc_cache *h[2], const char *dir, const char *what) {
 static void test_handles_of_both_pack_limits_share(void **state) {
     struct st_ctx *t = *state;
     fsc_cache *h[2];
-    h[0] = open_with(t->dir, 64 << 20, 0); /* every value in a file of its own */
-    h[1] = open_with(t->dir, 64 << 20, FSC_PACK_LIMIT_DEFAULT);
+    h[0] = st_open_with(t->dir, 64 << 20, 0, -1, 0); /* every value in a file of its own */
+    h[1] = st_open(t->dir, 64 << 20, 0, -1);
     assert_non_null(h[0]);
     assert_non_null(h[1]);
     char key[32];

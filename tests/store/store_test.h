@@ -18,18 +18,15 @@
 /* Opening and simple queries                                          */
 /* ------------------------------------------------------------------ */
 
-/* Opens with FSC_PACK_LIMIT_DEFAULT, or pack_limit 0 (every value in a
- * file of its own) while st_unpacked is set. */
-static int st_unpacked;
-
-static inline fsc_cache *st_open(const char *dir, uint64_t cache_size, uint64_t max_entries, int64_t expiration_ms) {
+/* pack_limit 0 gives every value a file of its own (FSC_PACKING). */
+static inline fsc_cache *st_open_with(const char *dir, uint64_t cache_size, uint64_t max_entries,
+                                      int64_t expiration_ms, uint64_t pack_limit) {
     fsc_options o;
     fsc_options_init(&o);
-    if (st_unpacked)
-        o.pack_limit = 0;
     o.cache_size = cache_size;
     o.max_entries = max_entries;
     o.expiration_ms = expiration_ms;
+    o.pack_limit = pack_limit;
     fsc_cache *c = NULL;
     int rc = fsc_open(dir, &o, &c);
     if (rc != FSC_OK) {
@@ -37,6 +34,10 @@ static inline fsc_cache *st_open(const char *dir, uint64_t cache_size, uint64_t 
         return NULL;
     }
     return c;
+}
+
+static inline fsc_cache *st_open(const char *dir, uint64_t cache_size, uint64_t max_entries, int64_t expiration_ms) {
+    return st_open_with(dir, cache_size, max_entries, expiration_ms, FSC_PACK_LIMIT_DEFAULT);
 }
 
 static inline fsc_statistics st_stats(fsc_cache *c) {

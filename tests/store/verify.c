@@ -77,7 +77,8 @@ static int verify_setup(void **state) {
     t->dir = fsc_test_tempdir();
     if (!t->dir)
         return -1;
-    t->c = st_open(t->dir, 64 << 20, 0, -1);
+    /* These cases damage entry files; tests/store/pack.c damages packs. */
+    t->c = st_open_with(t->dir, 64 << 20, 0, -1, 0);
     if (!t->c)
         return -1;
     for (int i = 0; i < KEYS; i++) {
@@ -479,7 +480,6 @@ static void test_meta_destroyed_same_size(void **state) { destroyed_meta(*state,
 static void test_meta_destroyed_other_size(void **state) { destroyed_meta(*state, 5000); }
 
 int main(void) {
-    st_unpacked = 1; /* these cases damage entry files; tests/store/pack.c damages packs */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_orphan_payload, verify_setup, verify_teardown),
         cmocka_unit_test_setup_teardown(test_entry_missing_from_meta, verify_setup, verify_teardown),
