@@ -266,6 +266,26 @@ static void expect_stored(fsc_cache *c, const char *key, size_t len, const char 
         fail_msg("%s: '%s' holds %llu bytes, want the %zu stored last", what, key, (unsigned long long)size, len);
 }
 
+typedef size_t (*len_fn)(int i);
+
+/* Sets n keys named by fmt ("p-%03d") and i, i's value len_of(i) bytes. */
+static void set_keys(fsc_cache *c, const char *fmt, int n, len_fn len_of) {
+    char key[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, fmt, i);
+        assert_fsc_ok(st_set(c, key, len_of(i)));
+    }
+}
+
+/* Every key set_keys stored reads back exactly. */
+static void expect_keys(fsc_cache *c, const char *fmt, int n, len_fn len_of, const char *what) {
+    char key[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, fmt, i);
+        expect_stored(c, key, len_of(i), what);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Values that say which round wrote them                              */
 /* ------------------------------------------------------------------ */
@@ -334,10 +354,7 @@ static void test_small_values_are_packed(void **state) {
     assert_int_equal(n.most_packs_in_a_shard, 1);
     /* Nothing was replaced: the packs hold their headers and the records, no more. */
     assert_int_equal(n.pack_bytes, record_bytes + PACK_HEADER * (uint64_t)n.packs);
-    for (int i = 0; i < SMALL_KEYS; i++) {
-        snprintf(key, sizeof key, "small-%03d", i);
-        expect_stored(c, key, small_len(i), "packed");
-    }
+    expect_keys(c, "small-%03d", SMALL_KEYS, small_len, "packed");
     fsc_statistics s = st_stats(c);
     assert_int_equal(s.entries, SMALL_KEYS);
     expect_clean(c, t->dir, "after packing");
@@ -345,10 +362,7 @@ static void test_small_values_are_packed(void **state) {
     /* Another handle reads them from the files. */
     fsc_cache *other = st_open(t->dir, 64 << 20, 0, -1);
     assert_non_null(other);
-    for (int i = 0; i < SMALL_KEYS; i++) {
-        snprintf(key, sizeof key, "small-%03d", i);
-        expect_stored(other, key, small_len(i), "read by a fresh handle");
-    }
+    expect_keys(other, "small-%03d", SMALL_KEYS, small_len, "read by a fresh handle");
     fsc_close(other);
 
     /* "At most pack_limit bytes": the limit itself is packed, one more is not. */
@@ -845,10 +859,7 @@ static void test_damaged_record_value(void **state) {
     fsc_cache *c = st_open(t->dir, 64 << 20, 0, -1);
     assert_non_null(c);
     char key[32];
-    for (int i = 0; i < DAMAGE_KEYS; i++) {
-        snprintf(key, sizeof key, "d-%03d", i);
-        assert_fsc_ok(st_set(c, key, damage_len(i)));
-    }
+    set_keys(c, "d-%03d", DAMAGE_KEYS, damage_len);
     struct record_list recs = {0};
     each_record(t->dir, collect_live, &recs);
     assert_int_equal(recs.n, DAMAGE_KEYS);
@@ -983,11 +994,7 @@ static void test_verify_repairs_packs(void **state) {
     struct st_ctx *t = *state;
     fsc_cache *c = st_open(t->dir, 64 << 20, 0, -1);
     assert_non_null(c);
-    char key[32];
-    for (int i = 0; i < REPAIR_KEYS; i++) {
-        snprintf(key, sizeof key, "v-%03d", i);
-        assert_fsc_ok(st_set(c, key, repair_len(i)));
-    }
+    set_keys(c, "v-%03d", REPAIR_KEYS, repair_len);
     struct record_list recs = {0};
     each_record(t->dir, collect_live, &recs);
     assert_int_equal(recs.n, REPAIR_KEYS);
@@ -1001,10 +1008,7 @@ static void test_verify_repairs_packs(void **state) {
     append_bytes(a->path, junk, sizeof junk);
     repair_cycle(c, t->dir, "garbage after a pack's end");
     assert_int_equal(file_size(a->path), size_a);
-    for (int i = 0; i < REPAIR_KEYS; i++) {
-        snprintf(key, sizeof key, "v-%03d", i);
-        expect_stored(c, key, repair_len(i), "after the garbage was cut");
-    }
+    expect_keys(c, "v-%03d", REPAIR_KEYS, repair_len, "after the garbage was cut");
     assert_int_equal(st_stats(c).entries, REPAIR_KEYS);
 
     /* A torn record (a set killed mid-append): a whole header and key,
@@ -1016,10 +1020,7 @@ static void test_verify_repairs_packs(void **state) {
     free(whole);
     repair_cycle(c, t->dir, "a torn record after a pack's end");
     assert_int_equal(file_size(a->path), size_a);
-    for (int i = 0; i < REPAIR_KEYS; i++) {
-        snprintf(key, sizeof key, "v-%03d", i);
-        expect_stored(c, key, repair_len(i), "after the torn record was cut");
-    }
+    expect_keys(c, "v-%03d", REPAIR_KEYS, repair_len, "after the torn record was cut");
 
     /* A pack deleted, repaired before any get. */
     const struct record *b = busiest_pack(&recs, a->path);
