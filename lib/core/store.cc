@@ -791,7 +791,10 @@ bool Store::compact(ShardTxn &txn, int dir) {
         fresh = PackFile::create_at(temp_dir_.get(), temp.name(), gen, old->seq + 1, "tmp/" + temp.name());
         const std::string old_shown = shown(shard, PackFile::name(old->gen));
         // Records are copied as they are: each is checked again by its readers.
-        std::string out, record;
+        // The old pack is read in large windows (records in offset order),
+        // not one pread per record.
+        std::string out, window;
+        uint64_t window_at = 0;
         auto flush = [&] {
             if (out.empty())
                 return;
@@ -802,14 +805,17 @@ bool Store::compact(ShardTxn &txn, int dir) {
         if (lseek(fresh->fd.get(), off_t(at), SEEK_SET) < 0)
             throw_errno(errno, "seek 'tmp/" + temp.name() + "'");
         for (Slot *s : packed) {
-            record.resize(size_t(s->bytes));
-            if (pread_full(old->fd.get(), &record[0], record.size(), s->pack_offset, "'" + old_shown + "'") !=
-                    record.size() ||
-                std::memcmp(record.data(), "FSCE", 4) != 0) {
+            if (s->pack_offset < window_at || s->pack_offset + s->bytes > window_at + window.size()) {
+                window.resize(size_t(std::max<uint64_t>(1u << 20, s->bytes)));
+                window_at = s->pack_offset;
+                window.resize(pread_full(old->fd.get(), &window[0], window.size(), window_at, "'" + old_shown + "'"));
+            }
+            const char *record = window.data() + (s->pack_offset - window_at);
+            if (s->pack_offset + s->bytes > window_at + window.size() || std::memcmp(record, "FSCE", 4) != 0) {
                 lost.push_back(s->hash); // damaged: dropped rather than copied
                 continue;
             }
-            out += record;
+            out.append(record, size_t(s->bytes));
             s->pack_offset = at;
             at += s->bytes;
             if (out.size() >= (1u << 20))
