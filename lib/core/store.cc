@@ -320,8 +320,9 @@ std::shared_ptr<PackFile> Store::reader_pack(unsigned shard, int dir, bool refre
         if (packs_[shard].pack)
             return packs_[shard].pack;
     }
-    auto head = meta(shard, dir).header();
-    return head && head->pack_gen ? pack_of(shard, dir, head->pack_gen) : nullptr;
+    // value_or: no read of a missing header's bytes, even speculatively.
+    const uint64_t gen = meta(shard, dir).header().value_or(MetaHeader{}).pack_gen;
+    return gen ? pack_of(shard, dir, gen) : nullptr;
 }
 
 void Store::set_pack(unsigned shard, std::shared_ptr<PackFile> p) {
