@@ -101,6 +101,8 @@ std::shared_ptr<PackFile> PackFile::open(int dir, uint64_t gen, const std::strin
     return p;
 }
 
+bool PackFile::is_live_record(const char *bytes) { return std::memcmp(bytes, live_magic, 4) == 0; }
+
 void PackFile::kill(uint64_t offset, const std::string &shown) const {
     if (pwrite(fd.get(), dead_magic, 4, off_t(offset)) != 4)
         throw_errno(errno ? errno : EIO, "write '" + shown + "'");

@@ -35,6 +35,8 @@ struct PackFile {
     // not a pack header naming gen.
     static std::shared_ptr<PackFile> open(int dir, uint64_t gen, const std::string &shown);
 
+    // Whether bytes (at least 4) begin a live record.
+    static bool is_live_record(const char *bytes);
     // Marks the record at offset dead (its length stays readable for scans).
     void kill(uint64_t offset, const std::string &shown) const;
 

@@ -266,6 +266,10 @@ MetaHeader ShardMeta::begin(bool *damaged, bool *slots_valid) {
     *slots_valid = h && h->dirty == dirty_change;
     if (h) {
         head = *h;
+        // Under the lock the header is the truth: readers of this handle
+        // probe the table as the writers do from now on.
+        known_rewrites_.store(head.rewrites, std::memory_order_release);
+        known_capacity_.store(head.capacity, std::memory_order_release);
         size_before_begin_ = head.count ? file_bytes(head.capacity) : 0;
         // We hold the shard lock: a dirty mark is a writer that died inside its change.
         *damaged = head.dirty != 0;
@@ -316,9 +320,11 @@ bool ShardMeta::clean() {
     return empty(); // never written: nothing to recover
 }
 
-uint32_t ShardMeta::probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot, bool *tombstone) {
+uint32_t ShardMeta::probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot, bool *tombstone,
+                          Duplicates *dups) {
     const uint32_t cap = head.capacity;
-    uint32_t first_free = UINT32_MAX;
+    uint32_t first_free = UINT32_MAX, at = UINT32_MAX;
+    *found = false;
     *tombstone = false;
     constexpr uint32_t chunk = 64;
     unsigned char b[slot_size * chunk];
@@ -330,32 +336,35 @@ uint32_t ShardMeta::probe(const MetaHeader &head, const KeyHash &h, bool *found,
             uint32_t state = state_empty;
             Slot s;
             if (k * slot_size + slot_size <= got && decode_slot(b + k * slot_size, &s, &state)) {
-                if (s.hash.bytes == h.bytes) {
+                if (s.hash.bytes != h.bytes)
+                    continue;
+                if (!*found) {
                     *found = true;
                     *slot = s;
-                    return i + k;
+                    at = i + k;
+                    if (!dups) // a writer's read: the first one is the key's slot
+                        return at;
+                } else {
+                    dups->push_back({i + k, s.bytes});
                 }
                 continue;
             }
-            if (first_free == UINT32_MAX) {
+            if (!*found && first_free == UINT32_MAX) {
                 first_free = i + k;
                 *tombstone = state != state_empty;
             }
-            if (state == state_empty) {
-                *found = false;
-                return first_free;
-            }
+            if (state == state_empty)
+                return *found ? at : first_free;
         }
         i = (i + n) % cap;
     }
-    *found = false;
-    return first_free;
+    return *found ? at : first_free;
 }
 
 std::optional<Slot> ShardMeta::find(const MetaHeader &head, const KeyHash &h) {
     bool found, tombstone;
     Slot s;
-    probe(head, h, &found, &s, &tombstone);
+    probe(head, h, &found, &s, &tombstone, nullptr);
     if (!found)
         return std::nullopt;
     return s;
@@ -363,10 +372,12 @@ std::optional<Slot> ShardMeta::find(const MetaHeader &head, const KeyHash &h) {
 
 bool ShardMeta::upsert(MetaHeader &head, const Slot &s, Slot *replaced) {
     bool found, reuse;
-    uint32_t index = probe(head, s.hash, &found, replaced, &reuse);
+    Duplicates dups;
+    uint32_t index = probe(head, s.hash, &found, replaced, &reuse, &dups);
     if (found) {
         write_slot(index, &s, state_used);
         head.bytes = head.bytes - replaced->bytes + s.bytes;
+        drop_duplicates(head, dups);
         return true;
     }
     if (index == UINT32_MAX || (head.count + head.tombstones + 1) * 4 > head.capacity * 3) {
@@ -389,13 +400,15 @@ bool ShardMeta::upsert(MetaHeader &head, const Slot &s, Slot *replaced) {
 std::optional<Slot> ShardMeta::erase(MetaHeader &head, const KeyHash &h) {
     bool found, tombstone;
     Slot old;
-    uint32_t index = probe(head, h, &found, &old, &tombstone);
+    Duplicates dups;
+    uint32_t index = probe(head, h, &found, &old, &tombstone, &dups);
     if (!found)
         return std::nullopt;
     write_slot(index, nullptr, state_tombstone);
     head.count--;
     head.tombstones++;
     head.bytes -= std::min(head.bytes, old.bytes);
+    drop_duplicates(head, dups);
     if (head.capacity > min_capacity && head.count * 4 < head.capacity) {
         std::vector<Slot> slots;
         MetaHeader ignored;
@@ -403,6 +416,16 @@ std::optional<Slot> ShardMeta::erase(MetaHeader &head, const KeyHash &h) {
         rebuild(head, slots);
     }
     return old;
+}
+
+void ShardMeta::drop_duplicates(MetaHeader &head, const Duplicates &dups) {
+    for (const auto &[index, bytes] : dups) {
+        write_slot(index, nullptr, state_tombstone);
+        head.count -= std::min(head.count, 1u);
+        head.tombstones++;
+        head.bytes -= std::min(head.bytes, bytes);
+        duplicates_dropped_ = true;
+    }
 }
 
 void ShardMeta::rebuild(MetaHeader &head, const std::vector<Slot> &slots) {
@@ -417,21 +440,29 @@ void ShardMeta::rebuild(MetaHeader &head, const std::vector<Slot> &slots) {
     for (const Slot &s : slots) {
         uint32_t i = uint32_t(s.hash.word() % cap);
         bool dup = false;
-        while (get<uint32_t>(table.data() + slot_size * i + 32) == state_used) {
-            if (std::memcmp(table.data() + slot_size * i, s.hash.bytes.data(), 16) == 0) {
+        unsigned char *at;
+        while (get<uint32_t>((at = table.data() + slot_size * i) + 32) == state_used) {
+            if (std::memcmp(at, s.hash.bytes.data(), 16) == 0) {
                 dup = true;
                 break;
             }
             i = (i + 1) % cap;
         }
-        if (dup)
-            continue;
-        encode_slot(table.data() + slot_size * i, &s, state_used);
+        if (dup) {
+            // A damaged table named the key twice: the newest value stays.
+            duplicates_dropped_ = true;
+            if (get<int64_t>(at + 24) >= s.created_us)
+                continue;
+            head.bytes -= get<uint64_t>(at + 16);
+            head.count--;
+        }
+        encode_slot(at, &s, state_used);
         head.count++;
         head.bytes += s.bytes;
     }
-    known_capacity_.store(cap, std::memory_order_relaxed);
-    // Readers probing meanwhile see the mark and ask again under the lock.
+    // Readers of this handle stamp no slot past the smaller table meanwhile;
+    // readers probing meanwhile see the mark and ask again under the lock.
+    known_capacity_.store(std::min(cap, known_capacity_.load(std::memory_order_relaxed)), std::memory_order_release);
     const uint32_t dirty = head.dirty;
     head.dirty = dirty_rewrite;
     head.rewrites++;
@@ -441,6 +472,10 @@ void ShardMeta::rebuild(MetaHeader &head, const std::vector<Slot> &slots) {
         pwrite(fd_.get(), table.data(), table.size(), slot_size) != ssize_t(table.size()))
         throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
     write_header(head);
+    // Only now: a reader of this handle that probed the table while it was
+    // rewritten finds its header changed and looks again.
+    known_rewrites_.store(head.rewrites, std::memory_order_release);
+    known_capacity_.store(cap, std::memory_order_release);
 }
 
 } // namespace fsc

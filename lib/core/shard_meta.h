@@ -8,6 +8,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fd.h"
@@ -89,6 +90,10 @@ static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
     // Rewrites the whole table from slots (growing, shrinking, repairing).
     void rebuild(MetaHeader &head, const std::vector<Slot> &slots);
     void finish(MetaHeader &head);
+    // Whether upsert or erase found further slots of their key (a damaged
+    // or forged table) and dropped them since the last call: the slots'
+    // records are then unaccounted, and the caller reconciles the shard.
+    bool take_duplicates_dropped() noexcept { return std::exchange(duplicates_dropped_, false); }
     // Whether the header is valid and clean (a crash left no change half done).
     bool clean();
     // Writes the table through to the disk (durable sets: the table is where
@@ -105,15 +110,23 @@ private:
     bool empty(); // the file has no table (a shard never written, or emptied)
     void write_header(const MetaHeader &head);
     void write_slot(uint32_t index, const Slot *s, uint32_t state);
+    // Further slots of a key along its probe chain: index and charge.
+    using Duplicates = std::vector<std::pair<uint32_t, uint64_t>>;
     // Index of the slot holding h, or of the first free place when absent.
     // *tombstone: the free place returned is a tombstone (not a never-used slot).
-    uint32_t probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot, bool *tombstone);
+    // With dups, the chain is followed to its end, collecting any further
+    // slots of h (a valid table has none; readers would find them once the
+    // first is erased).
+    uint32_t probe(const MetaHeader &head, const KeyHash &h, bool *found, Slot *slot, bool *tombstone,
+                   Duplicates *dups);
+    void drop_duplicates(MetaHeader &head, const Duplicates &dups);
 
     std::string shown_;
     Fd fd_;
     std::atomic<uint32_t> known_capacity_{0};
     std::atomic<uint32_t> known_rewrites_{0}; // with known_capacity_: the header as readers last saw it
-    uint64_t size_before_begin_ = 0; // writers only, under the shard lock // readers' cached view of the header
+    uint64_t size_before_begin_ = 0; // writers only, under the shard lock
+    bool duplicates_dropped_ = false; // writers only, under the shard lock
 };
 
 } // namespace fsc

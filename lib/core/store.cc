@@ -115,6 +115,9 @@ public:
     // What the change did to the shard's bytes (its meta and pack files
     // included) and entries.
     Change finish() {
+        // Slots dropped as duplicates named records nobody accounts for.
+        if (meta.take_duplicates_dropped() || needs_reconcile)
+            reconcile();
         tidy();
         const Change after{int64_t(head.bytes + ShardMeta::size_after(head) + head.pack_overhead()),
                            int64_t(head.count)};
@@ -127,6 +130,7 @@ public:
 
     ShardMeta &meta;
     MetaHeader head;
+    bool needs_reconcile = false; // the change met a slot the pack contradicts
 
 private:
     std::string shown(uint64_t gen) const { return store_.shown(shard_, PackFile::name(gen)); }
@@ -456,10 +460,13 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
                 why.clear(); // another key with the same digest: a miss
             } else {
                 // Damaged: the record goes (killed before its slot, see
-                // drop_value), its bytes count as dead.
-                txn.head.pack_dead += s->bytes;
-                if (pack)
-                    pack->kill(s->pack_offset, where);
+                // drop_value), its bytes count as dead. Where no record
+                // starts, the table is what is damaged: nothing is written
+                // there, and the shard's accounts are taken again.
+                if (pack && PackFile::is_live_record(buf.data()))
+                    drop_value(txn, dir, *s);
+                else
+                    txn.needs_reconcile = true;
                 txn.meta.erase(txn.head, key.hash);
                 // Copied away from, the damage leaves no trace a scan would trip on.
                 if (pack)
@@ -478,8 +485,14 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
 
 // A record is killed before the slot naming it is erased: a writer killed
 // in between leaves a dirty shard whose rebuild does not bring it back.
-void Store::drop_value(ShardTxn &txn, int dir, const Slot &old) {
+void Store::drop_value(ShardTxn &txn, int dir, const Slot &old, uint64_t records_end) {
     if (old.packed) {
+        if (old.pack_offset + old.bytes > std::min(records_end, txn.head.pack_end)) {
+            // A damaged table's slot: nothing of it is written to, the
+            // shard's accounts are taken again from its records.
+            txn.needs_reconcile = true;
+            return;
+        }
         txn.head.pack_dead += old.bytes;
         if (auto pack = txn.pack(false))
             pack->kill(old.pack_offset, shown(old.hash.shard(), PackFile::name(pack->gen)));
@@ -594,7 +607,7 @@ Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t c
         throw;
     }
     if (was_there) {
-        drop_value(txn, dir, replaced);
+        drop_value(txn, dir, replaced, slot.pack_offset);
         if (!replaced.packed) // the key's entry file: the table no longer names it
             unlinkat(dir, key.hash.hex().c_str(), 0);
     }
@@ -812,7 +825,7 @@ bool Store::compact(ShardTxn &txn, int dir) {
                 window.resize(pread_full(old->fd.get(), &window[0], window.size(), window_at, "'" + old_shown + "'"));
             }
             const char *record = window.data() + (s->pack_offset - window_at);
-            if (s->pack_offset + s->bytes > window_at + window.size() || std::memcmp(record, "FSCE", 4) != 0) {
+            if (s->pack_offset + s->bytes > window_at + window.size() || !PackFile::is_live_record(record)) {
                 lost.push_back(s->hash); // damaged: dropped rather than copied
                 continue;
             }
@@ -898,16 +911,12 @@ std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &he
         p = pick_pack(shard, dir, packs, false, ignored_counts);
     }
     const std::string where = p ? shown(shard, PackFile::name(p->gen)) : std::string();
-    std::vector<std::string> wanted; // entry and payload files the kept slots name
-    uint64_t live = 0, end = PackFile::header_size;
     for (Slot s : table) {
         if (s.packed) {
             auto r = p ? p->read_at(s.pack_offset, s.bytes, where) : std::nullopt;
             if (!r || !r->live || r->header.created_us != s.created_us ||
                 KeyHash::of(r->key.data(), r->key.size()).bytes != s.hash.bytes)
                 continue;
-            live += s.bytes;
-            end = std::max(end, s.pack_offset + s.bytes);
         } else {
             // The entry file is the value (a rename replaced it whole): its
             // header says what the slot should.
@@ -922,11 +931,27 @@ std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &he
             s.bytes = charge(key.size(), h->value_size);
             s.created_us = h->created_us;
             s.payload_gen = h->external() ? h->payload_gen : 0;
-            wanted.push_back(hex);
-            if (h->external())
-                wanted.push_back(payload_name(hex, h->payload_gen));
         }
         kept.push_back(s);
+    }
+    // A damaged table may name a key twice: its newest value stays.
+    std::sort(kept.begin(), kept.end(), [](const Slot &a, const Slot &b) {
+        return a.hash.bytes != b.hash.bytes ? a.hash.bytes < b.hash.bytes : a.created_us > b.created_us;
+    });
+    kept.erase(std::unique(kept.begin(), kept.end(),
+                           [](const Slot &a, const Slot &b) { return a.hash.bytes == b.hash.bytes; }),
+               kept.end());
+    std::vector<std::string> wanted; // entry and payload files the kept slots name
+    uint64_t live = 0, end = PackFile::header_size;
+    for (const Slot &s : kept) {
+        if (s.packed) {
+            live += s.bytes;
+            end = std::max(end, s.pack_offset + s.bytes);
+        } else {
+            wanted.push_back(s.hash.hex());
+            if (s.payload_gen)
+                wanted.push_back(payload_name(s.hash.hex(), s.payload_gen));
+        }
     }
     // Files no kept slot names were in flight when the writer died.
     for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {

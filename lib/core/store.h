@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -131,8 +132,9 @@ private:
     void set_pack(unsigned shard, std::shared_ptr<PackFile> p);
     Change put_packed(const Key &key, const void *data, size_t len, int64_t created_us);
     // Shard lock held: the value a slot stood for goes (replaced or removed);
-    // when the slot goes too, this comes first.
-    void drop_value(ShardTxn &txn, int dir, const Slot &old);
+    // when the slot goes too, this comes first. A packed record must end by
+    // records_end (and the table's pack end) to be killed.
+    void drop_value(ShardTxn &txn, int dir, const Slot &old, uint64_t records_end = UINT64_MAX);
     // Shard lock held: copies the live records into a new pack and drops the
     // old one. false: it could not (no space, say) and nothing changed.
     bool compact(ShardTxn &txn, int dir);
