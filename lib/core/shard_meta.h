@@ -90,9 +90,9 @@ static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
     // Rewrites the whole table from slots (growing, shrinking, repairing).
     void rebuild(MetaHeader &head, const std::vector<Slot> &slots);
     void finish(MetaHeader &head);
-    // Whether upsert or erase found further slots of their key (a damaged
-    // or forged table) and dropped them since the last call: the slots'
-    // records are then unaccounted, and the caller reconciles the shard.
+    // Whether upsert, erase or rebuild met a key named twice (a forged
+    // table) and dropped a slot since the last call: the dropped slot's
+    // record is then unaccounted, and the caller reconciles the shard.
     bool take_duplicates_dropped() noexcept { return std::exchange(duplicates_dropped_, false); }
     // Whether the header is valid and clean (a crash left no change half done).
     bool clean();
