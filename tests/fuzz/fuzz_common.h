@@ -204,4 +204,29 @@ static unsigned char *fz_read(const char *path, size_t *len) {
     return buf;
 }
 
+/* Writes over path in place: same name and inode, so the descriptors the
+ * cache keeps open read the new bytes too. */
+static void fz_overwrite(const char *path, const void *data, size_t len) {
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    FZ_ASSERT(fd >= 0, "open '%s'", path);
+    FZ_ASSERT(len == 0 || write(fd, data, len) == (ssize_t)len, "write '%s'", path);
+    close(fd);
+}
+
+/* The fuzz input as a file image to write (free() it). With live_path, adopt
+ * stamps it first from the live file there (its bytes, len). */
+typedef void (*fz_adopt_fn)(unsigned char *img, size_t len, const unsigned char *live, size_t live_len);
+static unsigned char *fz_image(const uint8_t *data, size_t size, const char *live_path, fz_adopt_fn adopt) {
+    unsigned char *img = malloc(size + 1);
+    memcpy(img, data, size);
+    if (live_path) {
+        size_t live_len = 0;
+        unsigned char *live = fz_read(live_path, &live_len);
+        FZ_ASSERT(live != NULL, "read the live file '%s'", live_path);
+        adopt(img, size, live, live_len);
+        free(live);
+    }
+    return img;
+}
+
 #endif

@@ -3,7 +3,9 @@
  * that the table holds them all; their small values are records in the
  * shard's pack file, through which the shard is found. Byte 0 chooses:
  *  bit 0  recompute the header and slot checksums;
- *  bit 1  reopen before reading;
+ *  bit 1  reopen before reading (else the handle that stored the values
+ *         reads on: the image is written over the table in place, so its
+ *         descriptor reads the image);
  *  bit 2  adopt: stamp the image's header with the live pack's generation
  *         (bytes 32..39), and each of its used slots that holds a stored key's
  *         digest with the creation time of that key's live slot, fixing the
@@ -71,18 +73,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_ASSERT(fz_shard_count(base) == 1, "the keys are not in one shard");
     FZ_ASSERT(fz_find(base, FZ_PACK, pack, sizeof pack) == 0, "no pack file");
     snprintf(meta, sizeof meta, "%.*s/meta", (int)(strrchr(pack, '/') - pack), pack);
-    unsigned char *img = malloc(size + 1);
-    memcpy(img, data, size);
-    if (mode & 4) {
-        size_t live_len = 0;
-        unsigned char *live = fz_read(meta, &live_len);
-        FZ_ASSERT(live != NULL, "read the live meta file");
-        adopt(img, size, live, live_len);
-        free(live);
-    }
+    unsigned char *img = fz_image(data, size, (mode & 4) ? meta : NULL, adopt);
     if (mode & 1)
         fmt_fix_meta_sums(img, size);
-    fz_write(meta, img, size);
+    fz_overwrite(meta, img, size);
     free(img);
     if (mode & 2) {
         fsc_close(c);

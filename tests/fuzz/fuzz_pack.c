@@ -149,13 +149,6 @@ static void adopt(unsigned char *img, size_t len, const unsigned char *live, siz
 }
 
 /* Writes data over the file at path, keeping its inode. */
-static void overwrite(const char *path, const void *data, size_t len) {
-    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    FZ_ASSERT(fd >= 0, "open '%s'", path);
-    FZ_ASSERT(len == 0 || write(fd, data, len) == (ssize_t)len, "write '%s'", path);
-    close(fd);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1 || size > 64 * 1024)
         return 0;
@@ -172,15 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_ASSERT(fz_shard_count(base) == 1, "the keys are not in one shard");
     FZ_ASSERT(fz_find(base, FZ_PACK, pack, sizeof pack) == 0, "no pack file");
 
-    unsigned char *img = malloc(size + 1);
-    memcpy(img, data, size);
-    if (mode & 8) {
-        size_t live_len = 0;
-        unsigned char *live = fz_read(pack, &live_len);
-        FZ_ASSERT(live != NULL, "read the live pack file");
-        adopt(img, size, live, live_len);
-        free(live);
-    }
+    unsigned char *img = fz_image(data, size, (mode & 8) ? pack : NULL, adopt);
     if (mode & 1)
         fmt_fix_pack_sums(img, size);
     if (mode & 4) {
@@ -193,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         unlink(pack);
         fz_write(named, img, size);
     } else {
-        overwrite(pack, img, size);
+        fz_overwrite(pack, img, size);
     }
     if (mode & 2) {
         fsc_close(c);
