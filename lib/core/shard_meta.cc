@@ -313,6 +313,22 @@ void ShardMeta::sync() {
         throw_errno(errno, "fsync '" + shown_ + "'");
 }
 
+uint64_t ShardMeta::file_size() {
+    struct stat st;
+    if (fstat(fd_.get(), &st) != 0)
+        throw_errno(errno, "fstat '" + shown_ + "'");
+    return uint64_t(st.st_size);
+}
+
+bool ShardMeta::trim() {
+    auto h = read_header();
+    if (!h || file_size() <= file_bytes(h->capacity))
+        return false;
+    if (ftruncate(fd_.get(), off_t(file_bytes(h->capacity))) != 0)
+        throw_errno(errno, "truncate '" + shown_ + "'");
+    return true;
+}
+
 bool ShardMeta::clean() {
     auto h = read_header();
     if (h)

@@ -1143,11 +1143,16 @@ void Store::recover() {
 
 void Store::rebuild_dirty_shards() {
     // A clean shard's ledger line was set before its dirty mark was cleared:
-    // only dirty shards need their table rebuilt and their line set again.
+    // only dirty shards need their table rebuilt and their line set again;
+    // a clean one's meta file may have grown past its table (ShardMeta::trim).
     for (unsigned shard = 0; shard < 256; shard++) {
         const int dir = shard_dir(shard, false);
-        if (dir >= 0 && !meta(shard, dir).clean())
+        if (dir < 0)
+            continue;
+        if (!meta(shard, dir).clean())
             ShardTxn(*this, shard, dir).finish();
+        else
+            meta(shard, dir).trim();
     }
 }
 
@@ -1170,8 +1175,10 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
             // A record header inside a pack that fails stays there until the
             // pack is copied: a repair compacts it.
             copy_pack = repair && pack.torn_inside;
-            // The metadata must list exactly the valid entries, with their charges and totals.
-            same = meta_ok && slots.size() == want.size() && head.count == want.size();
+            // The metadata must list exactly the valid entries, with their
+            // charges and totals, in a file of the table's size.
+            same = meta_ok && slots.size() == want.size() && head.count == want.size() &&
+                   m.file_size() == ShardMeta::size_after(head);
             uint64_t bytes = 0;
             for (const Slot &w : want) {
                 bytes += w.bytes;

@@ -226,6 +226,43 @@ static void test_meta_truncated(void **state) {
     assert_int_equal(st_stats(t->c).entries, KEYS);
 }
 
+/* A reader's last-use stamp that lands after the table shrank under it:
+ * 8 bytes written past the table grow the meta file. */
+static void stamp_past_the_table(const struct vctx *t, int i) {
+    char meta[ST_PATH_MAX];
+    path_of(meta, t, t->keys[i].shard, "meta");
+    struct stat st;
+    assert_int_equal(stat(meta, &st), 0);
+    int64_t stamp = 1;
+    int fd = open(meta, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, &stamp, 8, st.st_size + 2 * 64 + 56), 8);
+    close(fd);
+}
+
+static void test_meta_grown_past_its_table(void **state) {
+    struct vctx *t = *state;
+    stamp_past_the_table(t, 0);
+    verify_cycle(t, "meta grown past its table");
+    expect_keys(t, -1, -1);
+}
+
+/* An open alone with the cache cuts the file back: stats match the disk. */
+static void test_lone_open_trims_meta(void **state) {
+    struct vctx *t = *state;
+    fsc_close(t->c);
+    stamp_past_the_table(t, 0);
+    stamp_past_the_table(t, KEYS - 1);
+    t->c = st_open_with(t->dir, 64 << 20, 0, -1, 0);
+    assert_non_null(t->c);
+    int rc;
+    fsc_verify_report v = st_verify(t->c, 0, &rc);
+    assert_fsc_ok(rc);
+    assert_int_equal(v.problems, 0);
+    assert_int_equal(st_stats(t->c).bytes, st_disk_bytes(t->dir));
+    expect_keys(t, -1, -1);
+}
+
 static void test_metadata_without_data(void **state) {
     struct vctx *t = *state;
     /* An entry file removed by hand, and the payload of a file value. */
@@ -485,6 +522,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_entry_missing_from_meta, verify_setup, verify_teardown),
         cmocka_unit_test_setup_teardown(test_meta_truncated, verify_setup, verify_teardown),
         cmocka_unit_test_setup_teardown(test_metadata_without_data, verify_setup, verify_teardown),
+        cmocka_unit_test_setup_teardown(test_meta_grown_past_its_table, verify_setup, verify_teardown),
+        cmocka_unit_test_setup_teardown(test_lone_open_trims_meta, verify_setup, verify_teardown),
         cmocka_unit_test_setup_teardown(test_damaged_entry_file, verify_setup, verify_teardown),
         cmocka_unit_test_setup_teardown(test_wrong_totals, verify_setup, verify_teardown),
         cmocka_unit_test_setup_teardown(test_garbage_totals, verify_setup, verify_teardown),
