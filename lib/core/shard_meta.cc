@@ -21,6 +21,8 @@ const unsigned char meta_magic[4] = {'F', 'S', 'C', 'M'};
 constexpr uint16_t meta_version = 2;
 constexpr uint32_t where_file = 0, where_pack = 1;
 constexpr uint32_t state_empty = 0, state_used = 1, state_tombstone = 2;
+// Never written: what decode_slot reports for a slot that fails its checks.
+constexpr uint32_t state_damaged = 3;
 constexpr size_t slot_sum_at = 48, slot_use_at = 56, head_sum_at = 56;
 // The largest table a shard may have: 2^26 slots (4 GiB of metadata).
 constexpr uint32_t max_capacity = 1u << 26;
@@ -40,7 +42,7 @@ bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
     if (*state != state_used)
         return false;
     if (get<uint64_t>(p + slot_sum_at) != checksum64(p, slot_sum_at)) {
-        *state = state_tombstone; // damaged: treat as a hole that keeps probing going
+        *state = state_damaged; // a hole that keeps probing going (or a slot read while written)
         return false;
     }
     std::memcpy(s->hash.bytes.data(), p, 16);
@@ -48,7 +50,7 @@ bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
     s->created_us = get<int64_t>(p + 24);
     const uint32_t where = get<uint32_t>(p + 36);
     if (where != where_file && where != where_pack) {
-        *state = state_tombstone;
+        *state = state_damaged;
         return false;
     }
     s->packed = where == where_pack;
@@ -58,7 +60,7 @@ bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
     // reader allocates what a damaged table claims.
     if (s->packed && (s->bytes <= EntryHeader::size || s->bytes > max_record_len || s->pack_offset < 64 ||
                       s->pack_offset > max_pack_len)) {
-        *state = state_tombstone;
+        *state = state_damaged;
         return false;
     }
     s->last_use_us = get<int64_t>(p + slot_use_at);
@@ -159,7 +161,7 @@ ShardMeta::Lookup ShardMeta::lookup(const KeyHash &h, Slot *slot, uint32_t *inde
         constexpr uint32_t window = 8;
         unsigned char b[slot_size * window];
         uint32_t i = uint32_t(h.word() % cap);
-        bool ended = false;
+        bool ended = false, damaged = false;
         for (uint32_t seen = 0; seen < cap && !ended;) {
             const uint32_t n = std::min(window, std::min(cap - i, cap - seen));
             ssize_t got = pread(fd_.get(), b, slot_size * n, off_t(slot_size) * (i + 1));
@@ -176,6 +178,7 @@ ShardMeta::Lookup ShardMeta::lookup(const KeyHash &h, Slot *slot, uint32_t *inde
                     }
                     continue;
                 }
+                damaged = damaged || state == state_damaged;
                 if (state == state_empty) {
                     ended = true;
                     break;
@@ -183,6 +186,10 @@ ShardMeta::Lookup ShardMeta::lookup(const KeyHash &h, Slot *slot, uint32_t *inde
             }
             i = (i + n) % cap;
         }
+        // A slot failing its checksum may be one a writer was writing as it
+        // was read (no rewrite marks that): only the lock can tell.
+        if (damaged)
+            return Lookup::unsure;
         // Not in the table as this reader knows it: trust that only if no
         // rewrite of the table began since the reader last saw its header
         // (the probe may have raced one), and it is still that size.
