@@ -607,9 +607,12 @@ Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t c
         throw;
     }
     if (was_there) {
-        drop_value(txn, dir, replaced, slot.pack_offset);
-        if (!replaced.packed) // the key's entry file: the table no longer names it
+        // The key's entry file (the table no longer names it) goes before
+        // its payload: a reader that opened it then finds it gone, never an
+        // entry whose payload is missing.
+        if (!replaced.packed)
             unlinkat(dir, key.hash.hex().c_str(), 0);
+        drop_value(txn, dir, replaced, slot.pack_offset);
     }
     const Change change = txn.finish();
     if (durable_)
