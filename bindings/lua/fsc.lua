@@ -92,6 +92,26 @@ end
 
 local closed = "cache is closed"
 
+-- Defines c:name(...) as fn(h, ...) on the open handle h; on a closed
+-- cache it gives nil, "FSC_EINVAL: cache is closed".
+local function method(name, fn)
+  Cache[name] = function(self, ...)
+    local h = self._h
+    if not h then
+      return invalid(closed)
+    end
+    return fn(h, ...)
+  end
+end
+
+-- true for FSC_OK, nil, err for any other status.
+local function done(rc)
+  if rc ~= core.FSC_OK then
+    return fail(rc)
+  end
+  return true
+end
+
 -- c:close() closes the handle (also done by the garbage collector and by
 -- a to-be-closed variable). Locks still held stay valid.
 function Cache:close()
@@ -105,6 +125,17 @@ end
 Cache.__gc = Cache.close
 Cache.__close = Cache.close
 
+-- The entry stored under key | nil (miss) | nil, err.
+local function lookup(h, key)
+  local rc, e = core.fsc_get(h, key)
+  if rc == core.FSC_OK then
+    return e
+  elseif rc == core.FSC_MISS then
+    return nil
+  end
+  return fail(rc)
+end
+
 -- The value of an entry (then freed): the string, or nil, err.
 local function take_value(e)
   local v, erc, detail = core.entry_value(e)
@@ -117,60 +148,36 @@ end
 
 -- c:get(key) -> value | nil (miss) | nil, err
 -- For a value stored with set_file: its content from the remembered offset.
-function Cache:get(key)
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
-  local rc, e = core.fsc_get(h, key)
-  if rc == core.FSC_MISS then
-    return nil
-  elseif rc ~= core.FSC_OK then
-    return fail(rc)
+method("get", function(h, key)
+  local e, err, rc = lookup(h, key)
+  if not e then
+    return nil, err, rc
   end
   return take_value(e)
-end
+end)
 
 -- c:set(key, value) -> true | nil, err
-function Cache:set(key, value)
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
+method("set", function(h, key, value)
   if type(value) ~= "string" then
     return invalid("value must be a string")
   end
-  local rc = core.fsc_set(h, key, value)
-  if rc ~= core.FSC_OK then
-    return fail(rc)
-  end
-  return true
-end
+  return done(core.fsc_set(h, key, value))
+end)
 
 -- c:delete(key) -> true (removed) | false (there was none) | nil, err
-function Cache:delete(key)
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
+method("delete", function(h, key)
   local rc = core.fsc_delete(h, key)
   if rc == core.FSC_MISS then
     return false
-  elseif rc ~= core.FSC_OK then
-    return fail(rc)
   end
-  return true
-end
+  return done(rc)
+end)
 
 -- c:set_file(key, src, move) -> true | nil, err
 -- src is a path (copied from offset 0, or renamed in with move) or an open
 -- io file (its whole content is copied and its current position is
 -- remembered: get_file hands out a file positioned there).
-function Cache:set_file(key, src, move)
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
+method("set_file", function(h, key, src, move)
   local fd, path = -1, nil
   if io.type(src) == "file" then
     fd = core.file_fd(src)
@@ -182,35 +189,25 @@ function Cache:set_file(key, src, move)
   if move and not path then
     return invalid("set_file can move only a path")
   end
-  local rc = core.fsc_set_file(h, key, fd, path, move and core.FSC_MOVE or 0)
-  if rc ~= core.FSC_OK then
-    return fail(rc)
-  end
-  return true
-end
+  return done(core.fsc_set_file(h, key, fd, path, move and core.FSC_MOVE or 0))
+end)
 
 -- c:get_file(key) -> io file | nil (miss) | nil, err
 -- A read-only io file on the stored file, positioned at the remembered
 -- offset (0 for values stored with set): reading to the end gives the
 -- value from there on. Close it when done.
-function Cache:get_file(key)
-  local h = self._h
-  if not h then
-    return invalid(closed)
+method("get_file", function(h, key)
+  local e, err, rc = lookup(h, key)
+  if not e then
+    return nil, err, rc
   end
-  local rc, e = core.fsc_get(h, key)
-  if rc == core.FSC_MISS then
-    return nil
-  elseif rc ~= core.FSC_OK then
-    return fail(rc)
-  end
-  local f, err = core.entry_file(e)
+  local f, ferr = core.entry_file(e)
   core.fsc_entry_free(e)
   if not f then
-    return nil, err
+    return nil, ferr
   end
   return f
-end
+end)
 
 -- c:get_or_create(key, ttl_ms, fn) -> value | nil, err
 -- fn(key) returns the value (a string); it runs at most once across every
@@ -219,11 +216,7 @@ end
 -- caller regenerates an expired value, the old one is returned at once.
 -- An error raised by fn (or a non-string result) stores nothing and comes
 -- back as nil, "FSC_ECREATOR: <error>".
-function Cache:get_or_create(key, ttl_ms, fn)
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
+method("get_or_create", function(h, key, ttl_ms, fn)
   if type(fn) ~= "function" then
     return invalid("get_or_create wants a function")
   end
@@ -237,7 +230,7 @@ function Cache:get_or_create(key, ttl_ms, fn)
     return fail(rc)
   end
   return take_value(e)
-end
+end)
 
 -- c:lock(key, timeout_ms) -> lock | nil, err
 -- timeout_ms: nil or -1 waits as long as it takes, 0 only tries
@@ -245,11 +238,7 @@ end
 -- Re-entrant within this process (Lua has one thread). The lock is
 -- released by lock:unlock(), by a to-be-closed variable or by the garbage
 -- collector.
-function Cache:lock(key, timeout_ms)
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
+method("lock", function(h, key, timeout_ms)
   if timeout_ms ~= nil and math.type(timeout_ms) ~= "integer" then
     return invalid("timeout_ms must be an integer")
   end
@@ -258,7 +247,7 @@ function Cache:lock(key, timeout_ms)
     return fail(rc)
   end
   return setmetatable({_l = l}, Lock)
-end
+end)
 
 -- lock:unlock() -> true | nil, err (a second unlock is FSC_EINVAL)
 function Lock:unlock()
@@ -267,11 +256,7 @@ function Lock:unlock()
     return invalid("lock released twice")
   end
   self._l = nil
-  local rc = core.fsc_unlock(l)
-  if rc ~= core.FSC_OK then
-    return fail(rc)
-  end
-  return true
+  return done(core.fsc_unlock(l))
 end
 Lock.__gc = function(self)
   if self._l then
@@ -281,60 +266,33 @@ end
 Lock.__close = Lock.__gc
 
 -- c:lock_holder(key) -> pid of the process holding key's lock (0: none) | nil, err
-function Cache:lock_holder(key)
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
+method("lock_holder", function(h, key)
   local rc, pid = core.fsc_lock_holder(h, key)
   if rc ~= core.FSC_OK then
     return fail(rc)
   end
   return pid
-end
-
-local function simple(rc)
-  if rc ~= core.FSC_OK then
-    return fail(rc)
-  end
-  return true
-end
+end)
 
 -- c:invalidate(hard) -> true | nil, err
 -- Values stored before now become misses (hard) or stale (get_or_create
 -- serves them while one caller regenerates), for every process.
-function Cache:invalidate(hard)
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
-  return simple(core.fsc_invalidate(h, flag(hard)))
-end
+method("invalidate", function(h, hard)
+  return done(core.fsc_invalidate(h, flag(hard)))
+end)
 
 -- c:clear() -> true | nil, err: removes every value.
-function Cache:clear()
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
-  return simple(core.fsc_clear(h))
-end
+method("clear", function(h)
+  return done(core.fsc_clear(h))
+end)
 
 -- c:prune() -> true | nil, err: drops expired values, then evicts down to cache_size.
-function Cache:prune()
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
-  return simple(core.fsc_prune(h))
-end
+method("prune", function(h)
+  return done(core.fsc_prune(h))
+end)
 
 -- c:stats() -> table of counters | nil, err
-function Cache:stats()
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
+method("stats", function(h)
   local s = core.fsc_statistics()
   local rc = core.fsc_stats(h, s)
   if rc ~= core.FSC_OK then
@@ -346,20 +304,16 @@ function Cache:stats()
     t[f] = s[f]
   end
   return t
-end
+end)
 
 -- c:verify(repair) -> {checked=, problems=, repaired=} | nil, err
-function Cache:verify(repair)
-  local h = self._h
-  if not h then
-    return invalid(closed)
-  end
+method("verify", function(h, repair)
   local r = core.fsc_verify_report()
   local rc = core.fsc_verify(h, flag(repair), r)
   if rc ~= core.FSC_OK then
     return fail(rc)
   end
   return {checked = r.checked, problems = r.problems, repaired = r.repaired}
-end
+end)
 
 return M
