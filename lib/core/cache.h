@@ -100,6 +100,7 @@ private:
     // the reservations that update closed.
     template <typename F> Totals update_ledger(F &&change) {
         std::unique_lock<std::mutex> g(pending_mu_);
+        drop_parents_pending();
         const Pending p = std::exchange(pending_, Pending{});
         const uint64_t hits = pending_hits_.exchange(0), misses = pending_misses_.exchange(0);
         Totals now;
@@ -123,6 +124,15 @@ private:
     }
     // Drops reservations left in the ledger by processes that died.
     void reclaim_dead_reservations();
+    // A set's reservation out of the handle's credit; false when the credit
+    // is short (then the set reserves in the ledger).
+    bool take_credit(const Reservation &r);
+    // What a reservation of r takes on top, as credit for the next sets.
+    Reservation credit_to_add(const Reservation &r);
+    void add_credit(const Reservation &extra);
+    // In a forked child, pending_ and credit_ are the parent's to settle.
+    // Called under pending_mu_.
+    void drop_parents_pending();
 
     Fd base_;
     std::string base_path_;
@@ -138,8 +148,19 @@ private:
         uint64_t sets = 0, release_bytes = 0, release_entries = 0;
         unsigned open = 0; // reservations settled here, still open in the lock table
     };
+    // Budget reserved in the ledger ahead of this handle's next sets, so
+    // that a stream of sets below the budget costs no record-lock round trip
+    // each: at most a 64th of each limit. It is one reservation open in the
+    // lock table per grant, and goes back with every flush_pending (before
+    // any eviction, at fsc_stats and at close).
+    struct Credit {
+        uint64_t bytes = 0, entries = 0;
+        unsigned open = 0; // grants, each a reservation open in the lock table
+    };
     std::mutex pending_mu_;
     Pending pending_;
+    Credit credit_;                                                // guarded by pending_mu_
+    uint64_t pending_generation_ = LockTable::fork_generation(); // guarded by pending_mu_
     std::atomic<uint64_t> pending_hits_{0}, pending_misses_{0};
     std::mutex rng_mu_;
     std::minstd_rand rng_;

@@ -19,20 +19,26 @@ Cache::Reservation Cache::reserve(uint64_t charge) {
     const Reservation r{opts_.cache_size ? charge : 0, opts_.max_entries ? 1u : 0u};
     if (r.bytes == 0 && r.entries == 0)
         return r;
+    if (take_credit(r))
+        return r;
     for (int attempt = 0;; attempt++) {
         if (attempt > 0) {
             reclaim_dead_reservations();
             evict_until(r.bytes, r.entries);
         }
+        const Reservation extra = credit_to_add(r);
         locks_->begin_reservation();
-        bool ok = false;
+        bool ok = false, credited = false;
         try {
             update_ledger([&](Totals &t) {
+                // Credit only where it fits as it is: it never makes a set evict.
+                credited = (extra.bytes || extra.entries) &&
+                           !over_budget(t, r.bytes + extra.bytes, r.entries + extra.entries);
                 // After a few rounds, what is left is other processes' sets in
                 // flight: charge it anyway rather than wait for them.
-                if (attempt >= 16 || !over_budget(t, r.bytes, r.entries)) {
-                    t.reserved_bytes += r.bytes;
-                    t.reserved_entries += r.entries;
+                if (credited || attempt >= 16 || !over_budget(t, r.bytes, r.entries)) {
+                    t.reserved_bytes += r.bytes + (credited ? extra.bytes : 0);
+                    t.reserved_entries += r.entries + (credited ? extra.entries : 0);
                     ok = true;
                 }
             });
@@ -40,10 +46,62 @@ Cache::Reservation Cache::reserve(uint64_t charge) {
             locks_->end_reservation();
             throw;
         }
-        if (ok)
+        if (ok) {
+            if (credited)
+                add_credit(extra);
             return r;
+        }
         locks_->end_reservation();
     }
+}
+
+bool Cache::take_credit(const Reservation &r) {
+    {
+        std::lock_guard<std::mutex> g(pending_mu_);
+        drop_parents_pending();
+        if (credit_.bytes < r.bytes || credit_.entries < r.entries)
+            return false;
+        credit_.bytes -= r.bytes;
+        credit_.entries -= r.entries;
+    }
+    // Already open in the lock table (the credit's own reservation is), so
+    // this takes no lock; settle() closes it as for any set.
+    locks_->begin_reservation();
+    return true;
+}
+
+Cache::Reservation Cache::credit_to_add(const Reservation &r) {
+    // Up to 15 more sets like this one, within a 64th of each limit.
+    std::lock_guard<std::mutex> g(pending_mu_);
+    auto more = [](uint64_t want, uint64_t limit, uint64_t held) {
+        const uint64_t cap = std::min(want * 15, limit / 64);
+        return held < cap ? cap - held : 0;
+    };
+    Reservation extra{r.bytes ? more(r.bytes, opts_.cache_size, credit_.bytes) : 0,
+                      r.entries ? more(r.entries, opts_.max_entries, credit_.entries) : 0};
+    // Credit short in one limit would send every set to the ledger anyway.
+    if ((r.bytes && credit_.bytes + extra.bytes < r.bytes) || (r.entries && credit_.entries + extra.entries < r.entries))
+        return Reservation{0, 0};
+    return extra;
+}
+
+void Cache::add_credit(const Reservation &extra) {
+    // One more reservation open in the lock table, held by the credit.
+    locks_->begin_reservation();
+    std::lock_guard<std::mutex> g(pending_mu_);
+    credit_.bytes += extra.bytes;
+    credit_.entries += extra.entries;
+    credit_.open++;
+}
+
+void Cache::drop_parents_pending() {
+    const uint64_t now = LockTable::fork_generation();
+    if (pending_generation_ == now)
+        return;
+    // The ledger counts them for the parent, which gives them back itself.
+    pending_ = Pending{};
+    credit_ = Credit{};
+    pending_generation_ = now;
 }
 
 void Cache::reclaim_dead_reservations() {
@@ -165,7 +223,13 @@ void Cache::count_lookup(bool hit) {
 void Cache::flush_pending() {
     bool any;
     {
+        // The credit goes back too: no eviction may make room for it.
         std::lock_guard<std::mutex> g(pending_mu_);
+        drop_parents_pending();
+        pending_.release_bytes += credit_.bytes;
+        pending_.release_entries += credit_.entries;
+        pending_.open += credit_.open;
+        credit_ = Credit{};
         any = pending_.sets || pending_.open;
     }
     if (any || pending_hits_.load() || pending_misses_.load())

@@ -33,7 +33,7 @@ Registry &registry() {
     return *r;
 }
 
-std::atomic<uint64_t> fork_generation{0};
+std::atomic<uint64_t> forks_seen{0};
 
 void sleep_us(int64_t us) {
     struct timespec ts;
@@ -52,7 +52,7 @@ off_t key_offset(uint64_t hash_word) {
 
 LockTable::LockTable(int fd, dev_t dev, ino_t ino, std::string shown_path)
     : fd_(fd), dev_(dev), ino_(ino), shown_path_(std::move(shown_path)), state_(new State),
-      generation_(fork_generation.load()) {}
+      generation_(forks_seen.load()) {}
 
 std::shared_ptr<LockTable> LockTable::acquire(int dirfd, const std::string &name, const std::string &shown_path) {
     static std::once_flag atfork_once;
@@ -109,7 +109,7 @@ void LockTable::release_table(LockTable *t) {
 
 void LockTable::after_fork_in_child() {
     Registry &reg = registry();
-    fork_generation++;
+    forks_seen++;
     for (auto &kv : reg.tables) {
         LockTable *t = kv.second;
         unsigned opens = t->state_->opens;
@@ -117,7 +117,7 @@ void LockTable::after_fork_in_child() {
         // exist here: leave it behind and start afresh.
         t->state_ = new State;
         t->state_->opens = opens;
-        t->generation_ = fork_generation.load();
+        t->generation_ = forks_seen.load();
         // The inherited descriptor shares the parent's open file description,
         // and with it the parent's internal (OFD) locks: take a description
         // of our own. The child holds no record locks, so closing drops none.
@@ -341,6 +341,8 @@ void LockTable::begin_reservation() {
         }
     }
 }
+
+uint64_t LockTable::fork_generation() { return forks_seen.load(); }
 
 void LockTable::end_reservation() {
     std::lock_guard<std::mutex> g(state_->mu);

@@ -96,6 +96,9 @@ public:
     // process's reservations can be told from live ones.
     void begin_reservation();
     void end_reservation();
+    // Grows in a forked child: what a handle noted under another value
+    // belongs to the parent process.
+    static uint64_t fork_generation();
     // Calls f() when no process (this one included) has a reservation open,
     // keeping everyone from opening one until f returns. Returns whether it did.
     template <typename F> bool when_no_reservations(F &&f) {

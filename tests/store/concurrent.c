@@ -2,7 +2,8 @@
  * (1 B - 64 KiB, as bytes and as files), reads and deletes. After every set
  * the files under shards/ stay within the budget plus what other processes
  * have in flight; at the end the statistics match the disk exactly and
- * fsc_verify finds nothing wrong. */
+ * fsc_verify finds nothing wrong. A child forked with an open handle gives
+ * back none of the budget its parent reserved. */
 #include "store_test.h"
 
 #define PROCS 4
@@ -155,9 +156,59 @@ static void test_four_writers_one_budget(void **state) {
     fsc_close(c);
 }
 
+/* A handle reserves budget ahead of its next sets. A child forked with the
+ * handle open must not give that reservation back (closing its copy): the
+ * parent still spends it, and another handle would take the same room. */
+static void test_forked_child_leaves_the_parents_reservations(void **state) {
+    struct st_ctx *t = *state;
+    /* Small values: more than 1,024 of them fill the cache, so eviction
+     * samples and frees no more than each set needs. */
+    char value[200], key[32];
+    memset(value, 'v', sizeof value);
+    fsc_cache *spender = st_open(t->dir, CACHE_SIZE, 0, -1);
+    fsc_cache *filler = st_open(t->dir, CACHE_SIZE, 0, -1);
+    assert_non_null(spender);
+    assert_non_null(filler);
+    assert_fsc_ok(fsc_set(spender, "first", 5, value, sizeof value));
+    /* Fill until sets evict: the cache is full but for what spender holds. */
+    int n = 0;
+    while (st_stats(filler).evictions == 0) {
+        snprintf(key, sizeof key, "fill-%d", n++);
+        assert_fsc_ok(fsc_set(filler, key, strlen(key), value, sizeof value));
+        assert_true(n < 16384);
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fsc_close(spender);
+        _exit(0);
+    }
+    assert_int_equal(fsc_test_wait(pid), 0);
+    /* Each handle's sets now, in turn: filler's must make room for
+     * spender's, which spender reserved before the fork. */
+    for (int i = 0; i < 16; i++) {
+        snprintf(key, sizeof key, "more-%d", i);
+        assert_fsc_ok(fsc_set(filler, key, strlen(key), value, sizeof value));
+    }
+    uint64_t most = 0;
+    for (int i = 0; i < 14; i++) {
+        snprintf(key, sizeof key, "spent-%d", i);
+        assert_fsc_ok(fsc_set(spender, key, strlen(key), value, sizeof value));
+        const uint64_t disk = st_disk_bytes(t->dir);
+        most = disk > most ? disk : most;
+    }
+    fprintf(stderr, "after the fork: at most %llu bytes on disk after a set, cache_size %u\n",
+            (unsigned long long)most, CACHE_SIZE);
+    assert_true(most <= CACHE_SIZE);
+    assert_true(st_stats(filler).bytes <= CACHE_SIZE);
+    fsc_close(spender);
+    fsc_close(filler);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_four_writers_one_budget, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_forked_child_leaves_the_parents_reservations, st_setup, st_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
