@@ -141,7 +141,13 @@ typedef struct fsc_options {
  * cost (value + 64 + key length + 320 bytes for the smallest shard table)
  * exceeds cache_size alone is refused with FSC_ETOOBIG rather than stored and
  * evicted at once. Least recently used values (a get is a use) are evicted
- * first: exactly for caches of up to 1,024 values, by sampling above. */
+ * first: exactly for caches of up to 1,024 values, by sampling above.
+ * A handle that sets reserves budget for its next few sets ahead of them
+ * (only where that evicts nothing) and gives back its settled reservations
+ * in batches: to other handles the cache looks fuller by at most a 32nd of
+ * cache_size (and of max_entries) per handle writing, until that handle
+ * next evicts, or calls fsc_stats, fsc_verify or fsc_close, or has made 256
+ * gets. */
 #define FSC_BUDGET_ENTRY_OVERHEAD 64
 #define FSC_BUDGET_MIN_TABLE 320
 

@@ -195,6 +195,24 @@ static void exercise(fsc_cache *c, const char *k) {
     (void)fsc_prune(c);
 }
 
+/* exercise(), then a delete, a repair and a clear: any status but no
+ * crash; the handle is closed. */
+static void exercise_and_close(fsc_cache *c) {
+    exercise(c, "key");
+    (void)fsc_delete(c, "key", 3);
+    fsc_verify_report r = {sizeof r, 0, 0, 0};
+    (void)fsc_verify(c, 1, &r);
+    (void)fsc_clear(c);
+    fsc_close(c);
+}
+
+/* A set of "key" (stored or refused with a status), then exercise_and_close. */
+static void set_exercise_and_close(fsc_cache *c, const char *value) {
+    int rc = fsc_set(c, "key", 3, value, strlen(value));
+    assert_true(rc == FSC_OK || rc < 0);
+    exercise_and_close(c);
+}
+
 static void clear_and_verify(fsc_cache *c) {
     fsc_verify_report r = {sizeof r, 0, 0, 0};
     (void)fsc_verify(c, 1, &r);
@@ -362,12 +380,7 @@ static void symlink_as_subdir(const char *name, int target_file) {
             (void)fsc_set(c, k, strlen(k), "v", 1);
         }
         set_file_str(c, "f", "v", scratch);
-        exercise(c, "key");
-        (void)fsc_delete(c, "key", 3);
-        fsc_verify_report r = {sizeof r, 0, 0, 0};
-        (void)fsc_verify(c, 1, &r);
-        (void)fsc_clear(c);
-        fsc_close(c);
+        exercise_and_close(c);
     } else {
         assert_true(rc < 0);
         if (strstr(fsc_errmsg(), w->base) == NULL)
@@ -388,12 +401,7 @@ static void symlink_as_subdir(const char *name, int target_file) {
         (void)fsc_set(c, k, strlen(k), "v", 1);
     }
     (void)fsc_set_file(c, "g", 1, -1, w->sentinel, 0); /* copies from the sentinel: reading it is allowed */
-    exercise(c, "key");
-    (void)fsc_delete(c, "key", 3);
-    fsc_verify_report r = {sizeof r, 0, 0, 0};
-    (void)fsc_verify(c, 1, &r);
-    (void)fsc_clear(c);
-    fsc_close(c);
+    exercise_and_close(c);
     /* A second process-wide open while the link is there. */
     c = NULL;
     if (fsc_open(w->base, hostile_opts, &c) == FSC_OK) {
@@ -434,7 +442,6 @@ static void symlink_as_shard_dir_and_meta(void **state) {
     path_join(meta, sizeof meta, shard, "meta");
     assert_int_equal(unlink(meta), 0);
     assert_int_equal(symlink(w->sentinel, meta), 0);
-    fsc_verify_report r = {sizeof r, 0, 0, 0};
     c = NULL;
     int rc = fsc_open(w->base, hostile_opts, &c);
     if (rc != FSC_OK) {
@@ -443,13 +450,7 @@ static void symlink_as_shard_dir_and_meta(void **state) {
         if (strstr(fsc_errmsg(), meta) == NULL)
             fail_msg("open with a symlinked meta: %s '%s' does not name %s", fsc_strerror(rc), fsc_errmsg(), meta);
     } else {
-        rc = fsc_set(c, "key", 3, "value 2", 7);
-        assert_true(rc == FSC_OK || rc < 0);
-        exercise(c, "key");
-        (void)fsc_delete(c, "key", 3);
-        (void)fsc_verify(c, 1, &r);
-        (void)fsc_clear(c);
-        fsc_close(c);
+        set_exercise_and_close(c, "value 2");
     }
     world_check(w);
     /* Planted under a running handle that has not opened that shard yet. */
@@ -460,13 +461,7 @@ static void symlink_as_shard_dir_and_meta(void **state) {
     c = open_ok(w->base);
     assert_int_equal(mkdir(shard, 0700), 0);
     assert_int_equal(symlink(w->sentinel, meta), 0);
-    rc = fsc_set(c, "key", 3, "value 2", 7);
-    assert_true(rc == FSC_OK || rc < 0);
-    exercise(c, "key");
-    (void)fsc_delete(c, "key", 3);
-    (void)fsc_verify(c, 1, &r);
-    (void)fsc_clear(c);
-    fsc_close(c);
+    set_exercise_and_close(c, "value 2");
     world_check(w);
 
     /* The shard directory itself. */
@@ -492,13 +487,7 @@ static void symlink_as_shard_dir_and_meta(void **state) {
                 continue;
             }
         }
-        rc = fsc_set(c, "key", 3, "value 3", 7);
-        assert_true(rc == FSC_OK || rc < 0);
-        exercise(c, "key");
-        (void)fsc_delete(c, "key", 3);
-        (void)fsc_verify(c, 1, &r);
-        (void)fsc_clear(c);
-        fsc_close(c);
+        set_exercise_and_close(c, "value 3");
         world_check(w);
     }
     world_free(w);
