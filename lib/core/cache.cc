@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "clock.h"
 #include "directory.h"
@@ -185,10 +186,19 @@ void Cache::note_evicted(int64_t last_use_us) {
 }
 
 std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool *fresh) {
-    const Invalidation inv = read_invalidation();
-    auto e = store_->find(key, inv.lru_horizon_us);
+    // The invalidation record matters only to a value found: a miss skips
+    // its read. Read after the value, it still orders the two as any
+    // concurrent get and invalidate may be ordered.
+    std::optional<Invalidation> read;
+    auto invalidation = [&]() -> const Invalidation & {
+        if (!read)
+            read = read_invalidation();
+        return *read;
+    };
+    auto e = store_->find(key, [&] { return invalidation().lru_horizon_us; });
     if (!e)
         return nullptr;
+    const Invalidation &inv = invalidation();
     if (e->created_us() <= inv.hard_us)
         return nullptr;
     *fresh = !e->expired(expiration_ms, now_us()) && e->created_us() > inv.soft_us;

@@ -277,7 +277,7 @@ void Store::discard(unsigned shard, int dir, const std::string &name, const std:
     fail(Status::corrupt, "cache entry '" + shown(shard, name) + "' is damaged (" + why + ")" + (removed ? "; removed" : ""));
 }
 
-std::unique_ptr<Entry> Store::find(const Key &key, int64_t lru_horizon_us) {
+std::unique_ptr<Entry> Store::find(const Key &key, const std::function<int64_t()> &lru_horizon) {
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, false);
     if (dir < 0)
@@ -299,7 +299,7 @@ std::unique_ptr<Entry> Store::find(const Key &key, int64_t lru_horizon_us) {
         auto found = s.packed ? read_packed(key, dir, s, attempt > 0) : try_find(key, dir);
         if (found) {
             if (*found)
-                m.touch(index, s, now_us(), lru_horizon_us);
+                m.touch(index, s, now_us(), lru_horizon());
             return std::move(*found);
         }
     }

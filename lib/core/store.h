@@ -72,9 +72,10 @@ public:
 
     // The key's entry, or nullptr when absent (or another key's); stamps its
     // last use. A damaged entry is removed and reported as Error(corrupt).
-    // lru_horizon_us: the last use of a recently evicted value (0: none),
-    // which sets how often reads stamp (ShardMeta::touch).
-    std::unique_ptr<Entry> find(const Key &key, int64_t lru_horizon_us);
+    // lru_horizon() gives the last use of a recently evicted value (0: none),
+    // which sets how often reads stamp (ShardMeta::touch); it is asked only
+    // when a value is found (a miss reads nothing more).
+    std::unique_ptr<Entry> find(const Key &key, const std::function<int64_t()> &lru_horizon);
     Change put_bytes(const Key &key, const void *data, size_t len, int64_t created_us);
     // Copies src (move = false) or renames path in (move = true); size is
     // src's length, measured by the caller (a moved file's is re-read).
