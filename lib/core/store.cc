@@ -823,7 +823,10 @@ bool Store::compact(ShardTxn &txn, int dir) {
             throw_errno(errno, "seek 'tmp/" + temp.name() + "'");
         for (Slot *s : packed) {
             if (s->pack_offset < window_at || s->pack_offset + s->bytes > window_at + window.size()) {
-                window.resize(size_t(std::max<uint64_t>(1u << 20, s->bytes)));
+                // Up to 1 MiB, no more than the pack holds from here: a small
+                // pack is read whole without zeroing a large buffer first.
+                const uint64_t left = txn.head.pack_end > s->pack_offset ? txn.head.pack_end - s->pack_offset : 0;
+                window.resize(size_t(std::max<uint64_t>(s->bytes, std::min<uint64_t>(1u << 20, left))));
                 window_at = s->pack_offset;
                 window.resize(pread_full(old->fd.get(), &window[0], window.size(), window_at, "'" + old_shown + "'"));
             }
