@@ -91,6 +91,9 @@ private:
     void settle(const Reservation &r, const Change &c);
     // Evicts least recently used entries until `fits` says the totals fit.
     void evict_until(uint64_t extra_bytes, uint64_t extra_entries);
+    // Candidates oldest first: every entry (exhaustive; the rest of the last
+    // full scan while any is left) or a sample.
+    std::vector<Candidate> eviction_order(bool exhaustive);
     void settle_failed(const Reservation &r);
     void count_lookup(bool hit);
     // Writes what this handle has not yet written to the ledger.
@@ -164,6 +167,10 @@ private:
     std::atomic<uint64_t> pending_hits_{0}, pending_misses_{0};
     std::mutex rng_mu_;
     std::minstd_rand rng_;
+    // The untried rest of the last full scan, oldest first (guarded by
+    // rng_mu_). Still exact LRU later: an entry set since is newer than all
+    // of it, and Store::evict skips one replaced, removed or read since.
+    std::vector<Candidate> lru_order_;
 };
 
 } // namespace fsc

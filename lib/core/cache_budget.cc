@@ -160,28 +160,17 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
         if (!over_budget(t, extra_bytes, extra_entries))
             return;
         const bool exhaustive = t.entries <= exhaustive_limit;
-        std::vector<Candidate> cands;
-        {
-            std::lock_guard<std::mutex> g(rng_mu_);
-            store_->candidates(exhaustive, rng_, &cands);
-        }
+        std::vector<Candidate> cands = eviction_order(exhaustive);
         if (cands.empty())
             return;
-        const int64_t now = now_us();
-        auto age_key = [&](const Candidate &c) {
-            bool expired = opts_.expiration_ms >= 0 && now - c.slot.created_us >= opts_.expiration_ms * 1000;
-            return expired ? INT64_MIN : c.slot.last_use_us;
-        };
-        std::sort(cands.begin(), cands.end(),
-                  [&](const Candidate &a, const Candidate &b) { return age_key(a) < age_key(b); });
         const uint64_t want_bytes = t.bytes + t.reserved_bytes + extra_bytes;
         const uint64_t want_entries = t.entries + t.reserved_entries + extra_entries;
         uint64_t need_bytes = opts_.cache_size ? want_bytes - std::min(want_bytes, opts_.cache_size) : 0;
         uint64_t need_entries = opts_.max_entries ? want_entries - std::min(want_entries, opts_.max_entries) : 0;
         if (exhaustive) {
-            // A full scan reads every shard's table: free a 32nd of the
-            // budget more than needed (least recently used first, as the
-            // order stays exact) so that the next sets find room unscanned.
+            // Free a 32nd of the budget more than needed (least recently
+            // used first, as the order stays exact), so that the next sets
+            // find room without this round's lock and ledger traffic.
             if (need_bytes)
                 need_bytes += opts_.cache_size / 32;
             if (need_entries)
@@ -190,7 +179,9 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
         Change freed;
         uint64_t evicted = 0;
         int64_t horizon = 0;
+        size_t tried = 0;
         for (const Candidate &c : cands) {
+            tried++;
             bool removed;
             Change d = store_->evict(c, need_bytes > 0, &removed);
             if (!removed)
@@ -204,6 +195,11 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
             if ((need_bytes == 0 && need_entries == 0) || !exhaustive)
                 break;
         }
+        if (exhaustive) {
+            // The rest of a full scan's order serves the next evictions.
+            std::lock_guard<std::mutex> g(rng_mu_);
+            lru_order_.assign(cands.begin() + ptrdiff_t(tried), cands.end());
+        }
         update_ledger([&](Totals &tt) {
             tt.evictions += evicted;
         });
@@ -212,6 +208,22 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
         if (evicted == 0 && exhaustive)
             return; // nothing removable now: never loop on it
     }
+}
+
+std::vector<Candidate> Cache::eviction_order(bool exhaustive) {
+    std::vector<Candidate> cands;
+    std::lock_guard<std::mutex> g(rng_mu_);
+    if (exhaustive && !lru_order_.empty())
+        return std::exchange(lru_order_, {});
+    store_->candidates(exhaustive, rng_, &cands);
+    const int64_t now = now_us();
+    auto age_key = [&](const Candidate &c) {
+        bool expired = opts_.expiration_ms >= 0 && now - c.slot.created_us >= opts_.expiration_ms * 1000;
+        return expired ? INT64_MIN : c.slot.last_use_us;
+    };
+    std::sort(cands.begin(), cands.end(),
+              [&](const Candidate &a, const Candidate &b) { return age_key(a) < age_key(b); });
+    return cands;
 }
 
 void Cache::count_lookup(bool hit) {

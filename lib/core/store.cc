@@ -751,8 +751,8 @@ Change Store::evict(const Candidate &c, bool free_bytes, bool *removed) {
     const std::string hex = c.slot.hash.hex();
     ShardTxn txn(*this, c.shard, dir);
     auto now = txn.meta.find(txn.head, c.slot.hash);
-    if (!now || now->created_us != c.slot.created_us)
-        return txn.finish(); // replaced or gone meanwhile: not the entry that was chosen
+    if (!now || now->created_us != c.slot.created_us || now->last_use_us != c.slot.last_use_us)
+        return txn.finish(); // replaced, gone or read meanwhile: not the entry that was chosen
     if (!now->packed && unlinkat(dir, hex.c_str(), 0) != 0 && errno != ENOENT)
         return txn.finish(); // cannot be removed (permissions): leave it, never loop on it
     drop_value(txn, dir, *now);

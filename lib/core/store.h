@@ -86,7 +86,8 @@ public:
 
     // Every entry's slot (exhaustive) or a random sample of them.
     void candidates(bool exhaustive, std::minstd_rand &rng, std::vector<Candidate> *out);
-    // Removes the candidate if it is still the same entry (*removed says).
+    // Removes the candidate if it is still the same entry, not used since it
+    // was read (*removed says).
     // free_bytes: the caller needs bytes back now, so a packed victim's pack
     // is compacted at once (evicting its shard's oldest records first when
     // the pack is large, so that the copy pays off); the change may then
