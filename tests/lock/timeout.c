@@ -33,14 +33,16 @@ static void test_wait_try_and_timeout_across_processes(void **state) {
     assert_int_equal(pid, holder);
 
     fsc_lock_handle *l = NULL;
-    int64_t t0 = lt_now_ms();
+    /* The holder releases only when told to: a try that waited for it, or a
+     * bounded wait that did not give up, would never return. The upper
+     * bound only tells milliseconds from seconds (a slow machine or valgrind
+     * may take a while to return). */
     assert_fsc_status(fsc_lock(t->cache, LT_KEY(k), 0, &l), FSC_EBUSY);
-    assert_true(lt_now_ms() - t0 < 40); /* "only tries" */
 
-    t0 = lt_now_ms();
+    int64_t t0 = lt_now_ms();
     assert_fsc_status(fsc_lock(t->cache, LT_KEY(k), 50, &l), FSC_ETIMEDOUT);
     int64_t waited = lt_now_ms() - t0;
-    assert_in_range(waited, 49, 1000);
+    assert_in_range(waited, 49, 10000);
 
     /* -1: the watcher tells the holder to release once we are blocked. */
     pid_t watcher = lt_send_when_blocked(getpid(), release.w);
@@ -67,7 +69,7 @@ static void test_try_and_timeout_across_threads(void **state) {
     assert_fsc_status(lt_thread_lock(t->cache, LT_KEY(k), 0), FSC_EBUSY);
     int64_t t0 = lt_now_ms();
     assert_fsc_status(lt_thread_lock(t->cache, LT_KEY(k), 50), FSC_ETIMEDOUT);
-    assert_in_range(lt_now_ms() - t0, 49, 1000);
+    assert_in_range(lt_now_ms() - t0, 49, 10000);
     /* A holder in this very process is not "another process". */
     int64_t pid = -1;
     assert_fsc_ok(fsc_lock_holder(t->cache, LT_KEY(k), &pid));
