@@ -92,8 +92,8 @@ private:
     // Evicts least recently used entries until `fits` says the totals fit.
     void evict_until(uint64_t extra_bytes, uint64_t extra_entries);
     // Candidates oldest first: every entry (exhaustive; the rest of the last
-    // full scan while any is left) or a sample.
-    std::vector<Candidate> eviction_order(bool exhaustive);
+    // full scan while any is left, then *saved) or a sample.
+    std::vector<Candidate> eviction_order(bool exhaustive, bool *saved);
     void settle_failed(const Reservation &r);
     void count_lookup(bool hit);
     // Writes what this handle has not yet written to the ledger.

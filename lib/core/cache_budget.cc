@@ -160,7 +160,8 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
         if (!over_budget(t, extra_bytes, extra_entries))
             return;
         const bool exhaustive = t.entries <= exhaustive_limit;
-        std::vector<Candidate> cands = eviction_order(exhaustive);
+        bool saved = false;
+        std::vector<Candidate> cands = eviction_order(exhaustive, &saved);
         if (cands.empty())
             return;
         const uint64_t want_bytes = t.bytes + t.reserved_bytes + extra_bytes;
@@ -205,15 +206,18 @@ void Cache::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
         });
         if (horizon)
             note_evicted(horizon);
-        if (evicted == 0 && exhaustive)
-            return; // nothing removable now: never loop on it
+        // Nothing removable now: never loop on it. (A saved order may only
+        // be stale: the next round scans again.)
+        if (evicted == 0 && exhaustive && !saved)
+            return;
     }
 }
 
-std::vector<Candidate> Cache::eviction_order(bool exhaustive) {
+std::vector<Candidate> Cache::eviction_order(bool exhaustive, bool *saved) {
     std::vector<Candidate> cands;
     std::lock_guard<std::mutex> g(rng_mu_);
-    if (exhaustive && !lru_order_.empty())
+    *saved = exhaustive && !lru_order_.empty();
+    if (*saved)
         return std::exchange(lru_order_, {});
     store_->candidates(exhaustive, rng_, &cands);
     const int64_t now = now_us();
