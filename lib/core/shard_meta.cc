@@ -327,17 +327,18 @@ uint64_t ShardMeta::file_size() {
     return uint64_t(st.st_size);
 }
 
-bool ShardMeta::trim() {
-    auto h = read_header();
-    if (!h || file_size() <= file_bytes(h->capacity))
+bool ShardMeta::trim(const MetaHeader &head) {
+    if (file_size() <= file_bytes(head.capacity))
         return false;
-    if (ftruncate(fd_.get(), off_t(file_bytes(h->capacity))) != 0)
+    if (ftruncate(fd_.get(), off_t(file_bytes(head.capacity))) != 0)
         throw_errno(errno, "truncate '" + shown_ + "'");
     return true;
 }
 
-bool ShardMeta::clean() {
+bool ShardMeta::clean(std::optional<MetaHeader> *read) {
     auto h = read_header();
+    if (read)
+        *read = h;
     if (h)
         return h->dirty == 0;
     return empty(); // never written: nothing to recover

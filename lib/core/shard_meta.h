@@ -95,11 +95,13 @@ static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
     // record is then unaccounted, and the caller reconciles the shard.
     bool take_duplicates_dropped() noexcept { return std::exchange(duplicates_dropped_, false); }
     // Whether the header is valid and clean (a crash left no change half done).
-    bool clean();
+    // *read (if given): the header read, when it was valid.
+    bool clean(std::optional<MetaHeader> *read = nullptr);
     // A reader's stamp that lands after the table shrank under it grows the
     // file past the table: cuts the file back to its table (shard lock held,
-    // or alone with the cache). True when it did.
-    bool trim();
+    // or alone with the cache); head is its header as just read. True when
+    // it did.
+    bool trim(const MetaHeader &head);
     // The meta file's size now.
     uint64_t file_size();
     // Writes the table through to the disk (durable sets: the table is where

@@ -1155,10 +1155,12 @@ void Store::rebuild_dirty_shards() {
         const int dir = shard_dir(shard, false);
         if (dir < 0)
             continue;
-        if (!meta(shard, dir).clean())
+        ShardMeta &m = meta(shard, dir);
+        std::optional<MetaHeader> head;
+        if (!m.clean(&head))
             ShardTxn(*this, shard, dir).finish();
-        else
-            meta(shard, dir).trim();
+        else if (head)
+            m.trim(*head);
     }
 }
 

@@ -57,17 +57,30 @@ static const char *fz_dir(void) {
     return fz_root;
 }
 
-static void fz_write(const char *path, const void *data, size_t len) {
-    unlink(path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+/* Writes data as the file at path: create adds O_CREAT. */
+static void fz_put(const char *path, const void *data, size_t len, int create) {
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | create, 0600);
     if (fd < 0) {
         perror(path);
         abort();
     }
-    if (len && write(fd, data, len) != (ssize_t)len)
+    if (len && write(fd, data, len) != (ssize_t)len) {
+        perror(path);
         abort();
+    }
     close(fd);
 }
+
+/* A new file at path (a new inode: descriptors open on the old one still
+ * read the old bytes). */
+static void fz_write(const char *path, const void *data, size_t len) {
+    unlink(path);
+    fz_put(path, data, len, O_CREAT);
+}
+
+/* Writes over path in place: same name and inode, so the descriptors the
+ * cache keeps open read the new bytes too. */
+static void fz_overwrite(const char *path, const void *data, size_t len) { fz_put(path, data, len, 0); }
 
 /* A finding: print and abort, so libFuzzer saves the input. */
 #define FZ_ASSERT(cond, ...)                                                                       \
@@ -202,15 +215,6 @@ static unsigned char *fz_read(const char *path, size_t *len) {
     }
     *len = (size_t)st.st_size;
     return buf;
-}
-
-/* Writes over path in place: same name and inode, so the descriptors the
- * cache keeps open read the new bytes too. */
-static void fz_overwrite(const char *path, const void *data, size_t len) {
-    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    FZ_ASSERT(fd >= 0, "open '%s'", path);
-    FZ_ASSERT(len == 0 || write(fd, data, len) == (ssize_t)len, "write '%s'", path);
-    close(fd);
 }
 
 /* The fuzz input as a file image to write (free() it). With live_path, adopt

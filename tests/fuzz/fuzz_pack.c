@@ -148,7 +148,6 @@ static void adopt(unsigned char *img, size_t len, const unsigned char *live, siz
     }
 }
 
-/* Writes data over the file at path, keeping its inode. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1 || size > 64 * 1024)
         return 0;
