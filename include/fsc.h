@@ -34,9 +34,11 @@
  *    shard metadata files it has used open, up to 2 x 256 plus a few, so
  *    that a get needs no path walk. Several handles on large caches may need
  *    a higher RLIMIT_NOFILE than the common soft limit of 1024.
- *  - On a network filesystem (NFSv4, CephFS, GlusterFS) fsc uses no shared
- *    memory maps and takes every lock with fcntl; see docs/ARCHITECTURE.md
- *    for what such filesystems do to locks and renames.
+ *  - One cache directory is for the processes of ONE host. Sharing it
+ *    between hosts over a network filesystem (NFS, GlusterFS, CephFS, ...)
+ *    is not supported: the locks exclude across hosts, but another host may
+ *    read stale tables and values, run a creator a second time, or overrun
+ *    cache_size. See "Network filesystems" in docs/ARCHITECTURE.md.
  */
 #ifndef FSC_H
 #define FSC_H
