@@ -64,9 +64,16 @@ extern "C" {
 #define FSC_VERSION_MINOR 1
 #define FSC_VERSION_PATCH 0
 
+/* The version as one number, MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define FSC_VERSION_NUMBER (FSC_VERSION_MAJOR * 10000 + FSC_VERSION_MINOR * 100 + FSC_VERSION_PATCH)
+
 /* The library's own version as "MAJOR.MINOR.PATCH": compare it with the
  * macros above to detect a header/library mismatch. Never NULL. */
 FSC_API const char *fsc_version(void);
+
+/* The library's own version as a number, as FSC_VERSION_NUMBER computes it:
+ * fsc_version_number() >= 100 means "0.1.0 or later". */
+FSC_API int fsc_version_number(void);
 
 /* ------------------------------------------------------------------ */
 /* Status codes (values are fixed)                                     */
@@ -76,6 +83,7 @@ enum fsc_status {
     FSC_OK = 0,         /* success */
     FSC_MISS = 1,       /* no fresh value for the key (absent, expired, invalidated, deleted) */
     FSC_STALE = 2,      /* fsc_get_or_create returned an expired value while another caller regenerates */
+    FSC_STOPPED = 3,    /* fsc_foreach: the visitor returned non-zero and the walk stopped */
     FSC_EINVAL = -1,    /* bad argument: NULL pointer, empty or oversized key, bad option, lock released twice */
     FSC_ENOMEM = -2,    /* out of memory */
     FSC_EIO = -3,       /* an operating-system call failed; fsc_errmsg() names call, path and errno */
@@ -232,7 +240,7 @@ FSC_API uint64_t fsc_entry_offset(const fsc_entry *e);
  * file is exactly the value (seek to 0 for its start); for a value stored
  * with fsc_set the value is the last fsc_entry_size() bytes of the file.
  * -1 for NULL. */
-FSC_API int fsc_entry_fd(const fsc_entry *e);
+FSC_API int fsc_entry_fd(fsc_entry *e);
 
 /* Reads the value sequentially from the remembered offset, with a cursor of
  * the entry's own (independent of the descriptor's offset). *got is the
@@ -326,7 +334,9 @@ typedef struct fsc_statistics {
     uint64_t hits, misses, sets, evictions, expirations; /* since creation, all processes */
 } fsc_statistics;
 
-/* Fills *out (out->size must be set to sizeof(fsc_statistics) first).
+/* Fills *out (out->size must be set to sizeof(fsc_statistics) first; a
+ * struct of an older, smaller version is filled as far as its size reaches,
+ * and one of a newer, larger version as far as this version knows).
  * entries and bytes are what the cache holds now (bytes as FSC_BUDGET counts
  * them); cache_size is this handle's option; hits, misses, sets, evictions
  * and expirations count since the cache was created, by every process. Each
@@ -348,7 +358,8 @@ typedef struct fsc_verify_report {
  * what is damaged or orphaned and rebuilds the metadata from the files, so
  * that the accounting is exact. checked counts the files looked at, problems
  * what was wrong, repaired what was fixed. out may be NULL; else out->size
- * must be set first. Its cost grows with the number of values.
+ * must be set first (a smaller or larger struct is filled as fsc_stats fills
+ * one). Its cost grows with the number of values.
  * Returns FSC_OK (whatever it found), FSC_EINVAL, FSC_EIO. */
 FSC_API int fsc_verify(fsc_cache *c, int repair, fsc_verify_report *out);
 
@@ -357,8 +368,9 @@ typedef int (*fsc_visitor)(void *ctx, const void *key, size_t key_len, uint64_t 
                            int64_t created_ms);
 
 /* Visits every stored value (order unspecified; values set or removed during
- * the walk may or may not be seen). FSC_OK, or the visitor's non-zero return
- * value stops the walk and is returned. */
+ * the walk may or may not be seen). Returns FSC_OK when every value was
+ * visited, FSC_STOPPED when the visitor returned non-zero (whatever value it
+ * returned), FSC_EINVAL, FSC_EIO. */
 FSC_API int fsc_foreach(fsc_cache *c, fsc_visitor visit, void *ctx);
 
 #ifdef __cplusplus

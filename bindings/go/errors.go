@@ -10,6 +10,7 @@ const (
 	CodeOK       Code = 0
 	CodeMiss     Code = 1
 	CodeStale    Code = 2
+	CodeStopped  Code = 3
 	CodeInvalid  Code = -1
 	CodeNoMem    Code = -2
 	CodeIO       Code = -3

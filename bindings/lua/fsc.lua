@@ -18,7 +18,7 @@ M.MAX_KEY = core.FSC_MAX_KEY
 
 -- The status codes by name (M.status.FSC_EBUSY == -6) and back.
 M.status = {}
-for _, name in ipairs{"FSC_OK", "FSC_MISS", "FSC_STALE", "FSC_EINVAL", "FSC_ENOMEM", "FSC_EIO",
+for _, name in ipairs{"FSC_OK", "FSC_MISS", "FSC_STALE", "FSC_STOPPED", "FSC_EINVAL", "FSC_ENOMEM", "FSC_EIO",
                       "FSC_ENOSPC", "FSC_EACCES", "FSC_EBUSY", "FSC_ETIMEDOUT", "FSC_EDEADLK",
                       "FSC_ECORRUPT", "FSC_ETOOBIG", "FSC_EXDEV", "FSC_EFORMAT", "FSC_ECREATOR",
                       "FSC_ENOTSUP"} do

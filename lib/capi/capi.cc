@@ -1,6 +1,7 @@
 // The extern "C" layer: handle structs, argument checks, and one guard per call.
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "../core/cache.h"
@@ -84,15 +85,40 @@ using fsc::capi::check_key;
 using fsc::capi::check_out;
 using fsc::capi::guard;
 
+namespace {
+
+// Versioned result structs: a caller built against an older header passes a
+// smaller struct, so each field is written only when out->size covers it.
+template <typename Struct> class Filler {
+public:
+    Filler(Struct *out, const char *name) : out_(out) {
+        if (out->size < sizeof out->size + sizeof(uint64_t))
+            fsc::fail(fsc::Status::inval, std::string("out->size must be set to sizeof(") + name + ")");
+    }
+    void put(uint64_t Struct::*field, uint64_t value) {
+        auto *p = &(out_->*field);
+        if (reinterpret_cast<char *>(p + 1) - reinterpret_cast<char *>(out_) <= std::ptrdiff_t(out_->size))
+            *p = value;
+    }
+
+private:
+    Struct *out_;
+};
+
+} // namespace
+
 extern "C" {
 
 const char *fsc_version(void) { return FSC_VERSION_STRING; }
+
+int fsc_version_number(void) { return FSC_VERSION_NUMBER; }
 
 const char *fsc_strerror(int status) {
     switch (status) {
     case FSC_OK: return "FSC_OK";
     case FSC_MISS: return "FSC_MISS";
     case FSC_STALE: return "FSC_STALE";
+    case FSC_STOPPED: return "FSC_STOPPED";
     case FSC_EINVAL: return "FSC_EINVAL";
     case FSC_ENOMEM: return "FSC_ENOMEM";
     case FSC_EIO: return "FSC_EIO";
@@ -205,12 +231,12 @@ uint64_t fsc_entry_size(const fsc_entry *e) { return e ? e->impl->size() : 0; }
 
 uint64_t fsc_entry_offset(const fsc_entry *e) { return e ? e->impl->offset() : 0; }
 
-int fsc_entry_fd(const fsc_entry *e) {
+int fsc_entry_fd(fsc_entry *e) {
     if (!e)
         return -1;
     int fd = -1;
     guard([&] {
-        fd = const_cast<fsc_entry *>(e)->impl->fd();
+        fd = e->impl->fd();
         return FSC_OK;
     });
     return fd;
@@ -319,17 +345,16 @@ int fsc_stats(fsc_cache *c, fsc_statistics *out) {
     return guard([&] {
         check_cache(c);
         check_out(out);
-        if (out->size < sizeof(fsc_statistics))
-            fail(Status::inval, "out->size must be set to sizeof(fsc_statistics)");
+        Filler<fsc_statistics> f(out, "fsc_statistics");
         fsc::Totals t = c->impl->stats();
-        out->entries = t.entries;
-        out->bytes = t.bytes;
-        out->cache_size = c->impl->options().cache_size;
-        out->hits = t.hits;
-        out->misses = t.misses;
-        out->sets = t.sets;
-        out->evictions = t.evictions;
-        out->expirations = t.expirations;
+        f.put(&fsc_statistics::entries, t.entries);
+        f.put(&fsc_statistics::bytes, t.bytes);
+        f.put(&fsc_statistics::cache_size, c->impl->options().cache_size);
+        f.put(&fsc_statistics::hits, t.hits);
+        f.put(&fsc_statistics::misses, t.misses);
+        f.put(&fsc_statistics::sets, t.sets);
+        f.put(&fsc_statistics::evictions, t.evictions);
+        f.put(&fsc_statistics::expirations, t.expirations);
         return FSC_OK;
     });
 }
@@ -337,13 +362,14 @@ int fsc_stats(fsc_cache *c, fsc_statistics *out) {
 int fsc_verify(fsc_cache *c, int repair, fsc_verify_report *out) {
     return guard([&] {
         check_cache(c);
-        if (out && out->size < sizeof(fsc_verify_report))
-            fail(Status::inval, "out->size must be set to sizeof(fsc_verify_report)");
+        std::optional<Filler<fsc_verify_report>> f;
+        if (out)
+            f.emplace(out, "fsc_verify_report");
         fsc::VerifyCounts n = c->impl->verify(repair != 0);
-        if (out) {
-            out->checked = n.checked;
-            out->problems = n.problems;
-            out->repaired = n.repaired;
+        if (f) {
+            f->put(&fsc_verify_report::checked, n.checked);
+            f->put(&fsc_verify_report::problems, n.problems);
+            f->put(&fsc_verify_report::repaired, n.repaired);
         }
         return FSC_OK;
     });
@@ -354,12 +380,12 @@ int fsc_foreach(fsc_cache *c, fsc_visitor visit, void *ctx) {
         check_cache(c);
         if (!visit)
             fail(Status::inval, "visitor is NULL");
-        int stopped = 0;
+        bool stopped = false;
         c->impl->foreach([&](const std::string &key, uint64_t size, int64_t created_us) {
-            stopped = visit(ctx, key.data(), key.size(), size, created_us / 1000);
-            return stopped == 0;
+            stopped = visit(ctx, key.data(), key.size(), size, created_us / 1000) != 0;
+            return !stopped;
         });
-        return stopped;
+        return stopped ? FSC_STOPPED : FSC_OK;
     });
 }
 

@@ -289,7 +289,9 @@ static void test_strerror(void **state) {
     /* The values are part of the ABI. */
     assert_int_equal(FSC_ENOTSUP, -14);
     assert_int_equal(FSC_STALE, 2);
-    const int unknown[] = {3, -15, 100, -100, INT_MIN, INT_MAX};
+    assert_int_equal(FSC_STOPPED, 3);
+    assert_string_equal(fsc_strerror(FSC_STOPPED), "FSC_STOPPED");
+    const int unknown[] = {4, -15, 100, -100, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
         assert_string_equal(fsc_strerror(unknown[i]), "FSC_E?");
 }
@@ -300,6 +302,9 @@ static void test_version(void **state) {
     snprintf(want, sizeof want, "%d.%d.%d", FSC_VERSION_MAJOR, FSC_VERSION_MINOR, FSC_VERSION_PATCH);
     assert_non_null(fsc_version());
     assert_string_equal(fsc_version(), want);
+    assert_int_equal(fsc_version_number(), FSC_VERSION_NUMBER);
+    assert_int_equal(fsc_version_number(),
+                     FSC_VERSION_MAJOR * 10000 + FSC_VERSION_MINOR * 100 + FSC_VERSION_PATCH);
 }
 
 int main(void) {

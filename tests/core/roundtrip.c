@@ -329,7 +329,7 @@ static int stop_at_first(void *ctx, const void *key, size_t key_len, uint64_t si
     (void)size;
     (void)created_ms;
     (*(int *)ctx)++;
-    return 7;
+    return FSC_MISS; /* any non-zero stops; the walk's status is FSC_STOPPED, never this */
 }
 
 static void test_foreach(void **state) {
@@ -362,8 +362,49 @@ static void test_foreach(void **state) {
     assert_true(s.min_created <= core_now_ms());
 
     int calls = 0;
-    assert_int_equal(fsc_foreach(t->cache, stop_at_first, &calls), 7);
+    assert_int_equal(fsc_foreach(t->cache, stop_at_first, &calls), FSC_STOPPED);
     assert_int_equal(calls, 1);
+}
+
+/* The result structs as a program built against an older, smaller header
+ * passes them: what fits is filled, nothing past out->size is written. */
+struct old_statistics {
+    size_t size;
+    uint64_t entries, bytes;
+    uint64_t canary[8];
+};
+struct old_verify_report {
+    size_t size;
+    uint64_t checked;
+    uint64_t canary[4];
+};
+
+static void test_older_result_structs(void **state) {
+    struct fsc_test_ctx *t = *state;
+    assert_fsc_ok(fsc_set(t->cache, "a", 1, "12345", 5));
+
+    struct old_statistics st;
+    memset(&st, 0xab, sizeof st);
+    st.size = offsetof(struct old_statistics, canary);
+    assert_fsc_ok(fsc_stats(t->cache, (fsc_statistics *)&st));
+    assert_int_equal(st.entries, 1);
+    assert_true(st.bytes >= 5);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(st.canary[i], 0xababababababababull);
+
+    struct old_verify_report vr;
+    memset(&vr, 0xab, sizeof vr);
+    vr.size = offsetof(struct old_verify_report, canary);
+    assert_fsc_ok(fsc_verify(t->cache, 0, (fsc_verify_report *)&vr));
+    assert_true(vr.checked >= 1);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(vr.canary[i], 0xababababababababull);
+
+    /* A size that covers no field is a mistake, not an old version. */
+    st.size = 0;
+    assert_int_equal(fsc_stats(t->cache, (fsc_statistics *)&st), FSC_EINVAL);
+    vr.size = sizeof(size_t);
+    assert_int_equal(fsc_verify(t->cache, 0, (fsc_verify_report *)&vr), FSC_EINVAL);
 }
 
 int main(void) {
@@ -381,6 +422,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_expiration, fsc_test_setup, fsc_test_teardown),
         cmocka_unit_test_setup_teardown(test_reopen, fsc_test_setup, fsc_test_teardown),
         cmocka_unit_test_setup_teardown(test_foreach, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_older_result_structs, fsc_test_setup, fsc_test_teardown),
     };
     return cmocka_run_group_tests_name("core_roundtrip", tests, NULL, NULL);
 }
