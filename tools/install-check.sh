@@ -150,8 +150,9 @@ check "Lua: luarocks make --tree, require from the tree" lua_rock
 ruby_gem() {
   local gems=$work/gems
   (cd "$src/bindings/ruby" && gem build fsc.gemspec --output "$work/fsc.gem")
-  tar -xOf "$work/fsc.gem" data.tar.gz | tar -tzf - | grep -qx ext/fsc_native/fsc_ruby_wrap.c ||
-    { echo "the gem holds no SWIG wrapper"; return 1; }
+  local names
+  names=$(tar -xOf "$work/fsc.gem" data.tar.gz | tar -tzf -)
+  grep -qx ext/fsc_native/fsc_ruby_wrap.c <<<"$names" || { echo "the gem holds no SWIG wrapper"; return 1; }
   PKG_CONFIG_PATH=$pcpath gem install --local --no-document --install-dir "$gems" "$work/fsc.gem"
   cd "$elsewhere"
   # Debian's activesupport comes from the system's gem paths.
@@ -197,9 +198,9 @@ python_wheel() {
   echo "$names"
   for f in '/fsc/__init__.py$' '/fsc/dogpile_backends.py$' '/fsc/_fsc_swig.py$' '^fsc/_fsc_swig_c\..*\.so$' \
            'dist-info/entry_points.txt$'; do
-    echo "$names" | grep -q "$f" || { echo "not in the wheel: $f"; return 1; }
+    grep -q "$f" <<<"$names" || { echo "not in the wheel: $f"; return 1; }
   done
-  if echo "$names" | grep -E 'libfsc|fsc\.h|fsc\.pc|/scripts/'; then
+  if grep -E 'libfsc|fsc\.h|fsc\.pc|/scripts/' <<<"$names"; then
     echo "the wheel holds more than the package"
     return 1
   fi
