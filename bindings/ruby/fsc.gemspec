@@ -23,6 +23,7 @@ Gem::Specification.new do |s|
   s.description = "Ruby binding of libfsc, and ActiveSupport::Cache::FscStore " \
                   "(config.cache_store = :fsc_store, \"/path\")."
   s.license = "MIT"
+  s.homepage = "https://github.com/fsc-cache/fsc"
   s.authors = ["fsc"]
   s.required_ruby_version = ">= 2.7"
   s.files = Dir.chdir(__dir__) do
