@@ -8,6 +8,7 @@ packages=(
   swig python3 python3-dev python3-pytest python3-dogpile.cache
   ruby ruby-dev ruby-minitest ruby-activesupport
   liblua5.4-dev lua5.4 golang-go
+  python3-mesonpy python3-build python3-venv patchelf luarocks
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -54,7 +54,7 @@ def build_go(args, work, base):
     os.makedirs(peer)
     shutil.copy(os.path.join(args.src, "peer.go"), os.path.join(peer, "main.go"))
     with open(os.path.join(peer, "go.mod"), "w") as f:
-        f.write("module fscxlangpeer\n\ngo 1.19\n\nrequire fsc v0.0.0\n\nreplace fsc => ../fsc\n")
+        f.write("module fscxlangpeer\n\ngo 1.19\n\nrequire github.com/fsc-cache/fsc/bindings/go v0.0.0\n\nreplace github.com/fsc-cache/fsc/bindings/go => ../fsc\n")
     env = dict(os.environ, GOCACHE=os.path.join(work, "gocache"), GOPATH=os.path.join(work, "gopath"),
                GOPROXY="off", GOFLAGS="", GO111MODULE="on", CGO_ENABLED="1", GOTOOLCHAIN="local")
     env.setdefault("HOME", work)

@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"fsc"
+	fsc "github.com/fsc-cache/fsc/bindings/go"
 )
 
 func die(format string, args ...interface{}) {

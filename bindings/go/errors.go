@@ -1,6 +1,6 @@
 package fsc
 
-import "fsc/internal/swigfsc"
+import "github.com/fsc-cache/fsc/bindings/go/internal/swigfsc"
 
 // Code is an fsc status code (the values of enum fsc_status in fsc.h).
 type Code int

@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"fsc/internal/swigfsc"
+	"github.com/fsc-cache/fsc/bindings/go/internal/swigfsc"
 )
 
 // Version is the version of the loaded libfsc, "MAJOR.MINOR.PATCH".

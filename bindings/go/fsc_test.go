@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"fsc"
+	fsc "github.com/fsc-cache/fsc/bindings/go"
 )
 
 // Child processes re-run this test binary with FSC_TEST_CHILD set to a role.

@@ -1,3 +1,3 @@
-module fsc
+module github.com/fsc-cache/fsc/bindings/go
 
 go 1.19
