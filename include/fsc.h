@@ -125,7 +125,8 @@ typedef struct fsc_options {
  * naming the path, its owner or mode) a base_dir, or its FSC-FORMAT, lock,
  * tmp or shards, that:
  *  - belongs to a user other than the caller (effective uid) and root, or
- *  - is writable by others, or by its group.
+ *  - is writable by others, or by its group (a directory made by hand under
+ *    umask 002 is: chmod g-w it, or let fsc_open create it).
  * Root is no exception: root opening another user's cache is refused too
  * (run as that user, or share the cache with a group). Parent directories
  * of base_dir are not checked.
@@ -136,9 +137,9 @@ typedef struct fsc_options {
  * 02770 (directories) or 0660 (files). Everything the handle creates then
  * gets those modes whatever the umask (directories setgid, so the group is
  * inherited), files moved in with FSC_MOVE included. Every handle on a
- * shared cache, in every process, must pass the same shared_group. A cache
- * first used privately keeps its inner files' 0600 modes: share it from its
- * first open. */
+ * shared cache, in every process, must pass the same shared_group; share a
+ * cache from its first open (fsc does not convert the inner files of a
+ * cache first used privately). */
 
 /* FSC_PACKING: a value stored with fsc_set of at most pack_limit bytes is
  * appended as a record to its shard's pack file (base_dir/shards/xx/pack.*)
