@@ -193,19 +193,22 @@ class Cache:
         return handle
 
     def _enter(self):
+        """Starts a call in flight; the handle stays open until _leave."""
         with self._mu:
-            if self._handle is None:
+            handle = self._handle
+            if handle is None:
                 raise ClosedError()
             self._calls += 1
+            return handle
 
     def _leave(self):
         with self._mu:
             self._calls -= 1
-            handle = None
-            if self._calls == 0:
-                handle, self._closing = self._closing, None
-        if handle is not None:
-            _c.fsc_close(handle)
+            handle = self._closing
+            if handle is None or self._calls:
+                return
+            self._closing = None
+        _c.fsc_close(handle)
 
     def close(self):
         """Closes the handle (locks still held stay valid until released);
@@ -236,9 +239,13 @@ class Cache:
 
     # -- values -------------------------------------------------------------
 
-    @_in_flight
     def _entry(self, key):
-        status, entry = _c.fsc_get(self._h, _key(key))
+        # The hot path: _in_flight spelled out, on the handle _enter gives.
+        h = self._enter()
+        try:
+            status, entry = _c.fsc_get(h, _key(key))
+        finally:
+            self._leave()
         return entry if _check(status, "get") == _c.FSC_OK else None
 
     @staticmethod
