@@ -126,7 +126,30 @@ typedef struct fsc_options {
     int file_movable;     /* default 0: fsc_set_file copies; 1: it renames the caller's file in */
     int durable;          /* default 0; 1: data and directory are fsynced before a set returns */
     uint64_t pack_limit;  /* default FSC_PACK_LIMIT_DEFAULT; see FSC_PACKING; at most FSC_PACK_LIMIT_MAX */
+    int64_t shared_group; /* default -1: the cache is its owner's alone; a gid: shared by that group, see FSC_OWNERSHIP */
 } fsc_options;
+
+/* FSC_OWNERSHIP: whom fsc_open trusts with base_dir. A cache directory that
+ * another user could have planted or may change could serve that user's
+ * values, hide or freeze ours; so fsc_open refuses (FSC_EACCES, the message
+ * naming the path, its owner or mode) a base_dir, or its FSC-FORMAT, lock,
+ * tmp or shards, that:
+ *  - belongs to a user other than the caller (effective uid) and root, or
+ *  - is writable by others, or by its group (a directory made by hand under
+ *    umask 002 is: chmod g-w it, or let fsc_open create it).
+ * Root is no exception: root opening another user's cache is refused too
+ * (run as that user, or share the cache with a group). Parent directories
+ * of base_dir are not checked.
+ * shared_group = a gid (the caller must be a member, or root) shares the
+ * cache with that group: entries may also belong to other users when their
+ * group is that gid, group write is allowed for that group only, and what
+ * the caller owns among the entries above is given that group and mode
+ * 02770 (directories) or 0660 (files). Everything the handle creates then
+ * gets those modes whatever the umask (directories setgid, so the group is
+ * inherited), files moved in with FSC_MOVE included. Every handle on a
+ * shared cache, in every process, must pass the same shared_group; share a
+ * cache from its first open (fsc does not convert the inner files of a
+ * cache first used privately). */
 
 /* FSC_PACKING: a value stored with fsc_set of at most pack_limit bytes is
  * appended as a record to its shard's pack file (base_dir/shards/xx/pack.*)
@@ -164,7 +187,8 @@ typedef struct fsc_options {
 /* Fills *opts with the defaults above (and opts->size). NULL is a no-op. */
 FSC_API void fsc_options_init(fsc_options *opts);
 
-/* Opens (creating it, mode 0700, when missing) the cache in base_dir.
+/* Opens (creating it, mode 0700 or, shared, 02770, when missing) the cache
+ * in base_dir, after the checks of FSC_OWNERSHIP.
  * opts NULL means defaults. Several handles, in one process or many, may
  * open the same base_dir at once; they share one lock table per process.
  * When no other process has the cache open, temp files left by crashed
@@ -172,10 +196,11 @@ FSC_API void fsc_options_init(fsc_options *opts);
  * Returns FSC_OK and *out, or:
  *   FSC_EINVAL  NULL base_dir/out, empty base_dir, base_dir not a directory,
  *               opts->size too small, negative expiration_ms other than -1,
- *               pack_limit above FSC_PACK_LIMIT_MAX;
+ *               pack_limit above FSC_PACK_LIMIT_MAX, shared_group below -1;
  *   FSC_EFORMAT base_dir is a non-empty directory that is not an fsc cache,
  *               or a cache of a format version this library does not read;
- *   FSC_EACCES  base_dir cannot be created, read or written;
+ *   FSC_EACCES  base_dir cannot be created, read or written, or fails the
+ *               checks of FSC_OWNERSHIP, or the caller is not in shared_group;
  *   FSC_EIO / FSC_ENOSPC / FSC_ENOMEM. */
 FSC_API int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out);
 

@@ -37,6 +37,7 @@ struct Global {
     std::string dir;         // the cache directory
     uint64_t cache_size = 0; // 0: the library's default
     bool size_set = false;
+    int64_t shared_group = -1; // fsc_options.shared_group
 };
 
 // Owns an open cache.
@@ -69,6 +70,8 @@ struct EntryPtr {
 bool parse_duration_ms(const std::string &text, int64_t *out);
 // Sizes: "1024", "64K", "10M", "2G", "1T" (binary units) -> bytes.
 bool parse_size(const std::string &text, uint64_t *out);
+// A group's name or number -> its gid; false for an unknown name.
+bool parse_group(const std::string &text, int64_t *out);
 
 std::string human_size(uint64_t bytes);  // "1.5 KiB"
 std::string human_age(int64_t ms);       // "42s", "5m", "3h", "2d"

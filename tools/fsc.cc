@@ -19,7 +19,7 @@ namespace cli {
 namespace {
 
 const char main_help[] =
-    "Usage: fsc [-d DIR] [-s SIZE] COMMAND [ARGS...]\n"
+    "Usage: fsc [-d DIR] [-s SIZE] [--shared-group GROUP] COMMAND [ARGS...]\n"
     "\n"
     "A persistent, size-bounded filesystem cache shared by processes.\n"
     "\n"
@@ -41,6 +41,9 @@ const char main_help[] =
     "                    $XDG_CACHE_HOME/fsc, else ~/.cache/fsc\n"
     "  -s, --size SIZE   the cache's size limit for this process (64M, 10G;\n"
     "                    0 = unbounded); default 1 GiB\n"
+    "  --shared-group GROUP  share the cache with GROUP (a name or gid): its\n"
+    "                    members may use it; without it, a cache another user\n"
+    "                    owns or others may write is refused\n"
     "  -h, --help        show this help\n"
     "  -V, --version     show the versions of fsc and of the library\n"
     "\n"
@@ -630,6 +633,10 @@ int run_main(int argc, char **argv) {
             if (!parse_size(v, &g.cache_size))
                 throw UsageError("", "bad size '" + v + "' (try 512M, 10G or 0)");
             g.size_set = true;
+        } else if (a == "--shared-group" || a.rfind("--shared-group=", 0) == 0) {
+            std::string v = value("--shared-group");
+            if (!parse_group(v, &g.shared_group))
+                throw UsageError("", "unknown group '" + v + "'");
         } else if (a == "--") {
             i++;
             break;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -43,6 +44,7 @@ Cache::Cache(const Global &g) : dir_(g.dir) {
     fsc_options_init(&opts);
     if (g.size_set)
         opts.cache_size = g.cache_size;
+    opts.shared_group = g.shared_group;
     int rc = fsc_open(dir_.c_str(), &opts, &c_);
     if (rc != FSC_OK)
         fail_fsc("cannot open cache '" + dir_ + "'", rc);
@@ -79,6 +81,18 @@ bool parse_duration_ms(const std::string &text, int64_t *out) {
     if (ms > 9.0e15)
         return false;
     *out = int64_t(std::llround(ms));
+    return true;
+}
+
+bool parse_group(const std::string &text, int64_t *out) {
+    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() < 11) {
+        *out = std::stoll(text);
+        return *out < int64_t(gid_t(-1));
+    }
+    struct group *g = getgrnam(text.c_str());
+    if (!g)
+        return false;
+    *out = g->gr_gid;
     return true;
 }
 

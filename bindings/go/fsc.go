@@ -12,9 +12,11 @@ package fsc
 import (
 	"context"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"runtime/cgo"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,13 +53,20 @@ type Options struct {
 	// (every value gets its own file); more than 1 MiB is an ErrInvalid
 	// error from Open.
 	PackLimit int64
+	// SharedGroup, a group name or gid, shares the cache with that group's
+	// members. Empty: the cache is its owner's, and a directory another
+	// user owns or others may write is refused with ErrAccess (see
+	// FSC_OWNERSHIP in fsc.h).
+	SharedGroup string
 }
 
 // Cache is an open cache directory.
 type Cache struct {
-	mu  sync.RWMutex // read: a call is using h; write: Close
-	h   swigfsc.Struct_SS_fsc_cache
-	dir string
+	mu      sync.Mutex // guards the fields below
+	h       swigfsc.Struct_SS_fsc_cache
+	calls   int                         // calls in flight on h
+	closing swigfsc.Struct_SS_fsc_cache // what Close left to the last call in flight
+	dir     string
 }
 
 // call runs one C call and, on an error status, reads fsc_errmsg() on the
@@ -121,6 +130,13 @@ func Open(dir string, opts Options) (*Cache, error) {
 	case opts.PackLimit > 0:
 		o.SetPack_limit(uint64(opts.PackLimit))
 	}
+	if opts.SharedGroup != "" {
+		gid, err := groupID(opts.SharedGroup)
+		if err != nil {
+			return nil, invalid("Open", err.Error())
+		}
+		o.SetShared_group(gid)
+	}
 	var p uintptr
 	if _, err := call("Open", func() int { return swigfsc.Fsc_open(dir, o, &p) }); err != nil {
 		return nil, err
@@ -137,33 +153,73 @@ func Open(dir string, opts Options) (*Cache, error) {
 // Dir is the directory the cache was opened in (made absolute).
 func (c *Cache) Dir() string { return c.dir }
 
-// acquire gives the C handle with c.mu read-locked; release with c.mu.RUnlock.
+// groupID is the gid of a group given by name or number.
+func groupID(group string) (int64, error) {
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		if g, err = user.LookupGroupId(group); err != nil {
+			return 0, err
+		}
+	}
+	return strconv.ParseInt(g.Gid, 10, 64)
+}
+
+// acquire gives the C handle for one call in flight; end it with release.
+// Close leaves the handle open while calls are in flight, so a call never
+// runs on a closed handle, not even one from a create or Foreach function
+// of a call that closed the cache.
 func (c *Cache) acquire() (swigfsc.Struct_SS_fsc_cache, error) {
 	if c == nil {
 		return nil, errNilCache
 	}
-	c.mu.RLock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.h == nil {
-		c.mu.RUnlock()
 		return nil, ErrClosed
 	}
+	c.calls++
 	return c.h, nil
 }
 
-// Close closes the cache. Calls in progress finish first; locks still held
-// stay valid until unlocked. Closing twice is a no-op.
+// release ends a call in flight; the last one closes what Close left.
+func (c *Cache) release() {
+	c.mu.Lock()
+	c.calls--
+	h := c.closing
+	if c.calls > 0 {
+		h = nil
+	}
+	if h != nil {
+		c.closing = nil
+	}
+	c.mu.Unlock()
+	if h != nil {
+		swigfsc.Fsc_close(h)
+	}
+}
+
+// Close closes the cache; later calls get ErrClosed. With calls in flight
+// (in other goroutines, or the call whose create or Foreach function closes
+// the cache) it returns at once and the last of them closes the handle.
+// Locks still held stay valid until unlocked. Closing twice is a no-op.
 func (c *Cache) Close() error {
 	if c == nil {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.h == nil {
+		c.mu.Unlock()
 		return nil
 	}
 	runtime.SetFinalizer(c, nil)
 	h := c.h
 	c.h = nil
+	if c.calls > 0 {
+		c.closing = h
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
 	_, err := call("Close", func() int { return swigfsc.Fsc_close(h) })
 	return err
 }
@@ -174,7 +230,7 @@ func (c *Cache) Set(key, value []byte) error {
 	if err != nil {
 		return err
 	}
-	defer c.mu.RUnlock()
+	defer c.release()
 	_, err = call("Set", func() int { return swigfsc.Fsc_set(h, key, value) })
 	return err
 }
@@ -185,7 +241,7 @@ func (c *Cache) entry(op string, key []byte) (swigfsc.Struct_SS_fsc_entry, error
 	if err != nil {
 		return nil, err
 	}
-	defer c.mu.RUnlock()
+	defer c.release()
 	var p uintptr
 	rc, err := call(op, func() int { return swigfsc.Fsc_get(h, key, &p) })
 	if err != nil {
@@ -239,7 +295,7 @@ func (c *Cache) Delete(key []byte) error {
 	if err != nil {
 		return err
 	}
-	defer c.mu.RUnlock()
+	defer c.release()
 	rc, err := call("Delete", func() int { return swigfsc.Fsc_delete(h, key) })
 	if err == nil && rc == int(CodeMiss) {
 		return ErrMiss
@@ -283,7 +339,7 @@ func (c *Cache) SetFile(key []byte, src interface{}, move bool) error {
 	if err != nil {
 		return err
 	}
-	defer c.mu.RUnlock()
+	defer c.release()
 	_, err = call("SetFile", func() int { return swigfsc.Fsc_set_file(h, key, fd, path, flags) })
 	return err
 }
@@ -356,7 +412,7 @@ func (c *Cache) GetOrCreate(key []byte, ttl time.Duration, create func() ([]byte
 	rc, err := call("GetOrCreate", func() int {
 		return swigfsc.Fsc_go_get_or_create(h, key, exp, uint(handle), &p)
 	})
-	c.mu.RUnlock()
+	c.release()
 	if panicked {
 		panic(panicVal)
 	}
@@ -408,7 +464,7 @@ func (c *Cache) lock(ctx context.Context, key []byte, try bool) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.mu.RUnlock()
+	defer c.release()
 	key = append([]byte(nil), key...)
 	l := &Lock{unlock: make(chan chan error)}
 	taken := make(chan error, 1)
@@ -496,7 +552,7 @@ func (c *Cache) LockHolder(key []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer c.mu.RUnlock()
+	defer c.release()
 	var pid int64
 	_, err = call("LockHolder", func() int { return swigfsc.Fsc_lock_holder(h, key, &pid) })
 	return int(pid), err
@@ -508,7 +564,7 @@ func (c *Cache) simple(op string, f func(swigfsc.Struct_SS_fsc_cache) int) error
 	if err != nil {
 		return err
 	}
-	defer c.mu.RUnlock()
+	defer c.release()
 	_, err = call(op, func() int { return f(h) })
 	return err
 }

@@ -55,13 +55,16 @@ local function flag(v)
 end
 
 -- fsc.open{dir=..., cache_size=, max_entries=, expiration_ms=,
---          distributed_lock=, file_movable=, durable=, pack_limit=}
+--          distributed_lock=, file_movable=, durable=, pack_limit=,
+--          shared_group=}
 --   -> cache | nil, err
 -- Absent fields keep the library's defaults (1 GiB, unbounded, never,
 -- true, false, false, 4096); cache_size = 0 means unbounded. Values set
 -- with c:set of at most pack_limit bytes are packed into their shard's pack
 -- file; pack_limit = 0 gives every value its own file, above 1 MiB is
--- FSC_EINVAL. fsc.open(dir) works too.
+-- FSC_EINVAL. shared_group (a gid) shares the cache with that group's
+-- members; without it a directory another user owns or others may write is
+-- refused with FSC_EACCES (FSC_OWNERSHIP in fsc.h). fsc.open(dir) works too.
 function M.open(opts)
   if type(opts) == "string" then
     opts = {dir = opts}
@@ -70,7 +73,7 @@ function M.open(opts)
     return invalid("fsc.open wants a table with a string field dir")
   end
   local o = core.fsc_options()
-  for _, f in ipairs{"cache_size", "max_entries", "expiration_ms", "pack_limit"} do
+  for _, f in ipairs{"cache_size", "max_entries", "expiration_ms", "pack_limit", "shared_group"} do
     if opts[f] ~= nil then
       if math.type(opts[f]) ~= "integer" then
         return invalid(f .. " must be an integer")
@@ -87,10 +90,25 @@ function M.open(opts)
   if rc ~= core.FSC_OK then
     return fail(rc)
   end
-  return setmetatable({_h = h, dir = opts.dir}, Cache)
+  return setmetatable({_h = h, dir = opts.dir, _calls = 0}, Cache)
 end
 
 local closed = "cache is closed"
+
+-- Ends a call in flight: the last one closes a handle c:close() left open
+-- (a creator may close its own cache), then its results or error go on.
+local function leave(self, fine, ...)
+  self._calls = self._calls - 1
+  local h = self._closing
+  if self._calls == 0 and h then
+    self._closing = nil
+    core.fsc_close(h)
+  end
+  if not fine then
+    error((...), 0)
+  end
+  return ...
+end
 
 -- Defines c:name(...) as fn(h, ...) on the open handle h; on a closed
 -- cache it gives nil, "FSC_EINVAL: cache is closed".
@@ -100,7 +118,8 @@ local function method(name, fn)
     if not h then
       return invalid(closed)
     end
-    return fn(h, ...)
+    self._calls = self._calls + 1
+    return leave(self, pcall(fn, h, ...))
   end
 end
 
@@ -113,12 +132,19 @@ local function done(rc)
 end
 
 -- c:close() closes the handle (also done by the garbage collector and by
--- a to-be-closed variable). Locks still held stay valid.
+-- a to-be-closed variable). Locks still held stay valid. Called from a
+-- creator (or anything a call of this cache runs), it leaves the handle to
+-- that call, which closes it when it ends; calls made after it give
+-- nil, "FSC_EINVAL: cache is closed".
 function Cache:close()
   local h = self._h
   if h then
     self._h = nil
-    core.fsc_close(h)
+    if self._calls > 0 then
+      self._closing = h
+    else
+      core.fsc_close(h)
+    end
   end
   return true
 end

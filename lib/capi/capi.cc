@@ -152,6 +152,7 @@ void fsc_options_init(fsc_options *opts) {
     opts->file_movable = d.file_movable;
     opts->durable = d.durable;
     opts->pack_limit = d.pack_limit;
+    opts->shared_group = d.sharing.group;
 }
 
 int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out) {
@@ -174,6 +175,11 @@ int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out) {
             o.durable = opts->durable != 0;
             if (opts->size >= offsetof(fsc_options, pack_limit) + sizeof opts->pack_limit)
                 o.pack_limit = opts->pack_limit;
+            if (opts->size >= offsetof(fsc_options, shared_group) + sizeof opts->shared_group) {
+                if (opts->shared_group < -1 || opts->shared_group >= int64_t(gid_t(-1)))
+                    fail(Status::inval, "shared_group must be -1 (private) or a gid");
+                o.sharing.group = opts->shared_group;
+            }
         }
         auto cache = fsc::Cache::open(base_dir, o);
         *out = new fsc_cache{std::move(cache)};

@@ -13,6 +13,7 @@
 #include "directory.h"
 #include "error.h"
 #include "file_ops.h"
+#include "ownership.h"
 
 namespace fsc {
 
@@ -38,26 +39,35 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
     while (path.size() > 1 && path.back() == '/')
         path.pop_back();
 
-    make_dirs(path);
+    check_membership(opts.sharing);
+    make_dirs(path, opts.sharing);
     Fd base(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!base) {
         if (errno == ENOTDIR)
             fail(Status::inval, "base_dir '" + path + "' is not a directory");
         throw_errno(errno, "open '" + path + "'");
     }
+    secure(base.get(), nullptr, opts.sharing, path);
     if (faccessat(base.get(), ".", R_OK | W_OK | X_OK, AT_EACCESS) != 0)
         throw_errno(errno, "base_dir '" + path + "' is not readable and writable");
     init_format(base.get(), path);
     make_subdir(base.get(), path, "tmp");
     make_subdir(base.get(), path, "shards");
+    // base_dir is trusted now: nobody else can change what it holds after
+    // these checks. The lock file is checked before it is opened (a foreign
+    // one could be held to freeze every set) and again once open.
+    for (const char *name : {"FSC-FORMAT", "tmp", "shards", "lock"})
+        secure(base.get(), name, opts.sharing, path + "/" + name);
     auto locks = LockTable::acquire(base.get(), "lock", path + "/lock");
+    secure(locks->fd(), nullptr, opts.sharing, path + "/lock");
     return std::unique_ptr<Cache>(new Cache(std::move(base), path, opts, std::move(locks)));
 }
 
 Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks)
     : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)) {
     ledger_ = std::make_unique<Ledger>(locks_, base_path_ + "/lock");
-    store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, *ledger_, opts_.durable, opts_.pack_limit);
+    store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, *ledger_, opts_.durable, opts_.pack_limit,
+                                     opts_.sharing);
     rng_.seed(std::minstd_rand::result_type(random64()));
     // Alone with the cache: finish what crashed processes left half-done and
     // drop their reservations (nobody else can have a set in flight).
@@ -115,6 +125,13 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
     if (move) {
         if (stat(path, &st) != 0)
             throw_errno(errno, std::string("stat '") + path + "'");
+        if (opts_.sharing.shared()) {
+            // Moved in, it must be the group's to read like what the cache writes.
+            Fd moved(::open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+            if (!moved)
+                throw_errno(errno, std::string("open '") + path + "'");
+            secure(moved.get(), nullptr, opts_.sharing, path);
+        }
     } else {
         if (src < 0) {
             opened.reset(::open(path, O_RDONLY | O_CLOEXEC));

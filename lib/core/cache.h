@@ -16,6 +16,7 @@
 #include "fd.h"
 #include "ledger.h"
 #include "lock_table.h"
+#include "ownership.h"
 #include "store.h"
 
 namespace fsc {
@@ -28,6 +29,7 @@ struct Options {
     bool file_movable = false;
     bool durable = false;
     uint64_t pack_limit = 4096; // FSC_PACK_LIMIT_DEFAULT
+    Sharing sharing;            // shared_group
 };
 
 constexpr uint64_t pack_limit_max = max_packed_value; // FSC_PACK_LIMIT_MAX

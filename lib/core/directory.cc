@@ -11,6 +11,7 @@
 #include "fd.h"
 #include "file_ops.h"
 #include "hash.h"
+#include "ownership.h"
 
 namespace fsc {
 
@@ -22,12 +23,17 @@ const char marker_prefix[] = ".FSC-FORMAT."; // a marker being written by an ope
 
 } // namespace
 
-void make_dirs(const std::string &dir) {
+void make_dirs(const std::string &dir, const Sharing &s) {
     for (size_t pos = 1; pos <= dir.size(); pos++) {
         if (pos != dir.size() && dir[pos] != '/')
             continue;
         std::string prefix = dir.substr(0, pos);
-        if (mkdir(prefix.c_str(), 0700) == 0 || errno == EEXIST)
+        if (mkdir(prefix.c_str(), s.dir_mode() & 0777) == 0) {
+            if (s.shared())
+                secure(AT_FDCWD, prefix.c_str(), s, prefix); // the group's mode despite the umask
+            continue;
+        }
+        if (errno == EEXIST)
             continue;
         if (errno == ENOTDIR)
             fail(Status::inval, "cannot create '" + dir + "': '" + prefix + "' is not a directory");

@@ -5,8 +5,10 @@
 
 namespace fsc {
 
-// Creates dir and its missing parents with mode 0700.
-void make_dirs(const std::string &dir);
+struct Sharing;
+
+// Creates dir and its missing parents with the sharing's directory mode.
+void make_dirs(const std::string &dir, const Sharing &s);
 // Checks the format marker, writing it into an empty directory; Error(format)
 // for a non-empty directory that is not an fsc cache or one of another format.
 void init_format(int base, const std::string &path);

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "hash.h"
+#include "ownership.h"
 
 namespace fsc {
 
@@ -143,12 +144,18 @@ std::string temp_name() {
 
 } // namespace
 
-TempFile::TempFile(int dirfd, const std::string &shown_dir) : dirfd_(dirfd) {
+TempFile::TempFile(int dirfd, const std::string &shown_dir, mode_t mode) : dirfd_(dirfd) {
     for (int attempt = 0;; attempt++) {
         name_ = temp_name();
-        int fd = openat(dirfd, name_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        int fd = openat(dirfd, name_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd >= 0) {
             fd_.reset(fd);
+            try {
+                enforce_mode(fd, mode, shown_dir + "/" + name_);
+            } catch (...) {
+                unlinkat(dirfd, name_.c_str(), 0); // no destructor runs for a throwing constructor
+                throw;
+            }
             return;
         }
         if (errno != EEXIST || attempt > 3)

@@ -28,7 +28,7 @@ void sync_fd(int fd, const std::string &what);
 // commit() was called (after it was renamed away).
 class TempFile {
 public:
-    TempFile(int dirfd, const std::string &shown_dir);
+    TempFile(int dirfd, const std::string &shown_dir, mode_t mode = 0600);
     ~TempFile();
     TempFile(const TempFile &) = delete;
     TempFile &operator=(const TempFile &) = delete;

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "file_ops.h"
 #include "hash.h"
+#include "ownership.h"
 
 namespace fsc {
 
@@ -62,11 +63,13 @@ bool PackFile::parse_name(const char *name, uint64_t *gen) {
     return v != 0;
 }
 
-std::shared_ptr<PackFile> PackFile::create(int dir, uint64_t gen, uint64_t seq, const std::string &shown) {
-    Fd fd(openat(dir, name(gen).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+std::shared_ptr<PackFile> PackFile::create(int dir, uint64_t gen, uint64_t seq, const std::string &shown,
+                                           mode_t mode) {
+    Fd fd(openat(dir, name(gen).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
     if (!fd)
         throw_errno(errno, "create '" + shown + "'");
     try {
+        enforce_mode(fd.get(), mode, shown);
         return start(std::move(fd), gen, seq, shown);
     } catch (...) {
         unlinkat(dir, name(gen).c_str(), 0); // a full disk, say: leave no headless pack

@@ -27,7 +27,8 @@ struct PackFile {
     // Parses "pack.<16 hex>"; false for any other name.
     static bool parse_name(const char *name, uint64_t *gen);
     // Creates pack.<gen> in dir (it must not exist) with its header.
-    static std::shared_ptr<PackFile> create(int dir, uint64_t gen, uint64_t seq, const std::string &shown);
+    static std::shared_ptr<PackFile> create(int dir, uint64_t gen, uint64_t seq, const std::string &shown,
+                                            mode_t mode = 0600);
     // Creates the file in tmp_dir under tmp_name, to be renamed in as name(gen).
     static std::shared_ptr<PackFile> create_at(int tmp_dir, const std::string &tmp_name, uint64_t gen, uint64_t seq,
                                                const std::string &shown);

@@ -12,6 +12,7 @@
 #include "entry_format.h"
 #include "error.h"
 #include "file_ops.h"
+#include "ownership.h"
 
 namespace fsc {
 
@@ -83,8 +84,14 @@ void encode_slot(unsigned char *p, const Slot *s, uint32_t state) {
 
 } // namespace
 
-ShardMeta::ShardMeta(int dir, std::string shown) : shown_(std::move(shown)) {
-    fd_.reset(open_noatime(dir, "meta", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+ShardMeta::ShardMeta(int dir, std::string shown, mode_t mode) : shown_(std::move(shown)) {
+    fd_.reset(open_noatime(dir, "meta", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+    if (fd_) {
+        enforce_mode(fd_.get(), mode, shown_);
+        return;
+    }
+    if (errno == EEXIST)
+        fd_.reset(open_noatime(dir, "meta", O_RDWR | O_CLOEXEC | O_NOFOLLOW));
     if (!fd_)
         throw_errno(errno, "open '" + shown_ + "'");
 }

@@ -57,8 +57,8 @@ public:
     // their stamps stay far younger than any eviction victim's.
 static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
 
-    // Opens (creating) the shard's meta file in dir.
-    ShardMeta(int dir, std::string shown);
+    // Opens (creating, with mode) the shard's meta file in dir.
+    ShardMeta(int dir, std::string shown, mode_t mode = 0600);
 
     // Readers (no lock). found: *slot is the key's slot, at *index. absent:
     // the key has no slot. unsure: the table is being rewritten, was resized

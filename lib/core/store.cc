@@ -94,7 +94,7 @@ public:
             if (!create)
                 return nullptr;
             const uint64_t gen = random64();
-            auto p = PackFile::create(dir_, gen, uint64_t(now_us()), shown(gen));
+            auto p = PackFile::create(dir_, gen, uint64_t(now_us()), shown(gen), store_.sharing_.file_mode());
             head.pack_gen = gen;
             head.pack_end = PackFile::header_size;
             head.pack_dead = 0;
@@ -162,9 +162,9 @@ private:
 };
 
 Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable,
-             uint64_t pack_limit)
+             uint64_t pack_limit, const Sharing &sharing)
     : base_(base), base_path_(std::move(base_path)), locks_(std::move(locks)), ledger_(ledger), durable_(durable),
-      pack_limit_(pack_limit) {
+      sharing_(sharing), pack_limit_(pack_limit) {
     for (auto &fd : shard_fds_)
         fd.store(-1);
     for (auto &m : metas_)
@@ -189,7 +189,7 @@ ShardMeta &Store::meta(unsigned shard, int dir) {
     ShardMeta *m = metas_[shard].load(std::memory_order_acquire);
     if (m)
         return *m;
-    auto fresh = std::make_unique<ShardMeta>(dir, shown(shard, "meta"));
+    auto fresh = std::make_unique<ShardMeta>(dir, shown(shard, "meta"), sharing_.file_mode());
     ShardMeta *expected = nullptr;
     if (metas_[shard].compare_exchange_strong(expected, fresh.get()))
         return *fresh.release();
@@ -207,6 +207,7 @@ int Store::shard_dir(unsigned shard, bool create) {
     if (fd >= 0)
         return fd;
     const std::string name = hex_byte(shard);
+    bool made = false;
     for (;;) {
         fd = openat(shards_dir_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd >= 0)
@@ -215,8 +216,17 @@ int Store::shard_dir(unsigned shard, bool create) {
             throw_errno(errno, "open '" + base_path_ + "/shards/" + name + "'");
         if (!create)
             return -1;
-        if (mkdirat(shards_dir_.get(), name.c_str(), 0700) != 0 && errno != EEXIST)
+        made = mkdirat(shards_dir_.get(), name.c_str(), sharing_.dir_mode() & 0777) == 0;
+        if (!made && errno != EEXIST)
             throw_errno(errno, "mkdir '" + base_path_ + "/shards/" + name + "'");
+    }
+    if (made) {
+        try {
+            enforce_mode(fd, sharing_.dir_mode(), base_path_ + "/shards/" + name);
+        } catch (...) {
+            ::close(fd);
+            throw;
+        }
     }
     int expected = -1;
     if (!shard_fds_[shard].compare_exchange_strong(expected, fd)) {
@@ -556,7 +566,7 @@ Change Store::put_bytes(const Key &key, const void *data, size_t len, int64_t cr
     h.value_sum = sum.final();
     auto head = h.encode(key.data);
 
-    TempFile temp(temp_dir_.get(), base_path_ + "/tmp");
+    TempFile temp(temp_dir_.get(), base_path_ + "/tmp", sharing_.file_mode());
     struct iovec iov[3] = {{head.data(), head.size()},
                            {const_cast<void *>(key.data), key.len},
                            {const_cast<void *>(data), len}};
@@ -630,7 +640,7 @@ Change Store::put_file(const Key &key, int src, const char *path, bool move, uin
         payload.from_dir = AT_FDCWD;
         payload.from_name = path;
     } else {
-        copy = std::make_unique<TempFile>(temp_dir_.get(), base_path_ + "/tmp");
+        copy = std::make_unique<TempFile>(temp_dir_.get(), base_path_ + "/tmp", sharing_.file_mode());
         copy_contents(src, copy->fd(), size, "into 'tmp/" + copy->name() + "'");
         if (durable_)
             sync_fd(copy->fd(), "'tmp/" + copy->name() + "'");
@@ -646,7 +656,7 @@ Change Store::put_file(const Key &key, int src, const char *path, bool move, uin
     h.created_us = created_us;
     h.payload_gen = gen;
     auto head = h.encode(key.data);
-    TempFile temp(temp_dir_.get(), base_path_ + "/tmp");
+    TempFile temp(temp_dir_.get(), base_path_ + "/tmp", sharing_.file_mode());
     struct iovec iov[2] = {{head.data(), head.size()}, {const_cast<void *>(key.data), key.len}};
     write_all(temp.fd(), iov, 2, "'tmp/" + temp.name() + "'");
     if (durable_)
@@ -803,7 +813,7 @@ bool Store::compact(ShardTxn &txn, int dir) {
     std::vector<KeyHash> lost;
     uint64_t at = PackFile::header_size;
     try {
-        temp_owner = std::make_unique<TempFile>(temp_dir_.get(), base_path_ + "/tmp");
+        temp_owner = std::make_unique<TempFile>(temp_dir_.get(), base_path_ + "/tmp", sharing_.file_mode());
         TempFile &temp = *temp_owner;
         fresh = PackFile::create_at(temp_dir_.get(), temp.name(), gen, old->seq + 1, "tmp/" + temp.name());
         const std::string old_shown = shown(shard, PackFile::name(old->gen));

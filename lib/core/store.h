@@ -23,6 +23,7 @@
 #include "hash.h"
 #include "ledger.h"
 #include "lock_table.h"
+#include "ownership.h"
 #include "pack.h"
 #include "shard_meta.h"
 
@@ -60,8 +61,9 @@ public:
     // base is base_dir's descriptor; shards/ and tmp/ must exist in it.
     // Every change to a shard sets the shard's line in the ledger.
     // Values stored with put_bytes of up to pack_limit bytes are packed.
+    // What it creates gets the sharing's modes.
     Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable,
-          uint64_t pack_limit);
+          uint64_t pack_limit, const Sharing &sharing = Sharing());
     ~Store();
 
     // What an entry is charged against cache_size.
@@ -173,6 +175,7 @@ private:
     std::shared_ptr<LockTable> locks_;
     Ledger &ledger_;
     bool durable_;
+    Sharing sharing_;
     uint64_t pack_limit_;
     Fd temp_dir_;
     Fd shards_dir_;

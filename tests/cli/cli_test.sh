@@ -114,6 +114,15 @@ check "the error names the path" contains err "$WORK/notdir"
 mkdir -p foreign && echo x >foreign/data
 expect_rc 1 "a foreign directory: exit 1" "$FSC" -d "$WORK/foreign" ls
 check "the error names the path and the cause" contains err "foreign.*FSC_EFORMAT"
+mkdir open && chmod 0777 open
+expect_rc 1 "a world-writable cache directory: exit 1" "$FSC" -d "$WORK/open" run --key build-id -- echo real
+check "the error names the path and the cause" contains err "open' is writable by others.*FSC_EACCES"
+check "nothing was written into it" test -z "$(ls -A open)"
+expect_rc 0 "--shared-group makes a group-shared cache" "$FSC" --shared-group "$(id -g)" -d "$WORK/team" put k /dev/null
+check "the shared cache's directory is setgid and group-writable" test "$(stat -c %a team)" = 2770
+expect_rc 1 "a group-shared cache opened without --shared-group: exit 1" "$FSC" -d "$WORK/team" ls
+check "the error says it is group-writable" contains err "writable by group"
+expect_rc 2 "--shared-group with an unknown group: exit 2" "$FSC" --shared-group no-such-group-fsc ls
 
 # --- put, get, rm, ls -------------------------------------------------------
 

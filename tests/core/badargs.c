@@ -71,6 +71,13 @@ static fsc_options opts_with_expiration(int64_t ms) {
     return o;
 }
 
+static fsc_options opts_with_shared_group(int64_t gid) {
+    fsc_options o;
+    fsc_options_init(&o);
+    o.shared_group = gid;
+    return o;
+}
+
 struct row {
     const char *what;
     int want;

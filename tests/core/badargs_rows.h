@@ -14,6 +14,10 @@ ROW(open_pack_limit_too_big, FSC_EINVAL,
     (w.opts = opts_with_pack_limit(FSC_PACK_LIMIT_MAX + 1), fsc_open(w.never, &w.opts, &w.out_cache)))
 ROW(open_expiration_negative, FSC_EINVAL,
     (w.opts = opts_with_expiration(-2), fsc_open(w.never, &w.opts, &w.out_cache)))
+ROW(open_shared_group_negative, FSC_EINVAL,
+    (w.opts = opts_with_shared_group(-2), fsc_open(w.never, &w.opts, &w.out_cache)))
+ROW(open_shared_group_not_a_gid, FSC_EINVAL,
+    (w.opts = opts_with_shared_group(INT64_C(1) << 32), fsc_open(w.never, &w.opts, &w.out_cache)))
 ROW(open_foreign_dir, FSC_EFORMAT, fsc_open(w.foreign, NULL, &w.out_cache))
 ROW(open_other_format, FSC_EFORMAT, fsc_open(w.other_format, NULL, &w.out_cache))
 ROW(open_bad_marker, FSC_EFORMAT, fsc_open(w.bad_marker, NULL, &w.out_cache))

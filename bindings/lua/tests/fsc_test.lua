@@ -238,6 +238,120 @@ if results.verify then
   is(results.verify.problems, 0, "verify finds no problem in a healthy cache")
 end
 
+-- Creators that close their own cache, re-enter it, raise or yield.
+do
+  local own = assert(fsc.open(tmp .. "/own"))
+  v, e = own:get_or_create("k", -1, function()
+    ok(own:close(), "a creator closes its own cache")
+    return "value"
+  end)
+  is(v, "value", "the call in flight finishes on the open handle", e)
+  v, e = own:get("k")
+  starts(e, "FSC_EINVAL: cache is closed", "a call after that close gives FSC_EINVAL")
+  v, e = own:get_or_create("k", -1, function() return "again" end)
+  starts(e, "FSC_EINVAL: cache is closed", "so does get_or_create")
+  local again = assert(fsc.open(tmp .. "/own"))
+  is(again:get("k"), "value", "the value the closing creator made was stored")
+  local l = again:lock("k", 0)
+  ok(l, "and the key's lock was released")
+  if l then l:unlock() end
+
+  v, e = again:get_or_create("re", -1, function()
+    ok(again:get("re") == nil and again:set("other", "o"), "a creator gets and sets on its cache")
+    is(again:get_or_create("inner", -1, function() return "i" end), "i", "a creator's get_or_create")
+    local held = again:lock("re", 0)
+    ok(held, "a creator takes its key's lock again (re-entrant)")
+    if held then held:unlock() end
+    return "outer"
+  end)
+  is(v, "outer", "a re-entering creator's value", e)
+  is(again:get("inner"), "i", "the inner value is stored")
+
+  v, e = again:get_or_create("boom", -1, function()
+    again:set("side", "s")
+    error("boom", 0)
+  end)
+  starts(e, "FSC_ECREATOR: boom", "a creator that raises gives FSC_ECREATOR")
+  ok(again:get("boom") == nil and again:get("side") == "s", "nothing stored for its key")
+
+  local co = coroutine.wrap(function()
+    return again:get_or_create("y", -1, function() coroutine.yield() return "never" end)
+  end)
+  v, e = co()
+  starts(e, "FSC_ECREATOR", "a creator that yields gives FSC_ECREATOR", e)
+  is(again:get_or_create("y", -1, function() return "fine" end), "fine", "the cache works after it")
+  again:close()
+end
+
+-- Coroutines calling one cache in turns while one of them closes it: every
+-- call gives its value or FSC_EINVAL "cache is closed".
+do
+  local shared = assert(fsc.open(tmp .. "/turns"))
+  local bad, done = {}, 0
+  local function worker(n)
+    return coroutine.create(function()
+      for i = 1, 1000 do
+        local r, er
+        if i % 3 == 0 then
+          r, er = shared:set("k" .. n, "v")
+        elseif i % 3 == 1 then
+          r, er = shared:get("k" .. n)
+          r = r or er == nil
+        else
+          r, er = shared:get_or_create("g", -1, function()
+            coroutine.yield() -- not allowed here: the creator fails, nothing breaks
+            return "made"
+          end)
+          if not r and er:match("^FSC_ECREATOR") then r = true end
+        end
+        if not r then
+          if er:match("^FSC_EINVAL: cache is closed") then
+            done = done + 1
+            return
+          end
+          bad[#bad + 1] = er
+        end
+        if n == 1 and i == 50 then
+          shared:get_or_create("closer", -1, function()
+            shared:close() -- from inside a call: it ends the handle
+            return "last"
+          end)
+        end
+        coroutine.yield()
+      end
+    end)
+  end
+  local cos = {}
+  for n = 1, 4 do cos[n] = worker(n) end
+  local live = #cos
+  while live > 0 do
+    live = 0
+    for _, co in ipairs(cos) do
+      if coroutine.status(co) == "suspended" then
+        local fine, er = coroutine.resume(co)
+        if not fine then bad[#bad + 1] = er end
+        live = live + 1
+      end
+    end
+  end
+  is(#bad, 0, "coroutines racing a close: no other error", bad[1])
+  is(done, 4, "every coroutine saw the cache closed")
+  local after = assert(fsc.open(tmp .. "/turns"))
+  is(after:get("closer"), "last", "the closing creator's value was stored")
+  after:close()
+end
+
+-- Ownership: a world-writable directory is refused; shared_group shares.
+do
+  assert(os.execute("mkdir -m 0777 " .. sh(tmp .. "/planted")))
+  v, e = fsc.open(tmp .. "/planted")
+  starts(e, "FSC_EACCES", "a world-writable directory is refused")
+  local gid = io.popen("id -g"):read("n")
+  local sc = assert(fsc.open{dir = tmp .. "/shared", shared_group = gid})
+  sc:close()
+  is(io.popen("stat -c %a " .. sh(tmp .. "/shared")):read("l"), "2770", "shared_group makes a 02770 cache")
+end
+
 ok(c:close(), "close")
 ok(c:close(), "second close")
 v, e = c:get("k")

@@ -16,14 +16,17 @@ when dogpile.cache is installed (see fsc.dogpile_backends).
 """
 
 import datetime
+import functools
+import grp
 import os
+import threading
 
 try:
     from . import _fsc_swig as _c
 except ImportError:  # running from a build tree: the generated module is top-level
     import _fsc_swig as _c
 
-__all__ = ["Cache", "Lock", "Error", "version"]
+__all__ = ["Cache", "Lock", "Error", "ClosedError", "version"]
 
 # ---------------------------------------------------------------------------
 # Errors: one class per status code of fsc.h, made from this one table.
@@ -71,6 +74,13 @@ for _name in dir(_c):
         _BY_STATUS[_status] = _cls
 
 
+class ClosedError(InvalidArgumentError, ValueError):  # noqa: F821 (made above)
+    """A call on a closed Cache (or one closed while the call waited to start)."""
+
+    def __init__(self, message="the cache is closed"):
+        super().__init__(message, _c.FSC_EINVAL)
+
+
 def _check(status, what):
     """Returns a non-negative status; raises the error class of a negative one."""
     if status >= 0:
@@ -104,6 +114,32 @@ def _ms(seconds, default):
     return int(round(seconds * 1000))
 
 
+def _gid(group):
+    """None -> -1 (private); a gid (int) or a group name -> the gid."""
+    if group is None:
+        return -1
+    if isinstance(group, str):
+        return grp.getgrnam(group).gr_gid
+    return int(group)
+
+
+def _in_flight(method):
+    """Counts the call as in flight on the cache: close() then leaves the
+    C handle open until it ends (a call made after close() raises
+    ClosedError), so no call ever runs on a freed handle, not even one from
+    a callback of the cache's own call that closed it."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        self._enter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._leave()
+
+    return call
+
+
 # ---------------------------------------------------------------------------
 # Cache
 # ---------------------------------------------------------------------------
@@ -115,11 +151,24 @@ class Cache:
 
     pack_limit: values stored with set() of at most that many bytes are
     packed into their shard's pack file instead of getting a file of their
-    own; 0 gives every value its own file; above 1 MiB, InvalidArgumentError."""
+    own; 0 gives every value its own file; above 1 MiB, InvalidArgumentError.
+
+    shared_group (a gid or a group name) shares the cache with that group's
+    members; without it a directory another user owns or others may write
+    is refused with AccessDeniedError (see FSC_OWNERSHIP in fsc.h).
+
+    close() may come from any thread, or from a callback (a creator, a
+    foreach visitor) of this cache: calls in flight finish on the open
+    handle, which is closed when the last of them ends; calls made after
+    close() raise ClosedError."""
 
     def __init__(self, dir, cache_size=1 << 30, expiration_time=None, distributed_lock=True,
                  file_movable=False, durable=False, max_entries=0,
-                 pack_limit=_c.FSC_PACK_LIMIT_DEFAULT):
+                 pack_limit=_c.FSC_PACK_LIMIT_DEFAULT, shared_group=None):
+        self._handle = None
+        self._mu = threading.Lock()
+        self._calls = 0  # calls in flight (guarded by _mu)
+        self._closing = None  # the handle close() left to the last call in flight
         opts = _c.fsc_options()
         _c.fsc_options_init(opts)
         opts.cache_size = int(cache_size)
@@ -129,6 +178,7 @@ class Cache:
         opts.distributed_lock = 1 if distributed_lock else 0
         opts.file_movable = 1 if file_movable else 0
         opts.durable = 1 if durable else 0
+        opts.shared_group = _gid(shared_group)
         self.dir = os.fspath(dir)
         self.file_movable = bool(file_movable)
         status, handle = _c.fsc_open(self.dir, opts)
@@ -137,15 +187,43 @@ class Cache:
 
     @property
     def _h(self):
-        if self._handle is None:
-            raise ValueError("the cache is closed")
-        return self._handle
+        handle = self._handle
+        if handle is None:
+            raise ClosedError()
+        return handle
+
+    def _enter(self):
+        """Starts a call in flight; the handle stays open until _leave."""
+        with self._mu:
+            handle = self._handle
+            if handle is None:
+                raise ClosedError()
+            self._calls += 1
+            return handle
+
+    def _leave(self):
+        with self._mu:
+            self._calls -= 1
+            handle = self._closing
+            if handle is None or self._calls:
+                return
+            self._closing = None
+        _c.fsc_close(handle)
 
     def close(self):
-        """Closes the handle (locks still held stay valid until released)."""
-        handle, self._handle = self._handle, None
+        """Closes the handle (locks still held stay valid until released);
+        with calls in flight, the last of them closes it."""
+        with self._mu:
+            handle, self._handle = self._handle, None
+            if handle is not None and self._calls > 0:
+                self._closing, handle = handle, None
         if handle is not None:
             _c.fsc_close(handle)
+
+    @property
+    def closed(self):
+        """True once close() was called."""
+        return self._handle is None
 
     def __enter__(self):
         return self
@@ -162,7 +240,12 @@ class Cache:
     # -- values -------------------------------------------------------------
 
     def _entry(self, key):
-        status, entry = _c.fsc_get(self._h, _key(key))
+        # The hot path: _in_flight spelled out, on the handle _enter gives.
+        h = self._enter()
+        try:
+            status, entry = _c.fsc_get(h, _key(key))
+        finally:
+            self._leave()
         return entry if _check(status, "get") == _c.FSC_OK else None
 
     @staticmethod
@@ -190,10 +273,12 @@ class Cache:
         finally:
             _c.fsc_entry_free(entry)
 
+    @_in_flight
     def set(self, key, value):
         """Stores bytes (any buffer) under the key, replacing any value."""
         _check(_c.fsc_set(self._h, _key(key), value), "set")
 
+    @_in_flight
     def delete(self, key):
         """Removes the key's value; True if there was one."""
         return _check(_c.fsc_delete(self._h, _key(key)), "delete") == _c.FSC_OK
@@ -220,6 +305,7 @@ class Cache:
             _c.fsc_entry_free(entry)
         return os.fdopen(fd, "rb"), created
 
+    @_in_flight
     def set_file(self, key, file, move=False):
         """Stores a file without reading it into memory.
 
@@ -254,12 +340,14 @@ class Cache:
         when not acquired in time). Re-entrant for the holding thread."""
         return Lock(self, key, timeout)
 
+    @_in_flight
     def lock_holder(self, key):
         """Pid of another process holding the key's lock, 0 if none."""
         status, pid = _c.fsc_lock_holder(self._h, _key(key))
         _check(status, "lock_holder")
         return pid
 
+    @_in_flight
     def get_or_create(self, key, creator, expiration_time=None):
         """The key's value; when it is missing or expired, creator() (returning
         bytes) is called at most once across every process and its result
@@ -275,31 +363,37 @@ class Cache:
 
     # -- housekeeping ---------------------------------------------------------
 
+    @_in_flight
     def invalidate(self, hard=True):
         """Every value stored before now becomes a miss (hard) or stale (soft:
         get misses, get_or_create serves it while one caller regenerates)."""
         _check(_c.fsc_invalidate(self._h, 1 if hard else 0), "invalidate")
 
+    @_in_flight
     def clear(self):
         """Removes every value."""
         _check(_c.fsc_clear(self._h), "clear")
 
+    @_in_flight
     def prune(self):
         """Drops expired values, then evicts down to cache_size."""
         _check(_c.fsc_prune(self._h), "prune")
 
+    @_in_flight
     def stats(self):
         """A dict of entries, bytes, cache_size, hits, misses, sets, evictions, expirations."""
         status, stats = _c.fsc_stats(self._h)
         _check(status, "stats")
         return stats
 
+    @_in_flight
     def verify(self, repair=False):
         """Checks every file; a dict of checked, problems, repaired."""
         status, report = _c.fsc_verify(self._h, 1 if repair else 0)
         _check(status, "verify")
         return report
 
+    @_in_flight
     def foreach(self, visit):
         """Calls visit(key_bytes, size, created_ms) for every stored value;
         a truthy return value stops the walk."""
@@ -325,7 +419,11 @@ class Lock:
         self._holds = []
 
     def _take(self, timeout_ms):
-        status, handle = _c.fsc_lock(self._cache._h, self._key, timeout_ms)
+        self._cache._enter()
+        try:
+            status, handle = _c.fsc_lock(self._cache._h, self._key, timeout_ms)
+        finally:
+            self._cache._leave()
         if status in (_c.FSC_EBUSY, _c.FSC_ETIMEDOUT):
             return False
         _check(status, "lock")

@@ -347,3 +347,17 @@ def test_fork_child_uses_inherited_cache(cache):
     os.close(r)
     assert os.waitpid(pid, 0)[1] == 0
     assert cache.get("k") == b"child"
+
+
+def test_ownership_and_shared_group(tmp_path):
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    os.chmod(planted, 0o777)
+    with pytest.raises(fsc.AccessDeniedError, match="writable by others"):
+        fsc.Cache(str(planted))
+    shared = tmp_path / "shared"
+    with fsc.Cache(str(shared), shared_group=os.getgid()) as c:
+        c.set("k", b"v")
+    assert os.stat(shared).st_mode & 0o7777 == 0o2770
+    with pytest.raises(fsc.AccessDeniedError, match="writable by group"):
+        fsc.Cache(str(shared))

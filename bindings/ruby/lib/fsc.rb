@@ -12,6 +12,7 @@
 #
 # Keys and values are Strings (their bytes; Symbols are turned into Strings).
 # Errors are Fsc::Error subclasses, one per status code of fsc.h.
+require "etc"
 require "fsc_native"
 
 module Fsc
@@ -69,6 +70,13 @@ module Fsc
     raise ERROR_CLASSES.fetch(status, Error).new(message, status)
   end
 
+  # A call on a closed Cache.
+  class ClosedError < IOError
+    def initialize(message = "the cache is closed")
+      super
+    end
+  end
+
   # The library's version, e.g. "0.1.0".
   def self.version
     N.fsc_version
@@ -76,14 +84,25 @@ module Fsc
 
   # One open cache directory; safe to share between threads, and many
   # processes may open the same directory at once.
+  #
+  # #close may come from any thread, or from a block the cache calls (a
+  # fetch block, an each_key or lock block): calls in flight finish on the
+  # open handle, which the last of them closes; calls made after #close
+  # raise Fsc::ClosedError.
   class Cache
     attr_reader :dir
 
     # pack_limit: values written with #write of at most that many bytes are
     # packed into their shard's pack file; 0 gives every value a file of its
     # own; above 1 MiB, Fsc::InvalidArgumentError.
+    # shared_group (a gid or a group name) shares the cache with that group's
+    # members; without it a directory another user owns or others may write
+    # is refused with Fsc::AccessDeniedError (FSC_OWNERSHIP in fsc.h).
     def initialize(dir, cache_size: 1 << 30, expires_in: nil, distributed_lock: true, file_movable: false,
-                   durable: false, max_entries: 0, pack_limit: N::FSC_PACK_LIMIT_DEFAULT)
+                   durable: false, max_entries: 0, pack_limit: N::FSC_PACK_LIMIT_DEFAULT, shared_group: nil)
+      @mutex = Mutex.new
+      @calls = 0 # calls in flight (guarded by @mutex)
+      @closing = nil # the handle #close left to the last call in flight
       opts = N::Options.new
       N.fsc_options_init(opts)
       opts.cache_size = Integer(cache_size)
@@ -93,6 +112,7 @@ module Fsc
       opts.distributed_lock = distributed_lock ? 1 : 0
       opts.file_movable = file_movable ? 1 : 0
       opts.durable = durable ? 1 : 0
+      opts.shared_group = Cache.gid(shared_group)
       @dir = dir.to_s
       @file_movable = file_movable
       status, @handle = N.fsc_open(@dir, opts)
@@ -107,10 +127,28 @@ module Fsc
       (seconds.to_f * 1000).round
     end
 
-    # Closes the handle (locks still held stay valid until released).
+    # A group name or gid to a gid; nil to -1 (private).
+    def self.gid(group)
+      return -1 if group.nil?
+      return Etc.getgrnam(group.to_s).gid if group.is_a?(String) || group.is_a?(Symbol)
+
+      Integer(group)
+    end
+
+    # Closes the handle (locks still held stay valid until released); with
+    # calls in flight, the last of them closes it.
     def close
-      N.fsc_close(@handle) if @handle
-      @handle = nil
+      handle = @mutex.synchronize do
+        h = @handle
+        @handle = nil
+        if h && @calls.positive?
+          @closing = h
+          h = nil
+        end
+        h
+      end
+      N.fsc_close(handle) if handle
+      nil
     end
 
     def closed?
@@ -271,8 +309,39 @@ module Fsc
     private_constant :FFI_ERRNO
 
     def handle
-      @handle or raise IOError, "the cache is closed"
+      @handle or raise ClosedError
     end
+
+    # Runs the block as a call in flight (see Cache): #close leaves the
+    # handle open until the block ends.
+    def in_flight
+      @mutex.synchronize do
+        raise ClosedError unless @handle
+
+        @calls += 1
+      end
+      begin
+        yield
+      ensure
+        last = @mutex.synchronize do
+          @calls -= 1
+          h = @calls.zero? ? @closing : nil
+          @closing = nil if h
+          h
+        end
+        N.fsc_close(last) if last
+      end
+    end
+
+    # Every public call that uses the handle is a call in flight.
+    module InFlight
+      %i[read write delete exist? fetch lock lock_holder write_file read_file invalidate clear prune stats verify
+         each_key].each do |name|
+        define_method(name) { |*args, **kw, &blk| in_flight { super(*args, **kw, &blk) } }
+      end
+    end
+    private_constant :InFlight
+    prepend InFlight
 
     def get_entry(key)
       status, entry = N.fsc_get(handle, Cache.key(key))
