@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"fsc"
+	fsc "github.com/fsc-cache/fsc/bindings/go"
 )
 
 // Close racing calls in other goroutines, and create and Foreach functions

@@ -6,7 +6,7 @@
  * the SWIG interface file instead.
  * ----------------------------------------------------------------------------- */
 
-// source: ../../../fsc.i
+// source: ../bindings/fsc.i
 
 package swigfsc
 
@@ -42,22 +42,22 @@ typedef long long swig_type_12;
 typedef long long swig_type_13;
 typedef long long swig_type_14;
 typedef long long swig_type_15;
-typedef _gostring_ swig_type_16;
-typedef _goslice_ swig_type_17;
-typedef _goslice_ swig_type_18;
+typedef long long swig_type_16;
+typedef long long swig_type_17;
+typedef _gostring_ swig_type_18;
 typedef _goslice_ swig_type_19;
-typedef _gostring_ swig_type_20;
+typedef _goslice_ swig_type_20;
 typedef _goslice_ swig_type_21;
-typedef _goslice_ swig_type_22;
-typedef long long swig_type_23;
-typedef long long swig_type_24;
-typedef _goslice_ swig_type_25;
+typedef _gostring_ swig_type_22;
+typedef _goslice_ swig_type_23;
+typedef _goslice_ swig_type_24;
+typedef long long swig_type_25;
 typedef long long swig_type_26;
 typedef _goslice_ swig_type_27;
 typedef long long swig_type_28;
 typedef _goslice_ swig_type_29;
 typedef long long swig_type_30;
-typedef long long swig_type_31;
+typedef _goslice_ swig_type_31;
 typedef long long swig_type_32;
 typedef long long swig_type_33;
 typedef long long swig_type_34;
@@ -82,14 +82,19 @@ typedef long long swig_type_52;
 typedef long long swig_type_53;
 typedef long long swig_type_54;
 typedef long long swig_type_55;
+typedef long long swig_type_56;
+typedef long long swig_type_57;
 extern void _wrap_Swig_free_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern uintptr_t _wrap_Swig_malloc_swigfsc_1eda18bbaf93c2bb(swig_intgo arg1);
 extern swig_intgo _wrap_fsc_go_get_or_create_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_1 arg2, swig_type_2 arg3, swig_intgo arg4, swig_voidp arg5);
 extern swig_intgo _wrap_fsc_go_foreach_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_FSC_VERSION_NUMBER_swigfsc_1eda18bbaf93c2bb(void);
 extern swig_type_3 _wrap_fsc_version_swigfsc_1eda18bbaf93c2bb(void);
+extern swig_intgo _wrap_fsc_version_number_swigfsc_1eda18bbaf93c2bb(void);
 extern swig_intgo _wrap_FSC_OK_swigfsc_1eda18bbaf93c2bb(void);
 extern swig_intgo _wrap_FSC_MISS_swigfsc_1eda18bbaf93c2bb(void);
 extern swig_intgo _wrap_FSC_STALE_swigfsc_1eda18bbaf93c2bb(void);
+extern swig_intgo _wrap_FSC_STOPPED_swigfsc_1eda18bbaf93c2bb(void);
 extern swig_intgo _wrap_FSC_EINVAL_swigfsc_1eda18bbaf93c2bb(void);
 extern swig_intgo _wrap_FSC_ENOMEM_swigfsc_1eda18bbaf93c2bb(void);
 extern swig_intgo _wrap_FSC_EIO_swigfsc_1eda18bbaf93c2bb(void);
@@ -122,58 +127,60 @@ extern void _wrap_fsc_options_durable_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg
 extern swig_intgo _wrap_fsc_options_durable_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern void _wrap_fsc_options_pack_limit_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_14 arg2);
 extern swig_type_15 _wrap_fsc_options_pack_limit_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_options_shared_group_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_16 arg2);
+extern swig_type_17 _wrap_fsc_options_shared_group_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern uintptr_t _wrap_new_fsc_options_swigfsc_1eda18bbaf93c2bb(void);
 extern void _wrap_delete_fsc_options_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern swig_intgo _wrap_FSC_PACK_LIMIT_MAX_swigfsc_1eda18bbaf93c2bb(void);
 extern void _wrap_fsc_options_init_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_open_swigfsc_1eda18bbaf93c2bb(swig_type_16 arg1, uintptr_t arg2, swig_voidp arg3);
+extern swig_intgo _wrap_fsc_open_swigfsc_1eda18bbaf93c2bb(swig_type_18 arg1, uintptr_t arg2, swig_voidp arg3);
 extern swig_intgo _wrap_fsc_close_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_17 arg2, swig_type_18 arg3);
-extern swig_intgo _wrap_fsc_set_file_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_19 arg2, swig_intgo arg3, swig_type_20 arg4, swig_intgo arg5);
-extern swig_intgo _wrap_fsc_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_21 arg2, swig_voidp arg3);
-extern swig_intgo _wrap_fsc_delete_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_22 arg2);
-extern swig_type_23 _wrap_fsc_entry_size_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_type_24 _wrap_fsc_entry_offset_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern swig_intgo _wrap_fsc_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_19 arg2, swig_type_20 arg3);
+extern swig_intgo _wrap_fsc_set_file_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_21 arg2, swig_intgo arg3, swig_type_22 arg4, swig_intgo arg5);
+extern swig_intgo _wrap_fsc_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_23 arg2, swig_voidp arg3);
+extern swig_intgo _wrap_fsc_delete_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_24 arg2);
+extern swig_type_25 _wrap_fsc_entry_size_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern swig_type_26 _wrap_fsc_entry_offset_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern swig_intgo _wrap_fsc_entry_fd_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_entry_read_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_25 arg2, swig_voidp arg3);
+extern swig_intgo _wrap_fsc_entry_read_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_27 arg2, swig_voidp arg3);
 extern uintptr_t _wrap_fsc_entry_data_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_type_26 _wrap_fsc_entry_created_ms_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern swig_type_28 _wrap_fsc_entry_created_ms_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern void _wrap_fsc_entry_free_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_lock_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_27 arg2, swig_type_28 arg3, swig_voidp arg4);
+extern swig_intgo _wrap_fsc_lock_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_29 arg2, swig_type_30 arg3, swig_voidp arg4);
 extern swig_intgo _wrap_fsc_unlock_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_lock_holder_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_29 arg2, swig_voidp arg3);
+extern swig_intgo _wrap_fsc_lock_holder_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_31 arg2, swig_voidp arg3);
 extern swig_intgo _wrap_fsc_invalidate_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_fsc_prune_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern swig_intgo _wrap_fsc_clear_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_30 arg2);
-extern swig_type_31 _wrap_fsc_statistics_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_entries_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_32 arg2);
-extern swig_type_33 _wrap_fsc_statistics_entries_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_bytes_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_34 arg2);
-extern swig_type_35 _wrap_fsc_statistics_bytes_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_cache_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_36 arg2);
-extern swig_type_37 _wrap_fsc_statistics_cache_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_hits_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_38 arg2);
-extern swig_type_39 _wrap_fsc_statistics_hits_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_misses_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_40 arg2);
-extern swig_type_41 _wrap_fsc_statistics_misses_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_sets_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_42 arg2);
-extern swig_type_43 _wrap_fsc_statistics_sets_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_evictions_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_44 arg2);
-extern swig_type_45 _wrap_fsc_statistics_evictions_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_expirations_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_46 arg2);
-extern swig_type_47 _wrap_fsc_statistics_expirations_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_statistics_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_32 arg2);
+extern swig_type_33 _wrap_fsc_statistics_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_statistics_entries_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_34 arg2);
+extern swig_type_35 _wrap_fsc_statistics_entries_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_statistics_bytes_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_36 arg2);
+extern swig_type_37 _wrap_fsc_statistics_bytes_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_statistics_cache_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_38 arg2);
+extern swig_type_39 _wrap_fsc_statistics_cache_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_statistics_hits_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_40 arg2);
+extern swig_type_41 _wrap_fsc_statistics_hits_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_statistics_misses_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_42 arg2);
+extern swig_type_43 _wrap_fsc_statistics_misses_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_statistics_sets_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_44 arg2);
+extern swig_type_45 _wrap_fsc_statistics_sets_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_statistics_evictions_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_46 arg2);
+extern swig_type_47 _wrap_fsc_statistics_evictions_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_statistics_expirations_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_48 arg2);
+extern swig_type_49 _wrap_fsc_statistics_expirations_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern uintptr_t _wrap_new_fsc_statistics_swigfsc_1eda18bbaf93c2bb(void);
 extern void _wrap_delete_fsc_statistics_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern swig_intgo _wrap_fsc_stats_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, uintptr_t arg2);
-extern void _wrap_fsc_verify_report_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_48 arg2);
-extern swig_type_49 _wrap_fsc_verify_report_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_verify_report_checked_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_50 arg2);
-extern swig_type_51 _wrap_fsc_verify_report_checked_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_verify_report_problems_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_52 arg2);
-extern swig_type_53 _wrap_fsc_verify_report_problems_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_verify_report_repaired_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_54 arg2);
-extern swig_type_55 _wrap_fsc_verify_report_repaired_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_verify_report_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_50 arg2);
+extern swig_type_51 _wrap_fsc_verify_report_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_verify_report_checked_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_52 arg2);
+extern swig_type_53 _wrap_fsc_verify_report_checked_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_verify_report_problems_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_54 arg2);
+extern swig_type_55 _wrap_fsc_verify_report_problems_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_verify_report_repaired_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_56 arg2);
+extern swig_type_57 _wrap_fsc_verify_report_repaired_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern uintptr_t _wrap_new_fsc_verify_report_swigfsc_1eda18bbaf93c2bb(void);
 extern void _wrap_delete_fsc_verify_report_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern swig_intgo _wrap_fsc_verify_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
@@ -254,6 +261,13 @@ func Fsc_go_foreach(arg1 Struct_SS_fsc_cache, arg2 uint) (_swig_ret int) {
 const FSC_VERSION_MAJOR int = 0
 const FSC_VERSION_MINOR int = 1
 const FSC_VERSION_PATCH int = 0
+func _swig_getFSC_VERSION_NUMBER() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_FSC_VERSION_NUMBER_swigfsc_1eda18bbaf93c2bb())
+	return swig_r
+}
+
+var FSC_VERSION_NUMBER int = _swig_getFSC_VERSION_NUMBER()
 func Fsc_version() (_swig_ret string) {
 	var swig_r string
 	swig_r_p := C._wrap_fsc_version_swigfsc_1eda18bbaf93c2bb()
@@ -261,6 +275,12 @@ func Fsc_version() (_swig_ret string) {
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
 	return swig_r_1
+}
+
+func Fsc_version_number() (_swig_ret int) {
+	var swig_r int
+	swig_r = (int)(C._wrap_fsc_version_number_swigfsc_1eda18bbaf93c2bb())
+	return swig_r
 }
 
 type Enum_SS_fsc_status int
@@ -285,6 +305,13 @@ func _swig_getFSC_STALE() (_swig_ret Enum_SS_fsc_status) {
 }
 
 var FSC_STALE Enum_SS_fsc_status = _swig_getFSC_STALE()
+func _swig_getFSC_STOPPED() (_swig_ret Enum_SS_fsc_status) {
+	var swig_r Enum_SS_fsc_status
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_STOPPED_swigfsc_1eda18bbaf93c2bb())
+	return swig_r
+}
+
+var FSC_STOPPED Enum_SS_fsc_status = _swig_getFSC_STOPPED()
 func _swig_getFSC_EINVAL() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
 	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EINVAL_swigfsc_1eda18bbaf93c2bb())
@@ -516,6 +543,19 @@ func (arg1 SwigcptrFsc_options) GetPack_limit() (_swig_ret uint64) {
 	return swig_r
 }
 
+func (arg1 SwigcptrFsc_options) SetShared_group(arg2 int64) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_fsc_options_shared_group_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_16(_swig_i_1))
+}
+
+func (arg1 SwigcptrFsc_options) GetShared_group() (_swig_ret int64) {
+	var swig_r int64
+	_swig_i_0 := arg1
+	swig_r = (int64)(C._wrap_fsc_options_shared_group_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
 func NewFsc_options() (_swig_ret Fsc_options) {
 	var swig_r Fsc_options
 	swig_r = (Fsc_options)(SwigcptrFsc_options(C._wrap_new_fsc_options_swigfsc_1eda18bbaf93c2bb()))
@@ -546,6 +586,8 @@ type Fsc_options interface {
 	GetDurable() (_swig_ret int)
 	SetPack_limit(arg2 uint64)
 	GetPack_limit() (_swig_ret uint64)
+	SetShared_group(arg2 int64)
+	GetShared_group() (_swig_ret int64)
 }
 
 const FSC_PACK_LIMIT_DEFAULT int = 4096
@@ -568,7 +610,7 @@ func Fsc_open(arg1 string, arg2 Fsc_options, arg3 *uintptr) (_swig_ret int) {
 	_swig_i_0 := arg1
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_fsc_open_swigfsc_1eda18bbaf93c2bb(*(*C.swig_type_16)(unsafe.Pointer(&_swig_i_0)), C.uintptr_t(_swig_i_1), C.swig_voidp(_swig_i_2)))
+	swig_r = (int)(C._wrap_fsc_open_swigfsc_1eda18bbaf93c2bb(*(*C.swig_type_18)(unsafe.Pointer(&_swig_i_0)), C.uintptr_t(_swig_i_1), C.swig_voidp(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -588,7 +630,7 @@ func Fsc_set(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 []byte) (_swig_ret int)
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_fsc_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_17)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_18)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_fsc_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -605,7 +647,7 @@ func Fsc_set_file(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 int, arg4 string, 
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_fsc_set_file_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4)))
+	swig_r = (int)(C._wrap_fsc_set_file_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -620,7 +662,7 @@ func Fsc_get(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 *uintptr) (_swig_ret in
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_fsc_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
+	swig_r = (int)(C._wrap_fsc_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -631,7 +673,7 @@ func Fsc_delete(arg1 Struct_SS_fsc_cache, arg2 []byte) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_fsc_delete_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_fsc_delete_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -664,7 +706,7 @@ func Fsc_entry_read(arg1 Struct_SS_fsc_entry, arg2 []byte, arg3 *uint64) (_swig_
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_fsc_entry_read_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_25)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
+	swig_r = (int)(C._wrap_fsc_entry_read_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -696,7 +738,7 @@ func Fsc_lock(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 int64, arg4 *uintptr) 
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_fsc_lock_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_1)), C.swig_type_28(_swig_i_2), C.swig_voidp(_swig_i_3)))
+	swig_r = (int)(C._wrap_fsc_lock_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_29)(unsafe.Pointer(&_swig_i_1)), C.swig_type_30(_swig_i_2), C.swig_voidp(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -715,7 +757,7 @@ func Fsc_lock_holder(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 *int64) (_swig_
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_fsc_lock_holder_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_29)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
+	swig_r = (int)(C._wrap_fsc_lock_holder_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_31)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -756,7 +798,7 @@ func (p SwigcptrFsc_statistics) SwigIsFsc_statistics() {
 func (arg1 SwigcptrFsc_statistics) SetSize(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_30(_swig_i_1))
+	C._wrap_fsc_statistics_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_32(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetSize() (_swig_ret int64) {
@@ -769,7 +811,7 @@ func (arg1 SwigcptrFsc_statistics) GetSize() (_swig_ret int64) {
 func (arg1 SwigcptrFsc_statistics) SetEntries(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_entries_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_32(_swig_i_1))
+	C._wrap_fsc_statistics_entries_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_34(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetEntries() (_swig_ret uint64) {
@@ -782,7 +824,7 @@ func (arg1 SwigcptrFsc_statistics) GetEntries() (_swig_ret uint64) {
 func (arg1 SwigcptrFsc_statistics) SetBytes(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_bytes_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_34(_swig_i_1))
+	C._wrap_fsc_statistics_bytes_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_36(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetBytes() (_swig_ret uint64) {
@@ -795,7 +837,7 @@ func (arg1 SwigcptrFsc_statistics) GetBytes() (_swig_ret uint64) {
 func (arg1 SwigcptrFsc_statistics) SetCache_size(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_cache_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_36(_swig_i_1))
+	C._wrap_fsc_statistics_cache_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_38(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetCache_size() (_swig_ret uint64) {
@@ -808,7 +850,7 @@ func (arg1 SwigcptrFsc_statistics) GetCache_size() (_swig_ret uint64) {
 func (arg1 SwigcptrFsc_statistics) SetHits(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_hits_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_38(_swig_i_1))
+	C._wrap_fsc_statistics_hits_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_40(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetHits() (_swig_ret uint64) {
@@ -821,7 +863,7 @@ func (arg1 SwigcptrFsc_statistics) GetHits() (_swig_ret uint64) {
 func (arg1 SwigcptrFsc_statistics) SetMisses(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_misses_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_40(_swig_i_1))
+	C._wrap_fsc_statistics_misses_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_42(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetMisses() (_swig_ret uint64) {
@@ -834,7 +876,7 @@ func (arg1 SwigcptrFsc_statistics) GetMisses() (_swig_ret uint64) {
 func (arg1 SwigcptrFsc_statistics) SetSets(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_sets_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_42(_swig_i_1))
+	C._wrap_fsc_statistics_sets_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_44(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetSets() (_swig_ret uint64) {
@@ -847,7 +889,7 @@ func (arg1 SwigcptrFsc_statistics) GetSets() (_swig_ret uint64) {
 func (arg1 SwigcptrFsc_statistics) SetEvictions(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_evictions_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_44(_swig_i_1))
+	C._wrap_fsc_statistics_evictions_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_46(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetEvictions() (_swig_ret uint64) {
@@ -860,7 +902,7 @@ func (arg1 SwigcptrFsc_statistics) GetEvictions() (_swig_ret uint64) {
 func (arg1 SwigcptrFsc_statistics) SetExpirations(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_expirations_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_46(_swig_i_1))
+	C._wrap_fsc_statistics_expirations_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_48(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetExpirations() (_swig_ret uint64) {
@@ -924,7 +966,7 @@ func (p SwigcptrFsc_verify_report) SwigIsFsc_verify_report() {
 func (arg1 SwigcptrFsc_verify_report) SetSize(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_verify_report_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_48(_swig_i_1))
+	C._wrap_fsc_verify_report_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_50(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_verify_report) GetSize() (_swig_ret int64) {
@@ -937,7 +979,7 @@ func (arg1 SwigcptrFsc_verify_report) GetSize() (_swig_ret int64) {
 func (arg1 SwigcptrFsc_verify_report) SetChecked(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_verify_report_checked_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_50(_swig_i_1))
+	C._wrap_fsc_verify_report_checked_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_52(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_verify_report) GetChecked() (_swig_ret uint64) {
@@ -950,7 +992,7 @@ func (arg1 SwigcptrFsc_verify_report) GetChecked() (_swig_ret uint64) {
 func (arg1 SwigcptrFsc_verify_report) SetProblems(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_verify_report_problems_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_52(_swig_i_1))
+	C._wrap_fsc_verify_report_problems_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_54(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_verify_report) GetProblems() (_swig_ret uint64) {
@@ -963,7 +1005,7 @@ func (arg1 SwigcptrFsc_verify_report) GetProblems() (_swig_ret uint64) {
 func (arg1 SwigcptrFsc_verify_report) SetRepaired(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_verify_report_repaired_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_54(_swig_i_1))
+	C._wrap_fsc_verify_report_repaired_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_56(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_verify_report) GetRepaired() (_swig_ret uint64) {

@@ -6,7 +6,7 @@
  * the SWIG interface file instead.
  * ----------------------------------------------------------------------------- */
 
-/* source: ../../../fsc.i */
+/* source: ../bindings/fsc.i */
 
 
 
@@ -293,6 +293,17 @@ intgo _wrap_fsc_go_foreach_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0
 }
 
 
+intgo _wrap_FSC_VERSION_NUMBER_swigfsc_1eda18bbaf93c2bb() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = (int)((0*10000+1*100+0));
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 _gostring_ _wrap_fsc_version_swigfsc_1eda18bbaf93c2bb() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -300,6 +311,17 @@ _gostring_ _wrap_fsc_version_swigfsc_1eda18bbaf93c2bb() {
   
   result = (char *)fsc_version();
   _swig_go_result = Swig_AllocateString((char*)result, result ? strlen((char*)result) : 0); 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_fsc_version_number_swigfsc_1eda18bbaf93c2bb() {
+  int result;
+  intgo _swig_go_result;
+  
+  
+  result = (int)fsc_version_number();
+  _swig_go_result = result; 
   return _swig_go_result;
 }
 
@@ -334,6 +356,18 @@ intgo _wrap_FSC_STALE_swigfsc_1eda18bbaf93c2bb() {
   
   
   result = FSC_STALE;
+  
+  _swig_go_result = (intgo)result; 
+  return _swig_go_result;
+}
+
+
+intgo _wrap_FSC_STOPPED_swigfsc_1eda18bbaf93c2bb() {
+  enum fsc_status result;
+  intgo _swig_go_result;
+  
+  
+  result = FSC_STOPPED;
   
   _swig_go_result = (intgo)result; 
   return _swig_go_result;
@@ -732,6 +766,31 @@ long long _wrap_fsc_options_pack_limit_get_swigfsc_1eda18bbaf93c2bb(struct fsc_o
 }
 
 
+void _wrap_fsc_options_shared_group_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, long long _swig_go_1) {
+  struct fsc_options *arg1 = (struct fsc_options *) 0 ;
+  int64_t arg2 ;
+  
+  arg1 = *(struct fsc_options **)&_swig_go_0; 
+  arg2 = (int64_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->shared_group = arg2;
+  
+}
+
+
+long long _wrap_fsc_options_shared_group_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+  struct fsc_options *arg1 = (struct fsc_options *) 0 ;
+  int64_t result;
+  long long _swig_go_result;
+  
+  arg1 = *(struct fsc_options **)&_swig_go_0; 
+  
+  result = (int64_t) ((arg1)->shared_group);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 struct fsc_options *_wrap_new_fsc_options_swigfsc_1eda18bbaf93c2bb() {
   struct fsc_options *result = 0 ;
   struct fsc_options *_swig_go_result;
@@ -925,7 +984,7 @@ intgo _wrap_fsc_entry_fd_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0) 
   
   arg1 = *(fsc_entry **)&_swig_go_0; 
   
-  result = (int)fsc_entry_fd((struct fsc_entry const *)arg1);
+  result = (int)fsc_entry_fd(arg1);
   _swig_go_result = result; 
   return _swig_go_result;
 }
