@@ -116,6 +116,7 @@ typedef struct fsc_options {
     int file_movable;     /* default 0: fsc_set_file copies; 1: it renames the caller's file in */
     int durable;          /* default 0; 1: data and directory are fsynced before a set returns */
     uint64_t pack_limit;  /* default FSC_PACK_LIMIT_DEFAULT; see FSC_PACKING; at most FSC_PACK_LIMIT_MAX */
+    int verify_payloads;  /* default 0; 1: fsc_get reads a file value whole and checks it (FSC_CHECKS) */
 } fsc_options;
 
 /* FSC_PACKING: a value stored with fsc_set of at most pack_limit bytes is

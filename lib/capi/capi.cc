@@ -126,6 +126,7 @@ void fsc_options_init(fsc_options *opts) {
     opts->file_movable = d.file_movable;
     opts->durable = d.durable;
     opts->pack_limit = d.pack_limit;
+    opts->verify_payloads = d.verify_payloads;
 }
 
 int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out) {
@@ -148,6 +149,8 @@ int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out) {
             o.durable = opts->durable != 0;
             if (opts->size >= offsetof(fsc_options, pack_limit) + sizeof opts->pack_limit)
                 o.pack_limit = opts->pack_limit;
+            if (opts->size >= offsetof(fsc_options, verify_payloads) + sizeof opts->verify_payloads)
+                o.verify_payloads = opts->verify_payloads != 0;
         }
         auto cache = fsc::Cache::open(base_dir, o);
         *out = new fsc_cache{std::move(cache)};
