@@ -174,6 +174,12 @@ static void test_line_damage_at_open(void **state) {
         o.cache_size = 1 << 20;
         assert_fsc_ok(fsc_open(t->dir, &o, &t->cache));
         expect_intact(t, &before, line_damage_names[i]);
+        /* The records' region, as FSC_BUDGET counts the lock file. */
+        char path[CORE_PATH_MAX];
+        struct stat st;
+        core_join(path, t->dir, "lock");
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, 6400);
     }
 }
 
