@@ -141,7 +141,8 @@ bool Ledger::get_shard(unsigned shard, uint64_t *bytes, uint64_t *entries) const
     unsigned char line[line_size] = {};
     uint64_t v[2] = {0, 0};
     bool ok = false;
-    for (int attempt = 0; attempt < 4 && !ok; attempt++) { // a torn read is read again
+    // A torn read is read again; all zeros were never written.
+    for (int attempt = 0; attempt < 4 && !ok && (attempt == 0 || !all_zero(line, sizeof line)); attempt++) {
         if (pread(locks_->fd(), line, sizeof line, table_at + off_t(line_size * shard)) < 0)
             throw_errno(errno, "read '" + shown_ + "'");
         ok = parse_line(line, shard, v);
@@ -149,6 +150,20 @@ bool Ledger::get_shard(unsigned shard, uint64_t *bytes, uint64_t *entries) const
     *bytes = v[0];
     *entries = v[1];
     return ok;
+}
+
+std::array<Ledger::Line, 256> Ledger::lines() const {
+    unsigned char table[table_size] = {};
+    if (pread(locks_->fd(), table, table_size, table_at) < 0)
+        throw_errno(errno, "read '" + shown_ + "'");
+    std::array<Line, 256> out;
+    for (unsigned shard = 0; shard < 256; shard++) {
+        uint64_t v[2];
+        out[shard].ok = parse_line(table + line_size * shard, shard, v);
+        out[shard].bytes = v[0];
+        out[shard].entries = v[1];
+    }
+    return out;
 }
 
 } // namespace fsc

@@ -5,6 +5,7 @@
 // redoing it after a crash, or after damage, is harmless.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -57,6 +58,12 @@ public:
     void set_shard(unsigned shard, uint64_t bytes, uint64_t entries);
     // One shard's line, as last set; false when it fails its checksum.
     bool get_shard(unsigned shard, uint64_t *bytes, uint64_t *entries) const;
+    // Every shard's line, in one read (a line that fails says so, not read again).
+    struct Line {
+        uint64_t bytes = 0, entries = 0;
+        bool ok = false;
+    };
+    std::array<Line, 256> lines() const;
 
 private:
     // The record's counters (zeros when *record_ok comes back false) and the

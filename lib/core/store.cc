@@ -1185,6 +1185,7 @@ void Store::rebuild_dirty_shards() {
     // a clean one's meta file may have grown past its table (ShardMeta::trim).
     // A line that disagrees with its clean shard (damaged, or forged with a
     // valid checksum) is set again from the shard, under its lock.
+    const auto lines = ledger_.lines();
     for (unsigned shard = 0; shard < 256; shard++) {
         const int dir = shard_dir(shard, false);
         std::optional<MetaHeader> head;
@@ -1194,10 +1195,11 @@ void Store::rebuild_dirty_shards() {
         }
         if (head)
             meta(shard, dir).trim(*head);
+        // Read before the shard's header: a writer since sets both, and a
+        // mismatch only costs setting the line again.
         const Change want = head ? line_of(*head) : Change{};
-        uint64_t bytes, entries;
-        if (!ledger_.get_shard(shard, &bytes, &entries) || bytes != uint64_t(want.bytes) ||
-            entries != uint64_t(want.entries))
+        const Ledger::Line &line = lines[shard];
+        if (!line.ok || line.bytes != uint64_t(want.bytes) || line.entries != uint64_t(want.entries))
             rebuild_line(shard);
     }
 }
