@@ -672,9 +672,13 @@ uint64_t Store::payload_checksum(const Payload &payload, uint64_t size) {
     // What will be renamed in is read back whole (a copy from the page cache
     // it was just written to), so the checksum is of the bytes stored.
     const std::string shown_name = payload.from_dir == AT_FDCWD ? payload.from_name : "tmp/" + payload.from_name;
-    Fd fd(openat(payload.from_dir, payload.from_name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    // O_NONBLOCK: a FIFO put in the file's place since it was checked must not hang the set.
+    Fd fd(openat(payload.from_dir, payload.from_name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd)
         throw_errno(errno, "open '" + shown_name + "'");
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        fail(Status::inval, "'" + shown_name + "' is not a regular file");
     auto sum = checksum_file(fd.get(), size, "'" + shown_name + "'");
     if (!sum)
         fail(Status::io, "'" + shown_name + "' shrank while it was stored");
