@@ -127,6 +127,7 @@ typedef struct fsc_options {
     int durable;          /* default 0; 1: data and directory are fsynced before a set returns */
     uint64_t pack_limit;  /* default FSC_PACK_LIMIT_DEFAULT; see FSC_PACKING; at most FSC_PACK_LIMIT_MAX */
     int64_t shared_group; /* default -1: the cache is its owner's alone; a gid: shared by that group, see FSC_OWNERSHIP */
+    int verify_payloads;  /* default 0; 1: fsc_get reads a file value whole and checks it (FSC_CHECKS) */
 } fsc_options;
 
 /* FSC_OWNERSHIP: whom fsc_open trusts with base_dir. A cache directory that
@@ -169,7 +170,7 @@ typedef struct fsc_options {
  * and each shard's metadata table - hold at most cache_size bytes (sizes as
  * st_size reports them), with any number of processes writing at once. On
  * top of that the directory holds its format marker (19 bytes), its lock file
- * (at most 4 KiB), the directories themselves, and for a moment the temp
+ * (6,400 bytes), the directories themselves, and for a moment the temp
  * files of sets in flight (each already charged to the budget). A value whose
  * cost (value + 64 + key length + 320 bytes for the smallest shard table)
  * exceeds cache_size alone is refused with FSC_ETOOBIG rather than stored and
@@ -183,6 +184,26 @@ typedef struct fsc_options {
  * gets. */
 #define FSC_BUDGET_ENTRY_OVERHEAD 64
 #define FSC_BUDGET_MIN_TABLE 320
+
+/* FSC_CHECKS: what is checked where. Every value carries a checksum of its
+ * bytes (64-bit, docs/FORMAT.md), computed as it is stored; a value stored
+ * from a file is read back once for it (the copy, or the file moved in).
+ *  - Values stored with fsc_set: fsc_get checks values up to 1 MiB (packed
+ *    or not) itself; a failure gives FSC_ECORRUPT and removes the value.
+ *    Larger ones are checked by fsc_entry_data and by fsc_entry_read when it
+ *    reaches the end (FSC_ECORRUPT; the value stays until fsc_verify repairs
+ *    or a set replaces it).
+ *  - Values stored with fsc_set_file: fsc_get checks the payload file's size.
+ *    With verify_payloads it also reads the file whole and checks it
+ *    (FSC_ECORRUPT, the value removed), at the cost of one read of the value
+ *    per get. Without it, fsc_get returns the entry, and fsc_entry_data, and
+ *    fsc_entry_read reaching the end from a remembered offset of 0, give
+ *    FSC_ECORRUPT instead of bytes changed since the set (the value stays).
+ *  - fsc_entry_fd is never checked: its reader gets the file as it is.
+ *  - fsc_verify reads every value whole, payload files included, and checks
+ *    every record of the lock file (see fsc_verify).
+ * A shard's line of the cache's byte and entry counts in the lock file that
+ * fails its checksum is never trusted: it is set again from the shard. */
 
 /* Fills *opts with the defaults above (and opts->size). NULL is a no-op. */
 FSC_API void fsc_options_init(fsc_options *opts);
@@ -245,7 +266,7 @@ typedef struct fsc_entry fsc_entry;
  * FSC_MISS (absent, expired, invalidated) with *out untouched. An entry stays
  * readable after its value is overwritten, deleted or evicted.
  * FSC_ECORRUPT: the stored entry failed validation and was removed (a later
- * get is a miss). Also FSC_EINVAL, FSC_EIO, FSC_ENOMEM. Counts as a use for
+ * get is a miss); what a get validates: FSC_CHECKS. Also FSC_EINVAL, FSC_EIO, FSC_ENOMEM. Counts as a use for
  * the LRU order. */
 FSC_API int fsc_get(fsc_cache *c, const void *key, size_t key_len, fsc_entry **out);
 
@@ -261,7 +282,7 @@ FSC_API uint64_t fsc_entry_size(const fsc_entry *e);
 FSC_API uint64_t fsc_entry_offset(const fsc_entry *e);
 
 /* A read-only descriptor owned by e (do not close it), positioned at the
- * remembered offset. For a value stored with fsc_set_file the descriptor's
+ * remembered offset. Reads through it are not checked (FSC_CHECKS). For a value stored with fsc_set_file the descriptor's
  * file is exactly the value (seek to 0 for its start); for a value stored
  * with fsc_set the value is the last fsc_entry_size() bytes of the file.
  * -1 for NULL. */
@@ -377,9 +398,15 @@ typedef struct fsc_verify_report {
 } fsc_verify_report;
 
 /* Checks every file of the cache against its metadata: damaged entries,
- * payload files no entry names, entries without metadata and metadata without
- * entries, wrong per-shard totals, and (when no other process has the cache
- * open) leftover temp files and reservations. With repair != 0 it removes
+ * payload files that no entry names or that fail their value's checksum (each
+ * read whole), entries without metadata and metadata without entries, wrong or
+ * damaged per-shard totals in the lock file (of every shard, used or not), a
+ * damaged invalidation record or LRU horizon, and (when no other process has
+ * the cache open) a damaged counters record, leftover temp files and
+ * reservations. A damaged invalidation record is repaired by invalidating
+ * (hard) every value stored before; a damaged per-shard total is set again
+ * from its shard (any reader of the totals does that too, so a later call may
+ * no longer find it). With repair != 0 it removes
  * what is damaged or orphaned and rebuilds the metadata from the files, so
  * that the accounting is exact. checked counts the files looked at, problems
  * what was wrong, repaired what was fixed. out may be NULL; else out->size

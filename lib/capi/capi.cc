@@ -153,6 +153,7 @@ void fsc_options_init(fsc_options *opts) {
     opts->durable = d.durable;
     opts->pack_limit = d.pack_limit;
     opts->shared_group = d.sharing.group;
+    opts->verify_payloads = d.verify_payloads;
 }
 
 int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out) {
@@ -180,6 +181,8 @@ int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out) {
                     fail(Status::inval, "shared_group must be -1 (private) or a gid");
                 o.sharing.group = opts->shared_group;
             }
+            if (opts->size >= offsetof(fsc_options, verify_payloads) + sizeof opts->verify_payloads)
+                o.verify_payloads = opts->verify_payloads != 0;
         }
         auto cache = fsc::Cache::open(base_dir, o);
         *out = new fsc_cache{std::move(cache)};

@@ -19,12 +19,16 @@ namespace fsc {
 
 namespace {
 
-// The shared record at the start of the lock file: the invalidation times;
+// The shared records at the start of the lock file: the invalidation times;
 // then, read in the same pread, the LRU horizon: the last use of a recently
-// evicted value, a hint written without a lock (any value read is usable).
+// evicted value, a hint written without a lock, with its checksum (one that
+// fails reads as no horizon: any value is usable).
 constexpr size_t record_size = 32;
 constexpr off_t horizon_at = 32;
+constexpr size_t horizon_size = 16;
 const char record_magic[4] = {'F', 'S', 'C', 'I'};
+
+uint64_t horizon_sum(int64_t last_use_us) { return checksum64(&last_use_us, 8, 0x46534348); }
 
 } // namespace
 
@@ -67,7 +71,8 @@ Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_pt
     : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)) {
     ledger_ = std::make_unique<Ledger>(locks_, base_path_ + "/lock");
     store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, *ledger_, opts_.durable, opts_.pack_limit,
-                                     opts_.sharing);
+                                     opts_.verify_payloads, opts_.sharing);
+    ledger_->on_damaged_line([this](unsigned shard) { store_->rebuild_line(shard); });
     rng_.seed(std::minstd_rand::result_type(random64()));
     // Alone with the cache: finish what crashed processes left half-done and
     // drop their reservations (nobody else can have a set in flight).
@@ -156,36 +161,56 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
     settle(r, c);
 }
 
-Cache::Invalidation Cache::read_invalidation() const {
-    unsigned char buf[record_size + 8];
+bool Cache::load_shared(Invalidation *inv, bool *horizon_ok) const {
+    unsigned char buf[horizon_at + horizon_size];
+    bool record_ok = false;
     for (int attempt = 0; attempt < 4; attempt++) {
         ssize_t n = pread(locks_->fd(), buf, sizeof buf, 0);
-        Invalidation inv;
-        if (n == ssize_t(sizeof buf))
-            std::memcpy(&inv.lru_horizon_us, buf + horizon_at, 8);
-        if (n < ssize_t(record_size) || std::memcmp(buf, record_magic, 4) != 0)
-            return inv;
+        if (n < 0)
+            throw_errno(errno, "read '" + base_path_ + "/lock'");
+        std::memset(buf + n, 0, sizeof buf - size_t(n)); // never written: zeros
+        *inv = Invalidation{};
+        int64_t horizon;
         uint64_t sum;
+        std::memcpy(&horizon, buf + horizon_at, 8);
+        std::memcpy(&sum, buf + horizon_at + 8, 8);
+        *horizon_ok = (horizon == 0 && sum == 0) || sum == horizon_sum(horizon);
+        if (*horizon_ok)
+            inv->lru_horizon_us = horizon;
         std::memcpy(&sum, buf + 24, 8);
-        if (sum != checksum64(buf, 24))
-            continue; // read while a writer was writing: read again
-        std::memcpy(&inv.hard_us, buf + 8, 8);
-        std::memcpy(&inv.soft_us, buf + 16, 8);
-        return inv;
+        // All zeros: never invalidated.
+        record_ok = std::all_of(buf, buf + record_size, [](unsigned char c) { return c == 0; }) ||
+                    (std::memcmp(buf, record_magic, 4) == 0 && sum == checksum64(buf, 24));
+        if (record_ok) {
+            std::memcpy(&inv->hard_us, buf + 8, 8);
+            std::memcpy(&inv->soft_us, buf + 16, 8);
+        }
+        if (record_ok && *horizon_ok)
+            break; // else read while a writer was writing, or damaged: read again
     }
-    fail(Status::corrupt, "the invalidation record in '" + base_path_ + "/lock' is damaged");
+    return record_ok;
 }
 
-void Cache::invalidate(bool hard) {
+Cache::Invalidation Cache::read_invalidation() const {
+    Invalidation inv;
+    bool horizon_ok;
+    return load_shared(&inv, &horizon_ok) ? inv : reset_invalidation();
+}
+
+Cache::Invalidation Cache::reset_invalidation() const {
     LockTable::ShardGuard g(*locks_, LockTable::record_lock);
     Invalidation inv;
-    try {
-        inv = read_invalidation();
-    } catch (const Error &) {
-        // A damaged record is rewritten whole below.
-    }
-    int64_t now = now_us();
-    (hard ? inv.hard_us : inv.soft_us) = now;
+    bool horizon_ok;
+    if (load_shared(&inv, &horizon_ok))
+        return inv; // rewritten meanwhile
+    // What was invalidated when is lost: everything stored so far counts as
+    // hard-invalidated, so that no value invalidated before comes back.
+    inv.hard_us = inv.soft_us = now_us();
+    write_invalidation(inv);
+    return inv;
+}
+
+void Cache::write_invalidation(const Invalidation &inv) const {
     unsigned char buf[record_size] = {};
     std::memcpy(buf, record_magic, 4);
     std::memcpy(buf + 8, &inv.hard_us, 8);
@@ -198,8 +223,20 @@ void Cache::invalidate(bool hard) {
         sync_fd(locks_->fd(), "'" + base_path_ + "/lock'");
 }
 
+void Cache::invalidate(bool hard) {
+    LockTable::ShardGuard g(*locks_, LockTable::record_lock);
+    Invalidation inv;
+    bool horizon_ok;
+    const int64_t now = now_us();
+    if (!load_shared(&inv, &horizon_ok))
+        inv.hard_us = inv.soft_us = now; // damaged: as reset_invalidation() would
+    (hard ? inv.hard_us : inv.soft_us) = now;
+    write_invalidation(inv);
+}
+
 void Cache::note_evicted(int64_t last_use_us) {
-    (void)!pwrite(locks_->fd(), &last_use_us, 8, horizon_at);
+    const uint64_t v[2] = {uint64_t(last_use_us), horizon_sum(last_use_us)};
+    (void)!pwrite(locks_->fd(), v, sizeof v, horizon_at);
 }
 
 std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool *fresh) {

@@ -30,6 +30,7 @@ struct Options {
     bool durable = false;
     uint64_t pack_limit = 4096; // FSC_PACK_LIMIT_DEFAULT
     Sharing sharing;            // shared_group
+    bool verify_payloads = false;
 };
 
 constexpr uint64_t pack_limit_max = max_packed_value; // FSC_PACK_LIMIT_MAX
@@ -77,7 +78,16 @@ private:
     // The key's value unless absent or hard-invalidated; *fresh says whether it
     // is younger than expiration_ms and not soft-invalidated.
     std::unique_ptr<Entry> lookup(const Key &key, int64_t expiration_ms, bool *fresh);
+    // The invalidation record; a damaged one is reset (reset_invalidation).
     Invalidation read_invalidation() const;
+    // Reads the invalidation record and the LRU horizon (again while torn):
+    // false when the record fails its checks; *horizon_ok likewise for the
+    // horizon (a failing one reads as 0: none).
+    bool load_shared(Invalidation *inv, bool *horizon_ok) const;
+    // Under the record lock: a record still damaged is written again with
+    // every value stored so far hard-invalidated.
+    Invalidation reset_invalidation() const;
+    void write_invalidation(const Invalidation &inv) const;
     // Records the last use of a value just evicted: readers stamp their
     // values' last use with a resolution that follows how long values now
     // stay in the cache (ShardMeta::touch).

@@ -289,6 +289,23 @@ VerifyCounts Cache::verify(bool repair) {
     flush_pending(); // this handle's own reservations are not leftovers
     const bool alone = locks_->alone();
     VerifyCounts n = store_->verify(repair, alone);
+    // The invalidation record and the LRU horizon carry checksums of their own.
+    Invalidation inv;
+    bool horizon_ok;
+    if (!load_shared(&inv, &horizon_ok)) {
+        n.problems++;
+        if (repair) {
+            reset_invalidation();
+            n.repaired++;
+        }
+    }
+    if (!horizon_ok) {
+        n.problems++;
+        if (repair) {
+            note_evicted(0); // no horizon: readers stamp by their values' age
+            n.repaired++;
+        }
+    }
     if (alone) {
         // With nobody else here, no set is in flight: no reservation may be
         // left, and the counters' record must be readable. Reservations that

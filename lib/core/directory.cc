@@ -18,7 +18,7 @@ namespace fsc {
 namespace {
 
 const char format_name[] = "FSC-FORMAT";
-const char format_text[] = "fsc-cache-format 2\n";
+const char format_text[] = "fsc-cache-format 3\n";
 const char marker_prefix[] = ".FSC-FORMAT."; // a marker being written by an opener
 
 } // namespace
@@ -52,7 +52,7 @@ void init_format(int base, const std::string &path) {
             if (std::strncmp(buf, "fsc-cache-format ", 17) == 0)
                 fail(Status::format, "'" + path + "' is an fsc cache of format " +
                                          std::string(buf + 17, std::strcspn(buf + 17, "\n")) +
-                                         "; this library reads format 2");
+                                         "; this library reads format 3");
             fail(Status::format, "'" + path + "/" + format_name + "' is not an fsc format marker");
         }
         if (errno != ENOENT)

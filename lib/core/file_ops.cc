@@ -88,6 +88,20 @@ void copy_contents(int src, int dst, uint64_t len, const std::string &what) {
     }
 }
 
+std::optional<uint64_t> checksum_file(int fd, uint64_t len, const std::string &what) {
+    const size_t piece = 4 * StreamChecksum::block;
+    std::unique_ptr<char[]> buf(new char[piece]);
+    StreamChecksum sum;
+    for (uint64_t done = 0; done < len;) {
+        size_t got = pread_full(fd, buf.get(), size_t(std::min<uint64_t>(piece, len - done)), done, what);
+        if (got == 0)
+            return std::nullopt;
+        sum.update(buf.get(), got);
+        done += got;
+    }
+    return sum.final();
+}
+
 void sync_fd(int fd, const std::string &what) {
     if (fsync(fd) != 0)
         throw_errno(errno, "fsync " + what);

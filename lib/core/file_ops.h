@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "fd.h"
@@ -21,6 +22,9 @@ size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string
 // start of dst: copy_file_range, falling back to pread/write in 256 KiB
 // pieces; never holds the whole content in memory.
 void copy_contents(int src, int dst, uint64_t len, const std::string &what);
+// The value checksum (StreamChecksum) of the first len bytes of fd, read
+// in pieces; nullopt when the file ends before len.
+std::optional<uint64_t> checksum_file(int fd, uint64_t len, const std::string &what);
 // fsync, mapping failure to an Error.
 void sync_fd(int fd, const std::string &what);
 

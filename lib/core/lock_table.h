@@ -41,8 +41,8 @@ private:
 
 class LockTable {
 public:
-    // Byte ranges of the lock file (its content, bytes [0, 4096), is the
-    // shared record of LockTable::read_record/write_record).
+    // Byte ranges of the lock file (its content, bytes [0, 6400), holds the
+    // shared records of docs/FORMAT.md; a lock on a byte never touches it).
     static constexpr off_t open_range = 4096;            // read-locked by every process that has the cache open
     static constexpr off_t shard_range = 8192;           // + shard number: a shard's write lock
     static constexpr off_t key_range = off_t(1) << 20;   // + 63-bit hash: the dogpile locks

@@ -27,6 +27,12 @@ bool same_file(int fd, int dir, const std::string &name) {
            a.st_ino == b.st_ino;
 }
 
+// A shard's line in the ledger: what its table says it holds, the table
+// and the pack's overhead included.
+Change line_of(const MetaHeader &head) {
+    return Change{int64_t(head.bytes + ShardMeta::size_after(head) + head.pack_overhead()), int64_t(head.count)};
+}
+
 bool is_entry_name(const char *name) {
     size_t n = 0;
     for (; name[n]; n++) {
@@ -119,8 +125,7 @@ public:
         if (meta.take_duplicates_dropped() || needs_reconcile)
             reconcile();
         tidy();
-        const Change after{int64_t(head.bytes + ShardMeta::size_after(head) + head.pack_overhead()),
-                           int64_t(head.count)};
+        const Change after = line_of(head);
         store_.ledger_.set_shard(shard_, uint64_t(after.bytes), uint64_t(after.entries));
         meta.finish(head);
         return Change{after.bytes - before_.bytes, after.entries - before_.entries};
@@ -162,9 +167,9 @@ private:
 };
 
 Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable,
-             uint64_t pack_limit, const Sharing &sharing)
+             uint64_t pack_limit, bool verify_payloads, const Sharing &sharing)
     : base_(base), base_path_(std::move(base_path)), locks_(std::move(locks)), ledger_(ledger), durable_(durable),
-      sharing_(sharing), pack_limit_(pack_limit) {
+      sharing_(sharing), pack_limit_(pack_limit), verify_payloads_(verify_payloads) {
     for (auto &fd : shard_fds_)
         fd.store(-1);
     for (auto &m : metas_)
@@ -441,6 +446,10 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
         discard(key.hash.shard(), dir, hex, payload, fd.get(), !pfd ? "its payload file is missing" : "payload size does not match");
     }
     info.data_start = 0;
+    info.value_sum = h->value_sum;
+    if (verify_payloads_ && checksum_file(pfd.get(), h->value_size, "'" + shown(key.hash.shard(), payload) + "'") !=
+                                std::optional<uint64_t>(h->value_sum))
+        discard(key.hash.shard(), dir, hex, payload, fd.get(), "payload checksum mismatch");
     return std::make_unique<Entry>(std::move(pfd), info, std::nullopt);
 }
 
@@ -649,6 +658,7 @@ Change Store::put_file(const Key &key, int src, const char *path, bool move, uin
         payload.from_name = copy->name();
     }
     EntryHeader h;
+    h.value_sum = payload_checksum(payload, size);
     h.flags = EntryHeader::flag_external;
     h.key_len = uint32_t(key.len);
     h.value_size = size;
@@ -666,6 +676,23 @@ Change Store::put_file(const Key &key, int src, const char *path, bool move, uin
     if (copy)
         copy->commit();
     return c;
+}
+
+uint64_t Store::payload_checksum(const Payload &payload, uint64_t size) {
+    // What will be renamed in is read back whole (a copy from the page cache
+    // it was just written to), so the checksum is of the bytes stored.
+    const std::string shown_name = payload.from_dir == AT_FDCWD ? payload.from_name : "tmp/" + payload.from_name;
+    // O_NONBLOCK: a FIFO put in the file's place since it was checked must not hang the set.
+    Fd fd(openat(payload.from_dir, payload.from_name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (!fd)
+        throw_errno(errno, "open '" + shown_name + "'");
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        fail(Status::inval, "'" + shown_name + "' is not a regular file");
+    auto sum = checksum_file(fd.get(), size, "'" + shown_name + "'");
+    if (!sum)
+        fail(Status::io, "'" + shown_name + "' shrank while it was stored");
+    return *sum;
 }
 
 Change Store::remove(const Key &key, bool *removed) {
@@ -1001,6 +1028,16 @@ std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &he
     return kept;
 }
 
+bool Store::payload_intact(int dir, const std::string &hex, const EntryHeader &h, bool read_whole) {
+    const std::string name = payload_name(hex, h.payload_gen);
+    // O_NONBLOCK: a FIFO in the payload's place must not hang the check.
+    Fd fd(openat(dir, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    struct stat st;
+    if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || uint64_t(st.st_size) != h.value_size)
+        return false;
+    return !read_whole || checksum_file(fd.get(), h.value_size, "'" + name + "'") == std::optional<uint64_t>(h.value_sum);
+}
+
 std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts, PackState *pack) {
     // The slots the valid entry files and pack records call for, keeping known last-use times.
     MetaHeader head;
@@ -1043,15 +1080,14 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
     for (const std::string &name : payloads_seen)
         if (std::find(payloads_wanted.begin(), payloads_wanted.end(), name) == payloads_wanted.end())
             drop(name); // an orphan: no entry names it
-    // An external entry whose payload is missing or the wrong size is damaged.
+    // An external entry whose payload is missing or the wrong size is
+    // damaged; for fsc_verify (counts given) also one whose payload fails
+    // its checksum (read whole).
     for (auto it = slots.begin(); it != slots.end();) {
         const std::string hex = it->hash.hex();
         std::string key, why;
         auto h = peek(dir, hex, &key, &why);
-        struct stat st;
-        bool ok = h && (!h->external() || (fstatat(dir, payload_name(hex, h->payload_gen).c_str(), &st,
-                                                   AT_SYMLINK_NOFOLLOW) == 0 &&
-                                           uint64_t(st.st_size) == h->value_size));
+        bool ok = h && (!h->external() || payload_intact(dir, hex, *h, counts != nullptr));
         if (!ok) {
             drop(hex);
             if (repair && h && h->external())
@@ -1161,25 +1197,54 @@ void Store::rebuild_dirty_shards() {
     // A clean shard's ledger line was set before its dirty mark was cleared:
     // only dirty shards need their table rebuilt and their line set again;
     // a clean one's meta file may have grown past its table (ShardMeta::trim).
+    // A line that disagrees with its clean shard (damaged, or forged with a
+    // valid checksum) is set again from the shard, under its lock.
+    const auto lines = ledger_.lines();
     for (unsigned shard = 0; shard < 256; shard++) {
         const int dir = shard_dir(shard, false);
-        if (dir < 0)
-            continue;
-        ShardMeta &m = meta(shard, dir);
         std::optional<MetaHeader> head;
-        if (!m.clean(&head))
+        if (dir >= 0 && !meta(shard, dir).clean(&head)) {
             ShardTxn(*this, shard, dir).finish();
-        else if (head)
-            m.trim(*head);
+            continue;
+        }
+        if (head)
+            meta(shard, dir).trim(*head);
+        // Read before the shard's header: a writer since sets both, and a
+        // mismatch only costs setting the line again.
+        const Change want = head ? line_of(*head) : Change{};
+        const Ledger::Line &line = lines[shard];
+        if (!line.ok || line.bytes != uint64_t(want.bytes) || line.entries != uint64_t(want.entries))
+            rebuild_line(shard);
     }
+}
+
+void Store::rebuild_line(unsigned shard) {
+    {
+        LockTable::ShardGuard g(*locks_, shard);
+        if (shard_dir(shard, false) < 0) {
+            ledger_.set_shard(shard, 0, 0); // no directory, no entries: nothing to charge
+            return;
+        }
+    }
+    ShardTxn(*this, shard, shard_dir(shard, false)).finish();
 }
 
 VerifyCounts Store::verify(bool repair, bool exclusive) {
     VerifyCounts n;
     for (unsigned shard = 0; shard < 256; shard++) {
         const int dir = shard_dir(shard, false);
-        if (dir < 0)
+        if (dir < 0) {
+            // A shard never written to holds nothing: its line must say so.
+            uint64_t bytes, entries;
+            if (!ledger_.get_shard(shard, &bytes, &entries) || bytes != 0 || entries != 0) {
+                n.problems++;
+                if (repair) {
+                    rebuild_line(shard);
+                    n.repaired++;
+                }
+            }
             continue;
+        }
         ShardMeta &m = meta(shard, dir);
         bool same, copy_pack = false;
         {
@@ -1211,8 +1276,7 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
                    head.pack_dead == pack.dead;
             // The ledger's line for the shard must match its table.
             uint64_t line_bytes, line_entries;
-            ledger_.get_shard(shard, &line_bytes, &line_entries);
-            same = same && line_bytes == bytes + ShardMeta::size_after(head) + head.pack_overhead() &&
+            same = same && ledger_.get_shard(shard, &line_bytes, &line_entries) && line_bytes == bytes + ShardMeta::size_after(head) + head.pack_overhead() &&
                    line_entries == want.size();
         }
         if (!same)

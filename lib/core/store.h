@@ -61,9 +61,10 @@ public:
     // base is base_dir's descriptor; shards/ and tmp/ must exist in it.
     // Every change to a shard sets the shard's line in the ledger.
     // Values stored with put_bytes of up to pack_limit bytes are packed.
+    // verify_payloads: a get reads a payload file whole and checks its checksum.
     // What it creates gets the sharing's modes.
     Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable,
-          uint64_t pack_limit, const Sharing &sharing = Sharing());
+          uint64_t pack_limit, bool verify_payloads, const Sharing &sharing = Sharing());
     ~Store();
 
     // What an entry is charged against cache_size.
@@ -104,8 +105,12 @@ public:
     // rebuilds the metadata (and ledger line) of shards a crash left half-changed.
     void recover();
     // Rebuilds the tables (and ledger lines) of shards whose writer died
-    // inside a change; safe while other processes use the cache.
+    // inside a change, and sets again the ledger lines that disagree with
+    // their shards; safe while other processes use the cache.
     void rebuild_dirty_shards();
+    // Sets the shard's ledger line again from its table, under its lock (for
+    // a line that failed its checksum).
+    void rebuild_line(unsigned shard);
     // Checks every file against the metadata and the ledger's shard lines;
     // repair makes them agree. exclusive: no other process has the cache
     // open, so temp files are leftovers too.
@@ -153,8 +158,11 @@ private:
         std::string name; // in the shard
     };
     Change commit(const Key &key, TempFile &temp, const Payload *payload, const Slot &slot);
+    // The value checksum of a payload about to be renamed in, read whole.
+    static uint64_t payload_checksum(const Payload &payload, uint64_t size);
     // Shard lock held: the slots the shard's valid entry files call for;
     // counts (and with repair removes) damaged entries and orphan payloads.
+    // With counts (fsc_verify) every payload file is read whole and checked.
     std::vector<Slot> scan_files(unsigned shard, int dir, bool repair, VerifyCounts *counts, PackState *pack);
     // Shard lock held, after a writer died inside a change that writes one
     // slot at a time: the table's slots are what readers saw, so they stay
@@ -162,6 +170,9 @@ private:
     // the files follow them: entry files and pack records no slot names were
     // in flight and go, so that no later rebuild brings them back.
     std::vector<Slot> reconcile(unsigned shard, int dir, const MetaHeader &head, PackState *pack);
+    // Whether the payload file of external entry h is there, regular, of its
+    // size, and (read_whole) passes the entry's checksum.
+    static bool payload_intact(int dir, const std::string &hex, const EntryHeader &h, bool read_whole);
     // The newest valid pack among `names`; counts (and with repair removes) the others.
     std::shared_ptr<PackFile> pick_pack(unsigned shard, int dir, const std::vector<std::string> &names, bool repair,
                                         VerifyCounts &n);
@@ -177,6 +188,7 @@ private:
     bool durable_;
     Sharing sharing_;
     uint64_t pack_limit_;
+    bool verify_payloads_;
     Fd temp_dir_;
     Fd shards_dir_;
     std::array<std::atomic<int>, 256> shard_fds_;

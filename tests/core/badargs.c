@@ -120,7 +120,7 @@ static int setup(void **state) {
     /* A cache of a format version this library does not read, and one
      * whose marker is not a marker. */
     core_join(path, w.other_format, "FSC-FORMAT");
-    if (mkdir(w.other_format, 0700) || core_write_file(path, "fsc-cache-format 3\n", 19))
+    if (mkdir(w.other_format, 0700) || core_write_file(path, "fsc-cache-format 2\n", 19))
         return -1;
     core_join(path, w.bad_marker, "FSC-FORMAT");
     if (mkdir(w.bad_marker, 0700) || core_write_file(path, "JUNK", 4))
@@ -268,7 +268,7 @@ static void test_format_checks_leave_dir_alone(void **state) {
     assert_true(fd >= 0);
     assert_int_equal(core_read_all(fd, buf, sizeof buf), 19);
     close(fd);
-    assert_memory_equal(buf, "fsc-cache-format 3\n", 19);
+    assert_memory_equal(buf, "fsc-cache-format 2\n", 19);
     assert_null(c);
     /* An empty directory is fine, and so is reopening it. */
     assert_int_equal(mkdir(w.fresh, 0700), 0);

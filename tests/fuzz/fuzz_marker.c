@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FZ_ASSERT(fsc_errmsg()[0] != 0, "an error without a message");
         return 0;
     }
-    FZ_ASSERT(size == 19 && memcmp(data, "fsc-cache-format 2\n", 19) == 0, "opened with a foreign marker");
+    FZ_ASSERT(size == 19 && memcmp(data, "fsc-cache-format 3\n", 19) == 0, "opened with a foreign marker");
     fz_get_exact_or_miss(c, "k", 1, "v1", 2, 0);
     FZ_ASSERT(fsc_set(c, "k", 1, "v2", 2) == FSC_OK, "set");
     fz_get_exact_or_miss(c, "k", 1, "v2", 2, 0);

@@ -164,16 +164,31 @@ static inline void fmt_fix_pack_sums(unsigned char *buf, size_t len) {
     }
 }
 
-/* Fixes the checksums of the lock file's records: invalidation (0..23 at 24)
- * and totals (64..127 at 128). */
+/* The lock file's records (FORMAT.md, "Shared records in the lock file"):
+ * their whole length, and where each shard's 24-byte line is. */
+#define FMT_LOCK_LEN (256 + 256 * 24)
+#define FMT_LOCK_LINE_AT(shard) (256 + 24 * (size_t)(shard))
+
+/* Fixes the checksums of the lock file's records: invalidation (0..23 at
+ * 24), LRU horizon (32..39 at 40), totals (64..127 at 128) and each shard's
+ * line (its 16 bytes, at 16 into the line, seeded with 0x4653434c + shard). */
 static inline void fmt_fix_lock_sums(unsigned char *buf, size_t len) {
     if (len >= 32) {
         uint64_t s = fmt_checksum64(buf, 24, 0);
         memcpy(buf + 24, &s, 8);
     }
+    if (len >= 48) {
+        uint64_t s = fmt_checksum64(buf + 32, 8, 0x46534348);
+        memcpy(buf + 40, &s, 8);
+    }
     if (len >= 64 + 72) {
         uint64_t s = fmt_checksum64(buf + 64, 64, 0);
         memcpy(buf + 128, &s, 8);
+    }
+    for (unsigned shard = 0; shard < 256 && FMT_LOCK_LINE_AT(shard) + 24 <= len; shard++) {
+        unsigned char *line = buf + FMT_LOCK_LINE_AT(shard);
+        uint64_t s = fmt_checksum64(line, 16, 0x4653434cull + shard);
+        memcpy(line + 16, &s, 8);
     }
 }
 

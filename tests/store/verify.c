@@ -316,14 +316,14 @@ static void test_damaged_entry_file(void **state) {
 }
 
 /* Regions of the lock file (docs/FORMAT.md): the counters record (72 bytes
- * at offset 64) and the shards' byte and entry table (4 KiB at offset 256),
+ * at offset 64) and the shards' byte and entry table (256 lines of 24 bytes at offset 256),
  * read and written by child processes that do not have the cache open:
  * closing a descriptor of the lock file would drop this process's record
  * locks. */
 #define COUNTERS_AT 64
 #define COUNTERS_LEN 72
 #define TABLE_AT 256
-#define TABLE_LEN 4096
+#define TABLE_LEN (256 * 24)
 
 static void lock_file_io(const char *dir, unsigned char *rec, size_t len, off_t at, int write_it) {
     int fds[2];

@@ -129,6 +129,8 @@ extern void _wrap_fsc_options_pack_limit_set_swigfsc_1eda18bbaf93c2bb(uintptr_t 
 extern swig_type_15 _wrap_fsc_options_pack_limit_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern void _wrap_fsc_options_shared_group_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_16 arg2);
 extern swig_type_17 _wrap_fsc_options_shared_group_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
+extern void _wrap_fsc_options_verify_payloads_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_fsc_options_verify_payloads_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern uintptr_t _wrap_new_fsc_options_swigfsc_1eda18bbaf93c2bb(void);
 extern void _wrap_delete_fsc_options_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
 extern swig_intgo _wrap_FSC_PACK_LIMIT_MAX_swigfsc_1eda18bbaf93c2bb(void);
@@ -556,6 +558,19 @@ func (arg1 SwigcptrFsc_options) GetShared_group() (_swig_ret int64) {
 	return swig_r
 }
 
+func (arg1 SwigcptrFsc_options) SetVerify_payloads(arg2 int) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_fsc_options_verify_payloads_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+}
+
+func (arg1 SwigcptrFsc_options) GetVerify_payloads() (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := arg1
+	swig_r = (int)(C._wrap_fsc_options_verify_payloads_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
 func NewFsc_options() (_swig_ret Fsc_options) {
 	var swig_r Fsc_options
 	swig_r = (Fsc_options)(SwigcptrFsc_options(C._wrap_new_fsc_options_swigfsc_1eda18bbaf93c2bb()))
@@ -588,6 +603,8 @@ type Fsc_options interface {
 	GetPack_limit() (_swig_ret uint64)
 	SetShared_group(arg2 int64)
 	GetShared_group() (_swig_ret int64)
+	SetVerify_payloads(arg2 int)
+	GetVerify_payloads() (_swig_ret int)
 }
 
 const FSC_PACK_LIMIT_DEFAULT int = 4096

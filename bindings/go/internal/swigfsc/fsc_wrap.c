@@ -791,6 +791,31 @@ long long _wrap_fsc_options_shared_group_get_swigfsc_1eda18bbaf93c2bb(struct fsc
 }
 
 
+void _wrap_fsc_options_verify_payloads_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, intgo _swig_go_1) {
+  struct fsc_options *arg1 = (struct fsc_options *) 0 ;
+  int arg2 ;
+  
+  arg1 = *(struct fsc_options **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  if (arg1) (arg1)->verify_payloads = arg2;
+  
+}
+
+
+intgo _wrap_fsc_options_verify_payloads_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+  struct fsc_options *arg1 = (struct fsc_options *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(struct fsc_options **)&_swig_go_0; 
+  
+  result = (int) ((arg1)->verify_payloads);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 struct fsc_options *_wrap_new_fsc_options_swigfsc_1eda18bbaf93c2bb() {
   struct fsc_options *result = 0 ;
   struct fsc_options *_swig_go_result;
