@@ -45,8 +45,6 @@ def _holds_dogpile_filesystem_cache(base_dir):
 
 
 def _open(base_dir, arguments):
-    # dogpile_filesystem creates missing parents; fsc creates base_dir itself.
-    os.makedirs(os.path.dirname(base_dir), exist_ok=True)
     try:
         return Cache(
             base_dir,
