@@ -1,4 +1,6 @@
-"""A 256 MiB file value goes in and out without ever being held in memory."""
+"""A 256 MiB file value goes in and out without ever being held in memory,
+from a regular file and (through the raw dogpile backend) from an object
+that only has read()."""
 
 import pytest
 
@@ -6,7 +8,7 @@ from conftest import Child
 
 SIZE = 256 * 1024 * 1024
 
-CHILD = """
+PEAK_RSS = """
 import os, sys, fsc
 
 def peak_rss_kib():
@@ -14,7 +16,9 @@ def peak_rss_kib():
         for line in f:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
+"""
 
+CHILD = PEAK_RSS + """
 src = os.path.join(sys.argv[1], "big.bin")
 chunk = bytes(range(256)) * 4096  # 1 MiB
 with open(src, "wb") as f:
@@ -45,4 +49,34 @@ def test_big_raw_value_streams(tmp_path):
     start, total, first, peak_kib = p.read().split()
     p.finish()
     assert int(start) == 1 and int(total) == SIZE - 1 and first == "010203"
+    assert int(peak_kib) < 64 * 1024, "peak RSS %s KiB" % peak_kib
+
+
+CHILD_READ_ONLY = PEAK_RSS + """
+from dogpile.cache import make_region
+
+class Generated:
+    # A value with only read(), made up as it is read.
+    def __init__(self, size):
+        self.left = size
+    def read(self, n):
+        n = min(n, self.left)
+        self.left -= n
+        return b"\\x07" * n
+
+region = make_region().configure("fsc.raw_filesystem",
+                                 arguments={"base_dir": os.path.join(sys.argv[1], "cache")})
+region.set("big", Generated(%d))
+with region.get("big") as f:
+    total = sum(len(chunk) for chunk in iter(lambda: f.read(1 << 20), b""))
+print(total, peak_rss_kib(), flush=True)
+""" % SIZE
+
+
+def test_big_read_only_value_streams_through_the_raw_backend(tmp_path):
+    pytest.importorskip("dogpile.cache")
+    p = Child(CHILD_READ_ONLY, tmp_path)
+    total, peak_kib = p.read().split()
+    p.finish()
+    assert int(total) == SIZE
     assert int(peak_kib) < 64 * 1024, "peak RSS %s KiB" % peak_kib
