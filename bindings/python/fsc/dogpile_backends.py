@@ -153,7 +153,15 @@ class FilesystemBackend(_Backend):
 
     def get(self, key):
         data = self.cache.get(self._key(key))
-        return NO_VALUE if data is None else pickle.loads(data)
+        if data is None:
+            return NO_VALUE
+        try:
+            return pickle.loads(data)
+        except Exception as e:  # any unpickling failure: a value this code cannot read
+            log.warning("fsc: the value of %.200r cannot be unpickled (%s: %s); dropped",
+                        key, type(e).__name__, e)
+            self.delete(key)
+            return NO_VALUE
 
     def set(self, key, value):
         data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)

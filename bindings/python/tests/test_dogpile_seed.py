@@ -437,8 +437,19 @@ def test_dogpile_filesystem_directory_is_refused_clearly(tmp_path):
     assert "holds a dogpile_filesystem cache" not in str(e.value)
 
 
-def test_attempt_delete_key(cache_dir):
+def test_backend_methods_called_directly(cache_dir):
     r = region(cache_dir)
+    r.backend.set("x", {"any": "picklable"})
+    assert r.backend.get("x") == {"any": "picklable"}
     r.set("k", "v")
     r.backend.attempt_delete_key("k")
     assert r.get("k") is NO_VALUE
+
+
+def test_value_that_cannot_be_unpickled_is_a_miss(cache_dir, caplog):
+    r = region(cache_dir)
+    r.backend.cache.set("k", b'{"ct": 1, "v": 2}|not a pickle')
+    with caplog.at_level(logging.WARNING, logger=dogpile_backends.__name__):
+        assert r.get("k") is NO_VALUE
+    assert "cannot be unpickled" in caplog.text and r.backend.cache.get("k") is None
+    assert r.get_or_create("k", lambda: "new") == "new"
