@@ -8,8 +8,9 @@
         with cache.lock("key", timeout=5):              # excludes other processes too
             ...
 
-Keys are str (UTF-8 encoded) or bytes; values are bytes (or files, with
-set_file/get_file). Errors are fsc.Error subclasses, one per status code of
+Keys are str (UTF-8 encoded) or bytes, of any length (one longer than the
+library's FSC_MAX_KEY is stored under hashed_key(key)); values are bytes (or
+files, with set_file/get_file). Errors are fsc.Error subclasses, one per status code of
 fsc.h (fsc.LockTimeoutError, fsc.TooBigError, ...). Importing the package
 registers the dogpile.cache backends "fsc.filesystem" and "fsc.raw_filesystem"
 when dogpile.cache is installed (see fsc.dogpile_backends).
@@ -25,7 +26,7 @@ try:
 except ImportError:  # running from a build tree: the generated module is top-level
     import _fsc_swig as _c
 
-__all__ = ["Cache", "Lock", "Error", "version"]
+__all__ = ["Cache", "Lock", "Error", "version", "hashed_key"]
 
 # ---------------------------------------------------------------------------
 # Errors: one class per status code of fsc.h, made from this one table.
