@@ -188,6 +188,12 @@ def entries(r):
     return r.backend.cache.stats()["entries"]
 
 
+def created_times(r):
+    found = []
+    r.backend.cache.foreach(lambda key, size, created_ms: found.append(created_ms / 1000.0))
+    return found
+
+
 def test_cleanup_expired_keys(cache_dir):
     r = region(cache_dir)
     fn = cached_fn(r)
@@ -213,24 +219,18 @@ def test_unexpired_items_are_not_deleted(cache_dir):
     r = region(cache_dir)
     fn = cached_fn(r)
     assert fn(1) == 2
-    created_old = min(created for _, _, created in infos(r))
+    created_old = min(created_times(r))
     # Time itself is under test here, so waiting is the point.
     while time.time() < created_old + 1.2:
         time.sleep(0.05)
     assert fn(2) == 3
-    created_new = max(created for _, _, created in infos(r))
+    created_new = max(created_times(r))
     r.backend.expiration_time = datetime.timedelta(seconds=0.6)
     r.backend.prune()
     if time.time() - created_new >= 0.6:
         pytest.skip("the machine stalled: the new value is no longer young")
     assert fn.get(1) is NO_VALUE
     assert fn.get(2) == 3 and entries(r) == 1
-
-
-def infos(r):
-    found = []
-    r.backend.cache.foreach(lambda key, size, created_ms: found.append((key, size, created_ms / 1000.0)))
-    return found
 
 
 @pytest.mark.parametrize("name", ["fsc.filesystem", "fsc.raw_filesystem"])
