@@ -257,7 +257,7 @@ def test_cleanup_when_size_exceeded(cache_dir):
     assert fn.get("bar", 10000) == b"0" * 10000 and fn.get("baz", 1) == b"0"
 
 
-@pytest.mark.parametrize("cache_size", [None, 30000])
+@pytest.mark.parametrize("cache_size", [None, 0, 30000])
 def test_no_cleanup_required(cache_dir, cache_size):
     r = region(cache_dir, cache_size=cache_size)
     fn = sized_fn(r)
