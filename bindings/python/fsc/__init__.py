@@ -8,16 +8,17 @@
         with cache.lock("key", timeout=5):              # excludes other processes too
             ...
 
-Keys are str (UTF-8 encoded) or bytes; values are bytes (or files, with
-set_file/get_file). Errors are fsc.Error subclasses, one per status code of
+Keys are str (UTF-8 encoded) or bytes, of any length (one longer than the
+library's FSC_MAX_KEY is stored under hashed_key(key)); values are bytes (or
+files, with set_file/get_file). Errors are fsc.Error subclasses, one per status code of
 fsc.h (fsc.LockTimeoutError, fsc.TooBigError, ...). Importing the package
 registers the dogpile.cache backends "fsc.filesystem" and "fsc.raw_filesystem"
 when dogpile.cache is installed (see fsc.dogpile_backends).
 """
 
 import datetime
-import functools
 import grp
+import hashlib
 import os
 import threading
 
@@ -26,7 +27,7 @@ try:
 except ImportError:  # running from a build tree: the generated module is top-level
     import _fsc_swig as _c
 
-__all__ = ["Cache", "Lock", "Error", "ClosedError", "version"]
+__all__ = ["Cache", "Lock", "Error", "ClosedError", "version", "hashed_key"]
 
 # ---------------------------------------------------------------------------
 # Errors: one class per status code of fsc.h, made from this one table.
@@ -95,12 +96,36 @@ def version():
     return _c.fsc_version()
 
 
+# Keys longer than the library takes are stored under this prefix and the
+# SHA-256 of the whole key, so that a key of any length works.
+LONG_KEY_PREFIX = b"fsc.sha256:"
+
+
+def hashed_key(key):
+    """The key under which a key too long for the library is stored."""
+    return LONG_KEY_PREFIX + hashlib.sha256(key).hexdigest().encode("ascii")
+
+
 def _key(key):
     if isinstance(key, str):
-        return key.encode("utf-8")
-    if isinstance(key, (bytes, bytearray, memoryview)):
-        return key
-    raise TypeError("fsc keys are str or bytes, not %s" % type(key).__name__)
+        key = key.encode("utf-8")
+    elif not isinstance(key, (bytes, bytearray, memoryview)):
+        raise TypeError("fsc keys are str or bytes, not %s" % type(key).__name__)
+    return hashed_key(key) if len(key) > _c.FSC_MAX_KEY else key
+
+
+def _path_of_whole_value(fd, size):
+    """The path of fd's file when that file is exactly the value (not a pack
+    or a file with an entry header) and is still at that path, else None."""
+    st = os.fstat(fd)
+    if st.st_size != size:
+        return None
+    try:
+        path = os.readlink("/proc/self/fd/%d" % fd)
+        at_path = os.stat(path)
+    except OSError:
+        return None
+    return path if (at_path.st_dev, at_path.st_ino) == (st.st_dev, st.st_ino) else None
 
 
 def _ms(seconds, default):
@@ -114,6 +139,11 @@ def _ms(seconds, default):
     return int(round(seconds * 1000))
 
 
+# ---------------------------------------------------------------------------
+# Cache
+# ---------------------------------------------------------------------------
+
+
 def _gid(group):
     """None -> -1 (private); a gid (int) or a group name -> the gid."""
     if group is None:
@@ -123,35 +153,28 @@ def _gid(group):
     return int(group)
 
 
-def _in_flight(method):
-    """Counts the call as in flight on the cache: close() then leaves the
-    C handle open until it ends (a call made after close() raises
-    ClosedError), so no call ever runs on a freed handle, not even one from
-    a callback of the cache's own call that closed it."""
+class _Handle:
+    """One fsc_cache handle and the calls running on it: a handle replaced by
+    a changed option is closed only once no call uses it any more."""
 
-    @functools.wraps(method)
-    def call(self, *args, **kwargs):
-        self._enter()
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            self._leave()
+    __slots__ = ("handle", "calls", "retired")
 
-    return call
-
-
-# ---------------------------------------------------------------------------
-# Cache
-# ---------------------------------------------------------------------------
+    def __init__(self, handle):
+        self.handle, self.calls, self.retired = handle, 0, False
 
 
 class Cache:
     """One open cache directory. Safe to share between threads; many
     processes may open the same directory at once.
 
-    pack_limit: values stored with set() of at most that many bytes are
-    packed into their shard's pack file instead of getting a file of their
-    own; 0 gives every value its own file; above 1 MiB, InvalidArgumentError.
+    cache_size: bytes on disk; 0 or None is unbounded. pack_limit: values
+    stored with set() of at most that many bytes are packed into their
+    shard's pack file instead of getting a file of their own; 0 gives every
+    value its own file; above 1 MiB, InvalidArgumentError.
+
+    cache_size and expiration_time are attributes that may be changed on an
+    open cache: the directory is opened again with the new option (locks held
+    stay held) and every later call uses it.
 
     shared_group (a gid or a group name) shares the cache with that group's
     members; without it a directory another user owns or others may write
@@ -165,65 +188,89 @@ class Cache:
     def __init__(self, dir, cache_size=1 << 30, expiration_time=None, distributed_lock=True,
                  file_movable=False, durable=False, max_entries=0,
                  pack_limit=_c.FSC_PACK_LIMIT_DEFAULT, shared_group=None):
-        self._handle = None
-        self._mu = threading.Lock()
-        self._calls = 0  # calls in flight (guarded by _mu)
-        self._closing = None  # the handle close() left to the last call in flight
-        opts = _c.fsc_options()
-        _c.fsc_options_init(opts)
-        opts.cache_size = int(cache_size)
-        opts.max_entries = int(max_entries)
-        opts.pack_limit = int(pack_limit)
-        opts.expiration_ms = _ms(expiration_time, -1)
-        opts.distributed_lock = 1 if distributed_lock else 0
-        opts.file_movable = 1 if file_movable else 0
-        opts.durable = 1 if durable else 0
-        opts.shared_group = _gid(shared_group)
         self.dir = os.fspath(dir)
         self.file_movable = bool(file_movable)
+        self._options = dict(cache_size=cache_size, expiration_time=expiration_time,
+                             distributed_lock=distributed_lock, file_movable=file_movable,
+                             durable=durable, max_entries=max_entries, pack_limit=pack_limit,
+                             shared_group=_gid(shared_group))
+        self._guard = threading.Lock()
+        self._open = _Handle(self._open_handle(self._options))
+
+    def _open_handle(self, options):
+        opts = _c.fsc_options()
+        _c.fsc_options_init(opts)
+        opts.cache_size = 0 if options["cache_size"] is None else int(options["cache_size"])
+        opts.max_entries = int(options["max_entries"])
+        opts.pack_limit = int(options["pack_limit"])
+        opts.expiration_ms = _ms(options["expiration_time"], -1)
+        opts.distributed_lock = 1 if options["distributed_lock"] else 0
+        opts.file_movable = 1 if options["file_movable"] else 0
+        opts.durable = 1 if options["durable"] else 0
+        opts.shared_group = options["shared_group"]
         status, handle = _c.fsc_open(self.dir, opts)
         _check(status, "open %r" % self.dir)
-        self._handle = handle
-
-    @property
-    def _h(self):
-        handle = self._handle
-        if handle is None:
-            raise ClosedError()
         return handle
 
-    def _enter(self):
-        """Starts a call in flight; the handle stays open until _leave."""
-        with self._mu:
-            handle = self._handle
-            if handle is None:
-                raise ClosedError()
-            self._calls += 1
-            return handle
-
-    def _leave(self):
-        with self._mu:
-            self._calls -= 1
-            handle = self._closing
-            if handle is None or self._calls:
+    def _retire(self, replacement):
+        """Swaps in the replacement (None: closing); the old handle is closed
+        now or by the last call still running on it."""
+        with self._guard:
+            old, self._open = self._open, replacement
+            if old is None:
                 return
-            self._closing = None
-        _c.fsc_close(handle)
+            old.retired = True
+            idle = old.calls == 0
+        if idle:
+            _c.fsc_close(old.handle)
+
+    def _call(self, function, *args):
+        """function(handle, *args), with the handle kept open meanwhile."""
+        with self._guard:
+            used = self._open
+            if used is None:
+                raise ClosedError()
+            used.calls += 1
+        try:
+            return function(used.handle, *args)
+        finally:
+            with self._guard:
+                used.calls -= 1
+                last = used.retired and used.calls == 0
+            if last:
+                _c.fsc_close(used.handle)
+
+    def _reopen(self, **changes):
+        options = dict(self._options, **changes)
+        handle = _Handle(self._open_handle(options))
+        self._options = options
+        self._retire(handle)
+
+    @property
+    def cache_size(self):
+        return self._options["cache_size"]
+
+    @cache_size.setter
+    def cache_size(self, value):
+        self._reopen(cache_size=value)
+
+    @property
+    def expiration_time(self):
+        return self._options["expiration_time"]
+
+    @expiration_time.setter
+    def expiration_time(self, value):
+        self._reopen(expiration_time=value)
 
     def close(self):
         """Closes the handle (locks still held stay valid until released);
         with calls in flight, the last of them closes it."""
-        with self._mu:
-            handle, self._handle = self._handle, None
-            if handle is not None and self._calls > 0:
-                self._closing, handle = handle, None
-        if handle is not None:
-            _c.fsc_close(handle)
+        self._retire(None)
 
     @property
     def closed(self):
         """True once close() was called."""
-        return self._handle is None
+        return self._open is None
 
     def __enter__(self):
         return self
@@ -240,12 +287,7 @@ class Cache:
     # -- values -------------------------------------------------------------
 
     def _entry(self, key):
-        # The hot path: _in_flight spelled out, on the handle _enter gives.
-        h = self._enter()
-        try:
-            status, entry = _c.fsc_get(h, _key(key))
-        finally:
-            self._leave()
+        status, entry = self._call(_c.fsc_get, _key(key))
         return entry if _check(status, "get") == _c.FSC_OK else None
 
     @staticmethod
@@ -273,15 +315,13 @@ class Cache:
         finally:
             _c.fsc_entry_free(entry)
 
-    @_in_flight
     def set(self, key, value):
         """Stores bytes (any buffer) under the key, replacing any value."""
-        _check(_c.fsc_set(self._h, _key(key), value), "set")
+        _check(self._call(_c.fsc_set, _key(key), value), "set")
 
-    @_in_flight
     def delete(self, key):
         """Removes the key's value; True if there was one."""
-        return _check(_c.fsc_delete(self._h, _key(key)), "delete") == _c.FSC_OK
+        return _check(self._call(_c.fsc_delete, _key(key)), "delete") == _c.FSC_OK
 
     def __contains__(self, key):
         entry = self._entry(key)
@@ -290,7 +330,8 @@ class Cache:
 
     def get_file(self, key):
         """The value as a binary file object positioned where the stored file
-        was (see set_file), or None. The caller closes it."""
+        was (see set_file), or None. The caller closes it. When the value is
+        a file of its own (set_file), the file's .name is its path."""
         found = self._get_file_and_time(key)
         return None if found is None else found[0]
 
@@ -300,12 +341,16 @@ class Cache:
             return None
         try:
             fd = os.dup(_c.fsc_entry_fd(entry))  # shares the entry's offset
+            size = _c.fsc_entry_size(entry)
             created = _c.fsc_entry_created_ms(entry) / 1000.0
         finally:
             _c.fsc_entry_free(entry)
-        return os.fdopen(fd, "rb"), created
+        file = os.fdopen(fd, "rb")
+        path = _path_of_whole_value(fd, size)
+        if path is not None:
+            file.raw.name = path
+        return file, created
 
-    @_in_flight
     def set_file(self, key, file, move=False):
         """Stores a file without reading it into memory.
 
@@ -316,7 +361,7 @@ class Cache:
         move = move or self.file_movable
         flags = _c.FSC_MOVE if move else 0
         if isinstance(file, (str, bytes, os.PathLike)):
-            _check(_c.fsc_set_file(self._h, _key(key), -1, os.fsdecode(file), flags), "set_file")
+            _check(self._call(_c.fsc_set_file, _key(key), -1, os.fsdecode(file), flags), "set_file")
             return
         file.flush()
         fd = file.fileno()
@@ -328,7 +373,7 @@ class Cache:
         kernel_pos = os.lseek(fd, 0, os.SEEK_CUR)
         os.lseek(fd, file.tell(), os.SEEK_SET)
         try:
-            _check(_c.fsc_set_file(self._h, _key(key), fd, path, flags), "set_file")
+            _check(self._call(_c.fsc_set_file, _key(key), fd, path, flags), "set_file")
         finally:
             os.lseek(fd, kernel_pos, os.SEEK_SET)
 
@@ -340,14 +385,12 @@ class Cache:
         when not acquired in time). Re-entrant for the holding thread."""
         return Lock(self, key, timeout)
 
-    @_in_flight
     def lock_holder(self, key):
         """Pid of another process holding the key's lock, 0 if none."""
-        status, pid = _c.fsc_lock_holder(self._h, _key(key))
+        status, pid = self._call(_c.fsc_lock_holder, _key(key))
         _check(status, "lock_holder")
         return pid
 
-    @_in_flight
     def get_or_create(self, key, creator, expiration_time=None):
         """The key's value; when it is missing or expired, creator() (returning
         bytes) is called at most once across every process and its result
@@ -357,47 +400,41 @@ class Cache:
         def create():
             self.set(key, creator())
 
-        status, entry = _c.fsc_get_or_create(self._h, _key(key), _ms(expiration_time, -1), create)
+        status, entry = self._call(_c.fsc_get_or_create, _key(key), _ms(expiration_time, -1), create)
         _check(status, "get_or_create")
         return self._read_all(entry)
 
     # -- housekeeping ---------------------------------------------------------
 
-    @_in_flight
     def invalidate(self, hard=True):
         """Every value stored before now becomes a miss (hard) or stale (soft:
         get misses, get_or_create serves it while one caller regenerates)."""
-        _check(_c.fsc_invalidate(self._h, 1 if hard else 0), "invalidate")
+        _check(self._call(_c.fsc_invalidate, 1 if hard else 0), "invalidate")
 
-    @_in_flight
     def clear(self):
         """Removes every value."""
-        _check(_c.fsc_clear(self._h), "clear")
+        _check(self._call(_c.fsc_clear), "clear")
 
-    @_in_flight
     def prune(self):
         """Drops expired values, then evicts down to cache_size."""
-        _check(_c.fsc_prune(self._h), "prune")
+        _check(self._call(_c.fsc_prune), "prune")
 
-    @_in_flight
     def stats(self):
         """A dict of entries, bytes, cache_size, hits, misses, sets, evictions, expirations."""
-        status, stats = _c.fsc_stats(self._h)
+        status, stats = self._call(_c.fsc_stats)
         _check(status, "stats")
         return stats
 
-    @_in_flight
     def verify(self, repair=False):
         """Checks every file; a dict of checked, problems, repaired."""
-        status, report = _c.fsc_verify(self._h, 1 if repair else 0)
+        status, report = self._call(_c.fsc_verify, 1 if repair else 0)
         _check(status, "verify")
         return report
 
-    @_in_flight
     def foreach(self, visit):
         """Calls visit(key_bytes, size, created_ms) for every stored value;
         a truthy return value stops the walk."""
-        _check(_c.fsc_foreach(self._h, visit), "foreach")
+        _check(self._call(_c.fsc_foreach, visit), "foreach")
 
     def keys(self):
         """Every stored key, as bytes."""
@@ -409,41 +446,52 @@ class Cache:
 class Lock:
     """One key's lock. A context manager, and a mutex with
     acquire(blocking=True, timeout=-1) -> bool and release() (the shape that
-    dogpile.cache and threading expect). Each acquire is one hold; release
-    may come from another thread."""
+    dogpile.cache and threading expect; acquire also takes wait= as a name
+    for blocking). Each acquire is one hold; release may come from another
+    thread. A forked child holds none of its parent's holds."""
 
     def __init__(self, cache, key, timeout=None):
         self._cache = cache
         self._key = _key(key)
         self._timeout = timeout
+        self._pid = os.getpid()
         self._holds = []
 
+    def _held(self):
+        """This process's holds (fsc drops the parent's in a forked child)."""
+        if self._pid != os.getpid():
+            self._pid, self._holds = os.getpid(), []
+        return self._holds
+
     def _take(self, timeout_ms):
-        self._cache._enter()
-        try:
-            status, handle = _c.fsc_lock(self._cache._h, self._key, timeout_ms)
-        finally:
-            self._cache._leave()
+        status, handle = self._cache._call(_c.fsc_lock, self._key, timeout_ms)
         if status in (_c.FSC_EBUSY, _c.FSC_ETIMEDOUT):
             return False
         _check(status, "lock")
-        self._holds.append(handle)
+        self._held().append(handle)
         return True
 
-    def acquire(self, blocking=True, timeout=-1):
-        """True when acquired; False when busy (blocking=False) or timed out."""
+    def acquire(self, blocking=True, timeout=-1, *, wait=None):
+        """True when acquired; False when busy (blocking=False) or timed out.
+        DeadlockError when the kernel refuses a wait that would deadlock
+        between processes (nothing more is then held)."""
+        if wait is not None:
+            blocking = wait
         if not blocking:
             return self._take(0)
         return self._take(-1 if timeout is None or timeout < 0 else _ms(timeout, -1))
 
     def release(self):
-        if not self._holds:
+        holds = self._held()
+        if not holds:
             raise RuntimeError("release of an fsc lock that is not held")
-        _check(_c.fsc_unlock(self._holds.pop()), "unlock")
+        _check(_c.fsc_unlock(holds.pop()), "unlock")
 
     def locked_here(self):
-        """True while this object holds the lock."""
-        return bool(self._holds)
+        """True while this object holds the lock in this process."""
+        return bool(self._held())
+
+    is_locked = locked_here  # dogpile_filesystem's name
 
     def __enter__(self):
         timeout_ms = _ms(self._timeout, -1)
@@ -456,9 +504,10 @@ class Lock:
         self.release()
 
     def __del__(self):
-        while self._holds:
+        holds = self._held()
+        while holds:
             try:
-                _c.fsc_unlock(self._holds.pop())
+                _c.fsc_unlock(holds.pop())
             except Exception:
                 pass
 

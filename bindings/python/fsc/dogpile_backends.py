@@ -5,110 +5,232 @@
 
     region = make_region().configure("fsc.filesystem", arguments={
         "base_dir": "/path/to/cachedir",           # only for this region
-        "cache_size": 1024 ** 3,                   # default 1 GiB
+        "cache_size": 1024 ** 3,                   # default 1 GiB; None: no limit
         "expiration_time": datetime.timedelta(seconds=30),  # default: never
         "distributed_lock": True,                  # default True
-        "pack_limit": 4096,                        # default 4096; 0: a file per value
     })
 
-They take the arguments of dogpile_filesystem's "paylogic.filesystem" and
-"paylogic.raw_filesystem" (plus "file_movable" for the raw variant, and
-"pack_limit", as for fsc.Cache), so switching is a change of the backend name.
-The generic variant stores any picklable value; the raw variant stores file
-objects without reading them into memory and gives back a file positioned
-where the stored one was (file values always get a file of their own).
-get_mutex(key) is the key's fsc lock: it excludes other threads and (with
-distributed_lock) other processes.
+A drop-in for dogpile_filesystem's "paylogic.filesystem" and
+"paylogic.raw_filesystem": the same arguments ("file_movable" for the raw
+variant; other arguments are ignored, except fsc's own "pack_limit"), the same
+backend attributes and methods (expiration_time and cache_size may be changed
+on a live backend, prune(), get_mutex()). See bindings/python/README.md.
 """
 
-from dogpile.cache.api import NO_VALUE, BytesBackend, CachedValue, CacheBackend
+import logging
+import os
+import pickle
+import stat
+import tempfile
+import threading
+import weakref
+
+from dogpile.cache.api import NO_VALUE, CachedValue, CacheBackend
 from dogpile.cache.region import register_backend, value_version
 
-from . import Cache, _c
+from . import Cache, CrossDeviceError, FormatError, TooBigError, _c, hashed_key
 
 __all__ = ["FilesystemBackend", "RawFilesystemBackend"]
 
+log = logging.getLogger(__name__)
 
-def _open(arguments, raw):
-    if "base_dir" not in arguments:
-        raise ValueError("the fsc backends need a 'base_dir' argument")
-    return Cache(
-        arguments["base_dir"],
-        cache_size=arguments.get("cache_size", 1024 ** 3),
-        expiration_time=arguments.get("expiration_time"),
-        distributed_lock=arguments.get("distributed_lock", True),
-        file_movable=raw and arguments.get("file_movable", False),
-        pack_limit=arguments.get("pack_limit", _c.FSC_PACK_LIMIT_DEFAULT),
-    )
+# File values that are not regular files are spooled in chunks of this size.
+CHUNK = 1024 * 1024
 
 
-class FilesystemBackend(BytesBackend):
-    """"fsc.filesystem": any picklable value (dogpile's serializer)."""
+def _holds_dogpile_filesystem_cache(base_dir):
+    """dogpile_filesystem keeps its values in base_dir/values/ (KEY.payload,
+    KEY.metadata) beside its lock files dogpile.lock and rw.lock."""
+    return os.path.isdir(os.path.join(base_dir, "values"))
 
-    def __init__(self, arguments):
-        self.cache = _open(arguments, raw=False)
 
-    def get_serialized(self, key):
-        value = self.cache.get(key)
-        return NO_VALUE if value is None else value
+def _open(base_dir, arguments):
+    try:
+        return Cache(
+            base_dir,
+            cache_size=arguments.get("cache_size", 1024 ** 3),
+            expiration_time=arguments.get("expiration_time"),
+            distributed_lock=bool(arguments.get("distributed_lock", True)),
+            pack_limit=arguments.get("pack_limit", _c.FSC_PACK_LIMIT_DEFAULT),
+        )
+    except FormatError as e:
+        if not _holds_dogpile_filesystem_cache(base_dir):
+            raise
+        raise FormatError(
+            "%s holds a dogpile_filesystem cache (values/, dogpile.lock, rw.lock), which fsc "
+            "neither reads nor shares: give the fsc backend a directory of its own, or remove "
+            "this one (it holds only cached values, which the region recreates)" % base_dir,
+            e.status) from e
 
-    def get_serialized_multi(self, keys):
-        return [self.get_serialized(key) for key in keys]
 
-    def set_serialized(self, key, value):
-        self.cache.set(key, value)
+class _Backend(CacheBackend):
+    """What both variants share: arguments, live options, mutexes, deletes, prune."""
 
-    def set_serialized_multi(self, mapping):
-        for key, value in mapping.items():
-            self.cache.set(key, value)
+    def __init__(self, arguments, file_movable):
+        if "base_dir" not in arguments:
+            raise ValueError("the fsc backends need a 'base_dir' argument")
+        self.base_dir = os.path.abspath(os.path.normpath(arguments["base_dir"]))
+        self.distributed_lock = arguments.get("distributed_lock", True)
+        self.file_movable = file_movable
+        self.cache = _open(self.base_dir, arguments)
+        self._mutex_guard = threading.Lock()
+        self._mutex_pid = None
+        self._mutexes = None
 
-    def delete(self, key):
-        self.cache.delete(key)
+    # Both stay live: the cache is opened again with the new value.
+    @property
+    def expiration_time(self):
+        return self.cache.expiration_time
 
-    def delete_multi(self, keys):
-        for key in keys:
-            self.cache.delete(key)
+    @expiration_time.setter
+    def expiration_time(self, value):
+        self.cache.expiration_time = value
+
+    @property
+    def cache_size(self):
+        return self.cache.cache_size
+
+    @cache_size.setter
+    def cache_size(self, value):
+        self.cache.cache_size = value
+
+    @staticmethod
+    def _key(key):
+        # The library takes no empty key; over-long ones fsc.Cache hashes itself.
+        return hashed_key(b"") if len(key) == 0 else key
 
     def get_mutex(self, key):
-        return self.cache.lock(key)
+        """The key's fsc lock, the same object for the same key in one process
+        (a forked child gets its own); None without distributed_lock, so that
+        dogpile uses its in-process lock."""
+        if not self.distributed_lock:
+            return None
+        with self._mutex_guard:
+            if self._mutex_pid != os.getpid():
+                self._mutex_pid, self._mutexes = os.getpid(), weakref.WeakValueDictionary()
+            mutex = self._mutexes.get(key)
+            if mutex is None:
+                mutex = self._mutexes[key] = self.cache.lock(self._key(key))
+            return mutex
 
-
-class RawFilesystemBackend(CacheBackend):
-    """"fsc.raw_filesystem": file values, stored and returned without pickling.
-
-    Values are file objects with a fileno() (e.g. tempfile.NamedTemporaryFile);
-    with file_movable=True the file is renamed into the cache (create it with
-    delete=False). The creation time dogpile needs is the stored entry's."""
-
-    def __init__(self, arguments):
-        self.cache = _open(arguments, raw=True)
-
-    def get(self, key):
-        found = self.cache._get_file_and_time(key)
-        if found is None:
-            return NO_VALUE
-        file, created = found
-        return CachedValue(file, {"ct": created, "v": value_version})
+    def _store(self, key, store):
+        """Runs store(); a value too big for cache_size is not kept (nor is the
+        key's old value), which only a warning tells."""
+        try:
+            store()
+        except TooBigError as e:
+            self.cache.delete(self._key(key))
+            log.warning("fsc: the value of %.200r is not cached: %s", key, e)
 
     def get_multi(self, keys):
         return [self.get(key) for key in keys]
-
-    def set(self, key, value):
-        self.cache.set_file(key, value.payload)
 
     def set_multi(self, mapping):
         for key, value in mapping.items():
             self.set(key, value)
 
     def delete(self, key):
-        self.cache.delete(key)
+        self.cache.delete(self._key(key))
 
     def delete_multi(self, keys):
         for key in keys:
-            self.cache.delete(key)
+            self.delete(key)
 
-    def get_mutex(self, key):
-        return self.cache.lock(key)
+    def attempt_delete_key(self, key):
+        """dogpile_filesystem's name; an fsc delete never waits for readers."""
+        self.delete(key)
+
+    def prune(self):
+        """Drops expired values, then evicts least recently used ones down to cache_size."""
+        self.cache.prune()
+
+
+class FilesystemBackend(_Backend):
+    """"fsc.filesystem": any picklable value, pickled with dogpile's metadata."""
+
+    def __init__(self, arguments):
+        super().__init__(arguments, file_movable=False)
+
+    def get(self, key):
+        data = self.cache.get(self._key(key))
+        if data is None:
+            return NO_VALUE
+        try:
+            return pickle.loads(data)
+        except Exception as e:  # any unpickling failure: a value this code cannot read
+            log.warning("fsc: the value of %.200r cannot be unpickled (%s: %s); dropped",
+                        key, type(e).__name__, e)
+            self.delete(key)
+            return NO_VALUE
+
+    def set(self, key, value):
+        data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        self._store(key, lambda: self.cache.set(self._key(key), data))
+
+
+def _regular_file_fd(value):
+    """The value's descriptor when it is a regular file, else None."""
+    try:
+        fd = value.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+
+
+class RawFilesystemBackend(_Backend):
+    """"fsc.raw_filesystem": file values, stored and returned without pickling.
+
+    A value is any binary file-like object: a regular file is copied (or,
+    with file_movable, renamed) into the cache; anything else (io.BytesIO, a
+    pipe, an object with only read()) is read in chunks of CHUNK bytes. The
+    file handed back is positioned where the stored one was; its .name is its
+    path in the cache. The creation time dogpile needs is the stored entry's."""
+
+    def __init__(self, arguments):
+        super().__init__(arguments, file_movable=bool(arguments.get("file_movable", False)))
+
+    def get(self, key):
+        found = self.cache._get_file_and_time(self._key(key))
+        if found is None:
+            return NO_VALUE
+        file, created = found
+        return CachedValue(file, {"ct": created, "v": value_version})
+
+    def set(self, key, value):
+        payload = value.payload if isinstance(value, CachedValue) else value
+        self._store(key, lambda: self._set_file(self._key(key), payload))
+
+    def _set_file(self, key, payload):
+        if _regular_file_fd(payload) is None:
+            self._set_streamed(key, payload)
+            return
+        if self.file_movable and isinstance(getattr(payload, "name", None), (str, bytes)):
+            try:
+                self.cache.set_file(key, payload, move=True)
+                return
+            except CrossDeviceError:
+                pass  # the file stays where it was: copy it instead
+        self.cache.set_file(key, payload)
+
+    def _set_streamed(self, key, payload):
+        """Spools the value through an unnamed temp file, a chunk at a time;
+        a seekable value is stored whole and keeps its position."""
+        seekable = callable(getattr(payload, "seekable", None)) and payload.seekable()
+        offset = payload.tell() if seekable else 0
+        if seekable:
+            payload.seek(0)
+        try:
+            with tempfile.TemporaryFile() as spool:
+                while True:
+                    chunk = payload.read(CHUNK)
+                    if not chunk:
+                        break
+                    spool.write(chunk)
+                spool.seek(offset)
+                self.cache.set_file(key, spool)
+        finally:
+            if seekable:
+                payload.seek(offset)
 
 
 register_backend("fsc.filesystem", __name__, "FilesystemBackend")

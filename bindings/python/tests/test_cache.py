@@ -361,3 +361,77 @@ def test_ownership_and_shared_group(tmp_path):
     assert os.stat(shared).st_mode & 0o7777 == 0o2770
     with pytest.raises(fsc.AccessDeniedError, match="writable by group"):
         fsc.Cache(str(shared))
+
+
+def test_lock_held_in_parent_is_not_held_by_forked_child(cache):
+    lock = cache.lock("k")
+    assert lock.acquire(wait=True) and lock.is_locked()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(w, b"%d %d" % (lock.is_locked(), lock.acquire(wait=False)))
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        assert f.read() == b"0 0"  # the child's copy holds nothing, and the parent excludes it
+    assert os.waitpid(pid, 0)[1] == 0
+    lock.release()
+    assert not lock.is_locked()
+
+
+def test_keys_longer_than_the_library_takes_are_hashed(cache):
+    longest = b"k" * _c.FSC_MAX_KEY
+    over = longest + b"!"
+    cache.set(longest, b"as is")
+    cache.set(over, b"hashed")
+    cache.set(over + b"?", b"hashed too")
+    assert cache.get(longest) == b"as is" and cache.get(over) == b"hashed"
+    assert cache.get(over.decode()) == b"hashed"
+    assert set(cache.keys()) == {longest, fsc.hashed_key(over), fsc.hashed_key(over + b"?")}
+    assert fsc.hashed_key(over).startswith(b"fsc.sha256:") and len(fsc.hashed_key(over)) == 11 + 64
+    with cache.lock(over, timeout=0):
+        assert cache.delete(over) and cache.get(over) is None
+
+
+def test_get_file_names_a_value_of_its_own(cache, tmp_path):
+    src = tmp_path / "src"
+    src.write_bytes(b"file value")
+    cache.set_file("file", str(src))
+    cache.set("bytes", b"packed value")
+    with cache.get_file("file") as f:
+        assert f.name.startswith(cache.dir + os.sep) and open(f.name, "rb").read() == b"file value"
+    with cache.get_file("bytes") as f:
+        assert isinstance(f.name, int)  # a pack: its path is not the value
+
+
+def test_options_change_on_an_open_cache(cache_dir):
+    with fsc.Cache(cache_dir, cache_size=None) as c:
+        assert c.cache_size is None and c.stats()["cache_size"] == 0
+        c.set("a", b"x" * 10000)
+        c.set("b", b"x" * 10000)
+        c.cache_size = 15000
+        assert c.cache_size == 15000 and c.stats()["cache_size"] == 15000
+        c.prune()
+        assert c.keys() == [b"b"]
+        c.expiration_time = datetime.timedelta(0)
+        assert c.expiration_time == datetime.timedelta(0) and c.get("b") is None
+        with pytest.raises(ValueError):
+            c.expiration_time = -1
+        assert c.expiration_time == datetime.timedelta(0)  # a refused change changes nothing
+
+
+def test_option_change_during_a_call_closes_the_old_handle_after_it(cache_dir, monkeypatch):
+    closed = []
+    close = _c.fsc_close
+    monkeypatch.setattr(_c, "fsc_close", lambda handle: closed.append(handle) or close(handle))
+    with fsc.Cache(cache_dir) as c:
+        def create():
+            c.expiration_time = 3600  # replaces the handle this get_or_create runs on
+            assert closed == []
+            return b"made"
+
+        assert c.get_or_create("k", create) == b"made"
+        assert len(closed) == 1 and c.get("k") == b"made"
+    assert len(closed) == 2

@@ -112,8 +112,8 @@ def test_binary_keys(cache_dir):
         "fsc.filesystem", arguments={"base_dir": cache_dir})
     region.set("k", "v")
     assert region.get("k") == "v"
-    assert region.backend.get_serialized(b"k\0\xff") is not NO_VALUE
-    assert region.backend.get_serialized(b"k") is NO_VALUE
+    assert region.backend.get(b"k\0\xff") is not NO_VALUE
+    assert region.backend.get(b"k") is NO_VALUE
 
 
 def make_file(content, offset, delete=True):
