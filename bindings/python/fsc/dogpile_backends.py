@@ -23,6 +23,7 @@ import pickle
 import stat
 import tempfile
 import threading
+import time
 import weakref
 
 from dogpile.cache.api import NO_VALUE, CachedValue, CacheBackend
@@ -156,12 +157,27 @@ class FilesystemBackend(_Backend):
         if data is None:
             return NO_VALUE
         try:
-            return pickle.loads(data)
+            value = pickle.loads(data)
         except Exception as e:  # any unpickling failure: a value this code cannot read
             log.warning("fsc: the value of %.200r cannot be unpickled (%s: %s); dropped",
                         key, type(e).__name__, e)
             self.delete(key)
             return NO_VALUE
+        if self._made_too_long_ago(value):
+            self.delete(key)
+            return NO_VALUE
+        return value
+
+    def _made_too_long_ago(self, value):
+        """dogpile_filesystem counts expiration_time from the value's making as
+        time.time() saw it, which dogpile records in the value ("ct"); fsc's own
+        stamp is the set's. A value is expired when either is too old."""
+        span = self.cache.expiration_time
+        if span is None or not isinstance(value, CachedValue):
+            return False
+        if hasattr(span, "total_seconds"):
+            span = span.total_seconds()
+        return time.time() - value.metadata.get("ct", time.time()) > span
 
     def set(self, key, value):
         data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)

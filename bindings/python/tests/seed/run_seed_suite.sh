@@ -5,7 +5,7 @@
 # to a temp dir, renames only the backends (paylogic.* -> fsc.*), and runs
 # them with /usr/bin/python3 on the build in $BUILD (default: build). The
 # deselected tests read dogpile_filesystem's file layout, patch its private
-# classes or back-date values by mocking time.time; bindings/python/README.md
+# classes; bindings/python/README.md
 # says why for each and which test of fsc's own covers it.
 set -euo pipefail
 : "${SEED_SRC:?set SEED_SRC to a checkout of dogpile_filesystem}"
@@ -32,8 +32,6 @@ deselect=(
   tests/test_backend.py::test_expired_items_are_deleted
   # Patches the seed's private classes (RawFSBackend.prune, utils.remove_or_warn).
   tests/test_backend.py::test_cleanup_does_not_get_stuck_in_case_files_are_not_deletable
-  # Back-dates a value by mocking time.time(); fsc's clock is the C library's.
-  tests/test_backend.py::test_unexpired_items_are_notdeleted
   # Exercise the seed's private lock registry (dogpile_filesystem.registry).
   tests/test_locking.py::test_can_acquire_n_locks
   tests/test_locking.py::test_avoid_deadlock
