@@ -23,7 +23,14 @@ namespace {
 // evicted value, a hint written without a lock (any value read is usable).
 constexpr size_t record_size = 32;
 constexpr off_t horizon_at = 32;
+// Lock waits longer than about 34 years wait as long as it takes.
+constexpr int64_t max_timeout_ms = int64_t(1) << 40;
 const char record_magic[4] = {'F', 'S', 'C', 'I'};
+
+const char *file_kind(mode_t mode) {
+    return S_ISLNK(mode) ? "a symbolic link" : S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO"
+         : S_ISSOCK(mode) ? "a socket" : "a device";
+}
 
 } // namespace
 
@@ -113,11 +120,13 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
     int src = fd;
     struct stat st;
     if (move) {
-        if (stat(path, &st) != 0)
+        // lstat: a symbolic link moved in would be the value in its target's place.
+        if (lstat(path, &st) != 0)
             throw_errno(errno, std::string("stat '") + path + "'");
     } else {
         if (src < 0) {
-            opened.reset(::open(path, O_RDONLY | O_CLOEXEC));
+            // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+            opened.reset(::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
             if (!opened)
                 throw_errno(errno, std::string("open '") + path + "'");
             src = opened.get();
@@ -126,7 +135,9 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
             throw_errno(errno, "fstat of the file given to fsc_set_file");
     }
     if (!S_ISREG(st.st_mode))
-        fail(Status::inval, "fsc_set_file stores regular files only");
+        fail(Status::inval, std::string("fsc_set_file stores regular files only; ") +
+                                (move || fd < 0 ? "'" + std::string(path) + "'" : std::string("the descriptor")) + " is " +
+                                file_kind(st.st_mode));
     check_size(key_len, uint64_t(st.st_size), false);
     const Reservation r = reserve(Store::charge(key_len, uint64_t(st.st_size)));
     Change c;
@@ -221,6 +232,9 @@ bool Cache::remove(const void *key, size_t key_len) {
 void Cache::clear() { store_->clear(); }
 
 std::unique_ptr<KeyHold> Cache::lock(const void *key, size_t key_len, int64_t timeout_ms) {
+    // Longer than any process lives, and past it deadlines on the clocks wrap: forever.
+    if (timeout_ms > max_timeout_ms)
+        timeout_ms = -1;
     return LockTable::lock_key(locks_, make_key(key, key_len).hash.word(), timeout_ms, opts_.distributed_lock);
 }
 
@@ -266,7 +280,9 @@ Status Cache::get_or_create(const void *key, size_t key_len, int64_t expiration_
         fail(Status::creator, "the creator callback failed; nothing was stored");
     e = lookup(k, -1, &fresh);
     if (!e)
-        fail(Status::creator, "the creator callback succeeded but stored no value for the key");
+        fail(Status::creator, "the creator callback returned success, but the key has no value after it: the "
+                              "creator stored none, or another caller deleted, invalidated or evicted the new value "
+                              "at once");
     *out = std::move(e);
     return Status::ok;
 }

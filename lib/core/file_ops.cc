@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -167,6 +168,33 @@ int open_noatime(int dirfd, const char *name, int flags, mode_t mode) {
     if (fd < 0 && errno == EPERM)
         fd = openat(dirfd, name, flags, mode);
     return fd;
+}
+
+int open_owned(int dirfd, const char *name, int flags, mode_t mode, bool sole_link) {
+    Fd fd(open_noatime(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode));
+    if (!fd) {
+        if (errno == EISDIR || errno == ENXIO) // a directory opened for writing; a socket
+            errno = not_owned_errno;
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0)
+        return -1;
+    if (!S_ISREG(st.st_mode) || (sole_link && st.st_nlink > 1)) {
+        errno = not_owned_errno;
+        return -1;
+    }
+    return fd.release();
+}
+
+void remove_foreign(int dirfd, const char *name) {
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return;
+    if (S_ISREG(st.st_mode) && st.st_nlink == 1)
+        return; // another process put a file of its own there meanwhile
+    if (unlinkat(dirfd, name, 0) != 0 && errno == EISDIR)
+        unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
 } // namespace fsc

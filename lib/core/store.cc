@@ -20,6 +20,7 @@ namespace {
 constexpr size_t first_read = 8192;
 // Inline values up to this size are loaded and verified by the get itself.
 constexpr uint64_t preload_limit = 1 << 20;
+const char not_an_entry[] = "a symbolic link or a file that is not regular stands where an entry should be";
 
 bool same_file(int fd, int dir, const std::string &name) {
     struct stat a, b;
@@ -198,6 +199,12 @@ ShardMeta &Store::meta(unsigned shard, int dir) {
 
 std::string Store::payload_name(const std::string &hex, uint64_t gen) { return hex + "." + hex64(gen); }
 
+bool Store::payload_fits(int dir, const std::string &hex, const EntryHeader &h) {
+    struct stat st;
+    return !h.external() || (fstatat(dir, payload_name(hex, h.payload_gen).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                             S_ISREG(st.st_mode) && uint64_t(st.st_size) == h.value_size);
+}
+
 std::string Store::shown(unsigned shard, const std::string &name) const {
     return base_path_ + "/shards/" + hex_byte(shard) + "/" + name;
 }
@@ -211,6 +218,11 @@ int Store::shard_dir(unsigned shard, bool create) {
         fd = openat(shards_dir_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd >= 0)
             break;
+        if (errno == ENOTDIR || errno == ELOOP) {
+            // Not a directory of the cache's: it goes, and the shard starts empty.
+            remove_foreign(shards_dir_.get(), name.c_str());
+            continue;
+        }
         if (errno != ENOENT)
             throw_errno(errno, "open '" + base_path_ + "/shards/" + name + "'");
         if (!create)
@@ -228,12 +240,12 @@ int Store::shard_dir(unsigned shard, bool create) {
 
 std::optional<EntryHeader> Store::peek(int dir, const std::string &name, std::string *key, std::string *why) {
     why->clear();
-    Fd fd(openat(dir, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    Fd fd(open_owned(dir, name.c_str(), O_RDONLY));
     if (!fd) {
         if (errno == ENOENT)
             return std::nullopt;
-        if (errno == ELOOP) {
-            *why = "a symbolic link stands where an entry should be";
+        if (foreign_file(errno)) {
+            *why = not_an_entry;
             return std::nullopt;
         }
         throw_errno(errno, "open '" + name + "'");
@@ -356,12 +368,12 @@ std::unique_ptr<Entry> Store::entry_of_record(const EntryHeader &h, const std::s
 
 std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     const std::string hex = key.hash.hex();
-    Fd fd(openat(dir, hex.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    Fd fd(open_owned(dir, hex.c_str(), O_RDONLY));
     if (!fd) {
         if (errno == ENOENT)
             return std::nullopt; // its slot named it: replaced or removed meanwhile
-        if (errno == ELOOP)
-            discard(key.hash.shard(), dir, hex, "", -1, "a symbolic link stands where an entry should be");
+        if (foreign_file(errno))
+            discard(key.hash.shard(), dir, hex, "", -1, not_an_entry);
         throw_errno(errno, "open '" + shown(key.hash.shard(), hex) + "'");
     }
     const size_t want = EntryHeader::size + key.len + first_read;
@@ -421,14 +433,17 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     if (n != head)
         discard(key.hash.shard(), dir, hex, "", fd.get(), "file size does not match its header");
     const std::string payload = payload_name(hex, h->payload_gen);
-    Fd pfd(openat(dir, payload.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    Fd pfd(open_owned(dir, payload.c_str(), O_RDONLY));
     struct stat st;
-    if (!pfd || fstat(pfd.get(), &st) != 0 || !S_ISREG(st.st_mode) || uint64_t(st.st_size) != h->value_size) {
+    if (!pfd || fstat(pfd.get(), &st) != 0 || uint64_t(st.st_size) != h->value_size) {
+        const int err = errno;
         if (!same_file(fd.get(), dir, hex))
             return std::nullopt; // replaced meanwhile: read the new entry
-        if (!pfd && errno != ENOENT && errno != ELOOP)
-            throw_errno(errno, "open '" + shown(key.hash.shard(), payload) + "'");
-        discard(key.hash.shard(), dir, hex, payload, fd.get(), !pfd ? "its payload file is missing" : "payload size does not match");
+        if (!pfd && err != ENOENT && !foreign_file(err))
+            throw_errno(err, "open '" + shown(key.hash.shard(), payload) + "'");
+        discard(key.hash.shard(), dir, hex, payload, fd.get(),
+                pfd ? "payload size does not match"
+                    : err == ENOENT ? "its payload file is missing" : "its payload is not a regular file");
     }
     info.data_start = 0;
     return std::make_unique<Entry>(std::move(pfd), info, std::nullopt);
@@ -929,10 +944,7 @@ std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &he
             const std::string hex = s.hash.hex();
             std::string key, why;
             auto h = peek(dir, hex, &key, &why);
-            struct stat st;
-            if (!h || KeyHash::of(key.data(), key.size()).bytes != s.hash.bytes ||
-                (h->external() && (fstatat(dir, payload_name(hex, h->payload_gen).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-                                   uint64_t(st.st_size) != h->value_size)))
+            if (!h || KeyHash::of(key.data(), key.size()).bytes != s.hash.bytes || !payload_fits(dir, hex, *h))
                 continue;
             s.bytes = charge(key.size(), h->value_size);
             s.created_us = h->created_us;
@@ -1038,11 +1050,7 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
         const std::string hex = it->hash.hex();
         std::string key, why;
         auto h = peek(dir, hex, &key, &why);
-        struct stat st;
-        bool ok = h && (!h->external() || (fstatat(dir, payload_name(hex, h->payload_gen).c_str(), &st,
-                                                   AT_SYMLINK_NOFOLLOW) == 0 &&
-                                           uint64_t(st.st_size) == h->value_size));
-        if (!ok) {
+        if (!h || !payload_fits(dir, hex, *h)) {
             drop(hex);
             if (repair && h && h->external())
                 unlinkat(dir, payload_name(hex, h->payload_gen).c_str(), 0);
