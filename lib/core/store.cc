@@ -20,7 +20,7 @@ namespace {
 constexpr size_t first_read = 8192;
 // Inline values up to this size are loaded and verified by the get itself.
 constexpr uint64_t preload_limit = 1 << 20;
-const char not_an_entry[] = "a symbolic link or a file that is not regular stands where an entry should be";
+const char not_an_entry[] = "a symbolic link or something not a regular file stands where an entry should be";
 
 bool same_file(int fd, int dir, const std::string &name) {
     struct stat a, b;
