@@ -93,15 +93,30 @@ def _key(key):
     raise TypeError("fsc keys are str or bytes, not %s" % type(key).__name__)
 
 
+def _path(path):
+    """A path as the C library takes it: a NUL would end it early, so it is refused."""
+    path = os.fsdecode(path)
+    if "\0" in path:
+        raise ValueError("a path must not contain a NUL character: %r" % path)
+    return path
+
+
+_MS_MAX = (1 << 63) - 1
+
+
 def _ms(seconds, default):
-    """None -> default; seconds (int/float) or timedelta -> milliseconds."""
+    """None -> default; seconds (int/float) or timedelta -> milliseconds,
+    saturated at the int64 maximum (the library reads that as never)."""
     if seconds is None:
         return default
     if isinstance(seconds, datetime.timedelta):
         seconds = seconds.total_seconds()
+    if seconds != seconds:
+        raise ValueError("a time span must be a number, not NaN")
     if seconds < 0:
         raise ValueError("a time span must not be negative")
-    return int(round(seconds * 1000))
+    ms = seconds * 1000
+    return _MS_MAX if ms >= _MS_MAX else int(round(ms))
 
 
 # ---------------------------------------------------------------------------
@@ -129,7 +144,7 @@ class Cache:
         opts.distributed_lock = 1 if distributed_lock else 0
         opts.file_movable = 1 if file_movable else 0
         opts.durable = 1 if durable else 0
-        self.dir = os.fspath(dir)
+        self.dir = _path(dir)
         self.file_movable = bool(file_movable)
         status, handle = _c.fsc_open(self.dir, opts)
         _check(status, "open %r" % self.dir)
@@ -230,11 +245,11 @@ class Cache:
         move = move or self.file_movable
         flags = _c.FSC_MOVE if move else 0
         if isinstance(file, (str, bytes, os.PathLike)):
-            _check(_c.fsc_set_file(self._h, _key(key), -1, os.fsdecode(file), flags), "set_file")
+            _check(_c.fsc_set_file(self._h, _key(key), -1, _path(file), flags), "set_file")
             return
         file.flush()
         fd = file.fileno()
-        path = os.fsdecode(file.name) if move and isinstance(getattr(file, "name", None), (str, bytes)) else None
+        path = _path(file.name) if move and isinstance(getattr(file, "name", None), (str, bytes)) else None
         if move and path is None:
             flags = 0  # nothing to rename: copy from the descriptor
         # The library takes the offset from the descriptor; a buffered reader
