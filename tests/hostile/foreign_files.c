@@ -327,6 +327,34 @@ static void hard_link_as_meta_or_pack(void **state) {
     }
 }
 
+/* The lock file hard-linked to a file outside base_dir: fsc_open refuses
+ * with FSC_EFORMAT (the lock file cannot be replaced under processes that may hold locks on
+ * it) and the file outside keeps its bytes. */
+static void hard_link_as_lock(void **state) {
+    struct ff *f = *state;
+    static char before[1 << 16], after[1 << 16];
+    fsc_close(ff_open(f->base));
+    char lock[4300], cmd[9000];
+    snprintf(lock, sizeof lock, "%s/lock", f->base);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", lock, f->outside);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(unlink(lock), 0);
+    assert_int_equal(link(f->outside, lock), 0);
+    size_t n = slurp(f->outside, before, sizeof before);
+    fsc_cache *c = NULL;
+    int rc = fsc_open(f->base, NULL, &c);
+    if (rc == FSC_OK) {
+        fsc_set(c, "k", 1, "value", 5);
+        fsc_invalidate(c, 1);
+        fsc_close(c);
+        fail_msg("fsc_open took a lock file with another link");
+    }
+    assert_int_equal(rc, FSC_EFORMAT);
+    assert_non_null(strstr(fsc_errmsg(), lock));
+    assert_int_equal(slurp(f->outside, after, sizeof after), n);
+    assert_memory_equal(before, after, n);
+}
+
 /* A symbolic link planted as a shard directory or as its meta file: the
  * cache still opens, works, and verify repairs the shard. */
 static void symlink_in_one_shard(void **state) {
@@ -374,6 +402,7 @@ int main(void) {
         FF_TEST(fifo_as_meta_or_pack),
         FF_TEST(set_file_refuses_non_regular),
         FF_TEST(hard_link_as_meta_or_pack),
+        FF_TEST(hard_link_as_lock),
         FF_TEST(symlink_in_one_shard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
