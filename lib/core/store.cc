@@ -537,6 +537,16 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
                                        "': it is on another filesystem");
             throw_errno(errno, "rename '" + payload->from_name + "' -> '" + shown(shard, payload->name) + "'");
         }
+        // A moved file checked by the caller may have been swapped for a
+        // link or a FIFO since: what came in must be a regular file.
+        struct stat st;
+        if (payload && payload->from_dir == AT_FDCWD &&
+            (fstatat(dir, payload->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))) {
+            if (renameat(dir, payload->name.c_str(), payload->from_dir, payload->from_name.c_str()) != 0)
+                unlinkat(dir, payload->name.c_str(), 0);
+            txn.finish(); // nothing changed
+            fail(Status::inval, "'" + payload->from_name + "' was replaced by something not a regular file while it was moved");
+        }
         if (renameat(temp_dir_.get(), temp.name().c_str(), dir, hex.c_str()) != 0) {
             int err = errno;
             if (payload && renameat(dir, payload->name.c_str(), payload->from_dir, payload->from_name.c_str()) != 0)
