@@ -44,8 +44,6 @@ size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string
         ssize_t n = pread(fd, static_cast<char *>(buf) + got, len - got, off_t(off + got));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EISDIR)
-            break; // a directory where a file should be reads as empty: the caller sees damage
         if (n < 0)
             throw_errno(errno, "read " + what);
         if (n == 0)

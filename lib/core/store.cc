@@ -214,11 +214,11 @@ int Store::shard_dir(unsigned shard, bool create) {
     if (fd >= 0)
         return fd;
     const std::string name = hex_byte(shard);
-    for (;;) {
+    for (int attempt = 0;; attempt++) {
         fd = openat(shards_dir_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd >= 0)
             break;
-        if (errno == ENOTDIR || errno == ELOOP) {
+        if ((errno == ENOTDIR || errno == ELOOP) && attempt < 3) {
             // Not a directory of the cache's: it goes, and the shard starts empty.
             remove_foreign(shards_dir_.get(), name.c_str());
             continue;
@@ -384,8 +384,6 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     ssize_t got;
     while ((got = pread(fd.get(), &buf[0], want, 0)) < 0 && errno == EINTR) {
     }
-    if (got < 0 && errno == EISDIR)
-        got = 0; // a directory where the entry should be: damage, below
     if (got < 0)
         throw_errno(errno, "read '" + shown(key.hash.shard(), hex) + "'");
     const size_t n = size_t(got);
