@@ -395,3 +395,12 @@ def test_set_file_of_a_fifo_is_refused_at_once(cache, tmp_path):
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     assert cache.get("k") is None and os.path.exists(fifo)
+
+
+@pytest.mark.parametrize("seconds", [1e13, float("inf")])
+def test_huge_lock_timeout_is_waiting_as_long_as_it_takes(cache, seconds):
+    with cache.lock("k", timeout=seconds):
+        pass
+    lock = fsc.Lock(cache, "k")
+    assert lock.acquire(timeout=seconds)
+    lock.release()

@@ -307,6 +307,7 @@ class TestCache < FscTest
       cache.close
     end
     assert_raises(ArgumentError) { Fsc::Cache.new(File.join(@tmp, "nan"), expires_in: Float::NAN) }
+    assert_equal :held, @cache.lock("k", timeout: Float::INFINITY) { :held }
   end
 
   # A FIFO as write_file's source: refused at once (an open of it would wait
