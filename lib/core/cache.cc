@@ -125,8 +125,9 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
             throw_errno(errno, std::string("stat '") + path + "'");
     } else {
         if (src < 0) {
-            // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
-            opened.reset(::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+            // O_NONBLOCK: opening a FIFO for reading would wait for a writer;
+            // O_NOCTTY: a terminal must not become the controlling one.
+            opened.reset(::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
             if (!opened)
                 throw_errno(errno, std::string("open '") + path + "'");
             src = opened.get();

@@ -169,7 +169,7 @@ int open_noatime(int dirfd, const char *name, int flags, mode_t mode) {
 }
 
 int open_owned(int dirfd, const char *name, int flags, mode_t mode, bool sole_link) {
-    Fd fd(open_noatime(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode));
+    Fd fd(open_noatime(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode));
     if (!fd) {
         if (errno == EISDIR || errno == ENXIO) // a directory opened for writing; a socket
             errno = not_owned_errno;

@@ -59,7 +59,7 @@ constexpr int not_owned_errno = EMEDIUMTYPE;
 // blocking (O_NONBLOCK: a FIFO planted there opens at once) and only a
 // regular file. With sole_link, only one no other name links to: a file
 // written in place must not write through to a file outside the cache.
-// Else -1 with errno not_owned_errno. O_CLOEXEC and O_NOATIME are added.
+// Else -1 with errno not_owned_errno. O_CLOEXEC, O_NOCTTY and O_NOATIME are added.
 int open_owned(int dirfd, const char *name, int flags, mode_t mode = 0, bool sole_link = false);
 // Whether an open_owned errno means something foreign stands at the name.
 inline bool foreign_file(int err) { return err == ELOOP || err == not_owned_errno; }

@@ -94,9 +94,10 @@ def _key(key):
 
 
 def _path(path):
-    """A path as the C library takes it: a NUL would end it early, so it is refused."""
-    path = os.fsdecode(path)
-    if "\0" in path:
+    """os.fspath(path), refused with a NUL in it: the C library would take the
+    path up to the NUL."""
+    path = os.fspath(path)
+    if ("\0" if isinstance(path, str) else b"\0") in path:
         raise ValueError("a path must not contain a NUL character: %r" % path)
     return path
 
@@ -245,11 +246,11 @@ class Cache:
         move = move or self.file_movable
         flags = _c.FSC_MOVE if move else 0
         if isinstance(file, (str, bytes, os.PathLike)):
-            _check(_c.fsc_set_file(self._h, _key(key), -1, _path(file), flags), "set_file")
+            _check(_c.fsc_set_file(self._h, _key(key), -1, os.fsdecode(_path(file)), flags), "set_file")
             return
         file.flush()
         fd = file.fileno()
-        path = _path(file.name) if move and isinstance(getattr(file, "name", None), (str, bytes)) else None
+        path = os.fsdecode(_path(file.name)) if move and isinstance(getattr(file, "name", None), (str, bytes)) else None
         if move and path is None:
             flags = 0  # nothing to rename: copy from the descriptor
         # The library takes the offset from the descriptor; a buffered reader
