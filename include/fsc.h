@@ -313,8 +313,9 @@ typedef int (*fsc_creator)(void *ctx, fsc_cache *c, const void *key, size_t key_
  *    value at once; expired and nobody regenerating: this caller regenerates;
  *  - create fails: FSC_ECREATOR, nothing stored, the lock released (a waiting
  *    caller then becomes the creator). Also FSC_ECREATOR when create returned
- *    0 but the key had no value after it: it stored none, or another caller
- *    deleted, invalidated or evicted the value at once (fsc_errmsg says so).
+ *    0 but the key had no value after it; fsc_errmsg() tells whether create
+ *    stored none, or stored one that another caller deleted, invalidated or
+ *    evicted at once.
  * *out is set for FSC_OK and FSC_STALE. */
 FSC_API int fsc_get_or_create(fsc_cache *c, const void *key, size_t key_len, int64_t expiration_ms,
                               fsc_creator create, void *ctx, fsc_entry **out);

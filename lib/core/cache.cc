@@ -27,6 +27,39 @@ constexpr off_t horizon_at = 32;
 constexpr int64_t max_timeout_ms = int64_t(1) << 40;
 const char record_magic[4] = {'F', 'S', 'C', 'I'};
 
+// The key this thread's get_or_create is creating, and whether a set of it
+// succeeded meanwhile: tells a creator that stored nothing from a value that
+// another caller removed at once.
+struct Creating {
+    const KeyHash *hash = nullptr;
+    bool stored = false;
+};
+thread_local Creating creating;
+
+void note_stored(const KeyHash &h) {
+    if (creating.hash && creating.hash->bytes == h.bytes)
+        creating.stored = true;
+}
+
+// Watches the sets of one key while its creator runs; a creator's own
+// get_or_create of another key watches that one meanwhile.
+class CreatingScope {
+public:
+    explicit CreatingScope(const KeyHash &h) : outer_(creating) { creating = Creating{&h, false}; }
+    ~CreatingScope() {
+        const Creating inner = creating;
+        creating = outer_;
+        if (inner.stored)
+            note_stored(*inner.hash);
+    }
+    CreatingScope(const CreatingScope &) = delete;
+    CreatingScope &operator=(const CreatingScope &) = delete;
+    bool stored() const noexcept { return creating.stored; }
+
+private:
+    Creating outer_;
+};
+
 const char *file_kind(mode_t mode) {
     return S_ISLNK(mode) ? "a symbolic link" : S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO"
          : S_ISSOCK(mode) ? "a socket" : "a device";
@@ -95,14 +128,16 @@ Cache::~Cache() {
 void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
     check_size(key_len, len, store_->packs(len));
     const Reservation r = reserve(Store::charge(key_len, len));
+    const Key k = make_key(key, key_len);
     Change c;
     try {
-        c = store_->put_bytes(make_key(key, key_len), data, len, now_us());
+        c = store_->put_bytes(k, data, len, now_us());
     } catch (...) {
         settle_failed(r);
         throw;
     }
     settle(r, c);
+    note_stored(k.hash);
 }
 
 void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, bool move) {
@@ -141,14 +176,16 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
                                 file_kind(st.st_mode));
     check_size(key_len, uint64_t(st.st_size), false);
     const Reservation r = reserve(Store::charge(key_len, uint64_t(st.st_size)));
+    const Key k = make_key(key, key_len);
     Change c;
     try {
-        c = store_->put_file(make_key(key, key_len), src, path, move, uint64_t(st.st_size), offset, now_us());
+        c = store_->put_file(k, src, path, move, uint64_t(st.st_size), offset, now_us());
     } catch (...) {
         settle_failed(r);
         throw;
     }
     settle(r, c);
+    note_stored(k.hash);
 }
 
 Cache::Invalidation Cache::read_invalidation() const {
@@ -277,13 +314,15 @@ Status Cache::get_or_create(const void *key, size_t key_len, int64_t expiration_
         *out = std::move(e);
         return Status::ok;
     }
+    CreatingScope scope(k.hash);
     if (!create())
         fail(Status::creator, "the creator callback failed; nothing was stored");
     e = lookup(k, -1, &fresh);
+    if (!e && scope.stored())
+        fail(Status::creator, "the creator stored a value for the key, but it was gone when read back: another "
+                              "caller deleted, invalidated or evicted it at once");
     if (!e)
-        fail(Status::creator, "the creator callback returned success, but the key has no value after it: the "
-                              "creator stored none, or another caller deleted, invalidated or evicted the new value "
-                              "at once");
+        fail(Status::creator, "the creator callback returned success but stored no value for the key");
     *out = std::move(e);
     return Status::ok;
 }

@@ -26,7 +26,17 @@ static void test_creator_returns_failure(void **state) { expect_failure_leaves_n
 
 static void test_creator_returns_negative(void **state) { expect_failure_leaves_nothing(*state, -1, NULL); }
 
-static void test_creator_stores_nothing(void **state) { expect_failure_leaves_nothing(*state, 0, NULL); }
+static void test_creator_stores_nothing(void **state) {
+    expect_failure_leaves_nothing(*state, 0, NULL);
+    /* The message says what happened: nothing stored, nothing deleted. */
+    struct fsc_test_ctx *t = *state;
+    struct lt_creator cr;
+    fsc_entry *e = NULL;
+    lt_creator_init(&cr, NULL);
+    assert_fsc_status(fsc_get_or_create(t->cache, LT_KEY("nothing"), -1, lt_create, &cr, &e), FSC_ECREATOR);
+    if (!strstr(fsc_errmsg(), "stored no value") || strstr(fsc_errmsg(), "deleted"))
+        fail_msg("FSC_ECREATOR's message for a creator that stored nothing: %s", fsc_errmsg());
+}
 
 /* A creator whose value is gone when it returns (stored, then deleted at
  * once, as another caller's fsc_delete may): FSC_ECREATOR with a message
@@ -40,7 +50,7 @@ static void test_value_deleted_after_create(void **state) {
     struct fsc_test_ctx *t = *state;
     fsc_entry *e = NULL;
     assert_fsc_status(fsc_get_or_create(t->cache, LT_KEY("k"), -1, create_then_lose, NULL, &e), FSC_ECREATOR);
-    if (!strstr(fsc_errmsg(), "deleted"))
+    if (!strstr(fsc_errmsg(), "stored a value") || !strstr(fsc_errmsg(), "deleted"))
         fail_msg("FSC_ECREATOR's message does not tell of a deletion: %s", fsc_errmsg());
 }
 
