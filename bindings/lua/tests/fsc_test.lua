@@ -100,6 +100,12 @@ for _, ms in ipairs{10000000000000000, math.maxinteger} do
   is(h:get("k"), "v", "expiration_ms " .. ms .. ": still a hit after prune")
   h:close()
 end
+-- A lock timeout too large for a double's integers waits as long as it takes.
+do
+  local l, err = c:lock("huge-timeout", math.maxinteger)
+  ok(l, "lock with timeout math.maxinteger", err)
+  if l then l:unlock() end
+end
 -- A FIFO as set_file's source is refused at once (an open would wait for a writer).
 assert(os.execute("mkfifo " .. sh(tmp .. "/source-fifo")))
 v, e = c:set_file("fifo", tmp .. "/source-fifo")
