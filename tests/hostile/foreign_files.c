@@ -56,6 +56,14 @@ static fsc_cache *ff_open_packed(const char *base) {
     return c;
 }
 
+/* A new cache in base (whatever was there goes) holding "k" packed, closed. */
+static void fresh_cache_with_k(const char *base) {
+    fsc_test_rmtree(base);
+    fsc_cache *c = ff_open_packed(base);
+    assert_fsc_ok(fsc_set(c, "k", 1, "value", 5));
+    fsc_close(c);
+}
+
 /* The path of the single file under base/shards/xx whose name passes want. */
 static void ff_find(const char *base, int (*want)(const char *), char *out, size_t cap) {
     char shards[4300];
@@ -207,10 +215,7 @@ static void fifo_as_meta_or_pack(void **state) {
     struct ff *f = *state;
     int (*which[2])(const char *) = {is_meta, is_pack};
     for (int i = 0; i < 2; i++) {
-        fsc_test_rmtree(f->base);
-        fsc_cache *c = ff_open_packed(f->base);
-        assert_fsc_ok(fsc_set(c, "k", 1, "value", 5));
-        fsc_close(c);
+        fresh_cache_with_k(f->base);
         char path[4500];
         ff_find(f->base, which[i], path, sizeof path);
         plant_fifo(path);
@@ -285,6 +290,17 @@ static size_t slurp(const char *path, char *buf, size_t cap) {
     return (size_t)n;
 }
 
+/* Copies path to outside, then makes path a hard link to that copy (so that
+ * it still reads as valid). Returns the copy's size, its bytes in buf. */
+static size_t link_from_outside(const char *path, const char *outside, char *buf, size_t cap) {
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, outside);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(link(outside, path), 0);
+    return slurp(outside, buf, cap);
+}
+
 /* A meta or pack file hard-linked to a file outside base_dir (a copy of the
  * real one, so that it reads as valid): the cache writes none of its bytes
  * in place through the link; the file outside keeps its content. */
@@ -293,20 +309,13 @@ static void hard_link_as_meta_or_pack(void **state) {
     int (*which[2])(const char *) = {is_meta, is_pack};
     static char before[1 << 16], after[1 << 16];
     for (int i = 0; i < 2; i++) {
-        fsc_test_rmtree(f->base);
+        fresh_cache_with_k(f->base);
         unlink(f->outside);
-        fsc_cache *c = ff_open_packed(f->base);
-        assert_fsc_ok(fsc_set(c, "k", 1, "value", 5));
-        fsc_close(c);
-        char path[4500], cmd[9000];
+        char path[4500];
         ff_find(f->base, which[i], path, sizeof path);
-        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, f->outside);
-        assert_int_equal(system(cmd), 0);
-        assert_int_equal(unlink(path), 0);
-        assert_int_equal(link(f->outside, path), 0);
-        size_t n = slurp(f->outside, before, sizeof before);
+        size_t n = link_from_outside(path, f->outside, before, sizeof before);
 
-        c = ff_open_packed(f->base);
+        fsc_cache *c = ff_open_packed(f->base);
         char key[16];
         /* Enough keys that some land in the linked file's shard (each of
          * 256 shards is missed with odds of about 1 in 100,000). */
@@ -334,13 +343,9 @@ static void hard_link_as_lock(void **state) {
     struct ff *f = *state;
     static char before[1 << 16], after[1 << 16];
     fsc_close(ff_open(f->base));
-    char lock[4300], cmd[9000];
+    char lock[4300];
     snprintf(lock, sizeof lock, "%s/lock", f->base);
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", lock, f->outside);
-    assert_int_equal(system(cmd), 0);
-    assert_int_equal(unlink(lock), 0);
-    assert_int_equal(link(f->outside, lock), 0);
-    size_t n = slurp(f->outside, before, sizeof before);
+    size_t n = link_from_outside(lock, f->outside, before, sizeof before);
     fsc_cache *c = NULL;
     int rc = fsc_open(f->base, NULL, &c);
     if (rc == FSC_OK) {
@@ -360,11 +365,8 @@ static void hard_link_as_lock(void **state) {
 static void symlink_in_one_shard(void **state) {
     struct ff *f = *state;
     for (int i = 0; i < 2; i++) {
-        fsc_test_rmtree(f->base);
+        fresh_cache_with_k(f->base);
         mkdir(f->outside, 0700);
-        fsc_cache *c = ff_open_packed(f->base);
-        assert_fsc_ok(fsc_set(c, "k", 1, "value", 5));
-        fsc_close(c);
         char path[4500], shard[4500];
         ff_find(f->base, is_meta, path, sizeof path);
         snprintf(shard, sizeof shard, "%.*s", (int)(strrchr(path, '/') - path), path);
@@ -377,7 +379,7 @@ static void symlink_in_one_shard(void **state) {
             assert_int_equal(system(cmd), 0);
             assert_int_equal(symlink(f->outside, shard), 0);
         }
-        c = NULL;
+        fsc_cache *c = NULL;
         assert_fsc_ok(fsc_open(f->base, NULL, &c));
         fsc_verify_report r = {sizeof r, 0, 0, 0};
         assert_fsc_ok(fsc_verify(c, 1, &r));
