@@ -34,6 +34,11 @@
  *    shard metadata files it has used open, up to 2 x 256 plus a few, so
  *    that a get needs no path walk. Several handles on large caches may need
  *    a higher RLIMIT_NOFILE than the common soft limit of 1024.
+ *  - Files: fsc opens the files of base_dir without following symbolic links
+ *    and without blocking (O_NOFOLLOW | O_NONBLOCK), and reads only regular
+ *    ones: a FIFO planted in the cache never makes a call wait. A file it
+ *    writes in place (a shard's meta and pack files, the lock file) must have
+ *    no other link, so that no write goes through to a file elsewhere.
  *  - One cache directory is for the processes of ONE host. Sharing it
  *    between hosts over a network filesystem (NFS, GlusterFS, CephFS, ...)
  *    is not supported: the locks exclude across hosts, but another host may
@@ -96,7 +101,7 @@ enum fsc_status {
     FSC_ETOOBIG = -10,  /* the value alone (with its overhead, see FSC_BUDGET) is larger than cache_size */
     FSC_EXDEV = -11,    /* a move was asked across filesystems; the file stays where it was */
     FSC_EFORMAT = -12,  /* base_dir holds something that is not an fsc cache this library reads */
-    FSC_ECREATOR = -13, /* the creator callback of fsc_get_or_create failed; nothing was stored */
+    FSC_ECREATOR = -13, /* the creator callback of fsc_get_or_create failed, or its value was gone at once */
     FSC_ENOTSUP = -14   /* the operation is not implemented by this build of the library */
 };
 
@@ -121,7 +126,8 @@ typedef struct fsc_options {
     size_t size;          /* sizeof(fsc_options): set by fsc_options_init */
     uint64_t cache_size;  /* bytes on disk; default 1 GiB; 0 = unbounded (see FSC_BUDGET) */
     uint64_t max_entries; /* default 0 = unbounded; else at most this many values */
-    int64_t expiration_ms; /* default -1 = never; older values are misses and get pruned */
+    int64_t expiration_ms; /* default -1 = never; older values are misses and get pruned;
+                              above INT64_MAX / 1000 (292,000 years): never */
     int distributed_lock; /* default 1: fsc_lock excludes other processes; 0: threads of this process only */
     int file_movable;     /* default 0: fsc_set_file copies; 1: it renames the caller's file in */
     int durable;          /* default 0; 1: data and directory are fsynced before a set returns */
@@ -174,7 +180,8 @@ typedef struct fsc_options {
  * files of sets in flight (each already charged to the budget). A value whose
  * cost (value + 64 + key length + 320 bytes for the smallest shard table)
  * exceeds cache_size alone is refused with FSC_ETOOBIG rather than stored and
- * evicted at once. Least recently used values (a get is a use) are evicted
+ * evicted at once (a length whose cost would wrap 64 bits too, before any
+ * byte of the data is read). Least recently used values (a get is a use) are evicted
  * first: exactly for caches of up to 1,024 values, by sampling above.
  * A handle that sets reserves budget for its next few sets ahead of them
  * (only where that evicts nothing) and gives back its settled reservations
@@ -219,10 +226,15 @@ FSC_API void fsc_options_init(fsc_options *opts);
  *               opts->size too small, negative expiration_ms other than -1,
  *               pack_limit above FSC_PACK_LIMIT_MAX, shared_group below -1;
  *   FSC_EFORMAT base_dir is a non-empty directory that is not an fsc cache,
- *               or a cache of a format version this library does not read;
+ *               or a cache of a format version this library does not read,
+ *               or its FSC-FORMAT or lock is not a regular file (or the lock
+ *               file has another link);
  *   FSC_EACCES  base_dir cannot be created, read or written, or fails the
  *               checks of FSC_OWNERSHIP, or the caller is not in shared_group;
- *   FSC_EIO / FSC_ENOSPC / FSC_ENOMEM. */
+ *   FSC_EIO / FSC_ENOSPC / FSC_ENOMEM.
+ * A symbolic link or other non-directory planted as a shard directory, or
+ * anything but a regular file of one link planted as a shard's meta or pack
+ * file, is removed and the shard rebuilt from its files, not an error. */
 FSC_API int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out);
 
 /* Closes the handle. Locks still held through it stay valid until released.
@@ -255,7 +267,11 @@ FSC_API int fsc_set(fsc_cache *c, const void *key, size_t key_len, const void *d
  *    path on another filesystem: FSC_EXDEV, and the file stays where it was.
  *    With file_movable set and path NULL, the file is copied from fd.
  *  - fd < 0 and no move: copies from path (offset 0).
- * Returns FSC_OK, FSC_EINVAL (no usable fd or path, bad flags), FSC_EXDEV,
+ *  - Only regular files are stored: a FIFO, socket, device or directory (and,
+ *    with a move, a symbolic link, which is never moved in) is FSC_EINVAL at
+ *    once, with fsc_errmsg() saying what it is; a FIFO is never waited on.
+ *    A copy from path follows a symbolic link to its target.
+ * Returns FSC_OK, FSC_EINVAL (no usable fd or path, bad flags, not a regular file), FSC_EXDEV,
  * FSC_ETOOBIG, FSC_ENOSPC, FSC_EACCES, FSC_EIO. */
 FSC_API int fsc_set_file(fsc_cache *c, const void *key, size_t key_len, int fd, const char *path,
                          unsigned flags);
@@ -266,7 +282,9 @@ typedef struct fsc_entry fsc_entry;
  * FSC_MISS (absent, expired, invalidated) with *out untouched. An entry stays
  * readable after its value is overwritten, deleted or evicted.
  * FSC_ECORRUPT: the stored entry failed validation and was removed (a later
- * get is a miss); what a get validates: FSC_CHECKS. Also FSC_EINVAL, FSC_EIO, FSC_ENOMEM. Counts as a use for
+ * get is a miss); so is a symbolic link, FIFO or other non-regular file
+ * found where the entry or its payload should be; what a get validates:
+ * FSC_CHECKS. Also FSC_EINVAL, FSC_EIO, FSC_ENOMEM. Counts as a use for
  * the LRU order. */
 FSC_API int fsc_get(fsc_cache *c, const void *key, size_t key_len, fsc_entry **out);
 
@@ -312,7 +330,8 @@ FSC_API void fsc_entry_free(fsc_entry *e);
 typedef struct fsc_lock_handle fsc_lock_handle; /* one hold of one key's lock */
 
 /* Takes the key's lock. timeout_ms: -1 waits as long as it takes, 0 only
- * tries (FSC_EBUSY), > 0 waits at most that long (FSC_ETIMEDOUT).
+ * tries (FSC_EBUSY), > 0 waits at most that long (FSC_ETIMEDOUT); above
+ * 2^40 ms (about 34 years) it waits as long as it takes.
  * One lock per key, shared by every thread of every process that opened the
  * same base_dir (distributed_lock = 0: every thread of this process).
  * Re-entrant for the thread that holds it: each fsc_lock gives one hold that
@@ -322,7 +341,9 @@ typedef struct fsc_lock_handle fsc_lock_handle; /* one hold of one key's lock */
 FSC_API int fsc_lock(fsc_cache *c, const void *key, size_t key_len, int64_t timeout_ms,
                      fsc_lock_handle **out);
 
-/* Releases one hold and frees l. FSC_EINVAL for NULL. */
+/* Releases one hold and frees l. FSC_EINVAL for NULL, and for a handle
+ * already released (l is never read then; but once a later fsc_lock has
+ * been given the same address, a stale l names that new hold). */
 FSC_API int fsc_unlock(fsc_lock_handle *l);
 
 /* The process id holding the key's lock in another process, as F_GETLK
@@ -339,7 +360,8 @@ typedef int (*fsc_creator)(void *ctx, fsc_cache *c, const void *key, size_t key_
 
 /* Returns the key's value, calling create at most once across every process
  * when it is missing or expired:
- *  - fresh value (younger than expiration_ms; -1 = the cache's option):
+ *  - fresh value (younger than expiration_ms; -1 = the cache's option;
+ *    above INT64_MAX / 1000: never expires):
  *    FSC_OK at once, no lock taken;
  *  - no value: the key's lock is taken, the cache checked again, create
  *    called once, FSC_OK with the new value; concurrent callers wait and get
@@ -347,7 +369,10 @@ typedef int (*fsc_creator)(void *ctx, fsc_cache *c, const void *key, size_t key_
  *  - expired value while another caller regenerates: FSC_STALE with the old
  *    value at once; expired and nobody regenerating: this caller regenerates;
  *  - create fails: FSC_ECREATOR, nothing stored, the lock released (a waiting
- *    caller then becomes the creator).
+ *    caller then becomes the creator). Also FSC_ECREATOR when create returned
+ *    0 but the key had no value after it; fsc_errmsg() tells whether create
+ *    stored none, or stored one that another caller deleted, invalidated or
+ *    evicted at once.
  * *out is set for FSC_OK and FSC_STALE. */
 FSC_API int fsc_get_or_create(fsc_cache *c, const void *key, size_t key_len, int64_t expiration_ms,
                               fsc_creator create, void *ctx, fsc_entry **out);

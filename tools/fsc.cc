@@ -319,7 +319,8 @@ int cmd_put(const Global &g, const std::vector<std::string> &args) {
             throw Failure("put: '" + file + "' is a directory");
         if (S_ISREG(st.st_mode)) {
             Cache cache(g);
-            rc = fsc_set_file(cache.get(), key.data(), key.size(), -1, file.c_str(), 0);
+            // The descriptor already checked, not the name again: it may have been replaced since.
+            rc = fsc_set_file(cache.get(), key.data(), key.size(), in_fd, nullptr, 0);
             if (rc != FSC_OK)
                 fail_fsc("put '" + file + "' into '" + cache.dir() + "'", rc);
             return exit_ok;

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,6 +197,28 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if _, err := c.Get([]byte("k")); !errors.Is(err, fsc.ErrMiss) {
 		t.Fatalf("Get after Delete: %v", err)
+	}
+}
+
+// The longest Duration as an expiration or a ttl never expires (its
+// milliseconds are far past what 64-bit microseconds hold).
+func TestLongestExpirationNeverExpires(t *testing.T) {
+	forever := time.Duration(math.MaxInt64)
+	c, _ := open(t, fsc.Options{Expiration: forever})
+	if err := c.Set([]byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Get([]byte("k")); err != nil || string(got) != "v" {
+		t.Fatalf("Get after Prune = %q, %v", got, err)
+	}
+	got, err := c.GetOrCreate([]byte("k"), forever, func() ([]byte, error) {
+		return nil, errors.New("a fresh value was created again")
+	})
+	if err != nil || string(got) != "v" {
+		t.Fatalf("GetOrCreate = %q, %v", got, err)
 	}
 }
 

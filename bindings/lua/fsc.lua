@@ -44,6 +44,15 @@ local function invalid(detail)
   return fail(core.FSC_EINVAL, detail)
 end
 
+-- SWIG hands a 64-bit integer to C through a double: past 2^53 it loses
+-- precision, and math.maxinteger becomes 2^63, which wraps negative. Spans
+-- of milliseconds saturate there instead (2^53 ms is 285,000 years: the
+-- library reads it as never, or as waiting as long as it takes).
+local ms_max = 1 << 53
+local function saturate_ms(ms)
+  return ms > ms_max and ms_max or ms
+end
+
 local Cache = {}
 Cache.__index = Cache
 
@@ -72,13 +81,19 @@ function M.open(opts)
   if type(opts) ~= "table" or type(opts.dir) ~= "string" then
     return invalid("fsc.open wants a table with a string field dir")
   end
+  if opts.dir:find("\0", 1, true) then
+    return invalid("dir must not contain a NUL byte") -- C would open its prefix
+  end
   local o = core.fsc_options()
   for _, f in ipairs{"cache_size", "max_entries", "expiration_ms", "pack_limit", "shared_group"} do
     if opts[f] ~= nil then
       if math.type(opts[f]) ~= "integer" then
         return invalid(f .. " must be an integer")
       end
-      o[f] = opts[f]
+      if opts[f] < (f == "expiration_ms" and -1 or 0) then
+        return invalid(f .. " must not be negative")
+      end
+      o[f] = f == "expiration_ms" and saturate_ms(opts[f]) or opts[f]
     end
   end
   for _, f in ipairs{"distributed_lock", "file_movable", "durable"} do
@@ -208,6 +223,9 @@ method("set_file", function(h, key, src, move)
   if io.type(src) == "file" then
     fd = core.file_fd(src)
   elseif type(src) == "string" and src ~= "" then
+    if src:find("\0", 1, true) then
+      return invalid("a path must not contain a NUL byte")
+    end
     path = src
   else
     return invalid("set_file wants a path or an open file")
@@ -268,7 +286,7 @@ method("lock", function(h, key, timeout_ms)
   if timeout_ms ~= nil and math.type(timeout_ms) ~= "integer" then
     return invalid("timeout_ms must be an integer")
   end
-  local rc, l = core.fsc_lock(h, key, timeout_ms or -1)
+  local rc, l = core.fsc_lock(h, key, saturate_ms(timeout_ms or -1))
   if rc ~= core.FSC_OK then
     return fail(rc)
   end

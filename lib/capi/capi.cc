@@ -6,6 +6,7 @@
 
 #include "../core/cache.h"
 #include "guard.h"
+#include "live_locks.h"
 
 static_assert(FSC_OK == int(fsc::Status::ok) && FSC_MISS == int(fsc::Status::miss) &&
                   FSC_STALE == int(fsc::Status::stale) && FSC_EINVAL == int(fsc::Status::inval) &&
@@ -285,7 +286,9 @@ int fsc_lock(fsc_cache *c, const void *key, size_t key_len, int64_t timeout_ms, 
         check_out(out);
         if (timeout_ms < -1)
             fail(Status::inval, "timeout_ms must be -1, 0 or positive");
-        *out = new fsc_lock_handle{c->impl->lock(key, key_len, timeout_ms)};
+        auto hold = std::make_unique<fsc_lock_handle>(fsc_lock_handle{c->impl->lock(key, key_len, timeout_ms)});
+        fsc::capi::add_live_lock(hold.get());
+        *out = hold.release();
         return FSC_OK;
     });
 }
@@ -294,6 +297,8 @@ int fsc_unlock(fsc_lock_handle *l) {
     return guard([&] {
         if (!l)
             fail(Status::inval, "lock handle is NULL");
+        if (!fsc::capi::take_live_lock(l))
+            fail(Status::inval, "the lock handle was already released (or never given by fsc_lock)");
         std::unique_ptr<fsc_lock_handle> owner(l);
         owner->impl->release();
         return FSC_OK;

@@ -26,9 +26,49 @@ namespace {
 constexpr size_t record_size = 32;
 constexpr off_t horizon_at = 32;
 constexpr size_t horizon_size = 16;
-const char record_magic[4] = {'F', 'S', 'C', 'I'};
 
 uint64_t horizon_sum(int64_t last_use_us) { return checksum64(&last_use_us, 8, 0x46534348); }
+// Lock waits longer than about 34 years wait as long as it takes.
+constexpr int64_t max_timeout_ms = int64_t(1) << 40;
+const char record_magic[4] = {'F', 'S', 'C', 'I'};
+
+// The key this thread's get_or_create is creating, and whether a set of it
+// succeeded meanwhile: tells a creator that stored nothing from a value that
+// another caller removed at once.
+struct Creating {
+    const KeyHash *hash = nullptr;
+    bool stored = false;
+};
+thread_local Creating creating;
+
+void note_stored(const KeyHash &h) {
+    if (creating.hash && creating.hash->bytes == h.bytes)
+        creating.stored = true;
+}
+
+// Watches the sets of one key while its creator runs; a creator's own
+// get_or_create of another key watches that one meanwhile.
+class CreatingScope {
+public:
+    explicit CreatingScope(const KeyHash &h) : outer_(creating) { creating = Creating{&h, false}; }
+    ~CreatingScope() {
+        const Creating inner = creating;
+        creating = outer_;
+        if (inner.stored)
+            note_stored(*inner.hash);
+    }
+    CreatingScope(const CreatingScope &) = delete;
+    CreatingScope &operator=(const CreatingScope &) = delete;
+    bool stored() const noexcept { return creating.stored; }
+
+private:
+    Creating outer_;
+};
+
+const char *file_kind(mode_t mode) {
+    return S_ISLNK(mode) ? "a symbolic link" : S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO"
+         : S_ISSOCK(mode) ? "a socket" : "a device";
+}
 
 } // namespace
 
@@ -103,14 +143,16 @@ Cache::~Cache() {
 void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
     check_size(key_len, len, store_->packs(len));
     const Reservation r = reserve(Store::charge(key_len, len));
+    const Key k = make_key(key, key_len);
     Change c;
     try {
-        c = store_->put_bytes(make_key(key, key_len), data, len, now_us());
+        c = store_->put_bytes(k, data, len, now_us());
     } catch (...) {
         settle_failed(r);
         throw;
     }
     settle(r, c);
+    note_stored(k.hash);
 }
 
 void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, bool move) {
@@ -128,7 +170,8 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
     int src = fd;
     struct stat st;
     if (move) {
-        if (stat(path, &st) != 0)
+        // lstat: a symbolic link moved in would be the value in its target's place.
+        if (lstat(path, &st) != 0)
             throw_errno(errno, std::string("stat '") + path + "'");
         if (opts_.sharing.shared()) {
             // Moved in, it must be the group's to read like what the cache writes.
@@ -139,7 +182,9 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
         }
     } else {
         if (src < 0) {
-            opened.reset(::open(path, O_RDONLY | O_CLOEXEC));
+            // O_NONBLOCK: opening a FIFO for reading would wait for a writer;
+            // O_NOCTTY: a terminal must not become the controlling one.
+            opened.reset(::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
             if (!opened)
                 throw_errno(errno, std::string("open '") + path + "'");
             src = opened.get();
@@ -148,17 +193,21 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
             throw_errno(errno, "fstat of the file given to fsc_set_file");
     }
     if (!S_ISREG(st.st_mode))
-        fail(Status::inval, "fsc_set_file stores regular files only");
+        fail(Status::inval, std::string("fsc_set_file stores regular files only; ") +
+                                (move || fd < 0 ? "'" + std::string(path) + "'" : std::string("the descriptor")) + " is " +
+                                file_kind(st.st_mode));
     check_size(key_len, uint64_t(st.st_size), false);
     const Reservation r = reserve(Store::charge(key_len, uint64_t(st.st_size)));
+    const Key k = make_key(key, key_len);
     Change c;
     try {
-        c = store_->put_file(make_key(key, key_len), src, path, move, uint64_t(st.st_size), offset, now_us());
+        c = store_->put_file(k, src, path, move, uint64_t(st.st_size), offset, now_us());
     } catch (...) {
         settle_failed(r);
         throw;
     }
     settle(r, c);
+    note_stored(k.hash);
 }
 
 bool Cache::load_shared(Invalidation *inv, bool *horizon_ok) const {
@@ -275,6 +324,9 @@ bool Cache::remove(const void *key, size_t key_len) {
 void Cache::clear() { store_->clear(); }
 
 std::unique_ptr<KeyHold> Cache::lock(const void *key, size_t key_len, int64_t timeout_ms) {
+    // Longer than any process lives, and past it deadlines on the clocks wrap: forever.
+    if (timeout_ms > max_timeout_ms)
+        timeout_ms = -1;
     return LockTable::lock_key(locks_, make_key(key, key_len).hash.word(), timeout_ms, opts_.distributed_lock);
 }
 
@@ -316,11 +368,15 @@ Status Cache::get_or_create(const void *key, size_t key_len, int64_t expiration_
         *out = std::move(e);
         return Status::ok;
     }
+    CreatingScope scope(k.hash);
     if (!create())
         fail(Status::creator, "the creator callback failed; nothing was stored");
     e = lookup(k, -1, &fresh);
+    if (!e && scope.stored())
+        fail(Status::creator, "the creator stored a value for the key, but it was gone when read back: another "
+                              "caller deleted, invalidated or evicted it at once");
     if (!e)
-        fail(Status::creator, "the creator callback succeeded but stored no value for the key");
+        fail(Status::creator, "the creator callback returned success but stored no value for the key");
     *out = std::move(e);
     return Status::ok;
 }

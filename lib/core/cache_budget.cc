@@ -222,7 +222,7 @@ std::vector<Candidate> Cache::eviction_order(bool exhaustive, bool *saved) {
     store_->candidates(exhaustive, rng_, &cands);
     const int64_t now = now_us();
     auto age_key = [&](const Candidate &c) {
-        bool expired = opts_.expiration_ms >= 0 && now - c.slot.created_us >= opts_.expiration_ms * 1000;
+        bool expired = older_than(now - c.slot.created_us, opts_.expiration_ms);
         return expired ? INT64_MIN : c.slot.last_use_us;
     };
     std::sort(cands.begin(), cands.end(),
@@ -264,7 +264,7 @@ void Cache::prune() {
     uint64_t expired = 0;
     for (const Candidate &c : all) {
         bool old = c.slot.created_us <= inv.hard_us ||
-                   (opts_.expiration_ms >= 0 && now - c.slot.created_us >= opts_.expiration_ms * 1000);
+                   older_than(now - c.slot.created_us, opts_.expiration_ms);
         if (!old)
             continue;
         bool removed;
@@ -341,12 +341,14 @@ Key Cache::make_key(const void *key, size_t key_len) const { return Key{key, key
 void Cache::check_size(size_t key_len, uint64_t size, bool packed) const {
     // The value, its entry header and key, its shard's smallest table (and
     // pack header, for a packed value) must fit.
-    const uint64_t need = Store::charge(key_len, size) + ShardMeta::file_bytes(ShardMeta::min_capacity) +
-                          (packed ? PackFile::header_size : 0);
-    if (opts_.cache_size != 0 && need > opts_.cache_size)
-        fail(Status::toobig, "a value of " + std::to_string(size) + " bytes needs " + std::to_string(need) +
-                                 " bytes on disk, more than cache_size (" + std::to_string(opts_.cache_size) +
-                                 " bytes)");
+    // Compared without the sum, which a size near 2^64 would wrap.
+    const uint64_t overhead = Store::charge(key_len, 0) + ShardMeta::file_bytes(ShardMeta::min_capacity) +
+                              (packed ? PackFile::header_size : 0);
+    const uint64_t cap = opts_.cache_size;
+    if (cap != 0 && (overhead > cap || size > cap - overhead))
+        fail(Status::toobig, "a value of " + std::to_string(size) + " bytes needs " + std::to_string(overhead) +
+                                 " bytes on disk beside it, and the two are more than cache_size (" +
+                                 std::to_string(cap) + " bytes)");
 }
 
 void Cache::settle_failed(const Reservation &r) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <climits>
 #include <cstdint>
 
 namespace fsc {
@@ -14,6 +15,12 @@ inline int64_t now_us() {
 inline int64_t steady_ms() {
     using namespace std::chrono;
     return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Whether a value aged age_us is older than expiration_ms (-1: never). An
+// expiration too long for microseconds in 64 bits (about 292,000 years) is never.
+inline bool older_than(int64_t age_us, int64_t expiration_ms) {
+    return expiration_ms >= 0 && expiration_ms <= INT64_MAX / 1000 && age_us >= expiration_ms * 1000;
 }
 
 } // namespace fsc

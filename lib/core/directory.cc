@@ -43,7 +43,9 @@ void make_dirs(const std::string &dir, const Sharing &s) {
 
 void init_format(int base, const std::string &path) {
     for (int attempt = 0; attempt < 3; attempt++) {
-        Fd marker(openat(base, format_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        Fd marker(open_owned(base, format_name, O_RDONLY));
+        if (!marker && foreign_file(errno))
+            fail(Status::format, "'" + path + "/" + format_name + "' is not a regular file, so not an fsc format marker");
         if (marker) {
             char buf[64] = {};
             size_t n = pread_full(marker.get(), buf, sizeof buf - 1, 0, "'" + path + "/" + format_name + "'");

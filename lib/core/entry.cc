@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "clock.h"
 #include "error.h"
 #include "file_ops.h"
 
@@ -17,7 +18,7 @@ Entry::Entry(Fd fd, const EntryInfo &info, std::optional<std::string> loaded)
     : fd_(std::move(fd)), info_(info), data_(std::move(loaded)) {}
 
 bool Entry::expired(int64_t expiration_ms, int64_t now) const noexcept {
-    return expiration_ms >= 0 && now - info_.created_us >= expiration_ms * 1000;
+    return older_than(now - info_.created_us, expiration_ms);
 }
 
 int Entry::fd() {

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -44,8 +45,6 @@ size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string
         ssize_t n = pread(fd, static_cast<char *>(buf) + got, len - got, off_t(off + got));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EISDIR)
-            break; // a directory where a file should be reads as empty: the caller sees damage
         if (n < 0)
             throw_errno(errno, "read " + what);
         if (n == 0)
@@ -188,6 +187,33 @@ int open_noatime(int dirfd, const char *name, int flags, mode_t mode) {
     if (fd < 0 && errno == EPERM)
         fd = openat(dirfd, name, flags, mode);
     return fd;
+}
+
+int open_owned(int dirfd, const char *name, int flags, mode_t mode, bool sole_link) {
+    Fd fd(open_noatime(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode));
+    if (!fd) {
+        if (errno == EISDIR || errno == ENXIO) // a directory opened for writing; a socket
+            errno = not_owned_errno;
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0)
+        return -1;
+    if (!S_ISREG(st.st_mode) || (sole_link && st.st_nlink > 1)) {
+        errno = not_owned_errno;
+        return -1;
+    }
+    return fd.release();
+}
+
+void remove_foreign(int dirfd, const char *name) {
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return;
+    if (S_ISREG(st.st_mode) && st.st_nlink == 1)
+        return; // another process put a file of its own there meanwhile
+    if (unlinkat(dirfd, name, 0) != 0 && errno == EISDIR)
+        unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
 } // namespace fsc

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -53,6 +54,22 @@ private:
 // access-time update), falling back without it where the caller does not
 // own the file (EPERM).
 int open_noatime(int dirfd, const char *name, int flags, mode_t mode = 0);
+
+// errno of open_owned for a file that is there but is not one the cache
+// may read or write: not a regular file, or (sole_link) linked elsewhere too.
+constexpr int not_owned_errno = EMEDIUMTYPE;
+
+// Opens a file of the cache: never through a symbolic link (ELOOP), never
+// blocking (O_NONBLOCK: a FIFO planted there opens at once) and only a
+// regular file. With sole_link, only one no other name links to: a file
+// written in place must not write through to a file outside the cache.
+// Else -1 with errno not_owned_errno. O_CLOEXEC, O_NOCTTY and O_NOATIME are added.
+int open_owned(int dirfd, const char *name, int flags, mode_t mode = 0, bool sole_link = false);
+// Whether an open_owned errno means something foreign stands at the name.
+inline bool foreign_file(int err) { return err == ELOOP || err == not_owned_errno; }
+// Removes a foreign thing (symbolic link, FIFO, hard link...) at name,
+// unless it was replaced meanwhile by a regular file of the cache's own.
+void remove_foreign(int dirfd, const char *name);
 
 // Calls f(name) for every entry of directory dirfd but "." and "..".
 void for_each_name(int dirfd, const std::string &shown, const std::function<void(const char *)> &f);

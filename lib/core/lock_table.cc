@@ -72,13 +72,19 @@ std::shared_ptr<LockTable> LockTable::acquire(int dirfd, const std::string &name
             table = it->second;
     }
     if (!table) {
-        int fd = open_noatime(dirfd, name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        int fd = open_noatime(dirfd, name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
         if (fd < 0)
             throw_errno(errno, "open lock file '" + shown_path + "'");
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-            int err = S_ISREG(st.st_mode) ? errno : EINVAL;
+        if (fstat(fd, &st) != 0) {
+            int err = errno;
             ::close(fd);
-            throw_errno(err, "lock file '" + shown_path + "' is not a regular file");
+            throw_errno(err, "fstat lock file '" + shown_path + "'");
+        }
+        // A hard link would let the cache's writes through to a file elsewhere.
+        if (!S_ISREG(st.st_mode) || st.st_nlink > 1) {
+            ::close(fd);
+            fail(Status::format, "lock file '" + shown_path + "' is not a regular file of the cache's own" +
+                                     (S_ISREG(st.st_mode) ? " (another name links to it)" : ""));
         }
         auto it = reg.tables.find({st.st_dev, st.st_ino});
         if (it != reg.tables.end()) {

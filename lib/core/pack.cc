@@ -79,16 +79,16 @@ std::shared_ptr<PackFile> PackFile::create(int dir, uint64_t gen, uint64_t seq, 
 
 std::shared_ptr<PackFile> PackFile::create_at(int tmp_dir, const std::string &tmp_name, uint64_t gen, uint64_t seq,
                                               const std::string &shown) {
-    Fd fd(openat(tmp_dir, tmp_name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    Fd fd(open_owned(tmp_dir, tmp_name.c_str(), O_RDWR, 0, true));
     if (!fd)
         throw_errno(errno, "open '" + shown + "'");
     return start(std::move(fd), gen, seq, shown);
 }
 
 std::shared_ptr<PackFile> PackFile::open(int dir, uint64_t gen, const std::string &shown) {
-    Fd fd(open_noatime(dir, name(gen).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    Fd fd(open_owned(dir, name(gen).c_str(), O_RDWR, 0, true));
     if (!fd) {
-        if (errno == ENOENT || errno == ELOOP)
+        if (errno == ENOENT || foreign_file(errno))
             return nullptr;
         throw_errno(errno, "open '" + shown + "'");
     }

@@ -85,15 +85,23 @@ void encode_slot(unsigned char *p, const Slot *s, uint32_t state) {
 } // namespace
 
 ShardMeta::ShardMeta(int dir, std::string shown, mode_t mode) : shown_(std::move(shown)) {
-    fd_.reset(open_noatime(dir, "meta", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
-    if (fd_) {
-        enforce_mode(fd_.get(), mode, shown_);
-        return;
+    // Something foreign in its place goes: the table is rebuilt from the
+    // shard's files, as for an empty one.
+    for (int attempt = 0; !fd_ && attempt < 3; attempt++) {
+        fd_.reset(open_owned(dir, "meta", O_RDWR | O_CREAT | O_EXCL, mode, true));
+        if (fd_) {
+            enforce_mode(fd_.get(), mode, shown_);
+            return;
+        }
+        if (errno == EEXIST)
+            fd_.reset(open_owned(dir, "meta", O_RDWR, 0, true));
+        if (!fd_ && foreign_file(errno))
+            remove_foreign(dir, "meta");
+        else if (!fd_)
+            throw_errno(errno, "open '" + shown_ + "'");
     }
-    if (errno == EEXIST)
-        fd_.reset(open_noatime(dir, "meta", O_RDWR | O_CLOEXEC | O_NOFOLLOW));
     if (!fd_)
-        throw_errno(errno, "open '" + shown_ + "'");
+        fail(Status::io, "'" + shown_ + "' is not a regular file of the cache and cannot be removed");
 }
 
 std::optional<MetaHeader> ShardMeta::read_header() {

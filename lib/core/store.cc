@@ -20,6 +20,7 @@ namespace {
 constexpr size_t first_read = 8192;
 // Inline values up to this size are loaded and verified by the get itself.
 constexpr uint64_t preload_limit = 1 << 20;
+const char not_an_entry[] = "a symbolic link or something not a regular file stands where an entry should be";
 
 bool same_file(int fd, int dir, const std::string &name) {
     struct stat a, b;
@@ -203,6 +204,12 @@ ShardMeta &Store::meta(unsigned shard, int dir) {
 
 std::string Store::payload_name(const std::string &hex, uint64_t gen) { return hex + "." + hex64(gen); }
 
+bool Store::payload_fits(int dir, const std::string &hex, const EntryHeader &h) {
+    struct stat st;
+    return !h.external() || (fstatat(dir, payload_name(hex, h.payload_gen).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                             S_ISREG(st.st_mode) && uint64_t(st.st_size) == h.value_size);
+}
+
 std::string Store::shown(unsigned shard, const std::string &name) const {
     return base_path_ + "/shards/" + hex_byte(shard) + "/" + name;
 }
@@ -213,10 +220,15 @@ int Store::shard_dir(unsigned shard, bool create) {
         return fd;
     const std::string name = hex_byte(shard);
     bool made = false;
-    for (;;) {
+    for (int attempt = 0;; attempt++) {
         fd = openat(shards_dir_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd >= 0)
             break;
+        if ((errno == ENOTDIR || errno == ELOOP) && attempt < 3) {
+            // Not a directory of the cache's: it goes, and the shard starts empty.
+            remove_foreign(shards_dir_.get(), name.c_str());
+            continue;
+        }
         if (errno != ENOENT)
             throw_errno(errno, "open '" + base_path_ + "/shards/" + name + "'");
         if (!create)
@@ -243,12 +255,12 @@ int Store::shard_dir(unsigned shard, bool create) {
 
 std::optional<EntryHeader> Store::peek(int dir, const std::string &name, std::string *key, std::string *why) {
     why->clear();
-    Fd fd(openat(dir, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    Fd fd(open_owned(dir, name.c_str(), O_RDONLY));
     if (!fd) {
         if (errno == ENOENT)
             return std::nullopt;
-        if (errno == ELOOP) {
-            *why = "a symbolic link stands where an entry should be";
+        if (foreign_file(errno)) {
+            *why = not_an_entry;
             return std::nullopt;
         }
         throw_errno(errno, "open '" + name + "'");
@@ -371,12 +383,12 @@ std::unique_ptr<Entry> Store::entry_of_record(const EntryHeader &h, const std::s
 
 std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     const std::string hex = key.hash.hex();
-    Fd fd(openat(dir, hex.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    Fd fd(open_owned(dir, hex.c_str(), O_RDONLY));
     if (!fd) {
         if (errno == ENOENT)
             return std::nullopt; // its slot named it: replaced or removed meanwhile
-        if (errno == ELOOP)
-            discard(key.hash.shard(), dir, hex, "", -1, "a symbolic link stands where an entry should be");
+        if (foreign_file(errno))
+            discard(key.hash.shard(), dir, hex, "", -1, not_an_entry);
         throw_errno(errno, "open '" + shown(key.hash.shard(), hex) + "'");
     }
     const size_t want = EntryHeader::size + key.len + first_read;
@@ -387,8 +399,6 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     ssize_t got;
     while ((got = pread(fd.get(), &buf[0], want, 0)) < 0 && errno == EINTR) {
     }
-    if (got < 0 && errno == EISDIR)
-        got = 0; // a directory where the entry should be: damage, below
     if (got < 0)
         throw_errno(errno, "read '" + shown(key.hash.shard(), hex) + "'");
     const size_t n = size_t(got);
@@ -436,14 +446,17 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     if (n != head)
         discard(key.hash.shard(), dir, hex, "", fd.get(), "file size does not match its header");
     const std::string payload = payload_name(hex, h->payload_gen);
-    Fd pfd(openat(dir, payload.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    Fd pfd(open_owned(dir, payload.c_str(), O_RDONLY));
     struct stat st;
-    if (!pfd || fstat(pfd.get(), &st) != 0 || !S_ISREG(st.st_mode) || uint64_t(st.st_size) != h->value_size) {
+    if (!pfd || fstat(pfd.get(), &st) != 0 || uint64_t(st.st_size) != h->value_size) {
+        const int err = errno;
         if (!same_file(fd.get(), dir, hex))
             return std::nullopt; // replaced meanwhile: read the new entry
-        if (!pfd && errno != ENOENT && errno != ELOOP)
-            throw_errno(errno, "open '" + shown(key.hash.shard(), payload) + "'");
-        discard(key.hash.shard(), dir, hex, payload, fd.get(), !pfd ? "its payload file is missing" : "payload size does not match");
+        if (!pfd && err != ENOENT && !foreign_file(err))
+            throw_errno(err, "open '" + shown(key.hash.shard(), payload) + "'");
+        discard(key.hash.shard(), dir, hex, payload, fd.get(),
+                pfd ? "payload size does not match"
+                    : err == ENOENT ? "its payload file is missing" : "its payload is not a regular file");
     }
     info.data_start = 0;
     info.value_sum = h->value_sum;
@@ -540,6 +553,16 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
                 fail(Status::xdev, "cannot move '" + payload->from_name + "' into '" + base_path_ +
                                        "': it is on another filesystem");
             throw_errno(errno, "rename '" + payload->from_name + "' -> '" + shown(shard, payload->name) + "'");
+        }
+        // A moved file checked by the caller may have been swapped for a
+        // link or a FIFO since: what came in must be a regular file.
+        struct stat st;
+        if (payload && payload->from_dir == AT_FDCWD &&
+            (fstatat(dir, payload->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))) {
+            if (renameat(dir, payload->name.c_str(), payload->from_dir, payload->from_name.c_str()) != 0)
+                unlinkat(dir, payload->name.c_str(), 0);
+            txn.finish(); // nothing changed
+            fail(Status::inval, "'" + payload->from_name + "' was replaced by something not a regular file while it was moved");
         }
         if (renameat(temp_dir_.get(), temp.name().c_str(), dir, hex.c_str()) != 0) {
             int err = errno;
@@ -966,10 +989,7 @@ std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &he
             const std::string hex = s.hash.hex();
             std::string key, why;
             auto h = peek(dir, hex, &key, &why);
-            struct stat st;
-            if (!h || KeyHash::of(key.data(), key.size()).bytes != s.hash.bytes ||
-                (h->external() && (fstatat(dir, payload_name(hex, h->payload_gen).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-                                   uint64_t(st.st_size) != h->value_size)))
+            if (!h || KeyHash::of(key.data(), key.size()).bytes != s.hash.bytes || !payload_fits(dir, hex, *h))
                 continue;
             s.bytes = charge(key.size(), h->value_size);
             s.created_us = h->created_us;
@@ -1030,10 +1050,9 @@ std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &he
 
 bool Store::payload_intact(int dir, const std::string &hex, const EntryHeader &h, bool read_whole) {
     const std::string name = payload_name(hex, h.payload_gen);
-    // O_NONBLOCK: a FIFO in the payload's place must not hang the check.
-    Fd fd(openat(dir, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    Fd fd(open_owned(dir, name.c_str(), O_RDONLY));
     struct stat st;
-    if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || uint64_t(st.st_size) != h.value_size)
+    if (!fd || fstat(fd.get(), &st) != 0 || uint64_t(st.st_size) != h.value_size)
         return false;
     return !read_whole || checksum_file(fd.get(), h.value_size, "'" + name + "'") == std::optional<uint64_t>(h.value_sum);
 }

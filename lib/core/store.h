@@ -179,6 +179,8 @@ private:
     [[noreturn]] void discard(unsigned shard, int dir, const std::string &name, const std::string &payload, int fd,
                               const std::string &why);
     static std::string payload_name(const std::string &hex, uint64_t gen);
+    // Whether an entry naming a payload file has it, regular and of its size (or names none).
+    static bool payload_fits(int dir, const std::string &hex, const EntryHeader &h);
     std::string shown(unsigned shard, const std::string &name) const;
 
     int base_;

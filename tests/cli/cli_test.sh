@@ -222,6 +222,26 @@ check "clear says how many values it removed" contains out "removed"
 expect_rc 0 "ls after clear" "$FSC" ls
 check "clear removed every value" test ! -s out
 
+# --- files that are not the cache's -----------------------------------------
+# A FIFO planted as an entry file: ls, get and verify --repair return (the
+# timeout turns a hang into exit 124) and the repair removes it.
+"$FSC" clear >/dev/null 2>&1
+echo "a file value" >fifo-src
+"$FSC" put fifo-key fifo-src >/dev/null 2>&1
+entry=$(find "$FSC_DIR/shards" -type f -regextype posix-extended -regex '.*/[0-9a-f]{32}' | head -n 1)
+if [ -n "$entry" ] && rm -f "$entry" && mkfifo "$entry"; then
+    expect_rc 1 "get of a key whose entry is a FIFO fails at once" timeout 20 "$FSC" get fifo-key
+    check "get names the damage" contains err "damaged"
+    "$FSC" put fifo-key fifo-src >/dev/null 2>&1
+    rm -f "$entry" && mkfifo "$entry"
+    expect_rc 0 "ls walks past a FIFO planted as an entry" timeout 20 "$FSC" ls
+    expect_rc 0 "verify --repair removes a FIFO planted as an entry" timeout 20 "$FSC" verify --repair
+    check "the planted FIFO is gone" test ! -p "$entry"
+else
+    not_ok "plant a FIFO as an entry file" "no entry file found under $FSC_DIR/shards"
+fi
+"$FSC" clear >/dev/null 2>&1
+
 # --- run --------------------------------------------------------------------
 
 expect_rc 0 "run: binary stdout (cold)" "$FSC" run -- head -c 1000 /dev/urandom

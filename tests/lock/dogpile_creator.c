@@ -26,7 +26,33 @@ static void test_creator_returns_failure(void **state) { expect_failure_leaves_n
 
 static void test_creator_returns_negative(void **state) { expect_failure_leaves_nothing(*state, -1, NULL); }
 
-static void test_creator_stores_nothing(void **state) { expect_failure_leaves_nothing(*state, 0, NULL); }
+static void test_creator_stores_nothing(void **state) {
+    expect_failure_leaves_nothing(*state, 0, NULL);
+    /* The message says what happened: nothing stored, nothing deleted. */
+    struct fsc_test_ctx *t = *state;
+    struct lt_creator cr;
+    fsc_entry *e = NULL;
+    lt_creator_init(&cr, NULL);
+    assert_fsc_status(fsc_get_or_create(t->cache, LT_KEY("nothing"), -1, lt_create, &cr, &e), FSC_ECREATOR);
+    if (!strstr(fsc_errmsg(), "stored no value") || strstr(fsc_errmsg(), "deleted"))
+        fail_msg("FSC_ECREATOR's message for a creator that stored nothing: %s", fsc_errmsg());
+}
+
+/* A creator whose value is gone when it returns (stored, then deleted at
+ * once, as another caller's fsc_delete may): FSC_ECREATOR with a message
+ * that says so instead of blaming the creator alone. */
+static int create_then_lose(void *ctx, fsc_cache *c, const void *key, size_t key_len) {
+    (void)ctx;
+    return fsc_set(c, key, key_len, "v", 1) != FSC_OK || fsc_delete(c, key, key_len) != FSC_OK;
+}
+
+static void test_value_deleted_after_create(void **state) {
+    struct fsc_test_ctx *t = *state;
+    fsc_entry *e = NULL;
+    assert_fsc_status(fsc_get_or_create(t->cache, LT_KEY("k"), -1, create_then_lose, NULL, &e), FSC_ECREATOR);
+    if (!strstr(fsc_errmsg(), "stored a value") || !strstr(fsc_errmsg(), "deleted"))
+        fail_msg("FSC_ECREATOR's message does not tell of a deletion: %s", fsc_errmsg());
+}
 
 /* Forks a first caller whose creator announces itself, waits for "go" and
  * then fails (die = 0) or SIGKILLs its own process (die = 1). */
@@ -161,6 +187,7 @@ int main(void) {
         LT_TEST(test_creator_returns_failure),
         LT_TEST(test_creator_returns_negative),
         LT_TEST(test_creator_stores_nothing),
+        LT_TEST(test_value_deleted_after_create),
         LT_TEST(test_waiter_takes_over_after_failure),
         LT_TEST(test_waiter_takes_over_after_creator_dies),
         LT_TEST(test_thread_takes_over_after_failure),

@@ -100,6 +100,24 @@ static void test_close_only_handle(void **state) {
     free(dir);
 }
 
+/* A lock handle released twice: FSC_EINVAL (no read of freed memory), and
+ * the key's other hold is untouched. */
+static void test_unlock_twice(void **state) {
+    struct fsc_test_ctx *t = *state;
+    const char *k = "twice";
+    fsc_lock_handle *first = NULL, *second = NULL;
+
+    assert_fsc_ok(fsc_lock(t->cache, LT_KEY(k), 0, &first));
+    assert_fsc_ok(fsc_lock(t->cache, LT_KEY(k), 0, &second));
+    assert_fsc_ok(fsc_unlock(first));
+    assert_fsc_status(fsc_unlock(first), FSC_EINVAL);
+    assert_non_null(strstr(fsc_errmsg(), "already released"));
+    assert_fsc_status(lt_child_lock(NULL, t->dir, LT_KEY(k), 0), FSC_EBUSY);
+    assert_fsc_ok(fsc_unlock(second));
+    assert_fsc_status(fsc_unlock(second), FSC_EINVAL);
+    assert_fsc_ok(lt_child_lock(NULL, t->dir, LT_KEY(k), 0));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         LT_TEST(test_close_other_handle),
@@ -107,6 +125,7 @@ int main(void) {
         LT_TEST(test_close_handle_opened_by_another_path),
         LT_TEST(test_close_locking_handle),
         LT_TEST(test_close_only_handle),
+        LT_TEST(test_unlock_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

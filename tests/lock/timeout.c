@@ -107,6 +107,40 @@ static void test_timed_wait_succeeds(void **state) {
     lt_pipe_close(&release);
 }
 
+/* Timeouts too long for the clocks' arithmetic (9.3e12 ms and up wrapped a
+ * deadline into the past) wait as long as it takes: the waiter is seen
+ * blocked in the kernel, and gets the lock once the holder lets go. */
+static void test_huge_timeout_waits(void **state) {
+    struct fsc_test_ctx *t = *state;
+    const int64_t huge[] = {9300000000000, INT64_MAX};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        const char *k = "huge-timeout";
+        lt_pipe held = lt_pipe_new(), release = lt_pipe_new();
+        pid_t holder = lt_fork();
+        if (holder == 0) {
+            lt_close(&held.r);
+            lt_close(&release.w);
+            fsc_lock_handle *l = NULL;
+            child_check(fsc_lock(t->cache, LT_KEY(k), -1, &l) == FSC_OK, 2);
+            child_check(lt_send(held.w), 3);
+            child_check(lt_recv(release.r), 4);
+            child_check(fsc_unlock(l) == FSC_OK, 5);
+            _exit(0);
+        }
+        lt_close(&held.w);
+        lt_close(&release.r);
+        assert_true(lt_recv(held.r));
+        pid_t watcher = lt_send_when_blocked(getpid(), release.w);
+        fsc_lock_handle *l = NULL;
+        assert_fsc_ok(fsc_lock(t->cache, LT_KEY(k), huge[i], &l));
+        assert_fsc_ok(fsc_unlock(l));
+        assert_child_exit(watcher, 0);
+        assert_child_exit(holder, 0);
+        lt_pipe_close(&held);
+        lt_pipe_close(&release);
+    }
+}
+
 static void test_bad_arguments(void **state) {
     struct fsc_test_ctx *t = *state;
     fsc_lock_handle *l = NULL;
@@ -129,6 +163,7 @@ int main(void) {
         LT_TEST(test_wait_try_and_timeout_across_processes),
         LT_TEST(test_try_and_timeout_across_threads),
         LT_TEST(test_timed_wait_succeeds),
+        LT_TEST(test_huge_timeout_waits),
         LT_TEST(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

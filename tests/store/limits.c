@@ -191,6 +191,37 @@ static void test_too_big_is_the_cost_on_disk(void **state) {
     fsc_close(c);
 }
 
+/* Lengths whose cost with the overhead wraps 64 bits are too big, not
+ * small: the check refuses them before a byte of data is read. */
+static void test_too_big_near_size_max(void **state) {
+    struct st_ctx *t = *state;
+    fsc_cache *c = st_open(t->dir, 10000, 0, -1);
+    assert_non_null(c);
+    char byte = 'x';
+    const size_t lens[] = {SIZE_MAX, SIZE_MAX - 64, SIZE_MAX - 400, SIZE_MAX / 2 + 1};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        assert_fsc_status(fsc_set(c, "k", 1, &byte, lens[i]), FSC_ETOOBIG);
+    assert_int_equal(st_stats(c).sets, 0);
+    fsc_close(c);
+}
+
+/* Expirations too long for microseconds in 64 bits never expire: a value is
+ * a hit right after its set, and prune keeps it. */
+static void test_huge_expiration_never_expires(void **state) {
+    struct st_ctx *t = *state;
+    const int64_t huge[] = {INT64_MAX / 1000 + 1, 9300000000000000, INT64_MAX};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        fsc_cache *c = st_open(t->dir, 0, 0, huge[i]);
+        assert_non_null(c);
+        assert_fsc_ok(st_set(c, "long-lived", 100));
+        assert_int_equal(st_check(c, "long-lived", NULL), 1);
+        assert_fsc_ok(fsc_prune(c));
+        assert_int_equal(st_check(c, "long-lived", NULL), 1);
+        assert_int_equal(st_stats(c).expirations, 0);
+        fsc_close(c);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_max_entries_one_process, st_setup, st_teardown),
@@ -198,6 +229,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_max_entries_across_processes, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_too_big_above_cache_size, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_too_big_is_the_cost_on_disk, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_too_big_near_size_max, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_huge_expiration_never_expires, st_setup, st_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,6 +84,32 @@ v, e = fsc.open{dir = tmp .. "/x", expiration_ms = 1.5}
 starts(e, "FSC_EINVAL", "non-integer option is FSC_EINVAL")
 v, e = fsc.open{}
 starts(e, "FSC_EINVAL", "open without dir is FSC_EINVAL")
+v, e = fsc.open{dir = tmp .. "/nul\0x"}
+starts(e, "FSC_EINVAL", "a dir with a NUL byte is FSC_EINVAL")
+ok(not io.open(tmp .. "/nul/FSC-FORMAT"), "and nothing was opened at its prefix")
+v, e = fsc.open{dir = tmp .. "/neg", cache_size = -1}
+starts(e, "FSC_EINVAL", "a negative cache_size is FSC_EINVAL")
+v, e = c:set_file("k", tmp .. "/file\0x")
+starts(e, "FSC_EINVAL", "set_file of a path with a NUL byte is FSC_EINVAL")
+-- Expirations too long for microseconds in 64 bits never expire.
+for _, ms in ipairs{10000000000000000, math.maxinteger} do
+  local h = assert(fsc.open{dir = tmp .. "/huge-expiry-" .. ms, expiration_ms = ms})
+  assert(h:set("k", "v"))
+  is(h:get("k"), "v", "expiration_ms " .. ms .. ": a hit right after the set")
+  assert(h:prune())
+  is(h:get("k"), "v", "expiration_ms " .. ms .. ": still a hit after prune")
+  h:close()
+end
+-- A lock timeout too large for a double's integers waits as long as it takes.
+do
+  local l, err = c:lock("huge-timeout", math.maxinteger)
+  ok(l, "lock with timeout math.maxinteger", err)
+  if l then l:unlock() end
+end
+-- A FIFO as set_file's source is refused at once (an open would wait for a writer).
+assert(os.execute("mkfifo " .. sh(tmp .. "/source-fifo")))
+v, e = c:set_file("fifo", tmp .. "/source-fifo")
+starts(e, "FSC_EINVAL", "set_file of a FIFO is FSC_EINVAL")
 is(fsc.status.FSC_EBUSY, -6, "status table by name")
 is(fsc.status[-7], "FSC_ETIMEDOUT", "status table by value")
 

@@ -128,15 +128,31 @@ def _path_of_whole_value(fd, size):
     return path if (at_path.st_dev, at_path.st_ino) == (st.st_dev, st.st_ino) else None
 
 
+def _path(path):
+    """os.fspath(path), refused with a NUL in it: the C library would take the
+    path up to the NUL."""
+    path = os.fspath(path)
+    if ("\0" if isinstance(path, str) else b"\0") in path:
+        raise ValueError("a path must not contain a NUL character: %r" % path)
+    return path
+
+
+_MS_MAX = (1 << 63) - 1
+
+
 def _ms(seconds, default):
-    """None -> default; seconds (int/float) or timedelta -> milliseconds."""
+    """None -> default; seconds (int/float) or timedelta -> milliseconds,
+    saturated at the int64 maximum (the library reads that as never)."""
     if seconds is None:
         return default
     if isinstance(seconds, datetime.timedelta):
         seconds = seconds.total_seconds()
+    if seconds != seconds:
+        raise ValueError("a time span must be a number, not NaN")
     if seconds < 0:
         raise ValueError("a time span must not be negative")
-    return int(round(seconds * 1000))
+    ms = seconds * 1000
+    return _MS_MAX if ms >= _MS_MAX else int(round(ms))
 
 
 # ---------------------------------------------------------------------------
@@ -188,7 +204,7 @@ class Cache:
     def __init__(self, dir, cache_size=1 << 30, expiration_time=None, distributed_lock=True,
                  file_movable=False, durable=False, max_entries=0,
                  pack_limit=_c.FSC_PACK_LIMIT_DEFAULT, shared_group=None):
-        self.dir = os.fspath(dir)
+        self.dir = _path(dir)
         self.file_movable = bool(file_movable)
         self._options = dict(cache_size=cache_size, expiration_time=expiration_time,
                              distributed_lock=distributed_lock, file_movable=file_movable,
@@ -361,11 +377,11 @@ class Cache:
         move = move or self.file_movable
         flags = _c.FSC_MOVE if move else 0
         if isinstance(file, (str, bytes, os.PathLike)):
-            _check(self._call(_c.fsc_set_file, _key(key), -1, os.fsdecode(file), flags), "set_file")
+            _check(self._call(_c.fsc_set_file, _key(key), -1, os.fsdecode(_path(file)), flags), "set_file")
             return
         file.flush()
         fd = file.fileno()
-        path = os.fsdecode(file.name) if move and isinstance(getattr(file, "name", None), (str, bytes)) else None
+        path = os.fsdecode(_path(file.name)) if move and isinstance(getattr(file, "name", None), (str, bytes)) else None
         if move and path is None:
             flags = 0  # nothing to rename: copy from the descriptor
         # The library takes the offset from the descriptor; a buffered reader

@@ -435,3 +435,60 @@ def test_option_change_during_a_call_closes_the_old_handle_after_it(cache_dir, m
         assert c.get_or_create("k", create) == b"made"
         assert len(closed) == 1 and c.get("k") == b"made"
     assert len(closed) == 2
+
+
+def test_path_with_nul_is_refused(tmp_path):
+    # The C library would open the path's prefix before the NUL.
+    for bad in (str(tmp_path / "cache\0x"), os.fsencode(str(tmp_path / "cache\0x"))):
+        with pytest.raises(ValueError):
+            fsc.Cache(bad)
+    assert not (tmp_path / "cache").exists()
+    with fsc.Cache(str(tmp_path / "ok")) as c:
+        with pytest.raises(ValueError):
+            c.set_file("k", str(tmp_path / "file\0x"))
+
+
+@pytest.mark.parametrize("seconds", [1e13, 1e20, float("inf"), datetime.timedelta(days=10 ** 9 - 1)])
+def test_huge_expiration_never_expires(cache_dir, seconds):
+    with fsc.Cache(cache_dir, expiration_time=seconds) as c:
+        c.set("k", b"v")
+        assert c.get("k") == b"v"
+        c.prune()
+        assert c.get("k") == b"v"
+        assert c.get_or_create("k", lambda: pytest.fail("a fresh value was created again"), seconds) == b"v"
+
+
+def test_nan_expiration_is_refused(cache_dir):
+    with pytest.raises(ValueError):
+        fsc.Cache(cache_dir, expiration_time=float("nan"))
+
+
+def test_set_file_of_a_fifo_is_refused_at_once(cache, tmp_path):
+    import signal
+
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+
+    def hung(signum, frame):
+        raise AssertionError("set_file of a FIFO blocked")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        with pytest.raises(fsc.InvalidArgumentError, match="FIFO"):
+            cache.set_file("k", fifo)
+        with pytest.raises(fsc.InvalidArgumentError):
+            cache.set_file("k", fifo, move=True)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert cache.get("k") is None and os.path.exists(fifo)
+
+
+@pytest.mark.parametrize("seconds", [1e13, float("inf")])
+def test_huge_lock_timeout_is_waiting_as_long_as_it_takes(cache, seconds):
+    with cache.lock("k", timeout=seconds):
+        pass
+    lock = fsc.Lock(cache, "k")
+    assert lock.acquire(timeout=seconds)
+    lock.release()

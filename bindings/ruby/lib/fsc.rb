@@ -105,26 +105,41 @@ module Fsc
       @closing = nil # the handle #close left to the last call in flight
       opts = N::Options.new
       N.fsc_options_init(opts)
-      opts.cache_size = Integer(cache_size)
-      opts.max_entries = Integer(max_entries)
-      opts.pack_limit = Integer(pack_limit)
+      opts.cache_size = Cache.count(cache_size, "cache_size")
+      opts.max_entries = Cache.count(max_entries, "max_entries")
+      opts.pack_limit = Cache.count(pack_limit, "pack_limit")
       opts.expiration_ms = Cache.ms(expires_in, -1)
       opts.distributed_lock = distributed_lock ? 1 : 0
       opts.file_movable = file_movable ? 1 : 0
       opts.durable = durable ? 1 : 0
       opts.shared_group = Cache.gid(shared_group)
       @dir = dir.to_s
+      raise ArgumentError, "a path must not contain a NUL character: #{@dir.inspect}" if @dir.include?("\0")
       @file_movable = file_movable
       status, @handle = N.fsc_open(@dir, opts)
       Fsc.check(status, "open #{@dir}")
     end
 
-    # Seconds (Numeric or ActiveSupport::Duration) to milliseconds.
+    MS_MAX = (1 << 63) - 1
+
+    # Seconds (Numeric or ActiveSupport::Duration) to milliseconds, saturated
+    # at the int64 maximum (the library reads that as never).
     def self.ms(seconds, default)
       return default if seconds.nil?
-      raise ArgumentError, "a time span must not be negative" if seconds.to_f.negative?
 
-      (seconds.to_f * 1000).round
+      ms = seconds.to_f * 1000
+      raise ArgumentError, "a time span must be a number, not NaN" if ms.nan?
+      raise ArgumentError, "a time span must not be negative" if ms.negative?
+
+      ms >= MS_MAX ? MS_MAX : ms.round
+    end
+
+    # A size or count option: an Integer from 0 to 2**64 - 1.
+    def self.count(value, name)
+      n = Integer(value)
+      raise ArgumentError, "#{name} must be from 0 to 2**64 - 1, not #{n}" if n.negative? || n >= (1 << 64)
+
+      n
     end
 
     # A group name or gid to a gid; nil to -1 (private).
@@ -161,8 +176,11 @@ module Fsc
       entry && read_all(entry)
     end
 
-    # Stores the String's bytes under the key, replacing any value.
+    # Stores the String's bytes under the key, replacing any value. nil is
+    # no value (refused: #delete removes one).
     def write(key, value)
+      raise ArgumentError, "a value must be a String, not nil (delete the key to remove its value)" if value.nil?
+
       Fsc.check(N.fsc_set(handle, Cache.key(key), String(value)), "write")
       true
     end
@@ -227,7 +245,10 @@ module Fsc
         flags = 0 if path.nil?
         Fsc.check(N.fsc_set_file(handle, Cache.key(key), io.fileno, path, flags), "write_file")
       else
-        Fsc.check(N.fsc_set_file(handle, Cache.key(key), -1, io_or_path.to_s, flags), "write_file")
+        path = io_or_path.to_s
+        raise ArgumentError, "a path must not contain a NUL character: #{path.inspect}" if path.include?("\0")
+
+        Fsc.check(N.fsc_set_file(handle, Cache.key(key), -1, path, flags), "write_file")
       end
       true
     end

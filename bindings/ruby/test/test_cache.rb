@@ -275,4 +275,49 @@ class TestCache < FscTest
     assert_equal [1, size - 1, "010203"], [start.to_i, total.to_i, first]
     assert_operator peak_kib.to_i, :<, 64 * 1024, "peak RSS #{peak_kib} KiB"
   end
+  def test_negative_sizes_and_counts_are_refused
+    %i[cache_size max_entries pack_limit].each do |opt|
+      assert_raises(ArgumentError) { Fsc::Cache.new(File.join(@tmp, "neg"), **{ opt => -1 }) }
+    end
+    assert_raises(ArgumentError) { Fsc::Cache.new(File.join(@tmp, "neg"), cache_size: 1 << 64) }
+  end
+
+  def test_path_with_nul_is_refused
+    assert_raises(ArgumentError) { Fsc::Cache.new(File.join(@tmp, "other\0x")) }
+    refute File.exist?(File.join(@tmp, "other")) # the C library would have opened the prefix
+    assert_raises(ArgumentError) { @cache.write_file("k", File.join(@tmp, "file\0x")) }
+  end
+
+  # nil is not a String: refused (an empty value is "", a removal is #delete).
+  def test_write_nil_is_refused
+    @cache.write("k", "v")
+    assert_raises(ArgumentError) { @cache.write("k", nil) }
+    assert_equal "v", @cache.read("k")
+  end
+
+  def test_huge_expiry_never_expires
+    [1e13, 1e20, Float::INFINITY].each do |seconds|
+      dir = File.join(@tmp, "huge-#{seconds}")
+      cache = Fsc::Cache.new(dir, expires_in: seconds)
+      cache.write("k", "v")
+      assert_equal "v", cache.read("k"), "expires_in: #{seconds}"
+      cache.prune
+      assert_equal "v", cache.read("k"), "expires_in: #{seconds}"
+      assert_equal "v", cache.fetch("k", expires_in: seconds) { flunk "created again" }
+      cache.close
+    end
+    assert_raises(ArgumentError) { Fsc::Cache.new(File.join(@tmp, "nan"), expires_in: Float::NAN) }
+    assert_equal :held, @cache.lock("k", timeout: Float::INFINITY) { :held }
+  end
+
+  # A FIFO as write_file's source: refused at once (an open of it would wait
+  # for a writer with the whole interpreter blocked: this test would hang).
+  def test_write_file_of_a_fifo_is_refused
+    fifo = File.join(@tmp, "fifo")
+    File.mkfifo(fifo)
+    assert_raises(Fsc::InvalidArgumentError) { @cache.write_file("k", fifo) }
+    assert_raises(Fsc::InvalidArgumentError) { @cache.write_file("k", fifo, move: true) }
+    assert File.pipe?(fifo)
+    assert_nil @cache.read("k")
+  end
 end

@@ -16,6 +16,17 @@ class TestFscStore < FscTest
     super
   end
 
+  # nil is a value, as in FileStore: written, it exists and reads as nil.
+  def test_nil_is_stored_as_file_store_stores_it
+    file_store = ActiveSupport::Cache::FileStore.new(File.join(@tmp, "file_store"))
+    [file_store, @store].each do |store|
+      assert store.write("k", nil), store.class.name
+      assert store.exist?("k"), store.class.name
+      assert_nil store.read("k"), store.class.name
+      assert_nil store.fetch("k") { flunk "#{store.class.name}: nil was not kept" }
+    end
+  end
+
   def test_lookup_store_gives_an_fsc_store
     assert_instance_of ActiveSupport::Cache::FscStore, @store
     assert_equal File.join(@tmp, "store"), @store.cache_path
