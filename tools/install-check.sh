@@ -65,7 +65,7 @@ meson_prefix() {
     echo "$outside"
     return 1
   fi
-  for f in include/fsc.h bin/fsc share/lua/5.4/fsc.lua lib/lua/5.4/fsc_core.so \
+  for f in include/fsc.h bin/fsc share/lua/5.4/fsc.lua share/lua/5.4/fsc_sha256.lua lib/lua/5.4/fsc_core.so \
            'lib/*/pkgconfig/fsc.pc' 'lib/*/libfsc.so.*' 'lib/python3*/*-packages/fsc/__init__.py' \
            'lib/python3*/*-packages/fsc/_fsc_swig_c*.so' 'lib/ruby/*/fsc.rb' 'lib/*/ruby/*/*/fsc_native.so' \
            'lib/ruby/*/active_support/cache/fsc_store.rb'; do
@@ -140,6 +140,9 @@ lua_rock() {
     local c = assert(fsc.open('$work/lua-cache'))
     assert(c:set('key', 'from lua'))
     assert(c:get('key') == 'from lua', 'get gave another value')
+    local long = ('k'):rep(fsc.MAX_KEY + 1)
+    assert(c:set(long, 'long key'))
+    assert(c:get(fsc.hashed_key(long)) == 'long key', 'a long key is not stored under its hash')
     c:close()
     print('lua: round trip with libfsc ' .. fsc.version())"
 }

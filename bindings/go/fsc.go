@@ -1,9 +1,10 @@
 // Package fsc is a persistent, size-bounded, cross-process filesystem cache
 // with dogpile (stampede) protection: the Go face of libfsc.
 //
-// Keys and values are byte slices (keys: 1 byte to 64 KiB, any bytes, NUL
-// included). A *Cache is safe for concurrent use by many goroutines, and any
-// number of processes may open the same directory at once.
+// Keys and values are byte slices (keys: any bytes, NUL included, of any
+// length: one longer than MaxKey is stored under HashedKey(key)). A *Cache
+// is safe for concurrent use by many goroutines, and any number of
+// processes may open the same directory at once.
 //
 // Errors are *Error values carrying the library's status Code; compare them
 // with errors.Is against ErrMiss, ErrBusy, ErrTimedOut, ... .
@@ -11,6 +12,8 @@ package fsc
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -28,8 +31,27 @@ import (
 // Version is the version of the loaded libfsc, "MAJOR.MINOR.PATCH".
 func Version() string { return swigfsc.Fsc_version() }
 
-// MaxKey is the longest key in bytes.
+// MaxKey is the longest key in bytes the library stores as is.
 const MaxKey = 65536
+
+// LongKeyPrefix starts the key under which a key longer than MaxKey is
+// stored, followed by the lowercase hex SHA-256 of the whole key (the same
+// in every binding of fsc).
+const LongKeyPrefix = "fsc.sha256:"
+
+// HashedKey is the key under which a key longer than MaxKey is stored.
+func HashedKey(key []byte) []byte {
+	sum := sha256.Sum256(key)
+	return append([]byte(LongKeyPrefix), hex.EncodeToString(sum[:])...)
+}
+
+// storedKey is the key the library is given for key.
+func storedKey(key []byte) []byte {
+	if len(key) > MaxKey {
+		return HashedKey(key)
+	}
+	return key
+}
 
 // Options of Open. The zero value means the library's defaults.
 type Options struct {
@@ -231,7 +253,7 @@ func (c *Cache) Set(key, value []byte) error {
 		return err
 	}
 	defer c.release()
-	_, err = call("Set", func() int { return swigfsc.Fsc_set(h, key, value) })
+	_, err = call("Set", func() int { return swigfsc.Fsc_set(h, storedKey(key), value) })
 	return err
 }
 
@@ -243,7 +265,7 @@ func (c *Cache) entry(op string, key []byte) (swigfsc.Struct_SS_fsc_entry, error
 	}
 	defer c.release()
 	var p uintptr
-	rc, err := call(op, func() int { return swigfsc.Fsc_get(h, key, &p) })
+	rc, err := call(op, func() int { return swigfsc.Fsc_get(h, storedKey(key), &p) })
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +318,7 @@ func (c *Cache) Delete(key []byte) error {
 		return err
 	}
 	defer c.release()
-	rc, err := call("Delete", func() int { return swigfsc.Fsc_delete(h, key) })
+	rc, err := call("Delete", func() int { return swigfsc.Fsc_delete(h, storedKey(key)) })
 	if err == nil && rc == int(CodeMiss) {
 		return ErrMiss
 	}
@@ -340,7 +362,7 @@ func (c *Cache) SetFile(key []byte, src interface{}, move bool) error {
 		return err
 	}
 	defer c.release()
-	_, err = call("SetFile", func() int { return swigfsc.Fsc_set_file(h, key, fd, path, flags) })
+	_, err = call("SetFile", func() int { return swigfsc.Fsc_set_file(h, storedKey(key), fd, path, flags) })
 	return err
 }
 
@@ -410,7 +432,7 @@ func (c *Cache) GetOrCreate(key []byte, ttl time.Duration, create func() ([]byte
 	}
 	var p uintptr
 	rc, err := call("GetOrCreate", func() int {
-		return swigfsc.Fsc_go_get_or_create(h, key, exp, uint(handle), &p)
+		return swigfsc.Fsc_go_get_or_create(h, storedKey(key), exp, uint(handle), &p)
 	})
 	c.release()
 	if panicked {
@@ -465,7 +487,7 @@ func (c *Cache) lock(ctx context.Context, key []byte, try bool) (*Lock, error) {
 		return nil, err
 	}
 	defer c.release()
-	key = append([]byte(nil), key...)
+	key = append([]byte(nil), storedKey(key)...)
 	l := &Lock{unlock: make(chan chan error)}
 	taken := make(chan error, 1)
 	go func() {
@@ -554,7 +576,7 @@ func (c *Cache) LockHolder(key []byte) (int, error) {
 	}
 	defer c.release()
 	var pid int64
-	_, err = call("LockHolder", func() int { return swigfsc.Fsc_lock_holder(h, key, &pid) })
+	_, err = call("LockHolder", func() int { return swigfsc.Fsc_lock_holder(h, storedKey(key), &pid) })
 	return int(pid), err
 }
 

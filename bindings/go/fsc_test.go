@@ -236,12 +236,79 @@ func TestBinaryKeys(t *testing.T) {
 			t.Fatalf("Get %q = %v, %v", k, got, err)
 		}
 	}
-	long := bytes.Repeat([]byte{0}, fsc.MaxKey)
-	if err := c.Set(long, []byte("x")); err != nil {
+}
+
+// storedKeys lists the keys Foreach reports.
+func storedKeys(t *testing.T, c *fsc.Cache) [][]byte {
+	t.Helper()
+	var keys [][]byte
+	err := c.Foreach(func(key []byte, size uint64, created time.Time) bool {
+		keys = append(keys, append([]byte(nil), key...))
+		return true
+	})
+	if err != nil {
+		t.Fatalf("Foreach: %v", err)
+	}
+	return keys
+}
+
+func TestLongKeys(t *testing.T) {
+	c, _ := open(t, fsc.Options{})
+	max := bytes.Repeat([]byte{0}, fsc.MaxKey)
+	if err := c.Set(max, []byte("x")); err != nil {
 		t.Fatalf("key of MaxKey bytes: %v", err)
 	}
-	if err := c.Set(append(long, 0), []byte("x")); !errors.Is(err, fsc.ErrInvalid) {
-		t.Fatalf("key over MaxKey: %v", err)
+	if keys := storedKeys(t, c); len(keys) != 1 || !bytes.Equal(keys[0], max) {
+		t.Fatalf("a key of MaxKey bytes is not stored as is: %d keys", len(keys))
+	}
+	if err := c.Delete(max); err != nil {
+		t.Fatalf("Delete of the MaxKey key: %v", err)
+	}
+
+	// The same key (and SHA-256) in every binding's test: Python stores it so.
+	long := []byte(strings.Repeat("0123456789abcdef", 4097))
+	const stored = "fsc.sha256:4de9ccf85d6b865de082de306a67e3aacb51222b2e3380a3455d0504e1e993b7"
+	other := append(append([]byte(nil), long[:len(long)-1]...), 'x')
+	if err := c.Set(long, []byte("long")); err != nil {
+		t.Fatalf("Set of a long key: %v", err)
+	}
+	if err := c.Set(other, []byte("other")); err != nil {
+		t.Fatalf("Set of another long key: %v", err)
+	}
+	if got, err := c.Get(long); err != nil || string(got) != "long" {
+		t.Fatalf("Get of a long key = %q, %v", got, err)
+	}
+	if got := string(fsc.HashedKey(long)); got != stored {
+		t.Fatalf("HashedKey = %s", got)
+	}
+	found := false
+	for _, k := range storedKeys(t, c) {
+		found = found || string(k) == stored
+	}
+	if !found {
+		t.Fatalf("Foreach does not list %s", stored)
+	}
+	if got, err := c.Get([]byte(stored)); err != nil || string(got) != "long" {
+		t.Fatalf("Get of the hashed key = %q, %v", got, err)
+	}
+	l, err := c.Lock(context.Background(), long)
+	if err != nil {
+		t.Fatalf("Lock of a long key: %v", err)
+	}
+	if _, err := c.TryLock([]byte(stored)); !errors.Is(err, fsc.ErrBusy) {
+		t.Fatalf("TryLock of the hashed key while the long key is locked: %v", err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	if err := c.Delete(long); err != nil {
+		t.Fatalf("Delete of a long key: %v", err)
+	}
+	if _, err := c.Get(long); !errors.Is(err, fsc.ErrMiss) {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+	if got, err := c.Get(other); err != nil || string(got) != "other" {
+		t.Fatalf("the other long key = %q, %v", got, err)
 	}
 }
 

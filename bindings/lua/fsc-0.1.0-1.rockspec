@@ -33,7 +33,7 @@ $(CC) $(CFLAGS) -I$(LUA_INCDIR) $(pkg-config --cflags fsc) $(LIBFLAG) -o fsc_cor
   $(pkg-config --libs fsc) $rpath
 ]],
    install = {
-      lua = { fsc = "fsc.lua" },
+      lua = { fsc = "fsc.lua", fsc_sha256 = "fsc_sha256.lua" },
       lib = { fsc_core = "fsc_core.so" },
    },
 }

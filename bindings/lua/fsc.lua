@@ -6,24 +6,43 @@
 --   c:set("key", "value")
 --   local v = c:get("key")            -- "value", or nil on a miss
 --
--- Keys and values are Lua strings, any bytes (NUL included). Every call that
+-- Keys and values are Lua strings, any bytes (NUL included); a key longer
+-- than fsc.MAX_KEY bytes is stored under fsc.hashed_key(key). Every call that
 -- can fail returns nil (or false) plus a message that starts with the
 -- status name, e.g. "FSC_EBUSY: ...". The raw C API is the module fsc_core.
 
 local core = require "fsc_core"
+local sha256 = require "fsc_sha256"
 
 local M = {}
 
 M.MAX_KEY = core.FSC_MAX_KEY
 
--- The status codes by name (M.status.FSC_EBUSY == -6) and back.
+-- Keys longer than the library takes are stored under this prefix and the
+-- SHA-256 of the whole key, so that a key of any length works.
+M.LONG_KEY_PREFIX = "fsc.sha256:"
+
+-- The key under which a key too long for the library is stored.
+function M.hashed_key(key)
+  return M.LONG_KEY_PREFIX .. sha256.hex(key)
+end
+
+-- The key the library is given (a non-string is left to its type check).
+local function stored_key(key)
+  if type(key) == "string" and #key > M.MAX_KEY then
+    return M.hashed_key(key)
+  end
+  return key
+end
+
+-- The status codes by name (M.status.FSC_EBUSY == -6) and back: the
+-- constants of fsc_core that fsc_strerror names as themselves.
 M.status = {}
-for _, name in ipairs{"FSC_OK", "FSC_MISS", "FSC_STALE", "FSC_STOPPED", "FSC_EINVAL", "FSC_ENOMEM", "FSC_EIO",
-                      "FSC_ENOSPC", "FSC_EACCES", "FSC_EBUSY", "FSC_ETIMEDOUT", "FSC_EDEADLK",
-                      "FSC_ECORRUPT", "FSC_ETOOBIG", "FSC_EXDEV", "FSC_EFORMAT", "FSC_ECREATOR",
-                      "FSC_ENOTSUP"} do
-  M.status[name] = core[name]
-  M.status[core[name]] = name
+for name, value in pairs(core) do
+  if math.type(value) == "integer" and name:find("^FSC_") and core.fsc_strerror(value) == name then
+    M.status[name] = value
+    M.status[value] = name
+  end
 end
 
 function M.version()
@@ -168,7 +187,7 @@ Cache.__close = Cache.close
 
 -- The entry stored under key | nil (miss) | nil, err.
 local function lookup(h, key)
-  local rc, e = core.fsc_get(h, key)
+  local rc, e = core.fsc_get(h, stored_key(key))
   if rc == core.FSC_OK then
     return e
   elseif rc == core.FSC_MISS then
@@ -202,12 +221,12 @@ method("set", function(h, key, value)
   if type(value) ~= "string" then
     return invalid("value must be a string")
   end
-  return done(core.fsc_set(h, key, value))
+  return done(core.fsc_set(h, stored_key(key), value))
 end)
 
 -- c:delete(key) -> true (removed) | false (there was none) | nil, err
 method("delete", function(h, key)
-  local rc = core.fsc_delete(h, key)
+  local rc = core.fsc_delete(h, stored_key(key))
   if rc == core.FSC_MISS then
     return false
   end
@@ -233,7 +252,7 @@ method("set_file", function(h, key, src, move)
   if move and not path then
     return invalid("set_file can move only a path")
   end
-  return done(core.fsc_set_file(h, key, fd, path, move and core.FSC_MOVE or 0))
+  return done(core.fsc_set_file(h, stored_key(key), fd, path, move and core.FSC_MOVE or 0))
 end)
 
 -- c:get_file(key) -> io file | nil (miss) | nil, err
@@ -267,7 +286,10 @@ method("get_or_create", function(h, key, ttl_ms, fn)
   if ttl_ms ~= nil and math.type(ttl_ms) ~= "integer" then
     return invalid("ttl_ms must be an integer")
   end
-  local rc, e, cerr = core.get_or_create(h, key, ttl_ms or -1, fn)
+  -- fn gets the caller's key, not the one stored for a long key.
+  local rc, e, cerr = core.get_or_create(h, stored_key(key), ttl_ms or -1, function()
+    return fn(key)
+  end)
   if rc == core.FSC_ECREATOR then
     return fail(rc, cerr)
   elseif rc ~= core.FSC_OK and rc ~= core.FSC_STALE then
@@ -286,7 +308,7 @@ method("lock", function(h, key, timeout_ms)
   if timeout_ms ~= nil and math.type(timeout_ms) ~= "integer" then
     return invalid("timeout_ms must be an integer")
   end
-  local rc, l = core.fsc_lock(h, key, saturate_ms(timeout_ms or -1))
+  local rc, l = core.fsc_lock(h, stored_key(key), saturate_ms(timeout_ms or -1))
   if rc ~= core.FSC_OK then
     return fail(rc)
   end
@@ -311,7 +333,7 @@ Lock.__close = Lock.__gc
 
 -- c:lock_holder(key) -> pid of the process holding key's lock (0: none) | nil, err
 method("lock_holder", function(h, key)
-  local rc, pid = core.fsc_lock_holder(h, key)
+  local rc, pid = core.fsc_lock_holder(h, stored_key(key))
   if rc ~= core.FSC_OK then
     return fail(rc)
   end

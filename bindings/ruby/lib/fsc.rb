@@ -10,8 +10,11 @@
 #   cache.lock("key", timeout: 5) { ... }      # excludes other threads and processes
 #   cache.close
 #
-# Keys and values are Strings (their bytes; Symbols are turned into Strings).
-# Errors are Fsc::Error subclasses, one per status code of fsc.h.
+# Keys and values are Strings (their bytes; Symbols are turned into Strings);
+# a key longer than Native::FSC_MAX_KEY bytes is stored under
+# Fsc.hashed_key(key). Errors are Fsc::Error subclasses, one per status code
+# of fsc.h.
+require "digest"
 require "etc"
 require "fsc_native"
 
@@ -75,6 +78,15 @@ module Fsc
     def initialize(message = "the cache is closed")
       super
     end
+  end
+
+  # Keys longer than the library takes are stored under this prefix and the
+  # SHA-256 of the whole key, so that a key of any length works.
+  LONG_KEY_PREFIX = "fsc.sha256:".b.freeze
+
+  # The key under which a key too long for the library is stored.
+  def self.hashed_key(key)
+    LONG_KEY_PREFIX + Digest::SHA256.hexdigest(key)
   end
 
   # The library's version, e.g. "0.1.0".
@@ -321,7 +333,7 @@ module Fsc
       key = key.to_s if key.is_a?(Symbol)
       raise TypeError, "fsc keys are Strings, not #{key.class}" unless key.is_a?(String)
 
-      key
+      key.bytesize > N::FSC_MAX_KEY ? Fsc.hashed_key(key) : key
     end
 
     private

@@ -27,6 +27,32 @@ class TestCache < FscTest
     assert_equal ["\0\xff".b, "été".b, "sym"].sort, @cache.keys.sort
   end
 
+  def test_long_keys
+    max = "\0".b * Fsc::Native::FSC_MAX_KEY
+    @cache.write(max, "x")
+    assert_equal [max], @cache.keys, "a key of FSC_MAX_KEY bytes is stored as is"
+    assert @cache.delete(max)
+
+    # The same key (and SHA-256) in every binding's test: Python stores it so.
+    long = "0123456789abcdef" * 4097
+    stored = "fsc.sha256:4de9ccf85d6b865de082de306a67e3aacb51222b2e3380a3455d0504e1e993b7"
+    other = long.chop + "x"
+    @cache.write(long, "long")
+    @cache.write(other, "other")
+    assert_equal "long", @cache.read(long)
+    assert_equal stored, Fsc.hashed_key(long)
+    assert_includes @cache.keys, stored
+    assert_equal "long", @cache.read(stored)
+    assert_equal "made", @cache.fetch(long + "y") { "made" }
+    @cache.lock(long) do
+      other_thread = Thread.new { assert_raises(Fsc::BusyError) { @cache.lock(stored, timeout: 0) {} } }
+      other_thread.join
+    end
+    assert @cache.delete(long)
+    assert_nil @cache.read(long)
+    assert_equal "other", @cache.read(other)
+  end
+
   def test_errors_come_from_the_status_table
     native = Fsc::Native.constants.grep(/\AFSC_E/)
     assert_operator native.size, :>=, 14
