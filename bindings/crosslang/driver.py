@@ -7,6 +7,7 @@ whose option is missing was not built and is skipped. Output is TAP-like,
 ending with "N passed, M failed"; exit 1 on any failure, 77 when fewer than
 two languages can run."""
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -214,6 +215,36 @@ def check_values(P, base):
         tap(rc == 0 and out.strip() == "miss", "%s misses an absent key" % r, diag(rc, out, err))
 
 
+def check_long_keys(P, base):
+    """Every binding stores a key longer than FSC_MAX_KEY under "fsc.sha256:"
+    + its SHA-256 in hex: a value any language stores under such a key, every
+    other language reads under the same key, and C (which takes no such key)
+    under the hashed one. The keys go in files (@FILE): their hex is longer
+    than one argument may be."""
+    cache = os.path.join(base, "long-keys")
+    hashing = [lang for lang in P.langs if lang != "c"]
+    for w in hashing:
+        key = binary("long key of " + w, 65536 + 1 + len(w))
+        key_file = os.path.join(base, "long-key." + w)
+        with open(key_file, "wb") as f:
+            f.write(key)
+        value = binary("long-key value from " + w, 100)
+        rc, out, err = P.run(w, "set", cache, "@" + key_file, value.hex())
+        if not tap(rc == 0 and out.strip() == "stored", "%s stores a value under a %d-byte key" % (w, len(key)),
+                   diag(rc, out, err)):
+            continue
+        for r in hashing:
+            if r != w:
+                rc, out, err = P.run(r, "get", cache, "@" + key_file)
+                tap(rc == 0 and out.strip() == "hit " + value.hex(),
+                    "%s reads it under the same long key" % r, diag(rc, out, err))
+        if "c" in P.langs:
+            hashed = b"fsc.sha256:" + hashlib.sha256(key).hexdigest().encode()
+            rc, out, err = P.run("c", "get", cache, hashed.hex())
+            tap(rc == 0 and out.strip() == "hit " + value.hex(),
+                "c reads it under fsc.sha256:<hex SHA-256 of the key>", diag(rc, out, err))
+
+
 def check_lock(P, base, holder="ruby"):
     """A lock held by one process makes every other language's try-lock
     fail with the busy error; after its release they all take it."""
@@ -357,6 +388,7 @@ def main():
             env["PYTHONDONTWRITEBYTECODE"] = "1"
         P = Peers(langs, env)
         check_values(P, base)
+        check_long_keys(P, base)
         check_lock(P, base)
         for rnd in range(args.rounds):
             check_open_race(P, base, rnd)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	fsc "github.com/fsc-cache/fsc/bindings/go"
@@ -23,6 +24,19 @@ func unhex(s string) []byte {
 		die("bad hex %q: %v", s, err)
 	}
 	return b
+}
+
+// keyArg is the key of a KEYHEX argument, or of @FILE: FILE's bytes (a long
+// key's hex does not fit in one argument).
+func keyArg(s string) []byte {
+	if strings.HasPrefix(s, "@") {
+		b, err := os.ReadFile(s[1:])
+		if err != nil {
+			die("key file: %v", err)
+		}
+		return b
+	}
+	return unhex(s)
 }
 
 func exists(path string) bool {
@@ -45,7 +59,7 @@ func main() {
 	if len(os.Args) < 4 {
 		die("usage: peer CMD DIR KEYHEX [ARGS...]")
 	}
-	cmd, dir, key := os.Args[1], os.Args[2], unhex(os.Args[3])
+	cmd, dir, key := os.Args[1], os.Args[2], keyArg(os.Args[3])
 	args := os.Args[4:]
 	if cmd == "openrace" { // READYFILE GOFILE: open at the start signal, then get
 		if err := os.WriteFile(args[0], nil, 0o644); err != nil {

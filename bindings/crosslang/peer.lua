@@ -45,7 +45,15 @@ local cmd, dir, keyhex = arg[1], arg[2], arg[3]
 if not keyhex then
   die("usage: peer.lua CMD DIR KEYHEX [ARGS...]")
 end
-local key = unhex(keyhex)
+-- @FILE: the key is FILE's bytes (a long key's hex does not fit in one argument).
+local key
+if keyhex:sub(1, 1) == "@" then
+  local f = assert(io.open(keyhex:sub(2), "rb"))
+  key = f:read("a")
+  f:close()
+else
+  key = unhex(keyhex)
+end
 if cmd == "openrace" then -- READYFILE GOFILE: open at the start signal, then get
   assert(io.open(arg[4], "w")):close()
   wait_for(arg[5])

@@ -25,7 +25,12 @@ def wait_for(path):
 def main(argv):
     if len(argv) < 4:
         die("usage: peer.py CMD DIR KEYHEX [ARGS...]")
-    cmd, dir_, key, args = argv[1], argv[2], bytes.fromhex(argv[3]), argv[4:]
+    cmd, dir_, key, args = argv[1], argv[2], argv[3], argv[4:]
+    if key.startswith("@"):  # FILE's bytes: a long key's hex does not fit in one argument
+        with open(key[1:], "rb") as f:
+            key = f.read()
+    else:
+        key = bytes.fromhex(key)
     if cmd == "openrace":  # READYFILE GOFILE: open at the start signal, then get
         open(args[0], "w").close()
         wait_for(args[1])

@@ -28,7 +28,8 @@ end
 $stdout.sync = true
 cmd, dir, keyhex, *args = ARGV
 die("usage: peer.rb CMD DIR KEYHEX [ARGS...]") if keyhex.nil?
-key = unhex(keyhex)
+# @FILE: the key is FILE's bytes (a long key's hex does not fit in one argument).
+key = keyhex.start_with?("@") ? File.binread(keyhex[1..]) : unhex(keyhex)
 if cmd == "openrace" # READYFILE GOFILE: open at the start signal, then get
   File.write(args[0], "")
   wait_for(args[1])
