@@ -5,26 +5,27 @@ import "github.com/fsc-cache/fsc/bindings/go/internal/swigfsc"
 // Code is an fsc status code (the values of enum fsc_status in fsc.h).
 type Code int
 
-// The status codes; the values are fixed by the C API.
+// The status codes; the values are fixed by the C API, and each line names
+// its enum fsc_status member (tests/core/status_table.py checks them).
 const (
-	CodeOK       Code = 0
-	CodeMiss     Code = 1
-	CodeStale    Code = 2
-	CodeStopped  Code = 3
-	CodeInvalid  Code = -1
-	CodeNoMem    Code = -2
-	CodeIO       Code = -3
-	CodeNoSpace  Code = -4
-	CodeAccess   Code = -5
-	CodeBusy     Code = -6
-	CodeTimedOut Code = -7
-	CodeDeadlock Code = -8
-	CodeCorrupt  Code = -9
-	CodeTooBig   Code = -10
-	CodeXDev     Code = -11
-	CodeFormat   Code = -12
-	CodeCreator  Code = -13
-	CodeNotSup   Code = -14
+	CodeOK       Code = 0   // FSC_OK
+	CodeMiss     Code = 1   // FSC_MISS
+	CodeStale    Code = 2   // FSC_STALE
+	CodeStopped  Code = 3   // FSC_STOPPED
+	CodeInvalid  Code = -1  // FSC_EINVAL
+	CodeNoMem    Code = -2  // FSC_ENOMEM
+	CodeIO       Code = -3  // FSC_EIO
+	CodeNoSpace  Code = -4  // FSC_ENOSPC
+	CodeAccess   Code = -5  // FSC_EACCES
+	CodeBusy     Code = -6  // FSC_EBUSY
+	CodeTimedOut Code = -7  // FSC_ETIMEDOUT
+	CodeDeadlock Code = -8  // FSC_EDEADLK
+	CodeCorrupt  Code = -9  // FSC_ECORRUPT
+	CodeTooBig   Code = -10 // FSC_ETOOBIG
+	CodeXDev     Code = -11 // FSC_EXDEV
+	CodeFormat   Code = -12 // FSC_EFORMAT
+	CodeCreator  Code = -13 // FSC_ECREATOR
+	CodeNotSup   Code = -14 // FSC_ENOTSUP
 )
 
 // String is the C name of the status, e.g. "FSC_EBUSY".
