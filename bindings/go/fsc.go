@@ -653,7 +653,7 @@ func (c *Cache) Verify(repair bool) (VerifyReport, error) {
 }
 
 // Foreach calls fn once per stored value (in no particular order) until it
-// returns false.
+// returns false. A key longer than MaxKey is reported as HashedKey(key).
 func (c *Cache) Foreach(fn func(key []byte, size uint64, created time.Time) bool) error {
 	var (
 		panicked bool

@@ -316,6 +316,7 @@ module Fsc
     end
 
     # Yields (key, size, created_ms) for every stored value; `break` stops.
+    # A key longer than FSC_MAX_KEY is yielded as Fsc.hashed_key(key).
     def each_key
       return enum_for(:each_key) unless block_given?
 
