@@ -68,9 +68,9 @@ bool kernel_copy_refused(int err) {
 
 uint64_t copy_contents(int src, int dst, uint64_t len, const std::string &what) {
     // The bytes are checksummed a piece at a time, each just after it was
-    // written: read back while the CPU cache still holds it, in a buffer
-    // that bounds the memory used.
-    const size_t piece = 1 << 20;
+    // written: read back while the CPU cache still holds it (256 KiB pieces
+    // took the least CPU time, against 128 KiB to 4 MiB: bench/RESULTS.md).
+    const size_t piece = 256 * 1024;
     std::unique_ptr<char[]> buf(new char[piece]);
     StreamChecksum sum;
     auto sum_written = [&](uint64_t from, uint64_t to) {

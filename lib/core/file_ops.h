@@ -22,9 +22,9 @@ size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string
 // Copies len bytes from src (from byte 0, src's offset untouched) to the
 // start of dst (open for reading and writing) and returns the value
 // checksum (StreamChecksum) of what dst then holds. In the kernel where it
-// can: a reflink (FICLONERANGE), else copy_file_range in 1 MiB pieces, each
-// read back to be checksummed; else pread/write of 1 MiB pieces, checksummed
-// as written. Never holds more than 1 MiB of the content in memory.
+// can: a reflink (FICLONERANGE), else copy_file_range in 256 KiB pieces,
+// each read back to be checksummed; else pread/write of 256 KiB pieces,
+// checksummed as written. Never holds more than 256 KiB of it in memory.
 uint64_t copy_contents(int src, int dst, uint64_t len, const std::string &what);
 // The value checksum (StreamChecksum) of the first len bytes of fd, read
 // in pieces; nullopt when the file ends before len.

@@ -13,12 +13,12 @@
 
 #include "core_test.h"
 
-#define SPARSE_LEN ((3u << 20) + 4321) /* past a 1 MiB copy piece, not a multiple of anything */
+#define SPARSE_LEN ((3u << 20) + 4321) /* many copy pieces, and a part of one */
 #define SPARSE_OFFSET 12345
 
 static char mount_dir[CORE_PATH_MAX];
 
-/* The sparse source in dir: pieces written at the start, across the 1 MiB
+/* The sparse source in dir: pieces written at the start, across a copy piece
  * boundary and at the end, holes between them; its bytes go to want. */
 static int make_sparse(const char *dir, unsigned char *want) {
     static const size_t at[] = {0, (1u << 20) - 100, SPARSE_LEN - 5000};
