@@ -7,8 +7,15 @@
  *    was, and the value verifies clean (verify_payloads, fsc_verify).
  *  - On a small tmpfs (a private mount namespace; skipped where mounting is
  *    not allowed), a copy that fills it: FSC_ENOSPC from copy_file_range,
- *    nothing left in tmp/, no value stored, the cache verifies clean. */
+ *    nothing left in tmp/, no value stored, the cache verifies clean.
+ *  - On a small btrfs (a loop-mounted image; skipped without mkfs.btrfs or
+ *    where loop mounts are not allowed), the sparse copy is a reflink: the
+ *    payload's extents are shared with the source, and it verifies clean. */
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <sched.h>
+#include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 
 #include "core_test.h"
@@ -16,10 +23,13 @@
 #define SPARSE_LEN ((3u << 20) + 4321) /* many copy pieces, and a part of one */
 #define SPARSE_OFFSET 12345
 
-static char mount_dir[CORE_PATH_MAX];
+extern char **environ;
 
-/* The sparse source in dir: pieces written at the start, across a copy piece
- * boundary and at the end, holes between them; its bytes go to want. */
+static char mount_dir[CORE_PATH_MAX], btrfs_dir[CORE_PATH_MAX];
+
+/* The sparse source, dir/sparse: pieces written at the start, across a copy
+ * piece boundary and at the end, holes between them; its bytes go to want.
+ * Returns it open, at SPARSE_OFFSET. */
 static int make_sparse(const char *dir, unsigned char *want) {
     static const size_t at[] = {0, (1u << 20) - 100, SPARSE_LEN - 5000};
     static const size_t len[] = {70000, 300, 5000};
@@ -27,7 +37,6 @@ static int make_sparse(const char *dir, unsigned char *want) {
     core_join(path, dir, "sparse");
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
-    unlink(path);
     assert_int_equal(ftruncate(fd, SPARSE_LEN), 0);
     memset(want, 0, SPARSE_LEN);
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
@@ -128,6 +137,64 @@ static void test_full_tmpfs(void **state) {
     unlink(path);
 }
 
+/* Every extent of the file at path is shared with another file (FIEMAP):
+ * 1; no extents or an unshared one: 0. */
+static int all_extents_shared(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    const unsigned max = 64;
+    struct fiemap *m = calloc(1, sizeof *m + max * sizeof m->fm_extents[0]);
+    m->fm_length = FIEMAP_MAX_OFFSET;
+    m->fm_flags = FIEMAP_FLAG_SYNC;
+    m->fm_extent_count = max;
+    assert_int_equal(ioctl(fd, FS_IOC_FIEMAP, m), 0);
+    close(fd);
+    int shared = m->fm_mapped_extents > 0 && m->fm_mapped_extents < max;
+    for (unsigned i = 0; i < m->fm_mapped_extents; i++)
+        shared &= (m->fm_extents[i].fe_flags & FIEMAP_EXTENT_SHARED) != 0;
+    free(m);
+    return shared;
+}
+
+static void test_reflink_on_btrfs(void **state) {
+    (void)state;
+    char cache_dir[CORE_PATH_MAX], entry[CORE_PATH_MAX], payload[CORE_PATH_MAX];
+    core_join(cache_dir, btrfs_dir, "cache");
+    copy_sparse(btrfs_dir, cache_dir);
+    assert_int_equal(core_find_entries(cache_dir, entry), 1);
+    assert_int_equal(core_find_payloads(entry, payload), 1);
+    assert_true(all_extents_shared(payload));
+    fsc_test_rmtree(cache_dir);
+}
+
+/* Runs argv (searched in PATH) with its output discarded: 0 if it exits 0. */
+static int run_quietly(char *const argv[]) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid;
+    int status = -1;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* A 160 MiB btrfs (a sparse image beside it) mounted on btrfs_dir. */
+static int mount_btrfs(const char *top) {
+    char image[CORE_PATH_MAX];
+    core_join(image, top, "btrfs.img");
+    core_join(btrfs_dir, top, "btrfs");
+    int fd = open(image, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, 160 << 20) != 0 || close(fd) != 0 || mkdir(btrfs_dir, 0700) != 0)
+        return -1;
+    char *mkfs[] = {"mkfs.btrfs", "-q", "-f", image, NULL};
+    char *mount_loop[] = {"mount", "-o", "loop", image, btrfs_dir, NULL};
+    return run_quietly(mkfs) == 0 && run_quietly(mount_loop) == 0 ? 0 : -1;
+}
+
 int main(void) {
     const struct CMUnitTest anywhere[] = {
         cmocka_unit_test_setup_teardown(test_sparse_same_filesystem, fsc_test_setup, fsc_test_teardown),
@@ -163,6 +230,16 @@ int main(void) {
     if (umount(mount_dir) != 0) {
         fprintf(stderr, "umount %s: %s\n", mount_dir, strerror(errno));
         rc = rc ? rc : 1;
+    }
+    if (mount_btrfs(top) == 0) {
+        const struct CMUnitTest on_btrfs[] = {cmocka_unit_test(test_reflink_on_btrfs)};
+        rc |= cmocka_run_group_tests_name("core_copy_btrfs", on_btrfs, NULL, NULL);
+        if (umount(btrfs_dir) != 0) {
+            fprintf(stderr, "umount %s: %s\n", btrfs_dir, strerror(errno));
+            rc = rc ? rc : 1;
+        }
+    } else {
+        printf("the btrfs test skipped: no mkfs.btrfs, or no loop mount allowed here\n");
     }
     fsc_test_rmtree(top);
     free(top);
