@@ -214,7 +214,7 @@ int main(void) {
     /* A private mount namespace, where allowed, so that the mount never
      * outlives this process even if it dies. */
     if (unshare(CLONE_NEWNS) == 0)
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL); /* source, type: ignored, named for valgrind */
     if (mount("tmpfs", mount_dir, "tmpfs", 0, "size=8m,mode=0700") != 0) {
         printf("the tmpfs tests skipped: cannot mount a tmpfs on %s: %s\n", mount_dir, strerror(errno));
         fsc_test_rmtree(top);
