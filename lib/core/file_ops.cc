@@ -83,8 +83,9 @@ uint64_t copy_contents(int src, int dst, uint64_t len, const std::string &what) 
         }
     };
     // A reflink shares the source's blocks (btrfs, XFS): no data is copied.
-    // Only exactly len bytes: a source grown since it was measured is refused
-    // (the range ends off a block boundary) and copied below.
+    // Exactly len bytes: of a source grown since it was measured, the first
+    // len, or (len off a block boundary) the clone is refused and the bytes
+    // copied below.
     struct file_clone_range range = {src, 0, len, 0};
     if (len > 0 && ioctl(dst, FICLONERANGE, &range) == 0) {
         sum_written(0, len);
