@@ -194,7 +194,8 @@ typedef struct fsc_options {
 
 /* FSC_CHECKS: what is checked where. Every value carries a checksum of its
  * bytes (64-bit, docs/FORMAT.md), computed as it is stored; a value stored
- * from a file is read back once for it (the copy, or the file moved in).
+ * from a file is read once for it (a copy piece by piece as it is made, a
+ * file moved in before it is).
  *  - Values stored with fsc_set: fsc_get checks values up to 1 MiB (packed
  *    or not) itself; a failure gives FSC_ECORRUPT and removes the value.
  *    Larger ones are checked by fsc_entry_data and by fsc_entry_read when it
@@ -259,7 +260,9 @@ FSC_API int fsc_set(fsc_cache *c, const void *key, size_t key_len, const void *d
 
 /* Stores a file as the value, never reading it whole into memory.
  *  - fd >= 0 and no move: copies the file's whole content from fd (from
- *    byte 0 to EOF, by pread, so fd's offset is not changed). fd's current
+ *    byte 0 to EOF, at explicit offsets, so fd's offset is not changed: a
+ *    reflink where the filesystem shares blocks, else copy_file_range, else
+ *    pread and write). fd's current
  *    offset is remembered: the descriptor a later fsc_get hands out starts
  *    there. path may be NULL.
  *  - FSC_MOVE in flags (or file_movable in the options) and path != NULL:

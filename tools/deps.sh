@@ -9,6 +9,7 @@ packages=(
   ruby ruby-dev ruby-minitest ruby-activesupport
   liblua5.4-dev lua5.4 golang-go
   python3-mesonpy python3-build python3-venv patchelf luarocks
+  btrfs-progs
 )
 missing=()
 for p in "${packages[@]}"; do

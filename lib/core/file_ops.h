@@ -20,16 +20,20 @@ void write_all(int fd, struct iovec *iov, int iovcnt, const std::string &what);
 // Reads up to len bytes at off, stopping early only at end of file.
 size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string &what);
 // Copies len bytes from src (from byte 0, src's offset untouched) to the
-// start of dst: copy_file_range, falling back to pread/write in 256 KiB
-// pieces; never holds the whole content in memory.
-void copy_contents(int src, int dst, uint64_t len, const std::string &what);
+// start of dst (open for reading and writing) and returns the value
+// checksum (StreamChecksum) of what dst then holds. In the kernel where it
+// can: a reflink (FICLONERANGE), else copy_file_range in 256 KiB pieces,
+// each read back to be checksummed; else pread/write of 256 KiB pieces,
+// checksummed as written. Never holds more than 256 KiB of it in memory.
+uint64_t copy_contents(int src, int dst, uint64_t len, const std::string &what);
 // The value checksum (StreamChecksum) of the first len bytes of fd, read
 // in pieces; nullopt when the file ends before len.
 std::optional<uint64_t> checksum_file(int fd, uint64_t len, const std::string &what);
 // fsync, mapping failure to an Error.
 void sync_fd(int fd, const std::string &what);
 
-// A uniquely named file in a temp directory, removed on destruction unless
+// A uniquely named file in a temp directory, open for reading and writing
+// (a copy is read back to be checksummed), removed on destruction unless
 // commit() was called (after it was renamed away).
 class TempFile {
 public:

@@ -668,20 +668,20 @@ Change Store::put_file(const Key &key, int src, const char *path, bool move, uin
     Payload payload;
     payload.name = payload_name(key.hash.hex(), gen);
     std::unique_ptr<TempFile> copy;
+    EntryHeader h;
     if (move) {
         payload.from_dir = AT_FDCWD;
         payload.from_name = path;
+        h.value_sum = payload_checksum(payload, size);
     } else {
         copy = std::make_unique<TempFile>(temp_dir_.get(), base_path_ + "/tmp", sharing_.file_mode());
-        copy_contents(src, copy->fd(), size, "into 'tmp/" + copy->name() + "'");
+        h.value_sum = copy_contents(src, copy->fd(), size, "into 'tmp/" + copy->name() + "'");
         if (durable_)
             sync_fd(copy->fd(), "'tmp/" + copy->name() + "'");
         copy->close_fd();
         payload.from_dir = temp_dir_.get();
         payload.from_name = copy->name();
     }
-    EntryHeader h;
-    h.value_sum = payload_checksum(payload, size);
     h.flags = EntryHeader::flag_external;
     h.key_len = uint32_t(key.len);
     h.value_size = size;
@@ -702,8 +702,8 @@ Change Store::put_file(const Key &key, int src, const char *path, bool move, uin
 }
 
 uint64_t Store::payload_checksum(const Payload &payload, uint64_t size) {
-    // What will be renamed in is read back whole (a copy from the page cache
-    // it was just written to), so the checksum is of the bytes stored.
+    // The file to be renamed in is read back whole, so the checksum is of
+    // the bytes stored (a copy is checksummed as it is made: copy_contents).
     const std::string shown_name = payload.from_dir == AT_FDCWD ? payload.from_name : "tmp/" + payload.from_name;
     // O_NONBLOCK: a FIFO put in the file's place since it was checked must not hang the set.
     Fd fd(openat(payload.from_dir, payload.from_name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
