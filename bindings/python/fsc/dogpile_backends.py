@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 # File values that are not regular files are spooled in chunks of this size.
 CHUNK = 1024 * 1024
 
+# fsc.filesystem keeps a pickle of up to this many bytes in memory and reads
+# it back whole (fsc_get checks stored values up to 1 MiB itself); a larger
+# one goes through a file both ways.
+STREAM_LIMIT = 1024 * 1024
+
 
 def _holds_dogpile_filesystem_cache(base_dir):
     """dogpile_filesystem keeps its values in base_dir/values/ (KEY.payload,
@@ -153,11 +158,11 @@ class FilesystemBackend(_Backend):
         super().__init__(arguments, file_movable=False)
 
     def get(self, key):
-        data = self.cache.get(self._key(key))
-        if data is None:
+        entry = self.cache._entry(self._key(key))
+        if entry is None:
             return NO_VALUE
         try:
-            value = pickle.loads(data)
+            value = _unpickle_entry(entry)
         except Exception as e:  # any unpickling failure: a value this code cannot read
             log.warning("fsc: the value of %.200r cannot be unpickled (%s: %s); dropped",
                         key, type(e).__name__, e)
@@ -180,8 +185,77 @@ class FilesystemBackend(_Backend):
         return time.time() - value.metadata.get("ct", time.time()) > span
 
     def set(self, key, value):
-        data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-        self._store(key, lambda: self.cache.set(self._key(key), data))
+        self._store(key, lambda: self._pickle_into(self._key(key), value))
+
+    def _pickle_into(self, key, value):
+        """A pickle of up to STREAM_LIMIT bytes is stored from memory; a larger
+        one is written to a temp file in the cache's tmp/ as it is made and
+        renamed in, so the value is never held twice."""
+        with _SpillingWriter(os.path.join(self.base_dir, "tmp")) as out:
+            pickle.Pickler(out, pickle.HIGHEST_PROTOCOL).dump(value)
+            if out.path is None:
+                self.cache.set(key, b"".join(out.chunks))
+                return
+            out.file.close()
+            try:
+                self.cache.set_file(key, out.path, move=True)
+                out.path = None
+            except CrossDeviceError:  # tmp/ mounted apart from shards/: copy instead
+                self.cache.set_file(key, out.path)
+
+
+def _unpickle_entry(entry):
+    """The value of entry (which this frees): up to STREAM_LIMIT bytes are read
+    whole, which checks them (FSC_CHECKS); a larger value is unpickled from its
+    file, so that each large object is read straight into its own buffer."""
+    size = _c.fsc_entry_size(entry)
+    if size <= STREAM_LIMIT:
+        return pickle.loads(Cache._read_all(entry))
+    try:
+        fd = os.dup(_c.fsc_entry_fd(entry))
+    finally:
+        _c.fsc_entry_free(entry)
+    with os.fdopen(fd, "rb") as file:
+        # The value is the file's last `size` bytes, whatever the offset remembered.
+        file.seek(os.fstat(fd).st_size - size)
+        return pickle.load(file)
+
+
+class _SpillingWriter:
+    """A pickle's output: kept in memory up to STREAM_LIMIT bytes, then in a
+    temp file in tmp_dir (fsc's open removes what a crash leaves there). On
+    leaving the with block the file is closed and, unless path was set to
+    None (moved into the cache), removed."""
+
+    def __init__(self, tmp_dir):
+        self.tmp_dir, self.chunks, self.held = tmp_dir, [], 0
+        self.file = self.path = None
+
+    def write(self, data):
+        if self.file is not None:
+            return self.file.write(data)
+        size = len(data) if type(data) is bytes else memoryview(data).nbytes
+        if self.held + size <= STREAM_LIMIT:
+            self.chunks.append(bytes(data))
+            self.held += size
+            return size
+        fd, self.path = tempfile.mkstemp(dir=self.tmp_dir, prefix="dogpile-")
+        self.file = os.fdopen(fd, "wb")
+        self.file.writelines(self.chunks)
+        self.chunks = None
+        return self.file.write(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.file is not None:
+            self.file.close()
+        if self.path is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
 
 
 def _regular_file_fd(value):
