@@ -191,9 +191,10 @@ class FilesystemBackend(_Backend):
         """A pickle of up to STREAM_LIMIT bytes is stored from memory; a larger
         one is written to a temp file in the cache's tmp/ as it is made and
         renamed in, so the value is never held twice."""
-        with _SpillingWriter(os.path.join(self.base_dir, "tmp")) as out:
+        out = _SpillingWriter(os.path.join(self.base_dir, "tmp"))
+        try:
             pickle.Pickler(out, pickle.HIGHEST_PROTOCOL).dump(value)
-            if out.path is None:
+            if out.file is None:
                 self.cache.set(key, b"".join(out.chunks))
                 return
             out.file.close()
@@ -202,6 +203,8 @@ class FilesystemBackend(_Backend):
                 out.path = None
             except CrossDeviceError:  # tmp/ mounted apart from shards/: copy instead
                 self.cache.set_file(key, out.path)
+        finally:
+            out.discard()
 
 
 def _unpickle_entry(entry):
@@ -223,32 +226,28 @@ def _unpickle_entry(entry):
 
 class _SpillingWriter:
     """A pickle's output: kept in memory up to STREAM_LIMIT bytes, then in a
-    temp file in tmp_dir (fsc's open removes what a crash leaves there). On
-    leaving the with block the file is closed and, unless path was set to
-    None (moved into the cache), removed."""
+    temp file in tmp_dir (fsc's open removes what a crash leaves there).
+    discard() closes the file and removes it unless path was set to None."""
+
+    __slots__ = ("tmp_dir", "chunks", "held", "file", "path")
 
     def __init__(self, tmp_dir):
-        self.tmp_dir, self.chunks, self.held = tmp_dir, [], 0
-        self.file = self.path = None
+        self.tmp_dir, self.chunks, self.held, self.file, self.path = tmp_dir, [], 0, None, None
 
     def write(self, data):
-        if self.file is not None:
-            return self.file.write(data)
-        size = len(data) if type(data) is bytes else memoryview(data).nbytes
-        if self.held + size <= STREAM_LIMIT:
-            self.chunks.append(bytes(data))
-            self.held += size
-            return size
-        fd, self.path = tempfile.mkstemp(dir=self.tmp_dir, prefix="dogpile-")
-        self.file = os.fdopen(fd, "wb")
-        self.file.writelines(self.chunks)
-        self.chunks = None
-        return self.file.write(data)
+        if self.file is None:
+            self.held += len(data) if type(data) is bytes else memoryview(data).nbytes
+            if self.held <= STREAM_LIMIT:
+                # The pickler may hand out views of its buffer: keep a copy.
+                self.chunks.append(data if type(data) is bytes else bytes(data))
+                return
+            fd, self.path = tempfile.mkstemp(dir=self.tmp_dir, prefix="dogpile-")
+            self.file = os.fdopen(fd, "wb")
+            self.file.writelines(self.chunks)
+            self.chunks = None
+        self.file.write(data)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
+    def discard(self):
         if self.file is not None:
             self.file.close()
         if self.path is not None:
