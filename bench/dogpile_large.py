@@ -44,7 +44,7 @@ def peak_rss_kib():
 
 def make_value(kind, size):
     if kind == "bytes":
-        return bytes(size)
+        return b"\xa5" * size  # every page written (bytes(size) would leave them unmapped)
     return [i.to_bytes(8, "little") * (4 * KIB // 8) for i in range(size // (4 * KIB))]
 
 
