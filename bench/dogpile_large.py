@@ -3,7 +3,7 @@ value stored and read through a dogpile region, and 1 KB values.
 
     SEED_SRC=/path/to/dogpile_filesystem \\
     PYTHONPATH=build/bindings/python:bindings/python LD_LIBRARY_PATH=build/lib \\
-    python3 bench/dogpile_large.py [--dir PARENT] [--reps 3] [--mib 256]
+    python3 bench/dogpile_large.py [--dir PARENT] [--reps 3] [--mib 256 (0: none)]
                                    [--before-rev REV] [--small-ops 2000]
                                    [--small-rounds 21]
 
@@ -190,7 +190,7 @@ def run(opts, paths, variants):
     print("dir %s (%s), %d MiB, %d reps, variants %s" % (
         opts.dir, subprocess.run(["stat", "-f", "-c", "%T", opts.dir], stdout=subprocess.PIPE,
                                  text=True).stdout.strip(), opts.mib, opts.reps, variants))
-    for kind in ("bytes", "list"):
+    for kind in ("bytes", "list") if size else ():
         results = {v: [] for v in variants}
         for _ in range(opts.reps):
             for variant in variants:

@@ -13,9 +13,8 @@ from dogpile.cache import make_region  # noqa: E402
 from dogpile.cache.api import NO_VALUE, CachedValue  # noqa: E402
 
 import fsc  # noqa: E402
-from conftest import Child  # noqa: E402
+from conftest import PEAK_RSS, Child  # noqa: E402
 from fsc.dogpile_backends import STREAM_LIMIT  # noqa: E402
-from test_streaming import PEAK_RSS  # noqa: E402
 
 BIG = 3 * STREAM_LIMIT + 7
 
