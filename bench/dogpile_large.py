@@ -100,9 +100,10 @@ def load_before(before_dir):
 
 
 def child_small(ops, rounds, base_dir, before_dir):
-    """us per backend set and get of 1,000-byte values (dogpile's CachedValue)
-    over `ops` keys, in rounds alternating between the current backend and,
-    with before_dir, the earlier one (each on its own cache)."""
+    """CPU us per backend set and get of 1,000-byte values (dogpile's
+    CachedValue) of `ops` new keys a round, in rounds alternating (in turn
+    first) between the current backend and, with before_dir, the earlier one
+    (each on its own cache)."""
     from dogpile.cache.api import CachedValue
 
     import fsc
@@ -112,18 +113,20 @@ def child_small(ops, rounds, base_dir, before_dir):
         classes["before"] = load_before(before_dir).FilesystemBackend
     backends = {v: cls({"base_dir": os.path.join(base_dir, v)}) for v, cls in classes.items()}
     value = CachedValue(b"v" * 1000, {"ct": time.time(), "v": 2})
-    keys = ["k%d" % i for i in range(ops)]
     result = {v: {"set": [], "get": []} for v in backends}
-    for _ in range(rounds):
-        for variant, backend in backends.items():
-            start = time.perf_counter()
+    order = list(backends.items())
+    for n in range(rounds):
+        keys = ["r%d-k%d" % (n, i) for i in range(ops)]  # new keys: no compaction in between
+        for variant, backend in order if n % 2 else order[::-1]:
+            # CPU time of this process: the machine's other load does not count.
+            start = time.process_time()
             for key in keys:
                 backend.set(key, value)
-            result[variant]["set"].append((time.perf_counter() - start) / ops * 1e6)
-            start = time.perf_counter()
+            result[variant]["set"].append((time.process_time() - start) / ops * 1e6)
+            start = time.process_time()
             for key in keys:
                 backend.get(key)
-            result[variant]["get"].append((time.perf_counter() - start) / ops * 1e6)
+            result[variant]["get"].append((time.process_time() - start) / ops * 1e6)
     return result
 
 
@@ -215,7 +218,7 @@ def run(opts, paths, variants):
     # One child alternates between the two, round by round: the ratio is per round.
     before = paths.get("before") or ""
     small = run_child("fsc", {}, opts.dir, ["small", str(opts.small_ops), str(opts.small_rounds), before])
-    print("\n1,000-byte values, backend.set/get of %d keys, %d rounds: us per op" % (
+    print("\n1,000-byte values, backend.set/get of %d new keys a round, %d rounds: CPU us per op" % (
         opts.small_ops, opts.small_rounds))
     for variant, r in small.items():
         print("  %-7s set %s  get %s" % (variant, median_range(r["set"], "%.2f"),

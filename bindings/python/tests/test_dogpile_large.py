@@ -63,6 +63,22 @@ def test_a_failure_midway_leaves_no_temp_file_and_stores_nothing(cache_dir):
         region.set("key", [os.urandom(BIG), Unpicklable()])
     assert temp_files(cache_dir) == []
     assert region.get("key") == b"old"
+    region.set("key", b"new")  # the next set of the thread works
+    assert region.get("key") == b"new"
+
+
+def test_a_set_made_while_pickling_another_value(cache_dir):
+    region = region_on(cache_dir)
+
+    class SetsWhilePickled:
+        def __reduce__(self):
+            region.set("inner", [1, 2])
+            return (str, ("made",))
+
+    region.set("first", b"f")  # the thread's pickler now exists, for reuse
+    region.set("outer", [SetsWhilePickled(), b"o" * BIG])
+    assert region.get("outer") == ["made", b"o" * BIG]
+    assert region.get("inner") == [1, 2]
 
 
 def test_a_value_too_big_for_the_cache_leaves_no_temp_file(cache_dir):
