@@ -217,9 +217,10 @@ def run(opts, paths, variants):
 
     # One child alternates between the two, round by round: the ratio is per round.
     before = paths.get("before") or ""
-    small = run_child("fsc", {}, opts.dir, ["small", str(opts.small_ops), str(opts.small_rounds), before])
-    print("\n1,000-byte values, backend.set/get of %d new keys a round, %d rounds: CPU us per op" % (
-        opts.small_ops, opts.small_rounds))
+    small = run_child("fsc", {}, opts.dir,
+                      ["small", str(opts.small_ops), str(opts.small_rounds), before])
+    print("\n1,000-byte values, backend.set/get of %d new keys a round, %d rounds: "
+          "CPU us per op" % (opts.small_ops, opts.small_rounds))
     for variant, r in small.items():
         print("  %-7s set %s  get %s" % (variant, median_range(r["set"], "%.2f"),
                                         median_range(r["get"], "%.2f")))

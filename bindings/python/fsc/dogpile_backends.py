@@ -157,7 +157,7 @@ class FilesystemBackend(_Backend):
     def __init__(self, arguments):
         super().__init__(arguments, file_movable=False)
         self._tmp_dir = os.path.join(self.base_dir, "tmp")  # fsc's, swept by its open
-        # Each thread's writer and pickler, reused: making them costs a small set 5%.
+        # Each thread reuses its writer and pickler: new ones per set made a 1 KB set 4% slower.
         self._spare = threading.local()
 
     def get(self, key):
