@@ -52,6 +52,19 @@ class Child:
         return rest
 
 
+# The start of a child's code: imports, and peak_rss_kib(), its peak resident
+# set (VmHWM) so far.
+PEAK_RSS = """
+import os, sys, fsc
+
+def peak_rss_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+"""
+
+
 @pytest.fixture
 def child():
     started = []

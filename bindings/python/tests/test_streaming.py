@@ -6,19 +6,9 @@ import os
 
 import pytest
 
-from conftest import Child
+from conftest import PEAK_RSS, Child
 
 SIZE = 256 * 1024 * 1024
-
-PEAK_RSS = """
-import os, sys, fsc
-
-def peak_rss_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-"""
 
 CHILD = PEAK_RSS + """
 src = os.path.join(sys.argv[1], "big.bin")
