@@ -1058,7 +1058,11 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
     if (auto p = pick_pack(shard, dir, packs, repair, n)) {
         const std::string where = shown(shard, PackFile::name(p->gen));
         std::vector<PackFile::Record> live;
-        uint64_t end = p->scan(
+        // Past the end a readable table gives its pack, records are appends
+        // no slot committed (their writer died, or a repair runs before the
+        // shard is reconciled): never values, and cut off as a torn tail.
+        const uint64_t limit = head.pack_gen == p->gen ? head.pack_end : UINT64_MAX;
+        uint64_t end = std::min(p->scan(
             [&](const PackFile::Record &r) {
                 if (r.damaged) {
                     n.problems++; // its value fails its checksum: dead from now on
@@ -1066,11 +1070,11 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
                         p->kill(r.offset, where);
                         n.repaired++;
                     }
-                } else if (r.live && KeyHash::of(r.key.data(), r.key.size()).shard() == shard) {
+                } else if (r.live && r.offset < limit && KeyHash::of(r.key.data(), r.key.size()).shard() == shard) {
                     live.push_back(r);
                 }
             },
-            where);
+            where), limit);
         // A damaged header stops the walk; records the table still names
         // past it are read one by one (their offsets and lengths are known).
         const uint64_t walked = end;
@@ -1178,8 +1182,14 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
             std::vector<Slot> slots;
             // An empty meta file is an empty shard's table.
             const bool meta_ok = m.read_all(&head, &slots) ? head.dirty == 0 : m.clean();
+            // A table left dirty by a writer killed inside its change is only
+            // counted here: the files may hold what that writer had in flight
+            // (a record appended past the table's end, an entry renamed in),
+            // and judging it against the committed value could remove the
+            // latter. The repair below first reconciles the shard with its
+            // table, as its next writer would.
             PackState pack;
-            std::vector<Slot> want = scan_files(shard, dir, repair, &n, &pack);
+            std::vector<Slot> want = scan_files(shard, dir, repair && meta_ok, &n, &pack);
             // A record header inside a pack that fails stays there until the
             // pack is copied: a repair compacts it.
             copy_pack = repair && pack.torn_inside;
