@@ -14,6 +14,7 @@
 #include "entry.h"
 #include "error.h"
 #include "fd.h"
+#include "fork_locks.h"
 #include "ledger.h"
 #include "lock_table.h"
 #include "store.h"
@@ -102,9 +103,14 @@ private:
     // reservations given back), then change(t); then the lock table hears of
     // the reservations that update closed.
     template <typename F> Totals update_ledger(F &&change) {
-        std::unique_lock<std::mutex> g(pending_mu_);
-        drop_parents_pending();
-        const Pending p = std::exchange(pending_, Pending{});
+        // Taken out under pending_mu_, written without it: the record lock
+        // may wait for another process, and a fork() waits for pending_mu_.
+        Pending p;
+        {
+            std::lock_guard<std::mutex> g(pending_mu_);
+            drop_parents_pending();
+            p = std::exchange(pending_, Pending{});
+        }
         const uint64_t hits = pending_hits_.exchange(0), misses = pending_misses_.exchange(0);
         Totals now;
         try {
@@ -117,10 +123,9 @@ private:
                 change(t);
             });
         } catch (...) {
-            pending_ = p; // nothing was written: keep it for the next update
+            keep_pending(p, hits, misses); // nothing was written: for the next update
             throw;
         }
-        g.unlock(); // the lock table's mutex is never taken under pending_mu_
         for (unsigned i = 0; i < p.open; i++)
             locks_->end_reservation();
         return now;
@@ -151,6 +156,8 @@ private:
         uint64_t sets = 0, release_bytes = 0, release_entries = 0;
         unsigned open = 0; // reservations settled here, still open in the lock table
     };
+    // Puts back what a failed ledger update took out.
+    void keep_pending(const Pending &p, uint64_t hits, uint64_t misses);
     // Budget reserved in the ledger ahead of this handle's next sets, so
     // that a stream of sets below the budget costs no record-lock round trip
     // each: at most a 64th of each limit. It is one reservation open in the
@@ -171,6 +178,7 @@ private:
     // rng_mu_). Still exact LRU later: an entry set since is newer than all
     // of it, and Store::evict skips one replaced, removed or read since.
     std::vector<Candidate> lru_order_;
+    std::unique_ptr<ForkLocks> fork_locks_; // pending_mu_, rng_mu_, the store's; registered last, dropped first
 };
 
 } // namespace fsc

@@ -104,6 +104,16 @@ void Cache::drop_parents_pending() {
     pending_generation_ = now;
 }
 
+void Cache::keep_pending(const Pending &p, uint64_t hits, uint64_t misses) {
+    std::lock_guard<std::mutex> g(pending_mu_);
+    pending_.sets += p.sets;
+    pending_.release_bytes += p.release_bytes;
+    pending_.release_entries += p.release_entries;
+    pending_.open += p.open;
+    pending_hits_ += hits;
+    pending_misses_ += misses;
+}
+
 void Cache::reclaim_dead_reservations() {
     // With nobody's reservation open, any left in the ledger belong to
     // processes that died between reserving and settling. Ours go first.

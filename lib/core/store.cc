@@ -177,6 +177,16 @@ Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, 
         throw_errno(errno, "open '" + base_path_ + "/shards'");
 }
 
+void Store::lock_for_fork() {
+    for (PackRef &p : packs_)
+        p.mu.lock();
+}
+
+void Store::unlock_after_fork() {
+    for (PackRef &p : packs_)
+        p.mu.unlock();
+}
+
 Store::~Store() {
     for (auto &m : metas_)
         delete m.load();
@@ -191,6 +201,7 @@ ShardMeta &Store::meta(unsigned shard, int dir) {
         return *m;
     auto fresh = std::make_unique<ShardMeta>(dir, shown(shard, "meta"));
     ShardMeta *expected = nullptr;
+    std::lock_guard<std::mutex> g(packs_[shard].mu); // not across a fork (ForkLocks)
     if (metas_[shard].compare_exchange_strong(expected, fresh.get()))
         return *fresh.release();
     return *expected;
@@ -219,11 +230,13 @@ int Store::shard_dir(unsigned shard, bool create) {
             throw_errno(errno, "mkdir '" + base_path_ + "/shards/" + name + "'");
     }
     int expected = -1;
-    if (!shard_fds_[shard].compare_exchange_strong(expected, fd)) {
-        ::close(fd);
-        return expected;
+    {
+        std::lock_guard<std::mutex> g(packs_[shard].mu); // not across a fork (ForkLocks)
+        if (shard_fds_[shard].compare_exchange_strong(expected, fd))
+            return fd;
     }
-    return fd;
+    ::close(fd);
+    return expected;
 }
 
 std::optional<EntryHeader> Store::peek(int dir, const std::string &name, std::string *key, std::string *why) {

@@ -104,6 +104,12 @@ public:
     // Rebuilds the tables (and ledger lines) of shards whose writer died
     // inside a change; safe while other processes use the cache.
     void rebuild_dirty_shards();
+    // Around fork() (the owner's ForkLocks): takes the mutexes that guard
+    // the cached descriptors, so that none is published half-way through a
+    // fork. Taken after any mutex under which the store is called.
+    void lock_for_fork();
+    void unlock_after_fork();
+
     // Checks every file against the metadata and the ledger's shard lines;
     // repair makes them agree. exclusive: no other process has the cache
     // open, so temp files are leftovers too.
@@ -179,6 +185,8 @@ private:
     std::array<std::atomic<int>, 256> shard_fds_;
     std::array<std::atomic<ShardMeta *>, 256> metas_;
     struct PackRef {
+        // Guards pack, and the publication of the shard's descriptor and
+        // table (shard_fds_, metas_): held around fork() (lock_for_fork).
         std::mutex mu;
         std::shared_ptr<PackFile> pack;
     };
