@@ -91,7 +91,10 @@ Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_pt
 Cache::~Cache() {
     fork_locks_.reset();
     try {
-        flush_pending();
+        // Lookup counts alone are not worth waiting for (a writer may be
+        // stopped holding the record lock); reservations go back.
+        if (!flush_pending(false))
+            flush_pending();
     } catch (...) {
         // Lost counts of one handle are not worth failing a close.
     }

@@ -97,12 +97,16 @@ private:
     std::vector<Candidate> eviction_order(bool exhaustive, bool *saved);
     void settle_failed(const Reservation &r);
     void count_lookup(bool hit);
-    // Writes what this handle has not yet written to the ledger.
-    void flush_pending();
+    // Writes what this handle has not yet written to the ledger. wait =
+    // false: only if the record lock is free now (a get never waits for a
+    // writer, which may be stopped holding it); else it all stays pending,
+    // and false says when that includes reservations to give back.
+    bool flush_pending(bool wait = true);
     // One ledger update: what this handle has pending (lookup counts, sets,
     // reservations given back), then change(t); then the lock table hears of
-    // the reservations that update closed.
-    template <typename F> Totals update_ledger(F &&change) {
+    // the reservations that update closed. wait = false: only if the record
+    // lock is free now; false (all kept pending) if not.
+    template <typename F> bool update_ledger(F &&change, bool wait = true) {
         // Taken out under pending_mu_, written without it: the record lock
         // may wait for another process, and a fork() waits for pending_mu_.
         Pending p;
@@ -112,23 +116,31 @@ private:
             p = std::exchange(pending_, Pending{});
         }
         const uint64_t hits = pending_hits_.exchange(0), misses = pending_misses_.exchange(0);
-        Totals now;
+        auto write = [&](Totals &t) {
+            t.hits += hits;
+            t.misses += misses;
+            t.sets += p.sets;
+            add_clamped(t.reserved_bytes, -int64_t(p.release_bytes));
+            add_clamped(t.reserved_entries, -int64_t(p.release_entries));
+            change(t);
+        };
+        bool written = true;
         try {
-            now = ledger_->update([&](Totals &t) {
-                t.hits += hits;
-                t.misses += misses;
-                t.sets += p.sets;
-                add_clamped(t.reserved_bytes, -int64_t(p.release_bytes));
-                add_clamped(t.reserved_entries, -int64_t(p.release_entries));
-                change(t);
-            });
+            if (wait)
+                ledger_->update(write);
+            else
+                written = ledger_->try_update(write);
         } catch (...) {
             keep_pending(p, hits, misses); // nothing was written: for the next update
             throw;
         }
+        if (!written) {
+            keep_pending(p, hits, misses);
+            return false;
+        }
         for (unsigned i = 0; i < p.open; i++)
             locks_->end_reservation();
-        return now;
+        return true;
     }
     // Drops reservations left in the ledger by processes that died.
     void reclaim_dead_reservations();

@@ -243,10 +243,10 @@ std::vector<Candidate> Cache::eviction_order(bool exhaustive, bool *saved) {
 void Cache::count_lookup(bool hit) {
     (hit ? pending_hits_ : pending_misses_)++;
     if (pending_hits_.load(std::memory_order_relaxed) + pending_misses_.load(std::memory_order_relaxed) >= 256)
-        flush_pending();
+        flush_pending(false);
 }
 
-void Cache::flush_pending() {
+bool Cache::flush_pending(bool wait) {
     bool any;
     {
         // The credit goes back too: no eviction may make room for it.
@@ -258,8 +258,9 @@ void Cache::flush_pending() {
         credit_ = Credit{};
         any = pending_.sets || pending_.open;
     }
-    if (any || pending_hits_.load() || pending_misses_.load())
-        update_ledger([](Totals &) {});
+    if (!any && !pending_hits_.load() && !pending_misses_.load())
+        return true;
+    return update_ledger([](Totals &) {}, wait) || !any;
 }
 
 void Cache::prune() {

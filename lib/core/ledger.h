@@ -39,6 +39,22 @@ public:
     // the record lock. A damaged record starts again from zero.
     template <typename F> Totals update(F &&change) {
         LockTable::ShardGuard g(*locks_, LockTable::record_lock);
+        return apply(change);
+    }
+    // As update, if the record lock is free now; false (nothing done) if not.
+    template <typename F> bool try_update(F &&change) {
+        LockTable::ShardGuard g(*locks_, LockTable::record_lock, false);
+        if (g.held())
+            apply(change);
+        return g.held();
+    }
+    // Sets one shard's line of the table (its writer holds the shard's lock).
+    void set_shard(unsigned shard, uint64_t bytes, uint64_t entries);
+    // One shard's line, as last set.
+    void get_shard(unsigned shard, uint64_t *bytes, uint64_t *entries) const;
+
+private:
+    template <typename F> Totals apply(F &change) {
         Totals t;
         try {
             t = read();
@@ -49,12 +65,6 @@ public:
         write(t);
         return t;
     }
-    // Sets one shard's line of the table (its writer holds the shard's lock).
-    void set_shard(unsigned shard, uint64_t bytes, uint64_t entries);
-    // One shard's line, as last set.
-    void get_shard(unsigned shard, uint64_t *bytes, uint64_t *entries) const;
-
-private:
     Totals read_shards_only() const;
     void write(const Totals &t);
 

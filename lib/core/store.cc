@@ -37,6 +37,9 @@ bool is_entry_name(const char *name) {
     return n == 32;
 }
 
+// A ShardTxn that was only to try the shard lock found it held.
+struct ShardBusy {};
+
 } // namespace
 
 // One change to a shard under its write lock, with its metadata marked dirty
@@ -47,8 +50,11 @@ bool is_entry_name(const char *name) {
 // again. A change that throws leaves the shard dirty, for the same reason.
 class Store::ShardTxn {
 public:
-    ShardTxn(Store &s, unsigned shard, int dir)
-        : meta(s.meta(shard, dir)), store_(s), shard_(shard), dir_(dir), guard_(*s.locks_, shard) {
+    // wait = false: throws ShardBusy rather than wait for the shard lock.
+    ShardTxn(Store &s, unsigned shard, int dir, bool wait = true)
+        : meta(s.meta(shard, dir)), store_(s), shard_(shard), dir_(dir), guard_(*s.locks_, shard, wait) {
+        if (!guard_.held())
+            throw ShardBusy{};
         bool damaged, slots_valid;
         head = meta.begin(&damaged, &slots_valid);
         before_ = Change{int64_t(head.bytes + meta.size_before_begin() + head.pack_overhead()), int64_t(head.count)};
@@ -447,13 +453,20 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     return std::make_unique<Entry>(std::move(pfd), info, std::nullopt);
 }
 
-std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
+std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir, bool wait) {
     const unsigned shard = key.hash.shard();
     std::optional<Slot> s;
     std::unique_ptr<Entry> entry;
     std::string why, where = shown(shard, "pack");
     {
-        ShardTxn txn(*this, shard, dir);
+        // Readers never wait for a writer (it may be stopped inside its change).
+        std::unique_ptr<ShardTxn> holder;
+        try {
+            holder = std::make_unique<ShardTxn>(*this, shard, dir, wait);
+        } catch (const ShardBusy &) {
+            return find_unlocked(key, dir);
+        }
+        ShardTxn &txn = *holder;
         s = txn.meta.find(txn.head, key.hash);
         if (s && s->packed) {
             auto pack = txn.pack(false); // the table was settled by the txn
@@ -494,6 +507,86 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
         return entry;
     auto found = try_find(key, dir);
     return found ? std::move(*found) : nullptr;
+}
+
+std::unique_ptr<Entry> Store::find_unlocked(const Key &key, int dir) {
+    ShardMeta &m = meta(key.hash.shard(), dir);
+    std::optional<Slot> gone; // a slot whose value was not found
+    for (int attempt = 0; attempt < 64; attempt++) {
+        const std::optional<MetaHeader> head = m.header();
+        if (head && head->dirty == dirty_rewrite)
+            return find_in_files(key, dir, *head);
+        Slot s;
+        uint32_t index;
+        const ShardMeta::Lookup found = m.lookup(key.hash, &s, &index);
+        if (found == ShardMeta::Lookup::absent)
+            return nullptr;
+        if (found == ShardMeta::Lookup::unsure)
+            continue; // a slot read while written, or a header: look again
+        auto e = s.packed ? read_packed(key, dir, s, true) : try_find(key, dir);
+        if (!e && s.packed)
+            e = read_in_newest_pack(key, dir, s);
+        if (e)
+            return std::move(*e);
+        // The same slot twice, its value gone both times: the writer is
+        // removing the value (were it dead, recovery would drop the slot). A
+        // slot that changed is a writer replacing the value: look again.
+        if (gone && gone->created_us == s.created_us && gone->packed == s.packed &&
+            gone->pack_offset == s.pack_offset && gone->payload_gen == s.payload_gen)
+            return nullptr;
+        gone = s;
+    }
+    // Slots that keep failing their checks (damage): only the lock can tell.
+    return find_locked(key, dir, true);
+}
+
+std::optional<std::unique_ptr<Entry>> Store::read_in_newest_pack(const Key &key, int dir, const Slot &s) {
+    const unsigned shard = key.hash.shard();
+    std::vector<std::string> names;
+    for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
+        if (std::strncmp(name, "pack.", 5) == 0)
+            names.push_back(name);
+    });
+    VerifyCounts ignored;
+    auto p = pick_pack(shard, dir, names, false, ignored);
+    if (!p)
+        return std::nullopt;
+    std::string buf, why;
+    bool other;
+    if (auto h = p->read_record(s.pack_offset, s.bytes, key.data, key.len, s.created_us, &buf, &other, &why))
+        return entry_of_record(*h, buf, key.len);
+    return std::nullopt;
+}
+
+std::unique_ptr<Entry> Store::find_in_files(const Key &key, int dir, const MetaHeader &head) {
+    // The key's entry file; else its newest live record in the pack the
+    // header names, up to the end it gives (past it, appends nobody
+    // committed). While a table is rewritten, its shard's files hold its
+    // values: a value's file or record goes before its slot does, and a
+    // set's is there before its slot is.
+    if (auto e = try_find(key, dir); e && *e)
+        return std::move(*e);
+    const unsigned shard = key.hash.shard();
+    auto pack = head.pack_gen ? pack_of(shard, dir, head.pack_gen) : nullptr;
+    if (!pack)
+        return nullptr;
+    const std::string where = shown(shard, PackFile::name(pack->gen));
+    std::optional<PackFile::Record> newest;
+    pack->scan(
+        [&](const PackFile::Record &r) {
+            if (r.live && !r.damaged && r.offset < head.pack_end && r.key.size() == key.len &&
+                std::memcmp(r.key.data(), key.data, key.len) == 0 &&
+                (!newest || r.header.created_us >= newest->header.created_us))
+                newest = r;
+        },
+        where);
+    if (!newest)
+        return nullptr;
+    std::string buf, why;
+    bool other;
+    const uint64_t len = EntryHeader::size + key.len + newest->header.value_size;
+    auto h = pack->read_record(newest->offset, len, key.data, key.len, newest->header.created_us, &buf, &other, &why);
+    return h ? entry_of_record(*h, buf, key.len) : nullptr;
 }
 
 // A record is killed before the slot naming it is erased: a writer killed

@@ -129,8 +129,19 @@ private:
     // not the record the slot names (moved by a compaction, or damaged).
     std::optional<std::unique_ptr<Entry>> read_packed(const Key &key, int dir, const Slot &s, bool refresh);
     // The lookup again under the shard lock: for tables being rewritten,
-    // records that kept failing, damage.
-    std::unique_ptr<Entry> find_locked(const Key &key, int dir);
+    // records that kept failing, damage. When a writer holds the lock, the
+    // lookup is made without it (find_unlocked): readers never wait.
+    std::unique_ptr<Entry> find_locked(const Key &key, int dir, bool wait = false);
+    // Without the shard lock, which a writer holds: a table being rewritten
+    // is passed over for the shard's files (find_in_files); else the table
+    // is read again, and a slot whose value stays gone is a miss. Only
+    // slots that keep failing their checks (damage) wait for the lock.
+    std::unique_ptr<Entry> find_unlocked(const Key &key, int dir);
+    std::unique_ptr<Entry> find_in_files(const Key &key, int dir, const MetaHeader &head);
+    // The slot's record in the shard's newest pack: a writer creating the
+    // shard's first pack (or a new one) writes slots naming it before the
+    // table's header does.
+    std::optional<std::unique_ptr<Entry>> read_in_newest_pack(const Key &key, int dir, const Slot &s);
     // The shard's pack for lock-free readers, opened once and kept.
     std::shared_ptr<PackFile> reader_pack(unsigned shard, int dir, bool refresh);
     // The shard's pack of generation gen: the one kept, else opened (and
