@@ -184,13 +184,11 @@ Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, 
 }
 
 void Store::lock_for_fork() {
-    for (PackRef &p : packs_)
-        p.mu.lock();
+    packs_mu_.lock();
 }
 
 void Store::unlock_after_fork() {
-    for (PackRef &p : packs_)
-        p.mu.unlock();
+    packs_mu_.unlock();
 }
 
 Store::~Store() {
@@ -207,7 +205,7 @@ ShardMeta &Store::meta(unsigned shard, int dir) {
         return *m;
     auto fresh = std::make_unique<ShardMeta>(dir, shown(shard, "meta"));
     ShardMeta *expected = nullptr;
-    std::lock_guard<std::mutex> g(packs_[shard].mu); // not across a fork (ForkLocks)
+    std::lock_guard<std::mutex> g(packs_mu_); // not across a fork (lock_for_fork)
     if (metas_[shard].compare_exchange_strong(expected, fresh.get()))
         return *fresh.release();
     return *expected;
@@ -237,7 +235,7 @@ int Store::shard_dir(unsigned shard, bool create) {
     }
     int expected = -1;
     {
-        std::lock_guard<std::mutex> g(packs_[shard].mu); // not across a fork (ForkLocks)
+        std::lock_guard<std::mutex> g(packs_mu_); // not across a fork (lock_for_fork)
         if (shard_fds_[shard].compare_exchange_strong(expected, fd))
             return fd;
     }
@@ -327,9 +325,9 @@ std::unique_ptr<Entry> Store::find(const Key &key, const std::function<int64_t()
 
 std::shared_ptr<PackFile> Store::pack_of(unsigned shard, int dir, uint64_t gen) {
     {
-        std::lock_guard<std::mutex> g(packs_[shard].mu);
-        if (packs_[shard].pack && packs_[shard].pack->gen == gen)
-            return packs_[shard].pack;
+        std::lock_guard<std::mutex> g(packs_mu_);
+        if (packs_[shard] && packs_[shard]->gen == gen)
+            return packs_[shard];
     }
     auto p = PackFile::open(dir, gen, shown(shard, PackFile::name(gen)));
     if (p)
@@ -339,9 +337,9 @@ std::shared_ptr<PackFile> Store::pack_of(unsigned shard, int dir, uint64_t gen) 
 
 std::shared_ptr<PackFile> Store::reader_pack(unsigned shard, int dir, bool refresh) {
     if (!refresh) {
-        std::lock_guard<std::mutex> g(packs_[shard].mu);
-        if (packs_[shard].pack)
-            return packs_[shard].pack;
+        std::lock_guard<std::mutex> g(packs_mu_);
+        if (packs_[shard])
+            return packs_[shard];
     }
     // value_or: no read of a missing header's bytes, even speculatively.
     const uint64_t gen = meta(shard, dir).header().value_or(MetaHeader{}).pack_gen;
@@ -349,8 +347,8 @@ std::shared_ptr<PackFile> Store::reader_pack(unsigned shard, int dir, bool refre
 }
 
 void Store::set_pack(unsigned shard, std::shared_ptr<PackFile> p) {
-    std::lock_guard<std::mutex> g(packs_[shard].mu);
-    packs_[shard].pack = std::move(p);
+    std::lock_guard<std::mutex> g(packs_mu_);
+    packs_[shard] = std::move(p);
 }
 
 std::optional<std::unique_ptr<Entry>> Store::read_packed(const Key &key, int dir, const Slot &s, bool refresh) {

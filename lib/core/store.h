@@ -104,7 +104,7 @@ public:
     // Rebuilds the tables (and ledger lines) of shards whose writer died
     // inside a change; safe while other processes use the cache.
     void rebuild_dirty_shards();
-    // Around fork() (the owner's ForkLocks): takes the mutexes that guard
+    // Around fork() (the owner's ForkLocks): takes the mutex that guards
     // the cached descriptors, so that none is published half-way through a
     // fork. Taken after any mutex under which the store is called.
     void lock_for_fork();
@@ -195,13 +195,12 @@ private:
     Fd shards_dir_;
     std::array<std::atomic<int>, 256> shard_fds_;
     std::array<std::atomic<ShardMeta *>, 256> metas_;
-    struct PackRef {
-        // Guards pack, and the publication of the shard's descriptor and
-        // table (shard_fds_, metas_): held around fork() (lock_for_fork).
-        std::mutex mu;
-        std::shared_ptr<PackFile> pack;
-    };
-    std::array<PackRef, 256> packs_;
+    // Guards packs_, and the publication of the shards' descriptors and
+    // tables (shard_fds_, metas_): held around fork() (lock_for_fork). One
+    // for all shards: a thread may hold only so many locks at once (64
+    // under ThreadSanitizer), and each is held for a pointer copy.
+    std::mutex packs_mu_;
+    std::array<std::shared_ptr<PackFile>, 256> packs_;
 };
 
 } // namespace fsc

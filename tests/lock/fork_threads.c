@@ -3,6 +3,8 @@
  * mutex of the handle, a shard lock, a pack descriptor, budget credit). */
 #include "lock_test.h"
 
+#include <stdatomic.h>
+
 /* How many children; FSC_FORK_TEST_CHILDREN may ask for more. */
 #define FT_CHILDREN 1000
 #define FT_THREADS 8
@@ -13,7 +15,7 @@
 struct worker {
     fsc_cache *c;
     int id;
-    volatile int *stop;
+    atomic_int *stop;
     int failed; /* the first unexpected status, 0 if none */
 };
 
@@ -35,7 +37,7 @@ static void *work(void *arg) {
     struct worker *w = arg;
     char key[64], value[900];
     memset(value, 'v', sizeof value);
-    for (unsigned n = 0; !*w->stop; n++) {
+    for (unsigned n = 0; !atomic_load(w->stop); n++) {
         int kl = snprintf(key, sizeof key, "t%d-%u", w->id, n % 300);
         note(w, fsc_set(w->c, key, (size_t)kl, value, 100 + n % 800), FSC_OK);
         fsc_entry *e = NULL;
@@ -92,7 +94,7 @@ static void test_fork_while_threads_work(void **state) {
     struct fsc_test_ctx *t = *state;
     const char *more = getenv("FSC_FORK_TEST_CHILDREN");
     const int children = more && atoi(more) > FT_CHILDREN ? atoi(more) : FT_CHILDREN;
-    volatile int stop = 0;
+    atomic_int stop = 0;
     struct worker w[FT_THREADS];
     pthread_t th[FT_THREADS];
     for (int i = 0; i < FT_THREADS; i++) {
@@ -117,7 +119,7 @@ static void test_fork_while_threads_work(void **state) {
             break;
         }
     }
-    stop = 1;
+    atomic_store(&stop, 1);
     for (int i = 0; i < FT_THREADS; i++) {
         assert_int_equal(pthread_join(th[i], NULL), 0);
         if (w[i].failed)
