@@ -509,11 +509,14 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir, bool wait) {
 
 std::unique_ptr<Entry> Store::find_unlocked(const Key &key, int dir) {
     ShardMeta &m = meta(key.hash.shard(), dir);
-    std::optional<Slot> gone; // a slot whose value was not found
+    std::optional<Slot> gone; // a slot whose value was looked for where it must be, and was not there
     for (int attempt = 0; attempt < 64; attempt++) {
         const std::optional<MetaHeader> head = m.header();
-        if (head && head->dirty == dirty_rewrite)
-            return find_in_files(key, dir, *head);
+        if (head && head->dirty == dirty_rewrite) {
+            if (auto e = find_in_files(key, dir, *head))
+                return std::move(*e);
+            continue; // the shard changed meanwhile
+        }
         Slot s;
         uint32_t index;
         const ShardMeta::Lookup found = m.lookup(key.hash, &s, &index);
@@ -521,42 +524,52 @@ std::unique_ptr<Entry> Store::find_unlocked(const Key &key, int dir) {
             return nullptr;
         if (found == ShardMeta::Lookup::unsure)
             continue; // a slot read while written, or a header: look again
-        auto e = s.packed ? read_packed(key, dir, s, true) : try_find(key, dir);
-        if (!e && s.packed)
-            e = read_in_newest_pack(key, dir, s);
+        bool missing = true; // an entry file that is not there (or was replaced)
+        auto e = s.packed ? read_slot_unlocked(key, dir, s, &missing) : try_find(key, dir);
         if (e)
             return std::move(*e);
-        // The same slot twice, its value gone both times: the writer is
+        // The same slot twice, its value missing both times: the writer is
         // removing the value (were it dead, recovery would drop the slot). A
         // slot that changed is a writer replacing the value: look again.
-        if (gone && gone->created_us == s.created_us && gone->packed == s.packed &&
+        if (missing && gone && gone->created_us == s.created_us && gone->packed == s.packed &&
             gone->pack_offset == s.pack_offset && gone->payload_gen == s.payload_gen)
             return nullptr;
-        gone = s;
+        gone = missing ? std::optional<Slot>(s) : std::nullopt;
     }
     // Slots that keep failing their checks (damage): only the lock can tell.
     return find_locked(key, dir, true);
 }
 
-std::optional<std::unique_ptr<Entry>> Store::read_in_newest_pack(const Key &key, int dir, const Slot &s) {
+std::optional<std::unique_ptr<Entry>> Store::read_slot_unlocked(const Key &key, int dir, const Slot &s,
+                                                                 bool *missing) {
     const unsigned shard = key.hash.shard();
+    std::string buf, why;
+    bool other;
+    *missing = false;
+    const uint64_t gen = meta(shard, dir).header().value_or(MetaHeader{}).pack_gen;
+    if (auto p = gen ? pack_of(shard, dir, gen) : nullptr) {
+        if (auto h = p->read_record(s.pack_offset, s.bytes, key.data, key.len, s.created_us, &buf, &other, &why))
+            return entry_of_record(*h, buf, key.len);
+        *missing = true;
+    }
+    auto p = newest_pack(shard, dir);
+    if (auto h = p ? p->read_record(s.pack_offset, s.bytes, key.data, key.len, s.created_us, &buf, &other, &why)
+                   : std::nullopt)
+        return entry_of_record(*h, buf, key.len);
+    return std::nullopt;
+}
+
+std::shared_ptr<PackFile> Store::newest_pack(unsigned shard, int dir) {
     std::vector<std::string> names;
     for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
         if (std::strncmp(name, "pack.", 5) == 0)
             names.push_back(name);
     });
     VerifyCounts ignored;
-    auto p = pick_pack(shard, dir, names, false, ignored);
-    if (!p)
-        return std::nullopt;
-    std::string buf, why;
-    bool other;
-    if (auto h = p->read_record(s.pack_offset, s.bytes, key.data, key.len, s.created_us, &buf, &other, &why))
-        return entry_of_record(*h, buf, key.len);
-    return std::nullopt;
+    return pick_pack(shard, dir, names, false, ignored);
 }
 
-std::unique_ptr<Entry> Store::find_in_files(const Key &key, int dir, const MetaHeader &head) {
+std::optional<std::unique_ptr<Entry>> Store::find_in_files(const Key &key, int dir, const MetaHeader &head) {
     // The key's entry file; else its newest live record in the pack the
     // header names, up to the end it gives (past it, appends nobody
     // committed). While a table is rewritten, its shard's files hold its
@@ -565,9 +578,17 @@ std::unique_ptr<Entry> Store::find_in_files(const Key &key, int dir, const MetaH
     if (auto e = try_find(key, dir); e && *e)
         return std::move(*e);
     const unsigned shard = key.hash.shard();
+    // Nothing found is a miss only if the table is still in the rewrite
+    // that header tells of: else the pack may have been replaced meanwhile.
+    auto absent = [&]() -> std::optional<std::unique_ptr<Entry>> {
+        const auto now = meta(shard, dir).header();
+        if (now && now->dirty == head.dirty && now->rewrites == head.rewrites && now->pack_gen == head.pack_gen)
+            return std::unique_ptr<Entry>();
+        return std::nullopt;
+    };
     auto pack = head.pack_gen ? pack_of(shard, dir, head.pack_gen) : nullptr;
     if (!pack)
-        return nullptr;
+        return absent();
     const std::string where = shown(shard, PackFile::name(pack->gen));
     std::optional<PackFile::Record> newest;
     pack->scan(
@@ -579,12 +600,13 @@ std::unique_ptr<Entry> Store::find_in_files(const Key &key, int dir, const MetaH
         },
         where);
     if (!newest)
-        return nullptr;
+        return absent();
     std::string buf, why;
     bool other;
     const uint64_t len = EntryHeader::size + key.len + newest->header.value_size;
-    auto h = pack->read_record(newest->offset, len, key.data, key.len, newest->header.created_us, &buf, &other, &why);
-    return h ? entry_of_record(*h, buf, key.len) : nullptr;
+    if (auto h = pack->read_record(newest->offset, len, key.data, key.len, newest->header.created_us, &buf, &other, &why))
+        return entry_of_record(*h, buf, key.len);
+    return absent();
 }
 
 // A record is killed before the slot naming it is erased: a writer killed
@@ -1012,13 +1034,7 @@ std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &he
     } else {
         // A writer that died in the change that created the shard's pack
         // wrote slots into it before the header could name it: the newest.
-        std::vector<std::string> packs;
-        for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
-            if (std::strncmp(name, "pack.", 5) == 0)
-                packs.push_back(name);
-        });
-        VerifyCounts ignored_counts;
-        p = pick_pack(shard, dir, packs, false, ignored_counts);
+        p = newest_pack(shard, dir);
     }
     const std::string where = p ? shown(shard, PackFile::name(p->gen)) : std::string();
     for (Slot s : table) {

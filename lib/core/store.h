@@ -137,11 +137,13 @@ private:
     // is read again, and a slot whose value stays gone is a miss. Only
     // slots that keep failing their checks (damage) wait for the lock.
     std::unique_ptr<Entry> find_unlocked(const Key &key, int dir);
-    std::unique_ptr<Entry> find_in_files(const Key &key, int dir, const MetaHeader &head);
-    // The slot's record in the shard's newest pack: a writer creating the
-    // shard's first pack (or a new one) writes slots naming it before the
-    // table's header does.
-    std::optional<std::unique_ptr<Entry>> read_in_newest_pack(const Key &key, int dir, const Slot &s);
+    // nullopt: the table left the rewrite `head` tells of meanwhile.
+    std::optional<std::unique_ptr<Entry>> find_in_files(const Key &key, int dir, const MetaHeader &head);
+    // Without the shard lock: the packed slot's record in the pack the
+    // table's header names now (*missing: that pack was read and the record
+    // is not there), else in the shard's newest pack (a writer creating a
+    // pack writes slots naming it before the header does).
+    std::optional<std::unique_ptr<Entry>> read_slot_unlocked(const Key &key, int dir, const Slot &s, bool *missing);
     // The shard's pack for lock-free readers, opened once and kept.
     std::shared_ptr<PackFile> reader_pack(unsigned shard, int dir, bool refresh);
     // The shard's pack of generation gen: the one kept, else opened (and
@@ -177,6 +179,8 @@ private:
     // the files follow them: entry files and pack records no slot names were
     // in flight and go, so that no later rebuild brings them back.
     std::vector<Slot> reconcile(unsigned shard, int dir, const MetaHeader &head, PackState *pack);
+    // The shard's newest valid pack, whatever its table's header names.
+    std::shared_ptr<PackFile> newest_pack(unsigned shard, int dir);
     // The newest valid pack among `names`; counts (and with repair removes) the others.
     std::shared_ptr<PackFile> pick_pack(unsigned shard, int dir, const std::vector<std::string> &names, bool repair,
                                         VerifyCounts &n);
