@@ -27,9 +27,13 @@
  *  - Record locks do not exclude threads of one process: fsc adds a per-key
  *    in-process lock with an owner thread and a recursion count on top.
  *  - After fork() the child holds none of its parent's locks; fsc resets its
- *    lock table in the child, which may use handles it inherited at once.
+ *    lock table in the child, which may use handles it inherited at once,
+ *    even while other threads of the parent were using them at the fork.
  *  - A process that dies (even by SIGKILL) releases its locks; a half-done
  *    set leaves only a temp file, swept by a later fsc_open.
+ *  - Reads take no lock: fsc_get never waits for a writer, even one stopped
+ *    (SIGSTOP, a debugger) inside its change; it returns the value as it was
+ *    before that change, or the new one.
  *  - Descriptors: a handle keeps the descriptors of the shard directories and
  *    shard metadata files it has used open, up to 2 x 256 plus a few, so
  *    that a get needs no path walk. Several handles on large caches may need
@@ -283,7 +287,8 @@ typedef struct fsc_entry fsc_entry;
 
 /* Looks the key up. FSC_OK with *out (free it with fsc_entry_free), or
  * FSC_MISS (absent, expired, invalidated) with *out untouched. An entry stays
- * readable after its value is overwritten, deleted or evicted.
+ * readable after its value is overwritten, deleted or evicted. Never waits
+ * for a writer (see "Threads and processes" above).
  * FSC_ECORRUPT: the stored entry failed validation and was removed (a later
  * get is a miss); so is a symbolic link, FIFO or other non-regular file
  * found where the entry or its payload should be; what a get validates:
@@ -436,7 +441,8 @@ typedef struct fsc_verify_report {
  * from its shard (any reader of the totals does that too, so a later call may
  * no longer find it). With repair != 0 it removes
  * what is damaged or orphaned and rebuilds the metadata from the files, so
- * that the accounting is exact. checked counts the files looked at, problems
+ * that the accounting is exact; while other processes write (or are killed
+ * midway), it keeps every value a set committed. checked counts the files looked at, problems
  * what was wrong, repaired what was fixed. out may be NULL; else out->size
  * must be set first (a smaller or larger struct is filled as fsc_stats fills
  * one). Its cost grows with the number of values.

@@ -129,11 +129,27 @@ Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_pt
             evict_until(0, 0);
     } catch (const Error &) {
     }
+    fork_locks_ = std::make_unique<ForkLocks>(
+        [this] {
+            // In this order: the store is called under rng_mu_.
+            pending_mu_.lock();
+            rng_mu_.lock();
+            store_->lock_for_fork();
+        },
+        [this] {
+            store_->unlock_after_fork();
+            rng_mu_.unlock();
+            pending_mu_.unlock();
+        });
 }
 
 Cache::~Cache() {
+    fork_locks_.reset();
     try {
-        flush_pending();
+        // Lookup counts alone are not worth waiting for (a writer may be
+        // stopped holding the record lock); reservations go back.
+        if (!flush_pending(false))
+            flush_pending();
     } catch (...) {
         // Lost counts of one handle are not worth failing a close.
     }

@@ -14,6 +14,7 @@
 #include "entry.h"
 #include "error.h"
 #include "fd.h"
+#include "fork_locks.h"
 #include "ledger.h"
 #include "lock_table.h"
 #include "ownership.h"
@@ -108,34 +109,50 @@ private:
     std::vector<Candidate> eviction_order(bool exhaustive, bool *saved);
     void settle_failed(const Reservation &r);
     void count_lookup(bool hit);
-    // Writes what this handle has not yet written to the ledger.
-    void flush_pending();
+    // Writes what this handle has not yet written to the ledger. wait =
+    // false: only if the record lock is free now (a get never waits for a
+    // writer, which may be stopped holding it); else it all stays pending,
+    // and false says when that includes reservations to give back.
+    bool flush_pending(bool wait = true);
     // One ledger update: what this handle has pending (lookup counts, sets,
     // reservations given back), then change(t); then the lock table hears of
-    // the reservations that update closed.
-    template <typename F> Totals update_ledger(F &&change) {
-        std::unique_lock<std::mutex> g(pending_mu_);
-        drop_parents_pending();
-        const Pending p = std::exchange(pending_, Pending{});
+    // the reservations that update closed. wait = false: only if the record
+    // lock is free now; false (all kept pending) if not.
+    template <typename F> bool update_ledger(F &&change, bool wait = true) {
+        // Taken out under pending_mu_, written without it: the record lock
+        // may wait for another process, and a fork() waits for pending_mu_.
+        Pending p;
+        {
+            std::lock_guard<std::mutex> g(pending_mu_);
+            drop_parents_pending();
+            p = std::exchange(pending_, Pending{});
+        }
         const uint64_t hits = pending_hits_.exchange(0), misses = pending_misses_.exchange(0);
-        Totals now;
+        auto write = [&](Totals &t) {
+            t.hits += hits;
+            t.misses += misses;
+            t.sets += p.sets;
+            add_clamped(t.reserved_bytes, -int64_t(p.release_bytes));
+            add_clamped(t.reserved_entries, -int64_t(p.release_entries));
+            change(t);
+        };
+        bool written = true;
         try {
-            now = ledger_->update([&](Totals &t) {
-                t.hits += hits;
-                t.misses += misses;
-                t.sets += p.sets;
-                add_clamped(t.reserved_bytes, -int64_t(p.release_bytes));
-                add_clamped(t.reserved_entries, -int64_t(p.release_entries));
-                change(t);
-            });
+            if (wait)
+                ledger_->update(write);
+            else
+                written = ledger_->try_update(write);
         } catch (...) {
-            pending_ = p; // nothing was written: keep it for the next update
+            keep_pending(p, hits, misses); // nothing was written: for the next update
             throw;
         }
-        g.unlock(); // the lock table's mutex is never taken under pending_mu_
+        if (!written) {
+            keep_pending(p, hits, misses);
+            return false;
+        }
         for (unsigned i = 0; i < p.open; i++)
             locks_->end_reservation();
-        return now;
+        return true;
     }
     // Drops reservations left in the ledger by processes that died.
     void reclaim_dead_reservations();
@@ -163,6 +180,8 @@ private:
         uint64_t sets = 0, release_bytes = 0, release_entries = 0;
         unsigned open = 0; // reservations settled here, still open in the lock table
     };
+    // Puts back what a failed ledger update took out.
+    void keep_pending(const Pending &p, uint64_t hits, uint64_t misses);
     // Budget reserved in the ledger ahead of this handle's next sets, so
     // that a stream of sets below the budget costs no record-lock round trip
     // each: at most a 64th of each limit. It is one reservation open in the
@@ -183,6 +202,7 @@ private:
     // rng_mu_). Still exact LRU later: an entry set since is newer than all
     // of it, and Store::evict skips one replaced, removed or read since.
     std::vector<Candidate> lru_order_;
+    std::unique_ptr<ForkLocks> fork_locks_; // pending_mu_, rng_mu_, the store's; registered last, dropped first
 };
 
 } // namespace fsc

@@ -104,6 +104,16 @@ void Cache::drop_parents_pending() {
     pending_generation_ = now;
 }
 
+void Cache::keep_pending(const Pending &p, uint64_t hits, uint64_t misses) {
+    std::lock_guard<std::mutex> g(pending_mu_);
+    pending_.sets += p.sets;
+    pending_.release_bytes += p.release_bytes;
+    pending_.release_entries += p.release_entries;
+    pending_.open += p.open;
+    pending_hits_ += hits;
+    pending_misses_ += misses;
+}
+
 void Cache::reclaim_dead_reservations() {
     // With nobody's reservation open, any left in the ledger belong to
     // processes that died between reserving and settling. Ours go first.
@@ -233,10 +243,10 @@ std::vector<Candidate> Cache::eviction_order(bool exhaustive, bool *saved) {
 void Cache::count_lookup(bool hit) {
     (hit ? pending_hits_ : pending_misses_)++;
     if (pending_hits_.load(std::memory_order_relaxed) + pending_misses_.load(std::memory_order_relaxed) >= 256)
-        flush_pending();
+        flush_pending(false);
 }
 
-void Cache::flush_pending() {
+bool Cache::flush_pending(bool wait) {
     bool any;
     {
         // The credit goes back too: no eviction may make room for it.
@@ -248,8 +258,9 @@ void Cache::flush_pending() {
         credit_ = Credit{};
         any = pending_.sets || pending_.open;
     }
-    if (any || pending_hits_.load() || pending_misses_.load())
-        update_ledger([](Totals &) {});
+    if (!any && !pending_hits_.load() && !pending_misses_.load())
+        return true;
+    return update_ledger([](Totals &) {}, wait) || !any;
 }
 
 void Cache::prune() {

@@ -48,11 +48,14 @@ public:
     // the record lock. A damaged record starts again from zero.
     template <typename F> Totals update(F &&change) {
         LockTable::ShardGuard g(*locks_, LockTable::record_lock);
-        bool record_ok;
-        Totals t = read_all(&record_ok);
-        change(t);
-        write(t);
-        return t;
+        return apply(change);
+    }
+    // As update, if the record lock is free now; false (nothing done) if not.
+    template <typename F> bool try_update(F &&change) {
+        LockTable::ShardGuard g(*locks_, LockTable::record_lock, false);
+        if (g.held())
+            apply(change);
+        return g.held();
     }
     // Sets one shard's line of the table (its writer holds the shard's lock).
     void set_shard(unsigned shard, uint64_t bytes, uint64_t entries);
@@ -66,6 +69,13 @@ public:
     std::array<Line, 256> lines() const;
 
 private:
+    template <typename F> Totals apply(F &change) {
+        bool record_ok;
+        Totals t = read_all(&record_ok);
+        change(t);
+        write(t);
+        return t;
+    }
     // The record's counters (zeros when *record_ok comes back false) and the
     // table's sums.
     Totals read_all(bool *record_ok) const;

@@ -307,16 +307,25 @@ pid_t LockTable::key_holder(uint64_t hash_word) {
     return fl.l_type == F_UNLCK ? 0 : fl.l_pid;
 }
 
-LockTable::ShardGuard::ShardGuard(LockTable &t, unsigned shard) : table_(t), shard_(shard) {
-    table_.state_->shard_mu[shard_].lock();
-    int err = table_.fcntl_lock(shard_range + shard_, F_WRLCK, -1, true);
+LockTable::ShardGuard::ShardGuard(LockTable &t, unsigned shard, bool wait) : table_(t), shard_(shard) {
+    std::mutex &mu = table_.state_->shard_mu[shard_];
+    if (!wait && !mu.try_lock())
+        return;
+    if (wait)
+        mu.lock();
+    int err = table_.fcntl_lock(shard_range + shard_, F_WRLCK, wait ? -1 : 0, true);
     if (err != 0) {
-        table_.state_->shard_mu[shard_].unlock();
+        mu.unlock();
+        if (!wait && err == EAGAIN)
+            return;
         throw_errno(err, "fcntl(F_OFD_SETLKW) on '" + table_.shown_path_ + "'");
     }
+    held_ = true;
 }
 
 LockTable::ShardGuard::~ShardGuard() {
+    if (!held_)
+        return;
     table_.fcntl_unlock(shard_range + shard_, true);
     table_.state_->shard_mu[shard_].unlock();
 }

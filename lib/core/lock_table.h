@@ -66,17 +66,20 @@ public:
     pid_t key_holder(uint64_t hash_word);
 
     // A shard's write lock (or record_lock), held by one thread of one process
-    // at a time; not re-entrant.
+    // at a time; not re-entrant. wait = false only tries: held() says
+    // whether it got the lock.
     class ShardGuard {
     public:
-        ShardGuard(LockTable &t, unsigned shard);
+        ShardGuard(LockTable &t, unsigned shard, bool wait = true);
         ~ShardGuard();
         ShardGuard(const ShardGuard &) = delete;
         ShardGuard &operator=(const ShardGuard &) = delete;
+        bool held() const noexcept { return held_; }
 
     private:
         LockTable &table_;
         unsigned shard_;
+        bool held_ = false;
     };
 
     // Registers one more open cache in this process. When it is the first in

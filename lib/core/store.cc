@@ -44,6 +44,9 @@ bool is_entry_name(const char *name) {
     return n == 32;
 }
 
+// A ShardTxn that was only to try the shard lock found it held.
+struct ShardBusy {};
+
 } // namespace
 
 // One change to a shard under its write lock, with its metadata marked dirty
@@ -54,8 +57,11 @@ bool is_entry_name(const char *name) {
 // again. A change that throws leaves the shard dirty, for the same reason.
 class Store::ShardTxn {
 public:
-    ShardTxn(Store &s, unsigned shard, int dir)
-        : meta(s.meta(shard, dir)), store_(s), shard_(shard), dir_(dir), guard_(*s.locks_, shard) {
+    // wait = false: throws ShardBusy rather than wait for the shard lock.
+    ShardTxn(Store &s, unsigned shard, int dir, bool wait = true)
+        : meta(s.meta(shard, dir)), store_(s), shard_(shard), dir_(dir), guard_(*s.locks_, shard, wait) {
+        if (!guard_.held())
+            throw ShardBusy{};
         bool damaged, slots_valid;
         head = meta.begin(&damaged, &slots_valid);
         before_ = Change{int64_t(head.bytes + meta.size_before_begin() + head.pack_overhead()), int64_t(head.count)};
@@ -183,6 +189,14 @@ Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, 
         throw_errno(errno, "open '" + base_path_ + "/shards'");
 }
 
+void Store::lock_for_fork() {
+    packs_mu_.lock();
+}
+
+void Store::unlock_after_fork() {
+    packs_mu_.unlock();
+}
+
 Store::~Store() {
     for (auto &m : metas_)
         delete m.load();
@@ -197,6 +211,7 @@ ShardMeta &Store::meta(unsigned shard, int dir) {
         return *m;
     auto fresh = std::make_unique<ShardMeta>(dir, shown(shard, "meta"), sharing_.file_mode());
     ShardMeta *expected = nullptr;
+    std::lock_guard<std::mutex> g(packs_mu_); // not across a fork (lock_for_fork)
     if (metas_[shard].compare_exchange_strong(expected, fresh.get()))
         return *fresh.release();
     return *expected;
@@ -246,11 +261,13 @@ int Store::shard_dir(unsigned shard, bool create) {
         }
     }
     int expected = -1;
-    if (!shard_fds_[shard].compare_exchange_strong(expected, fd)) {
-        ::close(fd);
-        return expected;
+    {
+        std::lock_guard<std::mutex> g(packs_mu_); // not across a fork (lock_for_fork)
+        if (shard_fds_[shard].compare_exchange_strong(expected, fd))
+            return fd;
     }
-    return fd;
+    ::close(fd);
+    return expected;
 }
 
 std::optional<EntryHeader> Store::peek(int dir, const std::string &name, std::string *key, std::string *why) {
@@ -335,9 +352,9 @@ std::unique_ptr<Entry> Store::find(const Key &key, const std::function<int64_t()
 
 std::shared_ptr<PackFile> Store::pack_of(unsigned shard, int dir, uint64_t gen) {
     {
-        std::lock_guard<std::mutex> g(packs_[shard].mu);
-        if (packs_[shard].pack && packs_[shard].pack->gen == gen)
-            return packs_[shard].pack;
+        std::lock_guard<std::mutex> g(packs_mu_);
+        if (packs_[shard] && packs_[shard]->gen == gen)
+            return packs_[shard];
     }
     auto p = PackFile::open(dir, gen, shown(shard, PackFile::name(gen)));
     if (p)
@@ -347,9 +364,9 @@ std::shared_ptr<PackFile> Store::pack_of(unsigned shard, int dir, uint64_t gen) 
 
 std::shared_ptr<PackFile> Store::reader_pack(unsigned shard, int dir, bool refresh) {
     if (!refresh) {
-        std::lock_guard<std::mutex> g(packs_[shard].mu);
-        if (packs_[shard].pack)
-            return packs_[shard].pack;
+        std::lock_guard<std::mutex> g(packs_mu_);
+        if (packs_[shard])
+            return packs_[shard];
     }
     // value_or: no read of a missing header's bytes, even speculatively.
     const uint64_t gen = meta(shard, dir).header().value_or(MetaHeader{}).pack_gen;
@@ -357,8 +374,8 @@ std::shared_ptr<PackFile> Store::reader_pack(unsigned shard, int dir, bool refre
 }
 
 void Store::set_pack(unsigned shard, std::shared_ptr<PackFile> p) {
-    std::lock_guard<std::mutex> g(packs_[shard].mu);
-    packs_[shard].pack = std::move(p);
+    std::lock_guard<std::mutex> g(packs_mu_);
+    packs_[shard] = std::move(p);
 }
 
 std::optional<std::unique_ptr<Entry>> Store::read_packed(const Key &key, int dir, const Slot &s, bool refresh) {
@@ -466,13 +483,20 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     return std::make_unique<Entry>(std::move(pfd), info, std::nullopt);
 }
 
-std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
+std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir, bool wait) {
     const unsigned shard = key.hash.shard();
     std::optional<Slot> s;
     std::unique_ptr<Entry> entry;
     std::string why, where = shown(shard, "pack");
     {
-        ShardTxn txn(*this, shard, dir);
+        // Readers never wait for a writer (it may be stopped inside its change).
+        std::unique_ptr<ShardTxn> holder;
+        try {
+            holder = std::make_unique<ShardTxn>(*this, shard, dir, wait);
+        } catch (const ShardBusy &) {
+            return find_unlocked(key, dir);
+        }
+        ShardTxn &txn = *holder;
         s = txn.meta.find(txn.head, key.hash);
         if (s && s->packed) {
             auto pack = txn.pack(false); // the table was settled by the txn
@@ -513,6 +537,108 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir) {
         return entry;
     auto found = try_find(key, dir);
     return found ? std::move(*found) : nullptr;
+}
+
+std::unique_ptr<Entry> Store::find_unlocked(const Key &key, int dir) {
+    ShardMeta &m = meta(key.hash.shard(), dir);
+    std::optional<Slot> gone; // a slot whose value was looked for where it must be, and was not there
+    for (int attempt = 0; attempt < 64; attempt++) {
+        const std::optional<MetaHeader> head = m.header();
+        if (head && head->dirty == dirty_rewrite) {
+            if (auto e = find_in_files(key, dir, *head))
+                return std::move(*e);
+            continue; // the shard changed meanwhile
+        }
+        Slot s;
+        uint32_t index;
+        const ShardMeta::Lookup found = m.lookup(key.hash, &s, &index);
+        if (found == ShardMeta::Lookup::absent)
+            return nullptr;
+        if (found == ShardMeta::Lookup::unsure)
+            continue; // a slot read while written, or a header: look again
+        bool missing = true; // an entry file that is not there (or was replaced)
+        auto e = s.packed ? read_slot_unlocked(key, dir, s, &missing) : try_find(key, dir);
+        if (e)
+            return std::move(*e);
+        // The same slot twice, its value missing both times: the writer is
+        // removing the value (were it dead, recovery would drop the slot). A
+        // slot that changed is a writer replacing the value: look again.
+        if (missing && gone && gone->created_us == s.created_us && gone->packed == s.packed &&
+            gone->pack_offset == s.pack_offset && gone->payload_gen == s.payload_gen)
+            return nullptr;
+        gone = missing ? std::optional<Slot>(s) : std::nullopt;
+    }
+    // Slots that keep failing their checks (damage): only the lock can tell.
+    return find_locked(key, dir, true);
+}
+
+std::optional<std::unique_ptr<Entry>> Store::read_slot_unlocked(const Key &key, int dir, const Slot &s,
+                                                                 bool *missing) {
+    const unsigned shard = key.hash.shard();
+    std::string buf, why;
+    bool other;
+    *missing = false;
+    const uint64_t gen = meta(shard, dir).header().value_or(MetaHeader{}).pack_gen;
+    if (auto p = gen ? pack_of(shard, dir, gen) : nullptr) {
+        if (auto h = p->read_record(s.pack_offset, s.bytes, key.data, key.len, s.created_us, &buf, &other, &why))
+            return entry_of_record(*h, buf, key.len);
+        *missing = true;
+    }
+    auto p = newest_pack(shard, dir);
+    if (auto h = p ? p->read_record(s.pack_offset, s.bytes, key.data, key.len, s.created_us, &buf, &other, &why)
+                   : std::nullopt)
+        return entry_of_record(*h, buf, key.len);
+    return std::nullopt;
+}
+
+std::shared_ptr<PackFile> Store::newest_pack(unsigned shard, int dir) {
+    std::vector<std::string> names;
+    for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
+        if (std::strncmp(name, "pack.", 5) == 0)
+            names.push_back(name);
+    });
+    VerifyCounts ignored;
+    return pick_pack(shard, dir, names, false, ignored);
+}
+
+std::optional<std::unique_ptr<Entry>> Store::find_in_files(const Key &key, int dir, const MetaHeader &head) {
+    // The key's entry file; else its newest live record in the pack the
+    // header names, up to the end it gives (past it, appends nobody
+    // committed). While a table is rewritten, its shard's files hold its
+    // values: a value's file or record goes before its slot does, and a
+    // set's is there before its slot is.
+    if (auto e = try_find(key, dir); e && *e)
+        return std::move(*e);
+    const unsigned shard = key.hash.shard();
+    // Nothing found is a miss only if the table is still in the rewrite
+    // that header tells of: else the pack may have been replaced meanwhile.
+    auto absent = [&]() -> std::optional<std::unique_ptr<Entry>> {
+        const auto now = meta(shard, dir).header();
+        if (now && now->dirty == head.dirty && now->rewrites == head.rewrites && now->pack_gen == head.pack_gen)
+            return std::unique_ptr<Entry>();
+        return std::nullopt;
+    };
+    auto pack = head.pack_gen ? pack_of(shard, dir, head.pack_gen) : nullptr;
+    if (!pack)
+        return absent();
+    const std::string where = shown(shard, PackFile::name(pack->gen));
+    std::optional<PackFile::Record> newest;
+    pack->scan(
+        [&](const PackFile::Record &r) {
+            if (r.live && !r.damaged && r.offset < head.pack_end && r.key.size() == key.len &&
+                std::memcmp(r.key.data(), key.data, key.len) == 0 &&
+                (!newest || r.header.created_us >= newest->header.created_us))
+                newest = r;
+        },
+        where);
+    if (!newest)
+        return absent();
+    std::string buf, why;
+    bool other;
+    const uint64_t len = EntryHeader::size + key.len + newest->header.value_size;
+    if (auto h = pack->read_record(newest->offset, len, key.data, key.len, newest->header.created_us, &buf, &other, &why))
+        return entry_of_record(*h, buf, key.len);
+    return absent();
 }
 
 // A record is killed before the slot naming it is erased: a writer killed
@@ -968,13 +1094,7 @@ std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &he
     } else {
         // A writer that died in the change that created the shard's pack
         // wrote slots into it before the header could name it: the newest.
-        std::vector<std::string> packs;
-        for_each_name(dir, base_path_ + "/shards/" + hex_byte(shard), [&](const char *name) {
-            if (std::strncmp(name, "pack.", 5) == 0)
-                packs.push_back(name);
-        });
-        VerifyCounts ignored_counts;
-        p = pick_pack(shard, dir, packs, false, ignored_counts);
+        p = newest_pack(shard, dir);
     }
     const std::string where = p ? shown(shard, PackFile::name(p->gen)) : std::string();
     for (Slot s : table) {
@@ -1123,7 +1243,11 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
     if (auto p = pick_pack(shard, dir, packs, repair, n)) {
         const std::string where = shown(shard, PackFile::name(p->gen));
         std::vector<PackFile::Record> live;
-        uint64_t end = p->scan(
+        // Past the end a readable table gives its pack, records are appends
+        // no slot committed (their writer died, or a repair runs before the
+        // shard is reconciled): never values, and cut off as a torn tail.
+        const uint64_t limit = head.pack_gen == p->gen ? head.pack_end : UINT64_MAX;
+        uint64_t end = std::min(p->scan(
             [&](const PackFile::Record &r) {
                 if (r.damaged) {
                     n.problems++; // its value fails its checksum: dead from now on
@@ -1131,11 +1255,11 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
                         p->kill(r.offset, where);
                         n.repaired++;
                     }
-                } else if (r.live && KeyHash::of(r.key.data(), r.key.size()).shard() == shard) {
+                } else if (r.live && r.offset < limit && KeyHash::of(r.key.data(), r.key.size()).shard() == shard) {
                     live.push_back(r);
                 }
             },
-            where);
+            where), limit);
         // A damaged header stops the walk; records the table still names
         // past it are read one by one (their offsets and lengths are known).
         const uint64_t walked = end;
@@ -1272,8 +1396,14 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
             std::vector<Slot> slots;
             // An empty meta file is an empty shard's table.
             const bool meta_ok = m.read_all(&head, &slots) ? head.dirty == 0 : m.clean();
+            // A table left dirty by a writer killed inside its change is only
+            // counted here: the files may hold what that writer had in flight
+            // (a record appended past the table's end, an entry renamed in),
+            // and judging it against the committed value could remove the
+            // latter. The repair below first reconciles the shard with its
+            // table, as its next writer would.
             PackState pack;
-            std::vector<Slot> want = scan_files(shard, dir, repair, &n, &pack);
+            std::vector<Slot> want = scan_files(shard, dir, repair && meta_ok, &n, &pack);
             // A record header inside a pack that fails stays there until the
             // pack is copied: a repair compacts it.
             copy_pack = repair && pack.torn_inside;

@@ -111,6 +111,12 @@ public:
     // Sets the shard's ledger line again from its table, under its lock (for
     // a line that failed its checksum).
     void rebuild_line(unsigned shard);
+    // Around fork() (the owner's ForkLocks): takes the mutex that guards
+    // the cached descriptors, so that none is published half-way through a
+    // fork. Taken after any mutex under which the store is called.
+    void lock_for_fork();
+    void unlock_after_fork();
+
     // Checks every file against the metadata and the ledger's shard lines;
     // repair makes them agree. exclusive: no other process has the cache
     // open, so temp files are leftovers too.
@@ -130,8 +136,21 @@ private:
     // not the record the slot names (moved by a compaction, or damaged).
     std::optional<std::unique_ptr<Entry>> read_packed(const Key &key, int dir, const Slot &s, bool refresh);
     // The lookup again under the shard lock: for tables being rewritten,
-    // records that kept failing, damage.
-    std::unique_ptr<Entry> find_locked(const Key &key, int dir);
+    // records that kept failing, damage. When a writer holds the lock, the
+    // lookup is made without it (find_unlocked): readers never wait.
+    std::unique_ptr<Entry> find_locked(const Key &key, int dir, bool wait = false);
+    // Without the shard lock, which a writer holds: a table being rewritten
+    // is passed over for the shard's files (find_in_files); else the table
+    // is read again, and a slot whose value stays gone is a miss. Only
+    // slots that keep failing their checks (damage) wait for the lock.
+    std::unique_ptr<Entry> find_unlocked(const Key &key, int dir);
+    // nullopt: the table left the rewrite `head` tells of meanwhile.
+    std::optional<std::unique_ptr<Entry>> find_in_files(const Key &key, int dir, const MetaHeader &head);
+    // Without the shard lock: the packed slot's record in the pack the
+    // table's header names now (*missing: that pack was read and the record
+    // is not there), else in the shard's newest pack (a writer creating a
+    // pack writes slots naming it before the header does).
+    std::optional<std::unique_ptr<Entry>> read_slot_unlocked(const Key &key, int dir, const Slot &s, bool *missing);
     // The shard's pack for lock-free readers, opened once and kept.
     std::shared_ptr<PackFile> reader_pack(unsigned shard, int dir, bool refresh);
     // The shard's pack of generation gen: the one kept, else opened (and
@@ -173,6 +192,8 @@ private:
     // Whether the payload file of external entry h is there, regular, of its
     // size, and (read_whole) passes the entry's checksum.
     static bool payload_intact(int dir, const std::string &hex, const EntryHeader &h, bool read_whole);
+    // The shard's newest valid pack, whatever its table's header names.
+    std::shared_ptr<PackFile> newest_pack(unsigned shard, int dir);
     // The newest valid pack among `names`; counts (and with repair removes) the others.
     std::shared_ptr<PackFile> pick_pack(unsigned shard, int dir, const std::vector<std::string> &names, bool repair,
                                         VerifyCounts &n);
@@ -195,11 +216,12 @@ private:
     Fd shards_dir_;
     std::array<std::atomic<int>, 256> shard_fds_;
     std::array<std::atomic<ShardMeta *>, 256> metas_;
-    struct PackRef {
-        std::mutex mu;
-        std::shared_ptr<PackFile> pack;
-    };
-    std::array<PackRef, 256> packs_;
+    // Guards packs_, and the publication of the shards' descriptors and
+    // tables (shard_fds_, metas_): held around fork() (lock_for_fork). One
+    // for all shards: a thread may hold only so many locks at once (64
+    // under ThreadSanitizer), and each is held for a pointer copy.
+    std::mutex packs_mu_;
+    std::array<std::shared_ptr<PackFile>, 256> packs_;
 };
 
 } // namespace fsc

@@ -6,18 +6,46 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include "../hostile/fsc_format.h"
 #include "fsc_test.h"
 #include "torture_common.h"
 
-static void find_payload(const char *dir, char *out, size_t cap) {
-    /* The one payload file (name "<32 hex>.<16 hex>") under shards/. */
+/* The one file under shards/ whose name matches the find(1) pattern. */
+static void find_file(const char *dir, const char *pattern, char *out, size_t cap) {
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "find '%s/shards' -type f -name '*.*' | head -1", dir);
+    snprintf(cmd, sizeof cmd, "find '%s/shards' -type f -name '%s' | head -1", dir, pattern);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     assert_non_null(fgets(out, (int)cap, p));
     out[strcspn(out, "\n")] = 0;
     pclose(p);
+}
+
+/* The one payload file (name "<32 hex>.<16 hex>") under shards/. */
+static void find_payload(const char *dir, char *out, size_t cap) { find_file(dir, "*.*", out, cap); }
+
+/* The whole file; free() it. */
+static unsigned char *slurp(const char *path, size_t *len) {
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+    close(fd);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
+/* Writes buf over the file's first len bytes, in place (open descriptors
+ * keep reading the same file); truncates it to len when `cut`. */
+static void overwrite(const char *path, const unsigned char *buf, size_t len, int cut) {
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, buf, len, 0), (ssize_t)len);
+    if (cut)
+        assert_int_equal(ftruncate(fd, (off_t)len), 0);
+    close(fd);
 }
 
 /* A crash inside a shard's critical section leaves its metadata marked
@@ -112,10 +140,66 @@ static void payload_left_by_delete(void **state) {
     (void)state;
 }
 
+/* A packed set appends its record past the end the table knows, then writes
+ * the slot that names it: the commit. A kill in between leaves a dirty shard
+ * whose pack holds the committed record and, after the table's end, the
+ * newer one nobody committed. A repair that runs (from a process that keeps
+ * the cache open) before the shard's next writer must keep the committed
+ * value: the uncommitted record is not a later set that wins. */
+static void record_in_flight_survives_repair(void **state) {
+    char *dir = fsc_test_tempdir();
+    fsc_cache *c;
+    assert_fsc_ok(fsc_open(dir, NULL, &c));
+    assert_fsc_ok(fsc_set(c, "k", 1, "committed", 9));
+    char pack[4200], meta[4300];
+    find_file(dir, "pack.*", pack, sizeof pack);
+    snprintf(meta, sizeof meta, "%.*s/meta", (int)(strrchr(pack, '/') - pack), pack);
+    size_t old_len, new_len, meta_len;
+    unsigned char *old_pack = slurp(pack, &old_len), *old_meta = slurp(meta, &meta_len);
+    /* The old record dies and its pack is compacted into a new one. */
+    assert_fsc_ok(fsc_set(c, "k", 1, "in flight", 9));
+    find_file(dir, "pack.*", pack, sizeof pack);
+    unsigned char *new_pack = slurp(pack, &new_len);
+    assert_int_equal(new_len, old_len); /* both records are as long */
+
+    /* The new pack holds the committed record, then the new one; the table
+     * is the old one naming that pack, marked dirty by the change the kill
+     * interrupted. */
+    unsigned char *image = malloc(old_len + new_len);
+    memcpy(image, new_pack, FMT_PACK_HEADER);
+    memcpy(image + FMT_PACK_HEADER, old_pack + FMT_PACK_HEADER, old_len - FMT_PACK_HEADER);
+    memcpy(image + old_len, new_pack + FMT_PACK_HEADER, new_len - FMT_PACK_HEADER);
+    overwrite(pack, image, old_len + new_len - FMT_PACK_HEADER, 0);
+    const uint32_t dirty = 1;
+    memcpy(old_meta + 20, &dirty, sizeof dirty);
+    memcpy(old_meta + 32, new_pack + 16, 8); /* the pack's generation */
+    fmt_fix_meta_sums(old_meta, meta_len);
+    overwrite(meta, old_meta, meta_len, 1);
+    free(image);
+    free(new_pack);
+
+    fsc_verify_report r = {sizeof r, 0, 0, 0};
+    assert_fsc_ok(fsc_verify(c, 1, &r));
+    fsc_entry *e = NULL;
+    assert_fsc_ok(fsc_get(c, "k", 1, &e));
+    assert_int_equal(fsc_entry_size(e), 9);
+    assert_memory_equal(fsc_entry_data(e), "committed", 9);
+    fsc_entry_free(e);
+    fsc_close(c);
+
+    assert_clean_after_reopen(dir);
+    free(old_pack);
+    free(old_meta);
+    fsc_test_rmtree(dir);
+    free(dir);
+    (void)state;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(old_payload_left_by_replace),
         cmocka_unit_test(payload_left_by_delete),
+        cmocka_unit_test(record_in_flight_survives_repair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,8 +13,15 @@
  * hold). Each ends with every process gone, a fresh fsc_open (which recovers
  * what the crashes left) and exact checks of the files on disk.
  *
- * Usage: torture [--kills N] [--writers W] [--readers R] [--seed S]
- *                [--max-delay-us U] [--dir DIR]
+ * --repair: the unbounded phase alone, with writers that only set, while one
+ * more process runs fsc_verify(repair=1) over and over. After each repair
+ * every key whose last completed operation was a set must read back that
+ * value or a later one of its writer (never a miss, never an older value).
+ * --seconds (or FSC_TORTURE_REPAIR_SECONDS in repair mode) kills for that
+ * long instead of counting kills.
+ *
+ * Usage: torture [--kills N] [--seconds T] [--repair] [--writers W]
+ *                [--readers R] [--seed S] [--max-delay-us U] [--dir DIR]
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -47,6 +54,8 @@ static int opt_writers = 3, opt_readers = 2;
 static uint64_t opt_seed = 0;
 static long opt_max_delay_us = 4000;
 static const char *opt_dir = NULL;
+static long opt_seconds = 0;
+static int opt_repair = 0;
 
 static long checks_passed, checks_failed;
 
@@ -107,7 +116,7 @@ static void writer_main(const char *dir, const char *scratch, int bounded, int w
         key_name(key, kb, sizeof kb, &kl);
         unsigned op = (unsigned)(rnd() % 100);
         int rc;
-        if (op < 20) {
+        if (op < 20 && !opt_repair) {
             put_rec(out, REC_DEL, key, 0);
             rc = fsc_delete(c, kb, kl);
             if (rc == FSC_MISS)
@@ -211,6 +220,40 @@ static void reader_main(const char *dir, int bounded, int nkeys, int stop_fd, in
 }
 
 /* ------------------------------------------------------------------ */
+/* Repairer                                                            */
+/* ------------------------------------------------------------------ */
+
+struct repair_counts {
+    uint64_t problems, repaired;
+};
+
+/* Repairs, reports the counts on `out`, waits for the supervisor's go on
+ * `go` (EOF: stop), and again. */
+static void repairer_main(const char *dir, int out, int go) {
+    fsc_options o;
+    open_opts(&o, 0);
+    fsc_cache *c;
+    if (fsc_open(dir, &o, &c) != FSC_OK) {
+        fprintf(stderr, "repairer: fsc_open: %s\n", fsc_errmsg());
+        _exit(2);
+    }
+    char b;
+    do {
+        fsc_verify_report r = {sizeof r, 0, 0, 0};
+        int rc = fsc_verify(c, 1, &r);
+        if (rc != FSC_OK) {
+            fprintf(stderr, "repairer: fsc_verify(repair=1): %s (%s)\n", fsc_strerror(rc), fsc_errmsg());
+            _exit(4);
+        }
+        struct repair_counts n = {r.problems, r.repaired};
+        if (write(out, &n, sizeof n) != (ssize_t)sizeof n)
+            _exit(3);
+    } while (read(go, &b, 1) == 1);
+    fsc_close(c);
+    _exit(0);
+}
+
+/* ------------------------------------------------------------------ */
 /* Supervisor                                                          */
 /* ------------------------------------------------------------------ */
 
@@ -235,6 +278,11 @@ struct phase {
     struct writer w[MAX_WRITERS];
     uint64_t next_base;
     long kills, checked, wrong, lost, evicted_or_gone, failed_ops;
+    /* Repair mode: the repairer's pid, its report pipe and its go pipe. */
+    pid_t repairer;
+    int repair_fd, go_fd;
+    long repairs;
+    uint64_t repair_problems, repaired;
 };
 
 static void apply_rec(struct phase *ph, const struct rec *r) {
@@ -313,6 +361,9 @@ static void spawn_writer(struct phase *ph, int i) {
     }
     if (pid == 0) {
         close(p[0]);
+        /* The repairer must see EOF on its go pipe when the supervisor closes it. */
+        if (ph->go_fd >= 0)
+            close(ph->go_fd);
         writer_main(ph->dir, ph->scratch, ph->bounded, i, base, p[1]);
     }
     close(p[1]);
@@ -384,7 +435,102 @@ static void check_key(struct phase *ph, fsc_cache *c, uint32_t key, int final) {
     k->inflight = 0;
 }
 
-static void sleep_draining(struct phase *ph, long us) {
+/* Right after a repair, with writers running: every key with a completed set
+ * reads back that value or a later one of its writer (seqs grow). */
+static void check_after_repair(struct phase *ph, fsc_cache *c) {
+    for (int i = 0; i < opt_writers; i++)
+        if (ph->w[i].pid > 0)
+            drain(ph, &ph->w[i], 0);
+    for (uint32_t key = 0; key < (uint32_t)ph->nkeys; key++) {
+        const uint64_t committed = ph->keys[key].committed;
+        if (committed == 0)
+            continue;
+        char kb[64];
+        size_t kl;
+        key_name(key, kb, sizeof kb, &kl);
+        fsc_entry *e;
+        int rc = fsc_get(c, kb, kl, &e);
+        ph->checked++;
+        if (rc == FSC_MISS) {
+            ph->lost++;
+            CHECK(0, "key %s: committed value seq %" PRIx64 " lost after repair %ld", kb, committed, ph->repairs);
+            continue;
+        }
+        if (rc != FSC_OK) {
+            CHECK(0, "key %s: fsc_get after a repair gave %s (%s)", kb, fsc_strerror(rc), fsc_errmsg());
+            continue;
+        }
+        uint32_t vk;
+        uint64_t seq;
+        const unsigned char *data = fsc_entry_data(e);
+        int ok = data && tv_check(data, fsc_entry_size(e), &vk, &seq) == 0 && vk == key && seq >= committed;
+        if (!ok)
+            ph->wrong++;
+        CHECK(ok, "key %s: after repair %ld, not the committed value seq %" PRIx64 " or a later one", kb, ph->repairs,
+              committed);
+        fsc_entry_free(e);
+    }
+}
+
+/* A repair's report: counted, the keys checked, then the repairer goes on. */
+static void repair_reported(struct phase *ph, fsc_cache *c) {
+    struct repair_counts n;
+    if (read(ph->repair_fd, &n, sizeof n) != (ssize_t)sizeof n) {
+        CHECK(0, "the repairer stopped reporting");
+        close(ph->repair_fd);
+        ph->repair_fd = -1;
+        return;
+    }
+    ph->repairs++;
+    ph->repair_problems += n.problems;
+    ph->repaired += n.repaired;
+    check_after_repair(ph, c);
+    char b = 'g';
+    if (write(ph->go_fd, &b, 1) != 1)
+        CHECK(0, "the repairer is gone");
+}
+
+static void spawn_repairer(struct phase *ph) {
+    int rep[2], go[2];
+    if (pipe2(rep, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) {
+        perror("pipe");
+        exit(1);
+    }
+    ph->repairer = fork();
+    if (ph->repairer < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (ph->repairer == 0) {
+        close(rep[0]);
+        close(go[1]);
+        repairer_main(ph->dir, rep[1], go[0]);
+    }
+    close(rep[1]);
+    close(go[0]);
+    ph->repair_fd = rep[0];
+    ph->go_fd = go[1];
+}
+
+/* Tells the repairer to stop after its current repair, takes its last report
+ * and its exit status. */
+static void stop_repairer(struct phase *ph) {
+    close(ph->go_fd);
+    struct repair_counts n;
+    while (ph->repair_fd >= 0 && read(ph->repair_fd, &n, sizeof n) == (ssize_t)sizeof n) {
+        ph->repairs++;
+        ph->repair_problems += n.problems;
+        ph->repaired += n.repaired;
+    }
+    if (ph->repair_fd >= 0)
+        close(ph->repair_fd);
+    int st;
+    while (waitpid(ph->repairer, &st, 0) < 0 && errno == EINTR) {
+    }
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the repairer ended with status %d", st);
+}
+
+static void sleep_draining(struct phase *ph, fsc_cache *c, long us) {
     struct timespec now, end;
     clock_gettime(CLOCK_MONOTONIC, &end);
     end.tv_nsec += (us % 1000000) * 1000;
@@ -395,14 +541,18 @@ static void sleep_draining(struct phase *ph, long us) {
         long left = (end.tv_sec - now.tv_sec) * 1000000 + (end.tv_nsec - now.tv_nsec) / 1000;
         if (left <= 0)
             return;
-        struct pollfd p[MAX_WRITERS];
+        struct pollfd p[MAX_WRITERS + 1];
         for (int i = 0; i < opt_writers; i++)
             p[i] = (struct pollfd){ph->w[i].fd, POLLIN, 0};
+        p[opt_writers] = (struct pollfd){ph->repairer > 0 ? ph->repair_fd : -1, POLLIN, 0};
         struct timespec ts = {left / 1000000, (left % 1000000) * 1000};
-        if (ppoll(p, (nfds_t)opt_writers, &ts, NULL) > 0)
+        if (ppoll(p, (nfds_t)opt_writers + 1, &ts, NULL) > 0) {
             for (int i = 0; i < opt_writers; i++)
                 if (p[i].revents)
                     drain(ph, &ph->w[i], 0);
+            if (p[opt_writers].revents)
+                repair_reported(ph, c);
+        }
     }
 }
 
@@ -437,6 +587,7 @@ static void run_phase(const char *work, int bounded, long kills, struct totals *
     ph.nkeys = opt_writers * KEYS_PER_WRITER;
     ph.keys = calloc((size_t)ph.nkeys, sizeof *ph.keys);
     ph.next_base = (opt_seed + 1) << 48;
+    ph.repair_fd = ph.go_fd = -1;
 
     fsc_options o;
     open_opts(&o, bounded);
@@ -465,19 +616,27 @@ static void run_phase(const char *work, int bounded, long kills, struct totals *
 
     for (int i = 0; i < opt_writers; i++)
         spawn_writer(&ph, i);
-    for (long n = 0; n < kills; n++) {
+    if (opt_repair)
+        spawn_repairer(&ph);
+    /* Kills counted, or (with --seconds) for that long. */
+    const time_t until = opt_seconds > 0 ? time(NULL) + opt_seconds : 0;
+    for (long n = 0; until ? time(NULL) < until : n < kills; n++) {
         int i = (int)(rnd() % (uint64_t)opt_writers);
-        sleep_draining(&ph, (long)(rnd() % (uint64_t)(opt_max_delay_us + 1)));
+        sleep_draining(&ph, c, (long)(rnd() % (uint64_t)(opt_max_delay_us + 1)));
         kill_writer(&ph, c, i);
-        if (n + 1 < kills)
-            spawn_writer(&ph, i);
-        else
-            ph.w[i].pid = 0;
+        spawn_writer(&ph, i);
     }
     /* The last kills: every writer still running (also SIGKILL, also counted). */
     for (int i = 0; i < opt_writers; i++)
         if (ph.w[i].pid > 0)
             kill_writer(&ph, c, i);
+    if (opt_repair) {
+        stop_repairer(&ph);
+        check_after_repair(&ph, c);
+        printf("repairs: %ld, with %" PRIu64 " problems found and %" PRIu64 " repaired while writers ran\n", ph.repairs,
+               ph.repair_problems, ph.repaired);
+        CHECK(ph.repairs > 0, "no repair ran");
+    }
 
     /* Every writer is dead but readers still hold the cache open. A shard
      * whose writer was killed inside its change keeps a stale line until its
@@ -591,10 +750,10 @@ static int rm_tree(const char *path) {
 int main(int argc, char **argv) {
     static const struct option lo[] = {{"kills", 1, 0, 'k'},   {"writers", 1, 0, 'w'}, {"readers", 1, 0, 'r'},
                                        {"seed", 1, 0, 's'},    {"dir", 1, 0, 'd'},     {"max-delay-us", 1, 0, 'u'},
-                                       {0, 0, 0, 0}};
+                                       {"seconds", 1, 0, 't'}, {"repair", 0, 0, 'R'},  {0, 0, 0, 0}};
     int ch;
     opt_seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
-    while ((ch = getopt_long(argc, argv, "k:w:r:s:d:u:", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "k:w:r:s:d:u:t:R", lo, NULL)) != -1) {
         switch (ch) {
         case 'k': opt_kills = atol(optarg); break;
         case 'w': opt_writers = atoi(optarg); break;
@@ -602,8 +761,12 @@ int main(int argc, char **argv) {
         case 's': opt_seed = strtoull(optarg, NULL, 0); break;
         case 'd': opt_dir = optarg; break;
         case 'u': opt_max_delay_us = atol(optarg); break;
+        case 't': opt_seconds = atol(optarg); break;
+        case 'R': opt_repair = 1; break;
         default:
-            fprintf(stderr, "usage: %s [--kills N] [--writers W] [--readers R] [--seed S] [--max-delay-us U] [--dir D]\n",
+            fprintf(stderr,
+                    "usage: %s [--kills N] [--seconds T] [--repair] [--writers W] [--readers R] [--seed S]\n"
+                    "          [--max-delay-us U] [--dir D]\n",
                     argv[0]);
             return 2;
         }
@@ -612,6 +775,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "writers 1..%d, readers 0..%d\n", MAX_WRITERS, MAX_READERS);
         return 2;
     }
+    /* How long the repair torture runs is the CI's to choose. */
+    const char *repair_seconds = getenv("FSC_TORTURE_REPAIR_SECONDS");
+    if (opt_repair && repair_seconds && *repair_seconds)
+        opt_seconds = atol(repair_seconds);
     signal(SIGPIPE, SIG_IGN);
     rng_state = tv_mix(opt_seed);
     char work[4096];
@@ -621,15 +788,26 @@ int main(int argc, char **argv) {
         perror("mkdtemp");
         return 1;
     }
-    printf("torture: seed %" PRIu64 ", %ld kills, %d writers, %d readers, in %s\n", opt_seed, opt_kills, opt_writers,
-           opt_readers, work);
+    if (opt_seconds > 0)
+        printf("torture: seed %" PRIu64 ", kills for %ld s, %d writers, %d readers%s, in %s\n", opt_seed, opt_seconds,
+               opt_writers, opt_readers, opt_repair ? ", a repair loop" : "", work);
+    else
+        printf("torture: seed %" PRIu64 ", %ld kills, %d writers, %d readers%s, in %s\n", opt_seed, opt_kills,
+               opt_writers, opt_readers, opt_repair ? ", a repair loop" : "", work);
     fflush(stdout);
 
     struct totals tot;
     memset(&tot, 0, sizeof tot);
-    long half = opt_kills / 2;
+    /* A time limit is shared by the phases; the repair mode has one phase. */
+    long half = opt_repair ? 0 : opt_kills / 2;
+    const long seconds = opt_seconds;
+    if (!opt_repair)
+        opt_seconds = seconds - seconds / 2;
     run_phase(work, 0, opt_kills - half, &tot);
-    run_phase(work, 1, half, &tot);
+    if (!opt_repair) {
+        opt_seconds = seconds / 2;
+        run_phase(work, 1, half, &tot);
+    }
 
     printf("kills: %ld\n", tot.kills);
     printf("reads verified: %" PRIu64 " (of %" PRIu64 " reads by readers; %" PRIu64 " reader errors)\n", tot.verified,
