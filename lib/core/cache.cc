@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "clock.h"
+#include "codec.h"
 #include "directory.h"
 #include "error.h"
 #include "file_ops.h"
@@ -27,7 +28,8 @@ constexpr size_t record_size = 32;
 constexpr off_t horizon_at = 32;
 constexpr size_t horizon_size = 16;
 
-uint64_t horizon_sum(int64_t last_use_us) { return checksum64(&last_use_us, 8, 0x46534348); }
+// Over the horizon's 8 bytes as stored.
+uint64_t horizon_sum(const unsigned char *horizon) { return checksum64(horizon, 8, 0x46534348); }
 // Lock waits longer than about 34 years wait as long as it takes.
 constexpr int64_t max_timeout_ms = int64_t(1) << 40;
 const char record_magic[4] = {'F', 'S', 'C', 'I'};
@@ -235,20 +237,17 @@ bool Cache::load_shared(Invalidation *inv, bool *horizon_ok) const {
             throw_errno(errno, "read '" + base_path_ + "/lock'");
         std::memset(buf + n, 0, sizeof buf - size_t(n)); // never written: zeros
         *inv = Invalidation{};
-        int64_t horizon;
-        uint64_t sum;
-        std::memcpy(&horizon, buf + horizon_at, 8);
-        std::memcpy(&sum, buf + horizon_at + 8, 8);
-        *horizon_ok = (horizon == 0 && sum == 0) || sum == horizon_sum(horizon);
+        const int64_t horizon = load_le64s(buf + horizon_at);
+        const uint64_t sum = load_le64(buf + horizon_at + 8);
+        *horizon_ok = (horizon == 0 && sum == 0) || sum == horizon_sum(buf + horizon_at);
         if (*horizon_ok)
             inv->lru_horizon_us = horizon;
-        std::memcpy(&sum, buf + 24, 8);
         // All zeros: never invalidated.
         record_ok = std::all_of(buf, buf + record_size, [](unsigned char c) { return c == 0; }) ||
-                    (std::memcmp(buf, record_magic, 4) == 0 && sum == checksum64(buf, 24));
+                    (std::memcmp(buf, record_magic, 4) == 0 && load_le64(buf + 24) == checksum64(buf, 24));
         if (record_ok) {
-            std::memcpy(&inv->hard_us, buf + 8, 8);
-            std::memcpy(&inv->soft_us, buf + 16, 8);
+            inv->hard_us = load_le64s(buf + 8);
+            inv->soft_us = load_le64s(buf + 16);
         }
         if (record_ok && *horizon_ok)
             break; // else read while a writer was writing, or damaged: read again
@@ -278,10 +277,9 @@ Cache::Invalidation Cache::reset_invalidation() const {
 void Cache::write_invalidation(const Invalidation &inv) const {
     unsigned char buf[record_size] = {};
     std::memcpy(buf, record_magic, 4);
-    std::memcpy(buf + 8, &inv.hard_us, 8);
-    std::memcpy(buf + 16, &inv.soft_us, 8);
-    uint64_t sum = checksum64(buf, 24);
-    std::memcpy(buf + 24, &sum, 8);
+    store_le64s(buf + 8, inv.hard_us);
+    store_le64s(buf + 16, inv.soft_us);
+    store_le64(buf + 24, checksum64(buf, 24));
     if (pwrite(locks_->fd(), buf, record_size, 0) != ssize_t(record_size))
         throw_errno(errno, "write '" + base_path_ + "/lock'");
     if (opts_.durable)
@@ -300,8 +298,10 @@ void Cache::invalidate(bool hard) {
 }
 
 void Cache::note_evicted(int64_t last_use_us) {
-    const uint64_t v[2] = {uint64_t(last_use_us), horizon_sum(last_use_us)};
-    (void)!pwrite(locks_->fd(), v, sizeof v, horizon_at);
+    unsigned char b[horizon_size];
+    store_le64s(b, last_use_us);
+    store_le64(b + 8, horizon_sum(b));
+    (void)!pwrite(locks_->fd(), b, sizeof b, horizon_at);
 }
 
 std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool *fresh) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "codec.h"
 #include "error.h"
 
 namespace fsc {
@@ -12,12 +13,6 @@ namespace fsc {
 namespace {
 
 const char hex_digits[] = "0123456789abcdef";
-
-uint64_t load64(const unsigned char *p) noexcept {
-    uint64_t v;
-    std::memcpy(&v, p, 8);
-    return v;
-}
 
 uint64_t rotl(uint64_t v, int r) noexcept { return (v << r) | (v >> (64 - r)); }
 
@@ -50,21 +45,21 @@ std::string KeyHash::hex() const {
     return s;
 }
 
-uint64_t KeyHash::word() const noexcept { return load64(bytes.data() + 8); }
+uint64_t KeyHash::word() const noexcept { return load_le64(bytes.data() + 8); }
 
 uint64_t checksum64(const void *data, size_t len, uint64_t seed) noexcept {
     const auto *p = static_cast<const unsigned char *>(data);
     uint64_t a = seed ^ P1, b = seed + P2, c = rotl(seed, 17) ^ P3, d = seed - P1;
     size_t i = 0;
     for (; i + 32 <= len; i += 32) {
-        a = rotl(a + load64(p + i) * P2, 31) * P1;
-        b = rotl(b + load64(p + i + 8) * P2, 31) * P1;
-        c = rotl(c + load64(p + i + 16) * P2, 31) * P1;
-        d = rotl(d + load64(p + i + 24) * P2, 31) * P1;
+        a = rotl(a + load_le64(p + i) * P2, 31) * P1;
+        b = rotl(b + load_le64(p + i + 8) * P2, 31) * P1;
+        c = rotl(c + load_le64(p + i + 16) * P2, 31) * P1;
+        d = rotl(d + load_le64(p + i + 24) * P2, 31) * P1;
     }
     uint64_t h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18) + len;
     for (; i + 8 <= len; i += 8)
-        h = rotl(h ^ (rotl(load64(p + i) * P2, 31) * P1), 27) * P1 + P3;
+        h = rotl(h ^ (rotl(load_le64(p + i) * P2, 31) * P1), 27) * P1 + P3;
     for (; i < len; i++)
         h = rotl(h ^ (p[i] * P3), 11) * P1;
     h ^= h >> 33;

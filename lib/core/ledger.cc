@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "codec.h"
 #include "hash.h"
 
 namespace fsc {
@@ -25,15 +26,15 @@ constexpr size_t span = size_t(table_at - record_at) + table_size;
 const char magic[4] = {'F', 'S', 'C', 'T'};
 constexpr uint32_t version = 2;
 
-// Seeded with the shard number: a line copied to another shard's place fails.
-uint64_t line_sum(const uint64_t v[2], unsigned shard) { return checksum64(v, 16, 0x4653434cull + shard); }
+// Over the line's first 16 bytes, seeded with the shard number: a line copied
+// to another shard's place fails.
+uint64_t line_sum(const unsigned char *line, unsigned shard) { return checksum64(line, 16, 0x4653434cull + shard); }
 
 // A line's bytes and entries when its checksum holds.
 bool parse_line(const unsigned char *line, unsigned shard, uint64_t v[2]) {
-    uint64_t sum;
-    std::memcpy(v, line, 16);
-    std::memcpy(&sum, line + 16, 8);
-    return sum == line_sum(v, shard);
+    v[0] = load_le64(line);
+    v[1] = load_le64(line + 8);
+    return load_le64(line + 16) == line_sum(line, shard);
 }
 
 bool all_zero(const unsigned char *p, size_t n) {
@@ -67,11 +68,9 @@ std::vector<unsigned> Ledger::load(unsigned char *b, bool *record_ok) const {
             if (!parse_line(b + (table_at - record_at) + line_size * shard, shard, v))
                 bad.push_back(shard);
         }
-        uint64_t sum;
-        std::memcpy(&sum, b + record_size - 8, 8);
         // All zeros: a new cache, no counters yet.
-        *record_ok = all_zero(b, record_size) ||
-                     (std::memcmp(b, magic, 4) == 0 && sum == checksum64(b, record_size - 8));
+        *record_ok = all_zero(b, record_size) || (std::memcmp(b, magic, 4) == 0 &&
+                                                  load_le64(b + record_size - 8) == checksum64(b, record_size - 8));
         if (bad.empty() && *record_ok)
             break; // else read while a writer was writing, or damaged: read again
     }
@@ -97,7 +96,8 @@ Totals Ledger::read_all(bool *record_ok) const {
     }
     if (*record_ok && !all_zero(b, record_size)) {
         uint64_t v[fields];
-        std::memcpy(v, b + 8, sizeof v);
+        for (size_t i = 0; i < fields; i++)
+            v[i] = load_le64(b + 8 + 8 * i);
         t.hits = v[0];
         t.misses = v[1];
         t.sets = v[2];
@@ -120,20 +120,22 @@ Totals Ledger::read() const {
 void Ledger::write(const Totals &t) {
     unsigned char b[record_size] = {};
     std::memcpy(b, magic, 4);
-    std::memcpy(b + 4, &version, 4);
+    store_le32(b + 4, version);
     const uint64_t v[fields] = {t.hits, t.misses, t.sets, t.evictions, t.expirations, t.reserved_bytes,
                                 t.reserved_entries};
-    std::memcpy(b + 8, v, sizeof v);
-    uint64_t sum = checksum64(b, record_size - 8);
-    std::memcpy(b + record_size - 8, &sum, 8);
+    for (size_t i = 0; i < fields; i++)
+        store_le64(b + 8 + 8 * i, v[i]);
+    store_le64(b + record_size - 8, checksum64(b, record_size - 8));
     if (pwrite(locks_->fd(), b, record_size, record_at) != ssize_t(record_size))
         throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
 }
 
 void Ledger::set_shard(unsigned shard, uint64_t bytes, uint64_t entries) {
-    uint64_t v[3] = {bytes, entries, 0};
-    v[2] = line_sum(v, shard);
-    if (pwrite(locks_->fd(), v, sizeof v, table_at + off_t(line_size * shard)) != ssize_t(sizeof v))
+    unsigned char line[line_size];
+    store_le64(line, bytes);
+    store_le64(line + 8, entries);
+    store_le64(line + 16, line_sum(line, shard));
+    if (pwrite(locks_->fd(), line, sizeof line, table_at + off_t(line_size * shard)) != ssize_t(sizeof line))
         throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
 }
 

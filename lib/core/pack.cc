@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "codec.h"
 #include "error.h"
 #include "file_ops.h"
 #include "hash.h"
@@ -22,20 +23,13 @@ const unsigned char dead_magic[4] = {'F', 'S', 'C', 'X'};
 constexpr uint16_t pack_version = 1;
 constexpr size_t head_sum_at = 56;
 
-template <typename T> void put(unsigned char *p, T v) { std::memcpy(p, &v, sizeof v); }
-template <typename T> T get(const unsigned char *p) {
-    T v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-
 std::shared_ptr<PackFile> start(Fd fd, uint64_t gen, uint64_t seq, const std::string &shown) {
     unsigned char b[PackFile::header_size] = {};
     std::memcpy(b, pack_magic, 4);
-    put<uint16_t>(b + 4, pack_version);
-    put<uint64_t>(b + 8, seq);
-    put<uint64_t>(b + 16, gen);
-    put<uint64_t>(b + head_sum_at, checksum64(b, head_sum_at));
+    store_le16(b + 4, pack_version);
+    store_le64(b + 8, seq);
+    store_le64(b + 16, gen);
+    store_le64(b + head_sum_at, checksum64(b, head_sum_at));
     if (pwrite(fd.get(), b, sizeof b, 0) != ssize_t(sizeof b))
         throw_errno(errno ? errno : EIO, "write '" + shown + "'");
     auto p = std::make_shared<PackFile>();
@@ -94,12 +88,12 @@ std::shared_ptr<PackFile> PackFile::open(int dir, uint64_t gen, const std::strin
     }
     unsigned char b[header_size];
     if (pread_full(fd.get(), b, sizeof b, 0, "'" + shown + "'") != sizeof b || std::memcmp(b, pack_magic, 4) != 0 ||
-        get<uint16_t>(b + 4) != pack_version || get<uint64_t>(b + head_sum_at) != checksum64(b, head_sum_at) ||
-        get<uint64_t>(b + 16) != gen)
+        load_le16(b + 4) != pack_version || load_le64(b + head_sum_at) != checksum64(b, head_sum_at) ||
+        load_le64(b + 16) != gen)
         return nullptr;
     auto p = std::make_shared<PackFile>();
     p->gen = gen;
-    p->seq = get<uint64_t>(b + 8);
+    p->seq = load_le64(b + 8);
     p->fd = std::move(fd);
     return p;
 }
@@ -132,8 +126,7 @@ uint64_t PackFile::scan(const std::function<void(const Record &)> &visit, const 
         const bool live = std::memcmp(p, live_magic, 4) == 0;
         if (!live && std::memcmp(p, dead_magic, 4) != 0)
             return at;
-        uint32_t key_len;
-        std::memcpy(&key_len, p + 8, 4);
+        const uint32_t key_len = load_le32(reinterpret_cast<const unsigned char *>(p) + 8);
         if (key_len == 0 || key_len > max_key_len || !(p = need(EntryHeader::size + key_len)))
             return at;
         // A dead record is checked as it was written, before its magic changed.

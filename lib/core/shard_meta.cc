@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "codec.h"
 #include "entry_format.h"
 #include "error.h"
 #include "file_ops.h"
@@ -28,35 +29,28 @@ constexpr size_t slot_sum_at = 48, slot_use_at = 56, head_sum_at = 56;
 // The largest table a shard may have: 2^26 slots (4 GiB of metadata).
 constexpr uint32_t max_capacity = 1u << 26;
 
-template <typename T> void put(unsigned char *p, T v) { std::memcpy(p, &v, sizeof v); }
-template <typename T> T get(const unsigned char *p) {
-    T v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-
 uint32_t capacity_for(uint32_t count) { return std::max(ShardMeta::min_capacity, 2 * count + 2); }
 
 // Decodes a used slot; false for empty, tombstone or damaged slots.
 bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
-    *state = get<uint32_t>(p + 32);
+    *state = load_le32(p + 32);
     if (*state != state_used)
         return false;
-    if (get<uint64_t>(p + slot_sum_at) != checksum64(p, slot_sum_at)) {
+    if (load_le64(p + slot_sum_at) != checksum64(p, slot_sum_at)) {
         *state = state_damaged; // a hole that keeps probing going (or a slot read while written)
         return false;
     }
     std::memcpy(s->hash.bytes.data(), p, 16);
-    s->bytes = get<uint64_t>(p + 16);
-    s->created_us = get<int64_t>(p + 24);
-    const uint32_t where = get<uint32_t>(p + 36);
+    s->bytes = load_le64(p + 16);
+    s->created_us = load_le64s(p + 24);
+    const uint32_t where = load_le32(p + 36);
     if (where != where_file && where != where_pack) {
         *state = state_damaged;
         return false;
     }
     s->packed = where == where_pack;
-    s->payload_gen = s->packed ? 0 : get<uint64_t>(p + 40);
-    s->pack_offset = s->packed ? get<uint64_t>(p + 40) : 0;
+    s->payload_gen = s->packed ? 0 : load_le64(p + 40);
+    s->pack_offset = s->packed ? load_le64(p + 40) : 0;
     // A packed slot's charge is its record's length: bounded, so that no
     // reader allocates what a damaged table claims.
     if (s->packed && (s->bytes <= EntryHeader::size || s->bytes > max_record_len || s->pack_offset < 64 ||
@@ -64,7 +58,7 @@ bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
         *state = state_damaged;
         return false;
     }
-    s->last_use_us = get<int64_t>(p + slot_use_at);
+    s->last_use_us = load_le64s(p + slot_use_at);
     return true;
 }
 
@@ -72,14 +66,14 @@ void encode_slot(unsigned char *p, const Slot *s, uint32_t state) {
     std::memset(p, 0, ShardMeta::slot_size);
     if (s) {
         std::memcpy(p, s->hash.bytes.data(), 16);
-        put<uint64_t>(p + 16, s->bytes);
-        put<int64_t>(p + 24, s->created_us);
-        put<uint32_t>(p + 36, s->packed ? where_pack : where_file);
-        put<uint64_t>(p + 40, s->packed ? s->pack_offset : s->payload_gen);
-        put<int64_t>(p + slot_use_at, s->last_use_us);
+        store_le64(p + 16, s->bytes);
+        store_le64s(p + 24, s->created_us);
+        store_le32(p + 36, s->packed ? where_pack : where_file);
+        store_le64(p + 40, s->packed ? s->pack_offset : s->payload_gen);
+        store_le64s(p + slot_use_at, s->last_use_us);
     }
-    put<uint32_t>(p + 32, state);
-    put<uint64_t>(p + slot_sum_at, checksum64(p, slot_sum_at));
+    store_le32(p + 32, state);
+    store_le64(p + slot_sum_at, checksum64(p, slot_sum_at));
 }
 
 } // namespace
@@ -109,20 +103,20 @@ std::optional<MetaHeader> ShardMeta::read_header() {
     for (int attempt = 0; attempt < 3; attempt++) {
         if (pread_full(fd_.get(), b, sizeof b, 0, "'" + shown_ + "'") != sizeof b)
             return std::nullopt;
-        if (std::memcmp(b, meta_magic, 4) != 0 || get<uint16_t>(b + 4) != meta_version)
+        if (std::memcmp(b, meta_magic, 4) != 0 || load_le16(b + 4) != meta_version)
             return std::nullopt;
-        if (get<uint64_t>(b + head_sum_at) != checksum64(b, head_sum_at))
+        if (load_le64(b + head_sum_at) != checksum64(b, head_sum_at))
             continue; // a writer was rewriting it
         MetaHeader h;
-        h.rewrites = get<uint16_t>(b + 6);
-        h.capacity = get<uint32_t>(b + 8);
-        h.count = get<uint32_t>(b + 12);
-        h.tombstones = get<uint32_t>(b + 16);
-        h.dirty = get<uint32_t>(b + 20);
-        h.bytes = get<uint64_t>(b + 24);
-        h.pack_gen = get<uint64_t>(b + 32);
-        h.pack_end = get<uint64_t>(b + 40);
-        h.pack_dead = get<uint64_t>(b + 48);
+        h.rewrites = load_le16(b + 6);
+        h.capacity = load_le32(b + 8);
+        h.count = load_le32(b + 12);
+        h.tombstones = load_le32(b + 16);
+        h.dirty = load_le32(b + 20);
+        h.bytes = load_le64(b + 24);
+        h.pack_gen = load_le64(b + 32);
+        h.pack_end = load_le64(b + 40);
+        h.pack_dead = load_le64(b + 48);
         if (h.pack_gen ? h.pack_end < 64 + h.pack_dead || h.pack_end > max_pack_len : h.pack_end || h.pack_dead)
             return std::nullopt;
         if (h.capacity < min_capacity || h.capacity > max_capacity || h.count + h.tombstones > h.capacity)
@@ -135,17 +129,17 @@ std::optional<MetaHeader> ShardMeta::read_header() {
 void ShardMeta::write_header(const MetaHeader &h) {
     unsigned char b[slot_size] = {};
     std::memcpy(b, meta_magic, 4);
-    put<uint16_t>(b + 4, meta_version);
-    put<uint16_t>(b + 6, h.rewrites);
-    put<uint32_t>(b + 8, h.capacity);
-    put<uint32_t>(b + 12, h.count);
-    put<uint32_t>(b + 16, h.tombstones);
-    put<uint32_t>(b + 20, h.dirty);
-    put<uint64_t>(b + 24, h.bytes);
-    put<uint64_t>(b + 32, h.pack_gen);
-    put<uint64_t>(b + 40, h.pack_end);
-    put<uint64_t>(b + 48, h.pack_dead);
-    put<uint64_t>(b + head_sum_at, checksum64(b, head_sum_at));
+    store_le16(b + 4, meta_version);
+    store_le16(b + 6, h.rewrites);
+    store_le32(b + 8, h.capacity);
+    store_le32(b + 12, h.count);
+    store_le32(b + 16, h.tombstones);
+    store_le32(b + 20, h.dirty);
+    store_le64(b + 24, h.bytes);
+    store_le64(b + 32, h.pack_gen);
+    store_le64(b + 40, h.pack_end);
+    store_le64(b + 48, h.pack_dead);
+    store_le64(b + head_sum_at, checksum64(b, head_sum_at));
     if (pwrite(fd_.get(), b, sizeof b, 0) != ssize_t(sizeof b))
         throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
 }
@@ -233,8 +227,11 @@ void ShardMeta::touch(uint32_t index, const Slot &s, int64_t now_us, int64_t lru
     // past the table this reader knows (a write there would grow the file).
     if (index >= known_capacity_.load(std::memory_order_relaxed))
         return;
-    if (s.last_use_us == s.created_us || now_us - s.last_use_us >= lag)
-        (void)!pwrite(fd_.get(), &now_us, 8, off_t(slot_size) * (index + 1) + slot_use_at);
+    if (s.last_use_us == s.created_us || now_us - s.last_use_us >= lag) {
+        unsigned char stamp[8];
+        store_le64s(stamp, now_us);
+        (void)!pwrite(fd_.get(), stamp, 8, off_t(slot_size) * (index + 1) + slot_use_at);
+    }
 }
 
 bool ShardMeta::empty() {
@@ -480,7 +477,7 @@ void ShardMeta::rebuild(MetaHeader &head, const std::vector<Slot> &slots) {
         uint32_t i = uint32_t(s.hash.word() % cap);
         bool dup = false;
         unsigned char *at;
-        while (get<uint32_t>((at = table.data() + slot_size * i) + 32) == state_used) {
+        while (load_le32((at = table.data() + slot_size * i) + 32) == state_used) {
             if (std::memcmp(at, s.hash.bytes.data(), 16) == 0) {
                 dup = true;
                 break;
@@ -490,9 +487,9 @@ void ShardMeta::rebuild(MetaHeader &head, const std::vector<Slot> &slots) {
         if (dup) {
             // A damaged table named the key twice: the newest value stays.
             duplicates_dropped_ = true;
-            if (get<int64_t>(at + 24) >= s.created_us)
+            if (load_le64s(at + 24) >= s.created_us)
                 continue;
-            head.bytes -= get<uint64_t>(at + 16);
+            head.bytes -= load_le64(at + 16);
             head.count--;
         }
         encode_slot(at, &s, state_used);

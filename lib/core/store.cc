@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "clock.h"
+#include "codec.h"
 #include "error.h"
 #include "file_ops.h"
 
@@ -285,8 +286,7 @@ std::optional<EntryHeader> Store::peek(int dir, const std::string &name, std::st
     std::string buf(EntryHeader::size + 4096, '\0');
     size_t n = pread_full(fd.get(), &buf[0], buf.size(), 0, "entry '" + name + "'");
     if (n >= EntryHeader::size) {
-        uint32_t key_len;
-        std::memcpy(&key_len, &buf[8], 4); // little-endian, as the format says
+        const uint32_t key_len = load_le32(reinterpret_cast<const unsigned char *>(&buf[8]));
         if (key_len > 4096 && key_len <= max_key_len) {
             buf.resize(EntryHeader::size + key_len);
             n = pread_full(fd.get(), &buf[0], buf.size(), 0, "entry '" + name + "'");
