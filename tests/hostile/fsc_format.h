@@ -9,11 +9,19 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint64_t fmt_load64(const unsigned char *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
+/* Integers are little-endian, on any host. */
+/* The n-byte little-endian integer at p, and its store. */
+static inline uint64_t fmt_load_le(const unsigned char *p, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
+static inline void fmt_store_le(unsigned char *p, uint64_t v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline uint64_t fmt_load64(const unsigned char *p) { return fmt_load_le(p, 8); }
 static inline uint64_t fmt_rotl(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
 
 /* The 64-bit multiply-rotate checksum of FORMAT.md ("checksum64"). */
@@ -58,13 +66,10 @@ static inline uint64_t fmt_value_sum(const void *data, size_t len) {
 static inline void fmt_fix_entry_sum(unsigned char *buf, size_t len) {
     if (len < 64)
         return;
-    uint32_t key_len;
-    memcpy(&key_len, buf + 8, 4);
-    size_t k = key_len;
+    size_t k = (size_t)fmt_load_le(buf + 8, 4);
     if (k > len - 64)
         k = len - 64;
-    uint64_t sum = fmt_checksum64(buf + 64, k, fmt_checksum64(buf, 56, 0));
-    memcpy(buf + 56, &sum, 8);
+    fmt_store_le(buf + 56, fmt_checksum64(buf + 64, k, fmt_checksum64(buf, 56, 0)), 8);
 }
 
 /* Writes a 64-byte entry header for key into out. */
@@ -73,17 +78,15 @@ static inline void fmt_entry_header(unsigned char *out, uint16_t flags, const vo
                                     uint64_t value_sum) {
     memset(out, 0, 64);
     memcpy(out, "FSCE", 4);
-    uint16_t version = 1;
-    memcpy(out + 4, &version, 2);
-    memcpy(out + 6, &flags, 2);
-    memcpy(out + 8, &key_len, 4);
-    memcpy(out + 16, &value_size, 8);
-    memcpy(out + 24, &offset, 8);
-    memcpy(out + 32, &created_us, 8);
-    memcpy(out + 40, &payload_gen, 8);
-    memcpy(out + 48, &value_sum, 8);
-    uint64_t sum = fmt_checksum64(key, key_len, fmt_checksum64(out, 56, 0));
-    memcpy(out + 56, &sum, 8);
+    fmt_store_le(out + 4, 1, 2);
+    fmt_store_le(out + 6, flags, 2);
+    fmt_store_le(out + 8, key_len, 4);
+    fmt_store_le(out + 16, value_size, 8);
+    fmt_store_le(out + 24, offset, 8);
+    fmt_store_le(out + 32, (uint64_t)created_us, 8);
+    fmt_store_le(out + 40, payload_gen, 8);
+    fmt_store_le(out + 48, value_sum, 8);
+    fmt_store_le(out + 56, fmt_checksum64(key, key_len, fmt_checksum64(out, 56, 0)), 8);
 }
 
 /* Fixes every checksum of a meta file image (version 2): the header's (0..55,
@@ -91,14 +94,10 @@ static inline void fmt_entry_header(unsigned char *out, uint16_t flags, const vo
  * 64-byte slot's (0..47, stored at 48; the slot's "where" at 36 and payload
  * generation or pack offset at 40 included). */
 static inline void fmt_fix_meta_sums(unsigned char *buf, size_t len) {
-    if (len >= 64) {
-        uint64_t s = fmt_checksum64(buf, 56, 0);
-        memcpy(buf + 56, &s, 8);
-    }
-    for (size_t at = 64; at + 64 <= len; at += 64) {
-        uint64_t s = fmt_checksum64(buf + at, 48, 0);
-        memcpy(buf + at + 48, &s, 8);
-    }
+    if (len >= 64)
+        fmt_store_le(buf + 56, fmt_checksum64(buf, 56, 0), 8);
+    for (size_t at = 64; at + 64 <= len; at += 64)
+        fmt_store_le(buf + at + 48, fmt_checksum64(buf + at, 48, 0), 8);
 }
 
 /* Pack file `shards/<xx>/pack.<16 hex>`: a 64-byte header ("FSCP", u16
@@ -114,13 +113,10 @@ static inline void fmt_fix_meta_sums(unsigned char *buf, size_t len) {
 static inline uint64_t fmt_pack_record_len(const unsigned char *buf, size_t len, size_t at) {
     if (at > len || len - at < 64 || (memcmp(buf + at, "FSCE", 4) != 0 && memcmp(buf + at, "FSCX", 4) != 0))
         return 0;
-    uint32_t key_len;
-    uint64_t value_size;
-    memcpy(&key_len, buf + at + 8, 4);
-    memcpy(&value_size, buf + at + 16, 8);
+    const uint64_t key_len = fmt_load_le(buf + at + 8, 4), value_size = fmt_load_le(buf + at + 16, 8);
     if (key_len == 0 || key_len > 65536 || value_size > UINT64_MAX - 64 - key_len)
         return 0;
-    return 64 + (uint64_t)key_len + value_size;
+    return 64 + key_len + value_size;
 }
 
 /* Recomputes the header checksum (56..63) of the pack record at buf + at,
@@ -144,21 +140,18 @@ static inline void fmt_fix_record_sum(unsigned char *buf, size_t len, size_t at)
 static inline void fmt_fix_pack_sums(unsigned char *buf, size_t len) {
     if (len < FMT_PACK_HEADER)
         return;
-    uint64_t s = fmt_checksum64(buf, 56, 0);
-    memcpy(buf + 56, &s, 8);
+    fmt_store_le(buf + 56, fmt_checksum64(buf, 56, 0), 8);
     size_t at = FMT_PACK_HEADER;
     for (;;) {
         uint64_t rec = fmt_pack_record_len(buf, len, at);
         if (rec == 0)
             return;
-        uint32_t key_len;
-        memcpy(&key_len, buf + at + 8, 4);
+        const size_t key_len = (size_t)fmt_load_le(buf + at + 8, 4);
         if (rec > len - at) {
             fmt_fix_record_sum(buf, len, at);
             return;
         }
-        uint64_t sum = fmt_value_sum(buf + at + 64 + key_len, (size_t)(rec - 64 - key_len));
-        memcpy(buf + at + 48, &sum, 8);
+        fmt_store_le(buf + at + 48, fmt_value_sum(buf + at + 64 + key_len, (size_t)(rec - 64 - key_len)), 8);
         fmt_fix_record_sum(buf, len, at);
         at += (size_t)rec;
     }
@@ -173,22 +166,15 @@ static inline void fmt_fix_pack_sums(unsigned char *buf, size_t len) {
  * 24), LRU horizon (32..39 at 40), totals (64..127 at 128) and each shard's
  * line (its 16 bytes, at 16 into the line, seeded with 0x4653434c + shard). */
 static inline void fmt_fix_lock_sums(unsigned char *buf, size_t len) {
-    if (len >= 32) {
-        uint64_t s = fmt_checksum64(buf, 24, 0);
-        memcpy(buf + 24, &s, 8);
-    }
-    if (len >= 48) {
-        uint64_t s = fmt_checksum64(buf + 32, 8, 0x46534348);
-        memcpy(buf + 40, &s, 8);
-    }
-    if (len >= 64 + 72) {
-        uint64_t s = fmt_checksum64(buf + 64, 64, 0);
-        memcpy(buf + 128, &s, 8);
-    }
+    if (len >= 32)
+        fmt_store_le(buf + 24, fmt_checksum64(buf, 24, 0), 8);
+    if (len >= 48)
+        fmt_store_le(buf + 40, fmt_checksum64(buf + 32, 8, 0x46534348), 8);
+    if (len >= 64 + 72)
+        fmt_store_le(buf + 128, fmt_checksum64(buf + 64, 64, 0), 8);
     for (unsigned shard = 0; shard < 256 && FMT_LOCK_LINE_AT(shard) + 24 <= len; shard++) {
         unsigned char *line = buf + FMT_LOCK_LINE_AT(shard);
-        uint64_t s = fmt_checksum64(line, 16, 0x4653434cull + shard);
-        memcpy(line + 16, &s, 8);
+        fmt_store_le(line + 16, fmt_checksum64(line, 16, 0x4653434cull + shard), 8);
     }
 }
 
