@@ -30,7 +30,13 @@ static void poke(const char *dir, off_t at, const void *data, size_t len) {
     lock_io(dir, at, (void *)data, len, 1);
 }
 
-static void poke64(const char *dir, off_t at, uint64_t v) { poke(dir, at, &v, sizeof v); }
+/* Writes v little-endian, as the format stores integers. */
+static void poke64(const char *dir, off_t at, uint64_t v) {
+    unsigned char b[8];
+    for (size_t i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    poke(dir, at, b, sizeof b);
+}
 
 static void key_of(int i, char *key) { snprintf(key, 32, "key-%d", i); }
 

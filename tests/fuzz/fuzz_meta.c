@@ -34,23 +34,16 @@ static void adopt(unsigned char *img, size_t len, const unsigned char *live, siz
         return;
     if (len >= 40) {
         memcpy(img + 32, live + 32, 8);
-        if (len >= 64) {
-            uint64_t s = fmt_checksum64(img, 56, 0);
-            memcpy(img + 56, &s, 8);
-        }
+        if (len >= 64)
+            fmt_store_le(img + 56, fmt_checksum64(img, 56, 0), 8);
     }
     for (size_t at = 64; at + 64 <= len; at += 64) {
-        uint32_t state;
-        memcpy(&state, img + at + 32, 4);
-        if (state != 1)
+        if (fmt_load_le(img + at + 32, 4) != 1)
             continue;
         for (size_t l = 64; l + 64 <= live_len; l += 64) {
-            uint32_t live_state;
-            memcpy(&live_state, live + l + 32, 4);
-            if (live_state == 1 && memcmp(img + at, live + l, 16) == 0) {
+            if (fmt_load_le(live + l + 32, 4) == 1 && memcmp(img + at, live + l, 16) == 0) {
                 memcpy(img + at + 24, live + l + 24, 8);
-                uint64_t s = fmt_checksum64(img + at, 48, 0);
-                memcpy(img + at + 48, &s, 8);
+                fmt_store_le(img + at + 48, fmt_checksum64(img + at, 48, 0), 8);
                 break;
             }
         }

@@ -50,10 +50,7 @@ static int image_has(const unsigned char *img, size_t img_len, const char *key, 
     for (size_t at = 0; at + 64 + klen + len <= img_len; at++) {
         if (memcmp(img + at, "FSCE", 4) != 0)
             continue;
-        uint32_t key_len;
-        uint64_t value_size;
-        memcpy(&key_len, img + at + 8, 4);
-        memcpy(&value_size, img + at + 16, 8);
+        const uint64_t key_len = fmt_load_le(img + at + 8, 4), value_size = fmt_load_le(img + at + 16, 8);
         if (key_len == klen && value_size == len && memcmp(img + at + 64, key, klen) == 0 &&
             memcmp(img + at + 64 + klen, want, len) == 0)
             return 1;
@@ -102,13 +99,9 @@ static int64_t live_created(const unsigned char *p, size_t len, const char *key)
         uint64_t rec = fmt_pack_record_len(p, len, at);
         if (rec == 0 || rec > len - at)
             return 0;
-        uint32_t key_len;
-        memcpy(&key_len, p + at + 8, 4);
-        if (memcmp(p + at, "FSCE", 4) == 0 && key_len == klen && memcmp(p + at + 64, key, klen) == 0) {
-            int64_t created;
-            memcpy(&created, p + at + 32, 8);
-            return created;
-        }
+        const uint64_t key_len = fmt_load_le(p + at + 8, 4);
+        if (memcmp(p + at, "FSCE", 4) == 0 && key_len == klen && memcmp(p + at + 64, key, klen) == 0)
+            return (int64_t)fmt_load_le(p + at + 32, 8);
         at += (size_t)rec;
     }
 }
@@ -120,23 +113,20 @@ static void adopt(unsigned char *img, size_t len, const unsigned char *live, siz
         return;
     if (len >= 24) {
         memcpy(img + 16, live + 16, 8);
-        if (len >= 64) {
-            uint64_t s = fmt_checksum64(img, 56, 0);
-            memcpy(img + 56, &s, 8);
-        }
+        if (len >= 64)
+            fmt_store_le(img + 56, fmt_checksum64(img, 56, 0), 8);
     }
     for (size_t at = FMT_PACK_HEADER;;) {
         uint64_t rec = fmt_pack_record_len(img, len, at);
         if (rec == 0)
             return;
-        uint32_t key_len;
-        memcpy(&key_len, img + at + 8, 4);
+        const uint64_t key_len = fmt_load_le(img + at + 8, 4);
         for (int i = 0; i < NKEYS; i++) {
             const size_t klen = strlen(keys[i]);
             if (key_len == klen && len - at >= 64 + klen && memcmp(img + at + 64, keys[i], klen) == 0) {
                 int64_t created = live_created(live, live_len, keys[i]);
                 if (created) {
-                    memcpy(img + at + 32, &created, 8);
+                    fmt_store_le(img + at + 32, (uint64_t)created, 8);
                     fmt_fix_record_sum(img, len, at);
                 }
                 break;
@@ -168,9 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (mode & 1)
         fmt_fix_pack_sums(img, size);
     if (mode & 4) {
-        uint64_t gen = 0;
-        if (size >= 24)
-            memcpy(&gen, img + 16, 8);
+        const uint64_t gen = size >= 24 ? fmt_load_le(img + 16, 8) : 0;
         char named[1100];
         snprintf(named, sizeof named, "%.*s/pack.%016llx", (int)(strrchr(pack, '/') - pack), pack,
                  (unsigned long long)gen);

@@ -34,11 +34,7 @@ static void spill(const char *path, const unsigned char *buf, size_t len) {
     close(fd);
 }
 
-static uint32_t u32_at(const unsigned char *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
+static uint32_t u32_at(const unsigned char *p) { return (uint32_t)fmt_load_le(p, 4); }
 
 /* The shard's pack file (its one "pack.*" file) and meta file. */
 static void shard_files(const char *dir, char *pack, char *meta, size_t cap) {
@@ -165,10 +161,9 @@ static void second_slot_further_along_the_chain(void **state) {
         next = (next + 1) % cap;
     unsigned char *a = m + SLOT * (first + 1), *b = m + SLOT * (next + 1);
     memcpy(b, a, SLOT);                   /* the real one, second */
-    memcpy(a + 16, &beta_len, 8);         /* the first names beta's record */
-    memcpy(a + 40, &beta_off, 8);
-    uint32_t count = u32_at(m + 12) + 1;
-    memcpy(m + 12, &count, 4);
+    fmt_store_le(a + 16, beta_len, 8);    /* the first names beta's record */
+    fmt_store_le(a + 40, beta_off, 8);
+    fmt_store_le(m + 12, u32_at(m + 12) + 1, 4);
     fmt_fix_meta_sums(m, meta_len);
     spill(meta, m, meta_len);
     free(p);
@@ -207,7 +202,7 @@ static void second_slot_where_the_old_table_size_leads(void **state) {
     size_t len = SLOT * ((size_t)big + 1);
     unsigned char *f = calloc(1, len);
     memcpy(f, m, SLOT);
-    memcpy(f + 8, &big, 4);
+    fmt_store_le(f + 8, big, 4);
     uint32_t count = 0;
     /* The subject's real slot at its old home, the others at their new
      * homes, then its forged slot where a probe of the new size meets it. */
@@ -223,12 +218,12 @@ static void second_slot_where_the_old_table_size_leads(void **state) {
         unsigned char *d = f + SLOT * (at + 1);
         memcpy(d, s, SLOT);
         if (i == cap) {
-            memcpy(d + 16, &beta_len, 8);
-            memcpy(d + 40, &beta_off, 8);
+            fmt_store_le(d + 16, beta_len, 8);
+            fmt_store_le(d + 40, beta_off, 8);
         }
         count++;
     }
-    memcpy(f + 12, &count, 4);
+    fmt_store_le(f + 12, count, 4);
     fmt_fix_meta_sums(f, len);
     int fd = open(meta, O_WRONLY | O_CLOEXEC);
     assert_true(fd >= 0);
