@@ -23,6 +23,7 @@ constexpr off_t table_at = 256;
 constexpr size_t line_size = 24; // bytes, entries, checksum
 constexpr size_t table_size = 256 * line_size;
 constexpr size_t span = size_t(table_at - record_at) + table_size;
+static_assert(table_at + off_t(table_size) == LockTable::records_size, "the shard table ends the lock file's records");
 const char magic[4] = {'F', 'S', 'C', 'T'};
 constexpr uint32_t version = 2;
 
@@ -49,8 +50,7 @@ Ledger::Ledger(std::shared_ptr<LockTable> locks, std::string shown) : locks_(std
     struct stat st;
     if (fstat(locks_->fd(), &st) != 0)
         throw_errno(errno, "fstat '" + shown_ + "'");
-    if (uint64_t(st.st_size) < uint64_t(table_at) + table_size &&
-        ftruncate(locks_->fd(), table_at + off_t(table_size)) != 0)
+    if (st.st_size < LockTable::records_size && ftruncate(locks_->fd(), LockTable::records_size) != 0)
         throw_errno(errno, "extend '" + shown_ + "'");
 }
 

@@ -41,8 +41,10 @@ private:
 
 class LockTable {
 public:
-    // Byte ranges of the lock file (its content, bytes [0, 6400), holds the
-    // shared records of docs/FORMAT.md; a lock on a byte never touches it).
+    // The lock file's content: the shared records of docs/FORMAT.md (the
+    // Ledger's shard table ends it). A lock on a byte never touches content.
+    static constexpr off_t records_size = 6400;
+    // Byte ranges of the lock file, locked one byte each.
     static constexpr off_t open_range = 4096;            // read-locked by every process that has the cache open
     static constexpr off_t shard_range = 8192;           // + shard number: a shard's write lock
     static constexpr off_t key_range = off_t(1) << 20;   // + 63-bit hash: the dogpile locks
@@ -54,7 +56,6 @@ public:
     // table (keyed by device and inode), so no descriptor of it is ever closed
     // while another user may hold locks through it.
     static std::shared_ptr<LockTable> acquire(int dirfd, const std::string &name, const std::string &shown_path);
-
 
     int fd() const noexcept { return fd_; }
 
