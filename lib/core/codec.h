@@ -1,26 +1,43 @@
 // Little-endian loads and stores: every integer on disk (docs/FORMAT.md) goes
 // through these, so a cache written by a host of one byte order reads the
-// same on a host of the other. Byte by byte: compilers turn each loop into
-// one plain load or store (plus a byte swap on big-endian hosts).
+// same on a host of the other. A memcpy is one plain load or store (GCC does
+// not make one of a byte-by-byte loop); big-endian hosts swap the bytes.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
+#include <cstring>
+
+#if !defined(__BYTE_ORDER__) || (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__ && __BYTE_ORDER__ != __ORDER_BIG_ENDIAN__)
+#error "fsc needs a little- or big-endian host"
+#endif
 
 namespace fsc {
 
 namespace codec_detail {
 
+constexpr bool big_endian = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
+
+inline uint16_t swap(uint16_t v) noexcept { return __builtin_bswap16(v); }
+inline uint32_t swap(uint32_t v) noexcept { return __builtin_bswap32(v); }
+inline uint64_t swap(uint64_t v) noexcept { return __builtin_bswap64(v); }
+
+// Host order to little-endian and back: the same swap, or none.
+template <typename T> inline T le(T v) noexcept {
+    if constexpr (big_endian)
+        return swap(v);
+    else
+        return v;
+}
+
 template <typename T> inline T load_le(const unsigned char *p) noexcept {
-    T v = 0;
-    for (size_t i = 0; i < sizeof(T); i++)
-        v = T(v | T(p[i]) << (8 * i));
-    return v;
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return le(v);
 }
 
 template <typename T> inline void store_le(unsigned char *p, T v) noexcept {
-    for (size_t i = 0; i < sizeof(T); i++)
-        p[i] = static_cast<unsigned char>(v >> (8 * i));
+    v = le(v);
+    std::memcpy(p, &v, sizeof v);
 }
 
 } // namespace codec_detail
