@@ -532,13 +532,11 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
     Change change;
     {
         ShardTxn txn(*this, shard, dir);
+        txn.untouched();
         // The payload goes in first, under a name no entry uses yet; the
         // entry's rename is the commit. Both happen under the shard lock, so
         // fsc_verify never sees a payload that is about to be named.
         if (payload && renameat(payload->from_dir, payload->from_name.c_str(), dir, payload->name.c_str()) != 0) {
-            const int err = errno;
-            txn.finish(); // nothing changed
-            errno = err;
             if (errno == EXDEV)
                 fail(Status::xdev, "cannot move '" + payload->from_name + "' into '" + base_path_ +
                                        "': it is on another filesystem");
@@ -551,16 +549,15 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
             (fstatat(dir, payload->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))) {
             if (renameat(dir, payload->name.c_str(), payload->from_dir, payload->from_name.c_str()) != 0)
                 unlinkat(dir, payload->name.c_str(), 0);
-            txn.finish(); // nothing changed
             fail(Status::inval, "'" + payload->from_name + "' was replaced by something not a regular file while it was moved");
         }
         if (renameat(temp_dir_.get(), temp.name().c_str(), dir, hex.c_str()) != 0) {
             int err = errno;
             if (payload && renameat(dir, payload->name.c_str(), payload->from_dir, payload->from_name.c_str()) != 0)
                 unlinkat(dir, payload->name.c_str(), 0);
-            txn.finish(); // nothing changed
             throw_errno(err, "rename 'tmp/" + temp.name() + "' -> '" + shown(shard, hex) + "'");
         }
+        txn.changing();
         temp.commit();
         Slot replaced;
         // Dropped while the shard is still marked dirty: a crash here leaves
@@ -604,13 +601,8 @@ Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t c
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, true);
     ShardTxn txn(*this, shard, dir);
-    std::shared_ptr<PackFile> pack;
-    try {
-        pack = txn.pack_to_append();
-    } catch (const Error &) {
-        txn.finish(); // nothing changed
-        throw;
-    }
+    txn.untouched();
+    const std::shared_ptr<PackFile> pack = txn.pack_to_append();
     const std::string where = shown(shard, PackFile::name(pack->gen));
     // Appended past the end the table knows: until the slot names it, the
     // record is nobody's, and a crash leaves only bytes the next append reuses.
@@ -618,9 +610,9 @@ Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t c
     if (pwritev(pack->fd.get(), &iov, 1, off_t(txn.head.pack_end)) != ssize_t(record.size())) {
         const int err = errno ? errno : ENOSPC;
         (void)!ftruncate(pack->fd.get(), off_t(txn.head.pack_end));
-        txn.finish(); // nothing changed
         throw_errno(err, "write '" + where + "'");
     }
+    txn.changing();
     if (durable_ && fdatasync(pack->fd.get()) != 0)
         throw_errno(errno, "fsync '" + where + "'");
     Slot slot{key.hash, record.size(), created_us, 0, created_us, true, txn.head.pack_end};
