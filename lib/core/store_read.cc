@@ -71,25 +71,25 @@ std::unique_ptr<Entry> Store::find(const Key &key, const std::function<int64_t()
             break;
         }
         auto found = s.packed ? read_packed(key, dir, s, attempt > 0) : try_find(key, dir);
-        if (found) {
-            if (*found)
+        if (found.settled()) {
+            if (found.state == Lookup::State::found)
                 m.touch(index, s, now_us(), lru_horizon());
-            return std::move(*found);
+            return std::move(found.entry);
         }
     }
     return find_locked(key, dir);
 }
 
-std::optional<std::unique_ptr<Entry>> Store::read_packed(const Key &key, int dir, const Slot &s, bool refresh) {
+Store::Lookup Store::read_packed(const Key &key, int dir, const Slot &s, bool refresh) {
     auto pack = reader_pack(key.hash.shard(), dir, refresh);
     if (!pack)
-        return std::nullopt;
+        return Lookup::retry();
     thread_local std::string buf;
     bool other;
     std::string why;
     if (auto h = pack->read_record(s.pack_offset, s.bytes, key.data, key.len, s.created_us, &buf, &other, &why))
-        return entry_of_record(*h, buf, key.len);
-    return std::nullopt; // another key's record too: a stale descriptor reads old offsets; the lock decides
+        return Lookup::found(entry_of_record(*h, buf, key.len));
+    return Lookup::retry(); // another key's record too: a stale descriptor reads old offsets; the lock decides
 }
 
 std::unique_ptr<Entry> Store::entry_of_record(const EntryHeader &h, const std::string &record, size_t key_len) {
@@ -100,12 +100,12 @@ std::unique_ptr<Entry> Store::entry_of_record(const EntryHeader &h, const std::s
     return std::make_unique<Entry>(Fd(), info, record.substr(head));
 }
 
-std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
+Store::Lookup Store::try_find(const Key &key, int dir) {
     const std::string hex = key.hash.hex();
     Fd fd(open_owned(dir, hex.c_str(), O_RDONLY));
     if (!fd) {
         if (errno == ENOENT)
-            return std::nullopt; // its slot named it: replaced or removed meanwhile
+            return Lookup::retry(); // its slot named it: replaced or removed meanwhile
         if (foreign_file(errno))
             discard(key.hash.shard(), dir, hex, "", -1, not_an_entry);
         throw_errno(errno, "open '" + shown(key.hash.shard(), hex) + "'");
@@ -126,7 +126,7 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     if (!h)
         discard(key.hash.shard(), dir, hex, "", fd.get(), why);
     if (h->key_len != key.len || std::memcmp(buf.data() + EntryHeader::size, key.data, key.len) != 0)
-        return std::unique_ptr<Entry>(); // another key with the same hash
+        return Lookup::absent(); // another key with the same hash
     const uint64_t head = EntryHeader::size + key.len;
 
     EntryInfo info;
@@ -159,7 +159,7 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
                 discard(key.hash.shard(), dir, hex, "", fd.get(), "value checksum mismatch");
             loaded = std::move(value);
         }
-        return std::make_unique<Entry>(std::move(fd), info, std::move(loaded));
+        return Lookup::found(std::make_unique<Entry>(std::move(fd), info, std::move(loaded)));
     }
 
     if (n != head)
@@ -170,7 +170,7 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     if (!pfd || fstat(pfd.get(), &st) != 0 || uint64_t(st.st_size) != h->value_size) {
         const int err = errno;
         if (!same_file(fd.get(), dir, hex))
-            return std::nullopt; // replaced meanwhile: read the new entry
+            return Lookup::retry(); // replaced meanwhile: read the new entry
         if (!pfd && err != ENOENT && !foreign_file(err))
             throw_errno(err, "open '" + shown(key.hash.shard(), payload) + "'");
         discard(key.hash.shard(), dir, hex, payload, fd.get(),
@@ -182,7 +182,7 @@ std::optional<std::unique_ptr<Entry>> Store::try_find(const Key &key, int dir) {
     if (verify_payloads_ && checksum_file(pfd.get(), h->value_size, "'" + shown(key.hash.shard(), payload) + "'") !=
                                 std::optional<uint64_t>(h->value_sum))
         discard(key.hash.shard(), dir, hex, payload, fd.get(), "payload checksum mismatch");
-    return std::make_unique<Entry>(std::move(pfd), info, std::nullopt);
+    return Lookup::found(std::make_unique<Entry>(std::move(pfd), info, std::nullopt));
 }
 
 std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir, bool wait) {
@@ -237,8 +237,7 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir, bool wait) {
         fail(Status::corrupt, "a record in '" + where + "' is damaged (" + why + "); removed");
     if (!s || s->packed)
         return entry;
-    auto found = try_find(key, dir);
-    return found ? std::move(*found) : nullptr;
+    return try_find(key, dir).entry;
 }
 
 std::unique_ptr<Entry> Store::find_unlocked(const Key &key, int dir) {
@@ -247,8 +246,8 @@ std::unique_ptr<Entry> Store::find_unlocked(const Key &key, int dir) {
     for (int attempt = 0; attempt < 64; attempt++) {
         const std::optional<MetaHeader> head = m.header();
         if (head && head->dirty == dirty_rewrite) {
-            if (auto e = find_in_files(key, dir, *head))
-                return std::move(*e);
+            if (Lookup e = find_in_files(key, dir, *head); e.settled())
+                return std::move(e.entry);
             continue; // the shard changed meanwhile
         }
         Slot s;
@@ -259,9 +258,9 @@ std::unique_ptr<Entry> Store::find_unlocked(const Key &key, int dir) {
         if (found == ShardMeta::Lookup::unsure)
             continue; // a slot read while written, or a header: look again
         bool missing = true; // an entry file that is not there (or was replaced)
-        auto e = s.packed ? read_slot_unlocked(key, dir, s, &missing) : try_find(key, dir);
-        if (e)
-            return std::move(*e);
+        Lookup e = s.packed ? read_slot_unlocked(key, dir, s, &missing) : try_find(key, dir);
+        if (e.settled())
+            return std::move(e.entry);
         // The same slot twice, its value missing both times: the writer is
         // removing the value (were it dead, recovery would drop the slot). A
         // slot that changed is a writer replacing the value: look again.
@@ -274,8 +273,7 @@ std::unique_ptr<Entry> Store::find_unlocked(const Key &key, int dir) {
     return find_locked(key, dir, true);
 }
 
-std::optional<std::unique_ptr<Entry>> Store::read_slot_unlocked(const Key &key, int dir, const Slot &s,
-                                                                 bool *missing) {
+Store::Lookup Store::read_slot_unlocked(const Key &key, int dir, const Slot &s, bool *missing) {
     const unsigned shard = key.hash.shard();
     std::string buf, why;
     bool other;
@@ -283,32 +281,32 @@ std::optional<std::unique_ptr<Entry>> Store::read_slot_unlocked(const Key &key, 
     const uint64_t gen = meta(shard, dir).header().value_or(MetaHeader{}).pack_gen;
     if (auto p = gen ? pack_of(shard, dir, gen) : nullptr) {
         if (auto h = p->read_record(s.pack_offset, s.bytes, key.data, key.len, s.created_us, &buf, &other, &why))
-            return entry_of_record(*h, buf, key.len);
+            return Lookup::found(entry_of_record(*h, buf, key.len));
         *missing = true;
     }
     auto p = newest_pack(shard, dir);
     if (auto h = p ? p->read_record(s.pack_offset, s.bytes, key.data, key.len, s.created_us, &buf, &other, &why)
                    : std::nullopt)
-        return entry_of_record(*h, buf, key.len);
-    return std::nullopt;
+        return Lookup::found(entry_of_record(*h, buf, key.len));
+    return Lookup::retry();
 }
 
-std::optional<std::unique_ptr<Entry>> Store::find_in_files(const Key &key, int dir, const MetaHeader &head) {
+Store::Lookup Store::find_in_files(const Key &key, int dir, const MetaHeader &head) {
     // The key's entry file; else its newest live record in the pack the
     // header names, up to the end it gives (past it, appends nobody
     // committed). While a table is rewritten, its shard's files hold its
     // values: a value's file or record goes before its slot does, and a
     // set's is there before its slot is.
-    if (auto e = try_find(key, dir); e && *e)
-        return std::move(*e);
+    if (Lookup e = try_find(key, dir); e.state == Lookup::State::found)
+        return e;
     const unsigned shard = key.hash.shard();
     // Nothing found is a miss only if the table is still in the rewrite
     // that header tells of: else the pack may have been replaced meanwhile.
-    auto absent = [&]() -> std::optional<std::unique_ptr<Entry>> {
+    auto absent = [&]() -> Lookup {
         const auto now = meta(shard, dir).header();
         if (now && now->dirty == head.dirty && now->rewrites == head.rewrites && now->pack_gen == head.pack_gen)
-            return std::unique_ptr<Entry>();
-        return std::nullopt;
+            return Lookup::absent();
+        return Lookup::retry();
     };
     auto pack = head.pack_gen ? pack_of(shard, dir, head.pack_gen) : nullptr;
     if (!pack)
@@ -329,7 +327,7 @@ std::optional<std::unique_ptr<Entry>> Store::find_in_files(const Key &key, int d
     bool other;
     const uint64_t len = EntryHeader::size + key.len + newest->header.value_size;
     if (auto h = pack->read_record(newest->offset, len, key.data, key.len, newest->header.created_us, &buf, &other, &why))
-        return entry_of_record(*h, buf, key.len);
+        return Lookup::found(entry_of_record(*h, buf, key.len));
     return absent();
 }
 
