@@ -128,13 +128,26 @@ private:
         uint64_t gen = 0, end = 0, dead = 0;
         bool torn_inside = false; // a record header inside fails: only a copy of the pack gets rid of it
     };
+    // What one look for a key's value found: its entry; that the key is
+    // absent (a miss, or another key with the same digest); or that the
+    // value was moved or replaced meanwhile, so the lookup is to be made again.
+    struct Lookup {
+        enum class State { found, absent, retry };
+        State state;
+        std::unique_ptr<Entry> entry; // set when found
+
+        static Lookup found(std::unique_ptr<Entry> e) { return Lookup{State::found, std::move(e)}; }
+        static Lookup absent() { return Lookup{State::absent, nullptr}; }
+        static Lookup retry() { return Lookup{State::retry, nullptr}; }
+        bool settled() const noexcept { return state != State::retry; }
+    };
     void sweep_temp();
     int shard_dir(unsigned shard, bool create);
     ShardMeta &meta(unsigned shard, int dir);
-    std::optional<std::unique_ptr<Entry>> try_find(const Key &key, int dir);
-    // The key's packed record at slot s, read lock-free; nullopt when it is
+    Lookup try_find(const Key &key, int dir);
+    // The key's packed record at slot s, read lock-free; retry when it is
     // not the record the slot names (moved by a compaction, or damaged).
-    std::optional<std::unique_ptr<Entry>> read_packed(const Key &key, int dir, const Slot &s, bool refresh);
+    Lookup read_packed(const Key &key, int dir, const Slot &s, bool refresh);
     // The lookup again under the shard lock: for tables being rewritten,
     // records that kept failing, damage. When a writer holds the lock, the
     // lookup is made without it (find_unlocked): readers never wait.
@@ -144,13 +157,13 @@ private:
     // is read again, and a slot whose value stays gone is a miss. Only
     // slots that keep failing their checks (damage) wait for the lock.
     std::unique_ptr<Entry> find_unlocked(const Key &key, int dir);
-    // nullopt: the table left the rewrite `head` tells of meanwhile.
-    std::optional<std::unique_ptr<Entry>> find_in_files(const Key &key, int dir, const MetaHeader &head);
+    // retry: the table left the rewrite `head` tells of meanwhile.
+    Lookup find_in_files(const Key &key, int dir, const MetaHeader &head);
     // Without the shard lock: the packed slot's record in the pack the
     // table's header names now (*missing: that pack was read and the record
     // is not there), else in the shard's newest pack (a writer creating a
     // pack writes slots naming it before the header does).
-    std::optional<std::unique_ptr<Entry>> read_slot_unlocked(const Key &key, int dir, const Slot &s, bool *missing);
+    Lookup read_slot_unlocked(const Key &key, int dir, const Slot &s, bool *missing);
     // The shard's pack for lock-free readers, opened once and kept.
     std::shared_ptr<PackFile> reader_pack(unsigned shard, int dir, bool refresh);
     // The shard's pack of generation gen: the one kept, else opened (and
