@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "clock.h"
 #include "codec.h"
@@ -148,9 +150,14 @@ Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_pt
 Cache::~Cache() {
     fork_locks_.reset();
     try {
-        // Lookup counts alone are not worth waiting for (a writer may be
-        // stopped holding the record lock); reservations go back.
-        if (!flush_pending(false))
+        // A writer may be stopped holding the record lock: lookup counts wait
+        // for it about 100 ms at most, reservations as long as it takes.
+        bool done = flush_pending(false);
+        for (int tries = 0; tries < 100 && (pending_hits_.load() || pending_misses_.load()); tries++) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            done = flush_pending(false);
+        }
+        if (!done)
             flush_pending();
     } catch (...) {
         // Lost counts of one handle are not worth failing a close.
