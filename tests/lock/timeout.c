@@ -78,26 +78,33 @@ static void test_try_and_timeout_across_threads(void **state) {
     assert_fsc_ok(lt_thread_lock(t->cache, LT_KEY(k), 50));
 }
 
+/* Forks a process that takes k's lock and holds it until told on release;
+ * returns once it holds it. */
+static pid_t start_holder(struct fsc_test_ctx *t, const char *k, lt_pipe *held, lt_pipe *release) {
+    pid_t holder = lt_fork();
+    if (holder == 0) {
+        lt_close(&held->r);
+        lt_close(&release->w);
+        fsc_lock_handle *l = NULL;
+        child_check(fsc_lock(t->cache, LT_KEY(k), -1, &l) == FSC_OK, 2);
+        child_check(lt_send(held->w), 3);
+        child_check(lt_recv(release->r), 4);
+        child_check(fsc_unlock(l) == FSC_OK, 5);
+        _exit(0);
+    }
+    lt_close(&held->w);
+    lt_close(&release->r);
+    assert_true(lt_recv(held->r));
+    return holder;
+}
+
 /* A timed wait succeeds when the holder releases within it. */
 static void test_timed_wait_succeeds(void **state) {
     struct fsc_test_ctx *t = *state;
     const char *k = "released-in-time";
     lt_pipe held = lt_pipe_new(), release = lt_pipe_new();
 
-    pid_t holder = lt_fork();
-    if (holder == 0) {
-        lt_close(&held.r);
-        lt_close(&release.w);
-        fsc_lock_handle *l = NULL;
-        child_check(fsc_lock(t->cache, LT_KEY(k), -1, &l) == FSC_OK, 2);
-        child_check(lt_send(held.w), 3);
-        child_check(lt_recv(release.r), 4);
-        child_check(fsc_unlock(l) == FSC_OK, 5);
-        _exit(0);
-    }
-    lt_close(&held.w);
-    lt_close(&release.r);
-    assert_true(lt_recv(held.r));
+    pid_t holder = start_holder(t, k, &held, &release);
     assert_true(lt_send(release.w));
     fsc_lock_handle *l = NULL;
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY(k), 10000, &l));
@@ -116,20 +123,7 @@ static void test_huge_timeout_waits(void **state) {
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         const char *k = "huge-timeout";
         lt_pipe held = lt_pipe_new(), release = lt_pipe_new();
-        pid_t holder = lt_fork();
-        if (holder == 0) {
-            lt_close(&held.r);
-            lt_close(&release.w);
-            fsc_lock_handle *l = NULL;
-            child_check(fsc_lock(t->cache, LT_KEY(k), -1, &l) == FSC_OK, 2);
-            child_check(lt_send(held.w), 3);
-            child_check(lt_recv(release.r), 4);
-            child_check(fsc_unlock(l) == FSC_OK, 5);
-            _exit(0);
-        }
-        lt_close(&held.w);
-        lt_close(&release.r);
-        assert_true(lt_recv(held.r));
+        pid_t holder = start_holder(t, k, &held, &release);
         pid_t watcher = lt_send_when_blocked(getpid(), release.w);
         fsc_lock_handle *l = NULL;
         assert_fsc_ok(fsc_lock(t->cache, LT_KEY(k), huge[i], &l));
