@@ -3,6 +3,7 @@
  * mutex of the handle, a shard lock, a pack descriptor, budget credit). */
 #include "lock_test.h"
 
+#include <execinfo.h>
 #include <stdatomic.h>
 
 /* How many children; FSC_FORK_TEST_CHILDREN may ask for more. */
@@ -66,23 +67,44 @@ static void *work(void *arg) {
     return NULL;
 }
 
+/* A hung child says where it hangs before its alarm ends it: the stack
+ * (decode with addr2line -e <object> <offset>) and the step it was on. */
+static volatile sig_atomic_t child_step;
+
+static void child_hung(int sig) {
+    (void)sig;
+    void *frames[64];
+    int n = backtrace(frames, 64);
+    char line[64];
+    int len = snprintf(line, sizeof line, "hung child: step %d, stack:\n", (int)child_step);
+    if (write(2, line, (size_t)len) < 0) {
+    }
+    backtrace_symbols_fd(frames, n, 2);
+    _exit(128 + SIGALRM);
+}
+
 /* In the child: a set, a get of it, a lock, a get-or-create, each with its
  * own exit code. The parent's threads keep setting meanwhile, so a value
  * may be evicted before it is read back (a miss): what must not happen is a
  * hang or an error. */
 static void child_uses_handle(fsc_cache *c, int n) {
+    signal(SIGALRM, child_hung);
     alarm(FT_CHILD_SECONDS);
     char key[64];
     int kl = snprintf(key, sizeof key, "child-%d", n);
+    child_step = 2;
     child_check(fsc_set(c, key, (size_t)kl, "from the child", 14) == FSC_OK, 2);
+    child_step = 3;
     fsc_entry *e = NULL;
     int st = fsc_get(c, key, (size_t)kl, &e);
     child_check(st == FSC_OK || st == FSC_MISS, 3);
     child_check(st == FSC_MISS || lt_entry_is(e, "from the child"), 4);
     fsc_entry_free(e);
+    child_step = 5;
     fsc_lock_handle *l = NULL;
     child_check(fsc_lock(c, key, (size_t)kl, 0, &l) == FSC_OK, 5);
     child_check(fsc_unlock(l) == FSC_OK, 6);
+    child_step = 7;
     st = fsc_get_or_create(c, LT_KEY("made-1"), -1, make_value, NULL, &e);
     child_check(st == FSC_OK || st == FSC_ECREATOR, 7);
     if (st == FSC_OK)
