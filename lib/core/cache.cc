@@ -7,12 +7,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <optional>
 #include <thread>
 
 #include "clock.h"
-#include "codec.h"
 #include "directory.h"
 #include "error.h"
 #include "file_ops.h"
@@ -22,19 +20,8 @@ namespace fsc {
 
 namespace {
 
-// The shared records at the start of the lock file: the invalidation times;
-// then, read in the same pread, the LRU horizon: the last use of a recently
-// evicted value, a hint written without a lock, with its checksum (one that
-// fails reads as no horizon: any value is usable).
-constexpr size_t record_size = 32;
-constexpr off_t horizon_at = 32;
-constexpr size_t horizon_size = 16;
-
-// Over the horizon's 8 bytes as stored.
-uint64_t horizon_sum(const unsigned char *horizon) { return checksum64(horizon, 8, 0x46534348); }
 // Lock waits longer than about 34 years wait as long as it takes.
 constexpr int64_t max_timeout_ms = int64_t(1) << 40;
-const char record_magic[4] = {'F', 'S', 'C', 'I'};
 
 // The key this thread's get_or_create is creating, and whether a set of it
 // succeeded meanwhile: tells a creator that stored nothing from a value that
@@ -112,7 +99,8 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
 }
 
 Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks)
-    : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)) {
+    : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)),
+      records_(locks_->fd(), base_path_ + "/lock") {
     ledger_ = std::make_unique<Ledger>(locks_, base_path_ + "/lock");
     store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, *ledger_, opts_.durable, opts_.pack_limit,
                                      opts_.verify_payloads, opts_.sharing);
@@ -236,29 +224,17 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
 }
 
 bool Cache::load_shared(Invalidation *inv, bool *horizon_ok) const {
-    unsigned char buf[horizon_at + horizon_size];
+    unsigned char b[lock_file::invalidation_size + lock_file::horizon_size];
+    lock_file::Invalidation times;
     bool record_ok = false;
-    for (int attempt = 0; attempt < 4; attempt++) {
-        ssize_t n = pread(locks_->fd(), buf, sizeof buf, 0);
-        if (n < 0)
-            throw_errno(errno, "read '" + base_path_ + "/lock'");
-        std::memset(buf + n, 0, sizeof buf - size_t(n)); // never written: zeros
-        *inv = Invalidation{};
-        const int64_t horizon = load_le64s(buf + horizon_at);
-        const uint64_t sum = load_le64(buf + horizon_at + 8);
-        *horizon_ok = (horizon == 0 && sum == 0) || sum == horizon_sum(buf + horizon_at);
-        if (*horizon_ok)
-            inv->lru_horizon_us = horizon;
-        // All zeros: never invalidated.
-        record_ok = std::all_of(buf, buf + record_size, [](unsigned char c) { return c == 0; }) ||
-                    (std::memcmp(buf, record_magic, 4) == 0 && load_le64(buf + 24) == checksum64(buf, 24));
-        if (record_ok) {
-            inv->hard_us = load_le64s(buf + 8);
-            inv->soft_us = load_le64s(buf + 16);
-        }
-        if (record_ok && *horizon_ok)
-            break; // else read while a writer was writing, or damaged: read again
-    }
+    records_.read(lock_file::invalidation_at, b, sizeof b, [&](const unsigned char *read) {
+        *horizon_ok = lock_file::decode_horizon(read + (lock_file::horizon_at - lock_file::invalidation_at),
+                                                &inv->lru_horizon_us);
+        record_ok = lock_file::decode_invalidation(read, &times);
+        return record_ok && *horizon_ok;
+    });
+    inv->hard_us = times.hard_us;
+    inv->soft_us = times.soft_us;
     return record_ok;
 }
 
@@ -269,7 +245,7 @@ Cache::Invalidation Cache::read_invalidation() const {
 }
 
 Cache::Invalidation Cache::reset_invalidation() const {
-    LockTable::ShardGuard g(*locks_, LockTable::record_lock);
+    LockTable::ShardGuard g(*locks_, lock_file::record_lock);
     Invalidation inv;
     bool horizon_ok;
     if (load_shared(&inv, &horizon_ok))
@@ -282,19 +258,15 @@ Cache::Invalidation Cache::reset_invalidation() const {
 }
 
 void Cache::write_invalidation(const Invalidation &inv) const {
-    unsigned char buf[record_size] = {};
-    std::memcpy(buf, record_magic, 4);
-    store_le64s(buf + 8, inv.hard_us);
-    store_le64s(buf + 16, inv.soft_us);
-    store_le64(buf + 24, checksum64(buf, 24));
-    if (pwrite(locks_->fd(), buf, record_size, 0) != ssize_t(record_size))
-        throw_errno(errno, "write '" + base_path_ + "/lock'");
+    unsigned char b[lock_file::invalidation_size];
+    lock_file::encode_invalidation(lock_file::Invalidation{inv.hard_us, inv.soft_us}, b);
+    records_.write(lock_file::invalidation_at, b, sizeof b);
     if (opts_.durable)
-        sync_fd(locks_->fd(), "'" + base_path_ + "/lock'");
+        records_.sync();
 }
 
 void Cache::invalidate(bool hard) {
-    LockTable::ShardGuard g(*locks_, LockTable::record_lock);
+    LockTable::ShardGuard g(*locks_, lock_file::record_lock);
     Invalidation inv;
     bool horizon_ok;
     const int64_t now = now_us();
@@ -305,10 +277,9 @@ void Cache::invalidate(bool hard) {
 }
 
 void Cache::note_evicted(int64_t last_use_us) {
-    unsigned char b[horizon_size];
-    store_le64s(b, last_use_us);
-    store_le64(b + 8, horizon_sum(b));
-    (void)!pwrite(locks_->fd(), b, sizeof b, horizon_at);
+    unsigned char b[lock_file::horizon_size];
+    lock_file::encode_horizon(last_use_us, b);
+    records_.write_hint(lock_file::horizon_at, b, sizeof b);
 }
 
 std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool *fresh) {

@@ -16,6 +16,7 @@
 #include "fd.h"
 #include "fork_locks.h"
 #include "ledger.h"
+#include "lock_file_layout.h"
 #include "lock_table.h"
 #include "ownership.h"
 #include "store.h"
@@ -170,6 +171,7 @@ private:
     std::string base_path_;
     Options opts_;
     std::shared_ptr<LockTable> locks_;
+    LockFileRecords records_; // the invalidation record and the LRU horizon
     std::unique_ptr<Ledger> ledger_;
     std::unique_ptr<Store> store_; // refers to *ledger_
     // What this handle has done and not yet written to the ledger. Giving a

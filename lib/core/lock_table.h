@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "clock.h"
+#include "lock_file_layout.h"
 
 namespace fsc {
 
@@ -41,16 +42,6 @@ private:
 
 class LockTable {
 public:
-    // The lock file's content: the shared records of docs/FORMAT.md (the
-    // Ledger's shard table ends it). A lock on a byte never touches content.
-    static constexpr off_t records_size = 6400;
-    // Byte ranges of the lock file, locked one byte each.
-    static constexpr off_t open_range = 4096;            // read-locked by every process that has the cache open
-    static constexpr off_t shard_range = 8192;           // + shard number: a shard's write lock
-    static constexpr off_t key_range = off_t(1) << 20;   // + 63-bit hash: the dogpile locks
-    static constexpr unsigned record_lock = 256;        // ShardGuard number guarding the shared record
-    static constexpr off_t reserve_range = 8192 + 257;   // read-locked by every process with a reservation open
-
     // The table of the lock file `name` in directory dirfd, creating the file
     // when missing. Opening the same file twice in one process gives the same
     // table (keyed by device and inode), so no descriptor of it is ever closed
@@ -66,9 +57,9 @@ public:
     // Pid of another process holding the key's lock, 0 if none.
     pid_t key_holder(uint64_t hash_word);
 
-    // A shard's write lock (or record_lock), held by one thread of one process
-    // at a time; not re-entrant. wait = false only tries: held() says
-    // whether it got the lock.
+    // A shard's write lock (or lock_file::record_lock), held by one thread
+    // of one process at a time; not re-entrant. wait = false only tries:
+    // held() says whether it got the lock.
     class ShardGuard {
     public:
         ShardGuard(LockTable &t, unsigned shard, bool wait = true);
@@ -107,15 +98,15 @@ public:
     // keeping everyone from opening one until f returns. Returns whether it did.
     template <typename F> bool when_no_reservations(F &&f) {
         std::lock_guard<std::mutex> g(state_->mu);
-        if (state_->reserving > 0 || fcntl_lock(reserve_range, F_WRLCK, 0, true) != 0)
+        if (state_->reserving > 0 || fcntl_lock(lock_file::reserve_range, F_WRLCK, 0, true) != 0)
             return false;
         try {
             f();
         } catch (...) {
-            fcntl_unlock(reserve_range, true);
+            fcntl_unlock(lock_file::reserve_range, true);
             throw;
         }
-        fcntl_unlock(reserve_range, true);
+        fcntl_unlock(lock_file::reserve_range, true);
         return true;
     }
     // True when no other process has the cache open now.
