@@ -346,12 +346,13 @@ bool LockTable::alone() {
     return true;
 }
 
-void LockTable::begin_reservation() {
+void LockTable::hold_shared(off_t byte) {
     std::lock_guard<std::mutex> g(state_->mu);
-    if (state_->reserving++ == 0) {
-        int err = fcntl_lock(lock_file::reserve_range, F_RDLCK, -1, true);
+    unsigned &holds = state_->shared_holds[byte];
+    if (holds++ == 0) {
+        int err = fcntl_lock(byte, F_RDLCK, -1, true);
         if (err != 0) {
-            state_->reserving--;
+            state_->shared_holds.erase(byte);
             throw_errno(err, "fcntl(F_OFD_SETLKW) on '" + shown_path_ + "'");
         }
     }
@@ -359,10 +360,13 @@ void LockTable::begin_reservation() {
 
 uint64_t LockTable::fork_generation() { return forks_seen.load(); }
 
-void LockTable::end_reservation() {
+void LockTable::release_shared(off_t byte) {
     std::lock_guard<std::mutex> g(state_->mu);
-    if (state_->reserving > 0 && --state_->reserving == 0)
-        fcntl_unlock(lock_file::reserve_range, true);
+    auto it = state_->shared_holds.find(byte);
+    if (it != state_->shared_holds.end() && --it->second == 0) {
+        state_->shared_holds.erase(it);
+        fcntl_unlock(byte, true);
+    }
 }
 
 void LockTable::unregister_open() {

@@ -86,27 +86,28 @@ public:
     }
     void unregister_open();
 
-    // A set's budget reservation is open from begin to end; while any is open
-    // in this process, the process read-locks reserve_range, so that a dead
-    // process's reservations can be told from live ones.
-    void begin_reservation();
-    void end_reservation();
+    // A read lock on one byte of the lock file, held by this process while
+    // any of its users holds the byte: the first takes it, the last drops it
+    // (a forked child holds none). Whoever takes the byte's write lock in
+    // when_unheld can tell that nobody holds it.
+    void hold_shared(off_t byte);
+    void release_shared(off_t byte);
     // Grows in a forked child: what a handle noted under another value
     // belongs to the parent process.
     static uint64_t fork_generation();
-    // Calls f() when no process (this one included) has a reservation open,
-    // keeping everyone from opening one until f returns. Returns whether it did.
-    template <typename F> bool when_no_reservations(F &&f) {
+    // Calls f() when no process (this one included) holds the byte, keeping
+    // everyone from taking it until f returns. Returns whether it did.
+    template <typename F> bool when_unheld(off_t byte, F &&f) {
         std::lock_guard<std::mutex> g(state_->mu);
-        if (state_->reserving > 0 || fcntl_lock(lock_file::reserve_range, F_WRLCK, 0, true) != 0)
+        if (state_->shared_holds.count(byte) || fcntl_lock(byte, F_WRLCK, 0, true) != 0)
             return false;
         try {
             f();
         } catch (...) {
-            fcntl_unlock(lock_file::reserve_range, true);
+            fcntl_unlock(byte, true);
             throw;
         }
-        fcntl_unlock(lock_file::reserve_range, true);
+        fcntl_unlock(byte, true);
         return true;
     }
     // True when no other process has the cache open now.
@@ -129,7 +130,7 @@ private:
         std::unordered_map<uint64_t, std::unique_ptr<Slot>> slots;
         std::mutex shard_mu[257]; // the shards', then the shared record's
         unsigned opens = 0;
-        unsigned reserving = 0; // open budget reservations in this process
+        std::unordered_map<off_t, unsigned> shared_holds; // hold_shared() calls not yet released, by byte
     };
 
     LockTable(int fd, dev_t dev, ino_t ino, std::string shown_path);

@@ -73,12 +73,20 @@ public:
     }
     bool packs(uint64_t value_size) const noexcept { return value_size <= pack_limit_; }
 
-    // The key's entry, or nullptr when absent (or another key's); stamps its
-    // last use. A damaged entry is removed and reported as Error(corrupt).
-    // lru_horizon() gives the last use of a recently evicted value (0: none),
-    // which sets how often reads stamp (ShardMeta::touch); it is asked only
-    // when a value is found (a miss reads nothing more).
-    std::unique_ptr<Entry> find(const Key &key, const std::function<int64_t()> &lru_horizon);
+    // Where a value found lock-free sits in its shard's table, for stamp_use.
+    struct Use {
+        ShardMeta *meta = nullptr; // nullptr: nothing to stamp
+        uint32_t index = 0;
+        Slot slot;
+    };
+    // The key's entry, or nullptr when absent (or another key's); *use says
+    // where to stamp its last use. A damaged entry is removed and reported as
+    // Error(corrupt).
+    std::unique_ptr<Entry> find(const Key &key, Use *use);
+    // Stamps the last use of a value find() found. lru_horizon_us, the last
+    // use of a recently evicted value (0: none), sets how often reads stamp
+    // (ShardMeta::touch): the caller reads it only for a value found.
+    void stamp_use(const Use &use, int64_t lru_horizon_us);
     Change put_bytes(const Key &key, const void *data, size_t len, int64_t created_us);
     // Copies src (move = false) or renames path in (move = true); size is
     // src's length, measured by the caller (a moved file's is re-read).

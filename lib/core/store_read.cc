@@ -51,7 +51,8 @@ void Store::discard(unsigned shard, int dir, const std::string &name, const std:
     fail(Status::corrupt, "cache entry '" + shown(shard, name) + "' is damaged (" + why + ")" + (removed ? "; removed" : ""));
 }
 
-std::unique_ptr<Entry> Store::find(const Key &key, const std::function<int64_t()> &lru_horizon) {
+std::unique_ptr<Entry> Store::find(const Key &key, Use *use) {
+    *use = Use{};
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, false);
     if (dir < 0)
@@ -73,11 +74,16 @@ std::unique_ptr<Entry> Store::find(const Key &key, const std::function<int64_t()
         auto found = s.packed ? read_packed(key, dir, s, attempt > 0) : try_find(key, dir);
         if (found.settled()) {
             if (found.state == Lookup::State::found)
-                m.touch(index, s, now_us(), lru_horizon());
+                *use = Use{&m, index, s};
             return std::move(found.entry);
         }
     }
     return find_locked(key, dir);
+}
+
+void Store::stamp_use(const Use &use, int64_t lru_horizon_us) {
+    if (use.meta)
+        use.meta->touch(use.index, use.slot, now_us(), lru_horizon_us);
 }
 
 Store::Lookup Store::read_packed(const Key &key, int dir, const Slot &s, bool refresh) {
