@@ -154,7 +154,7 @@ template <typename F> void Cache::charged(const Key &k, uint64_t charge, F &&wri
 }
 
 void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
-    check_size(key_len, len, store_->packs(len));
+    check_size(key_len, len, false);
     const Key k = make_key(key, key_len);
     charged(k, Store::charge(key_len, len), [&] { return store_->put_bytes(k, data, len, now_us()); });
 }
@@ -200,7 +200,7 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
         fail(Status::inval, std::string("fsc_set_file stores regular files only; ") +
                                 (move || fd < 0 ? "'" + std::string(path) + "'" : std::string("the descriptor")) + " is " +
                                 file_kind(st.st_mode));
-    check_size(key_len, uint64_t(st.st_size), false);
+    check_size(key_len, uint64_t(st.st_size), true);
     const Key k = make_key(key, key_len);
     charged(k, Store::charge(key_len, uint64_t(st.st_size)), [&] {
         return store_->put_file(k, src, path, move, uint64_t(st.st_size), offset, now_us());
@@ -395,12 +395,10 @@ VerifyCounts Cache::verify(bool repair) {
 
 Key Cache::make_key(const void *key, size_t key_len) const { return Key{key, key_len, KeyHash::of(key, key_len)}; }
 
-void Cache::check_size(size_t key_len, uint64_t size, bool packed) const {
-    // The value, its entry header and key, its shard's smallest table (and
-    // pack header, for a packed value) must fit.
+void Cache::check_size(size_t key_len, uint64_t size, bool from_file) const {
+    // The value and what it needs on disk beside it must fit.
     // Compared without the sum, which a size near 2^64 would wrap.
-    const uint64_t overhead = Store::charge(key_len, 0) + ShardMeta::file_bytes(ShardMeta::min_capacity) +
-                              (packed ? PackFile::header_size : 0);
+    const uint64_t overhead = store_->overhead(key_len, size, from_file);
     const uint64_t cap = opts_.cache_size;
     if (cap != 0 && (overhead > cap || size > cap - overhead))
         fail(Status::toobig, "a value of " + std::to_string(size) + " bytes needs " + std::to_string(overhead) +

@@ -87,7 +87,9 @@ private:
     // every value stored so far hard-invalidated.
     Invalidation reset_invalidation() const;
     void write_invalidation(const Invalidation &inv) const;
-    void check_size(size_t key_len, uint64_t size, bool packed) const;
+    // Error(toobig) when the value could never fit cache_size. from_file:
+    // stored with set_file.
+    void check_size(size_t key_len, uint64_t size, bool from_file) const;
     // A set's write between its reservation and its settling.
     template <typename F> void charged(const Key &k, uint64_t charge, F &&write);
 

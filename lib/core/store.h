@@ -71,7 +71,13 @@ public:
     static uint64_t charge(size_t key_len, uint64_t value_size) {
         return EntryHeader::size + key_len + value_size;
     }
-    bool packs(uint64_t value_size) const noexcept { return value_size <= pack_limit_; }
+    // What a value of value_size bytes needs on disk beside its own bytes:
+    // its entry header and key, its shard's smallest table, and, when it is
+    // packed, the pack's header. from_file: stored with put_file.
+    uint64_t overhead(size_t key_len, uint64_t value_size, bool from_file) const noexcept {
+        return charge(key_len, 0) + ShardMeta::file_bytes(ShardMeta::min_capacity) +
+               (!from_file && packs(value_size) ? PackFile::header_size : 0);
+    }
 
     // Where a value found lock-free sits in its shard's table, for stamp_use.
     struct Use {
@@ -132,6 +138,9 @@ public:
 
 private:
     class ShardTxn;
+    // The one decision whether a value goes into the shard's pack: put_file
+    // never packs, put_bytes does up to pack_limit bytes.
+    bool packs(uint64_t value_size) const noexcept { return value_size <= pack_limit_; }
     struct PackState {
         uint64_t gen = 0, end = 0, dead = 0;
         bool torn_inside = false; // a record header inside fails: only a copy of the pack gets rid of it
