@@ -25,6 +25,7 @@
 #include "lock_table.h"
 #include "ownership.h"
 #include "pack.h"
+#include "shard_host.h"
 #include "shard_meta.h"
 
 namespace fsc {
@@ -56,7 +57,7 @@ struct VerifyCounts {
     uint64_t checked = 0, problems = 0, repaired = 0;
 };
 
-class Store {
+class Store final : private ShardHost {
 public:
     // base is base_dir's descriptor; shards/ and tmp/ must exist in it.
     // Every change to a shard sets the shard's line in the ledger.
@@ -137,14 +138,9 @@ public:
     VerifyCounts verify(bool repair, bool exclusive);
 
 private:
-    class ShardTxn;
     // The one decision whether a value goes into the shard's pack: put_file
     // never packs, put_bytes does up to pack_limit bytes.
     bool packs(uint64_t value_size) const noexcept { return value_size <= pack_limit_; }
-    struct PackState {
-        uint64_t gen = 0, end = 0, dead = 0;
-        bool torn_inside = false; // a record header inside fails: only a copy of the pack gets rid of it
-    };
     // What one look for a key's value found: its entry; that the key is
     // absent (a miss, or another key with the same digest); or that the
     // value was moved or replaced meanwhile, so the lookup is to be made again.
@@ -160,7 +156,16 @@ private:
     };
     void sweep_temp();
     int shard_dir(unsigned shard, bool create);
-    ShardMeta &meta(unsigned shard, int dir);
+    // ShardHost, for ShardTxn.
+    ShardMeta &meta(unsigned shard, int dir) override;
+    LockTable &shard_locks() override { return *locks_; }
+    mode_t file_mode() const override { return sharing_.file_mode(); }
+    std::vector<Slot> slots_from_files(unsigned shard, int dir, PackState *pack) override {
+        return scan_files(shard, dir, true, nullptr, pack);
+    }
+    void set_line(unsigned shard, uint64_t bytes, uint64_t entries) override {
+        ledger_.set_shard(shard, bytes, entries);
+    }
     Lookup try_find(const Key &key, int dir);
     // The key's packed record at slot s, read lock-free; retry when it is
     // not the record the slot names (moved by a compaction, or damaged).
@@ -185,9 +190,9 @@ private:
     std::shared_ptr<PackFile> reader_pack(unsigned shard, int dir, bool refresh);
     // The shard's pack of generation gen: the one kept, else opened (and
     // kept); nullptr when it is absent or not that pack.
-    std::shared_ptr<PackFile> pack_of(unsigned shard, int dir, uint64_t gen);
+    std::shared_ptr<PackFile> pack_of(unsigned shard, int dir, uint64_t gen) override;
     static std::unique_ptr<Entry> entry_of_record(const EntryHeader &h, const std::string &record, size_t key_len);
-    void set_pack(unsigned shard, std::shared_ptr<PackFile> p);
+    void set_pack(unsigned shard, std::shared_ptr<PackFile> p) override;
     Change put_packed(const Key &key, const void *data, size_t len, int64_t created_us);
     // Shard lock held: the value a slot stood for goes (replaced or removed);
     // when the slot goes too, this comes first. A packed record must end by
@@ -195,7 +200,7 @@ private:
     void drop_value(ShardTxn &txn, int dir, const Slot &old, uint64_t records_end = UINT64_MAX);
     // Shard lock held: copies the live records into a new pack and drops the
     // old one. false: it could not (no space, say) and nothing changed.
-    bool compact(ShardTxn &txn, int dir);
+    bool compact(ShardTxn &txn, int dir) override;
     // Reads the header and key of the entry `name` in dir; nullopt if absent
     // (why empty) or damaged (why says how).
     std::optional<EntryHeader> peek(int dir, const std::string &name, std::string *key, std::string *why);
@@ -218,7 +223,7 @@ private:
     // (each checked against its record or file, dropped if that is gone) and
     // the files follow them: entry files and pack records no slot names were
     // in flight and go, so that no later rebuild brings them back.
-    std::vector<Slot> reconcile(unsigned shard, int dir, const MetaHeader &head, PackState *pack);
+    std::vector<Slot> reconcile(unsigned shard, int dir, const MetaHeader &head, PackState *pack) override;
     // Whether the payload file of external entry h is there, regular, of its
     // size, and (read_whole) passes the entry's checksum.
     static bool payload_intact(int dir, const std::string &hex, const EntryHeader &h, bool read_whole);
@@ -232,7 +237,7 @@ private:
     static std::string payload_name(const std::string &hex, uint64_t gen);
     // Whether an entry naming a payload file has it, regular and of its size (or names none).
     static bool payload_fits(int dir, const std::string &hex, const EntryHeader &h);
-    std::string shown(unsigned shard, const std::string &name) const;
+    std::string shown(unsigned shard, const std::string &name) const override;
 
     int base_;
     std::string base_path_;

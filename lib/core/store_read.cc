@@ -200,7 +200,7 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir, bool wait) {
         // Readers never wait for a writer (it may be stopped inside its change).
         std::unique_ptr<ShardTxn> holder;
         try {
-            holder = std::make_unique<ShardTxn>(*this, shard, dir, wait);
+            holder = std::make_unique<ShardTxn>(static_cast<ShardHost &>(*this), shard, dir, wait);
         } catch (const ShardBusy &) {
             return find_unlocked(key, dir);
         }
