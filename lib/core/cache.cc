@@ -261,15 +261,17 @@ void Cache::invalidate(bool hard) {
 }
 
 std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool *fresh) {
-    Store::Use use;
-    auto e = store_->find(key, &use);
+    Store::Found found = store_->find(key);
+    if (found.damage)
+        store_->repair(*found.damage); // removed; reported as Error(corrupt)
+    std::unique_ptr<Entry> e = std::move(found.entry);
     if (!e)
         return nullptr;
     // The invalidation record, and the LRU horizon with it, matter only to a
     // value found: a miss skips their read. Read after the value, it still
     // orders the two as any concurrent get and invalidate may be ordered.
     const Invalidation inv = read_invalidation();
-    store_->stamp_use(use, inv.lru_horizon_us);
+    store_->stamp_use(found.use, inv.lru_horizon_us);
     if (e->created_us() <= inv.hard_us)
         return nullptr;
     *fresh = !e->expired(expiration_ms, now_us()) && e->created_us() > inv.soft_us;

@@ -86,10 +86,26 @@ public:
         uint32_t index = 0;
         Slot slot;
     };
-    // The key's entry, or nullptr when absent (or another key's); *use says
-    // where to stamp its last use. A damaged entry is removed and reported as
-    // Error(corrupt).
-    std::unique_ptr<Entry> find(const Key &key, Use *use);
+    // An entry file a lock-free read found damaged (or not one of ours),
+    // reported rather than removed there: repair() removes it.
+    struct Damage {
+        unsigned shard;
+        int dir;
+        std::string name, payload; // the entry file, and its payload file (empty: none)
+        Fd fd;                     // the entry file as read (none: not opened): only that file goes
+        std::string why;
+    };
+    // What find() found: the key's entry, or nullptr when absent (or another
+    // key's), or damage to repair.
+    struct Found {
+        std::unique_ptr<Entry> entry;
+        Use use; // where to stamp the entry's last use
+        std::unique_ptr<Damage> damage;
+    };
+    Found find(const Key &key);
+    // Under the shard lock, removes the damaged entry unless a writer
+    // replaced it meanwhile; then reports it as Error(corrupt).
+    [[noreturn]] void repair(const Damage &d);
     // Stamps the last use of a value find() found. lru_horizon_us, the last
     // use of a recently evicted value (0: none), sets how often reads stamp
     // (ShardMeta::touch): the caller reads it only for a value found.
@@ -142,18 +158,25 @@ private:
     // never packs, put_bytes does up to pack_limit bytes.
     bool packs(uint64_t value_size) const noexcept { return value_size <= pack_limit_; }
     // What one look for a key's value found: its entry; that the key is
-    // absent (a miss, or another key with the same digest); or that the
-    // value was moved or replaced meanwhile, so the lookup is to be made again.
+    // absent (a miss, or another key with the same digest); that its entry
+    // file is damaged; or that the value was moved or replaced meanwhile, so
+    // the lookup is to be made again.
     struct Lookup {
-        enum class State { found, absent, retry };
+        enum class State { found, absent, damaged, retry };
         State state;
-        std::unique_ptr<Entry> entry; // set when found
+        std::unique_ptr<Entry> entry;   // set when found
+        std::unique_ptr<Damage> damage; // set when damaged
 
-        static Lookup found(std::unique_ptr<Entry> e) { return Lookup{State::found, std::move(e)}; }
-        static Lookup absent() { return Lookup{State::absent, nullptr}; }
-        static Lookup retry() { return Lookup{State::retry, nullptr}; }
+        static Lookup found(std::unique_ptr<Entry> e) { return Lookup{State::found, std::move(e), nullptr}; }
+        static Lookup absent() { return Lookup{State::absent, nullptr, nullptr}; }
+        static Lookup retry() { return Lookup{State::retry, nullptr, nullptr}; }
         bool settled() const noexcept { return state != State::retry; }
+        // What a find() reports of it (nothing for a retry).
+        Found report() && { return Found{std::move(entry), Use{}, std::move(damage)}; }
     };
+    // The entry file `name` of the key's shard is damaged (why).
+    static Lookup damaged(const Key &key, int dir, const std::string &name, const std::string &payload, Fd fd,
+                          const std::string &why);
     void sweep_temp();
     int shard_dir(unsigned shard, bool create);
     // ShardHost, for ShardTxn.
@@ -173,12 +196,12 @@ private:
     // The lookup again under the shard lock: for tables being rewritten,
     // records that kept failing, damage. When a writer holds the lock, the
     // lookup is made without it (find_unlocked): readers never wait.
-    std::unique_ptr<Entry> find_locked(const Key &key, int dir, bool wait = false);
+    Found find_locked(const Key &key, int dir, bool wait = false);
     // Without the shard lock, which a writer holds: a table being rewritten
     // is passed over for the shard's files (find_in_files); else the table
     // is read again, and a slot whose value stays gone is a miss. Only
     // slots that keep failing their checks (damage) wait for the lock.
-    std::unique_ptr<Entry> find_unlocked(const Key &key, int dir);
+    Found find_unlocked(const Key &key, int dir);
     // retry: the table left the rewrite `head` tells of meanwhile.
     Lookup find_in_files(const Key &key, int dir, const MetaHeader &head);
     // Without the shard lock: the packed slot's record in the pack the
@@ -232,8 +255,6 @@ private:
     // The newest valid pack among `names`; counts (and with repair removes) the others.
     std::shared_ptr<PackFile> pick_pack(unsigned shard, int dir, const std::vector<std::string> &names, bool repair,
                                         VerifyCounts &n);
-    [[noreturn]] void discard(unsigned shard, int dir, const std::string &name, const std::string &payload, int fd,
-                              const std::string &why);
     static std::string payload_name(const std::string &hex, uint64_t gen);
     // Whether an entry naming a payload file has it, regular and of its size (or names none).
     static bool payload_fits(int dir, const std::string &hex, const EntryHeader &h);
