@@ -4,15 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <cstring>
-#include <optional>
-#include <thread>
 
 #include "clock.h"
-#include "codec.h"
 #include "directory.h"
 #include "error.h"
 #include "file_ops.h"
@@ -22,19 +16,8 @@ namespace fsc {
 
 namespace {
 
-// The shared records at the start of the lock file: the invalidation times;
-// then, read in the same pread, the LRU horizon: the last use of a recently
-// evicted value, a hint written without a lock, with its checksum (one that
-// fails reads as no horizon: any value is usable).
-constexpr size_t record_size = 32;
-constexpr off_t horizon_at = 32;
-constexpr size_t horizon_size = 16;
-
-// Over the horizon's 8 bytes as stored.
-uint64_t horizon_sum(const unsigned char *horizon) { return checksum64(horizon, 8, 0x46534348); }
 // Lock waits longer than about 34 years wait as long as it takes.
 constexpr int64_t max_timeout_ms = int64_t(1) << 40;
-const char record_magic[4] = {'F', 'S', 'C', 'I'};
 
 // The key this thread's get_or_create is creating, and whether a set of it
 // succeeded meanwhile: tells a creator that stored nothing from a value that
@@ -112,72 +95,68 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
 }
 
 Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks)
-    : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)) {
+    : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)),
+      records_(locks_->fd(), base_path_ + "/lock") {
     ledger_ = std::make_unique<Ledger>(locks_, base_path_ + "/lock");
     store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, *ledger_, opts_.durable, opts_.pack_limit,
                                      opts_.verify_payloads, opts_.sharing);
+    budget_ = std::make_unique<Budget>(Limits{opts_.cache_size, opts_.max_entries, opts_.expiration_ms}, locks_,
+                                       *ledger_, *store_, records_);
     ledger_->on_damaged_line([this](unsigned shard) { store_->rebuild_line(shard); });
-    rng_.seed(std::minstd_rand::result_type(random64()));
     // Alone with the cache: finish what crashed processes left half-done and
     // drop their reservations (nobody else can have a set in flight).
     locks_->register_open([this] {
         store_->recover();
-        ledger_->update([](Totals &t) { t.reserved_bytes = t.reserved_entries = 0; });
+        budget_->forget_reservations();
     });
     // A set that died between its commit and the eviction that follows it
     // (its shard's table or pack grew past what it reserved) left the cache
     // over budget: finish that eviction.
     // Best effort: the next set evicts too.
     try {
-        if (over_budget(ledger_->read(), 0, 0))
-            evict_until(0, 0);
+        budget_->evict_if_over();
     } catch (const Error &) {
     }
     fork_locks_ = std::make_unique<ForkLocks>(
         [this] {
-            // In this order: the store is called under rng_mu_.
-            pending_mu_.lock();
-            rng_mu_.lock();
+            // In this order: the store is called under the budget's mutexes.
+            budget_->lock_for_fork();
             store_->lock_for_fork();
         },
         [this] {
             store_->unlock_after_fork();
-            rng_mu_.unlock();
-            pending_mu_.unlock();
+            budget_->unlock_after_fork();
         });
 }
 
 Cache::~Cache() {
     fork_locks_.reset();
     try {
-        // A writer may be stopped holding the record lock: lookup counts wait
-        // for it about 100 ms at most, reservations as long as it takes.
-        bool done = flush_pending(false);
-        for (int tries = 0; tries < 100 && (pending_hits_.load() || pending_misses_.load()); tries++) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            done = flush_pending(false);
-        }
-        if (!done)
-            flush_pending();
+        // A writer may be stopped holding the record lock.
+        budget_->close();
     } catch (...) {
         // Lost counts of one handle are not worth failing a close.
     }
     locks_->unregister_open();
 }
 
-void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
-    check_size(key_len, len, store_->packs(len));
-    const Reservation r = reserve(Store::charge(key_len, len));
-    const Key k = make_key(key, key_len);
+template <typename F> void Cache::charged(const Key &k, uint64_t charge, F &&write) {
+    const Budget::Reservation r = budget_->reserve(charge);
     Change c;
     try {
-        c = store_->put_bytes(k, data, len, now_us());
+        c = write();
     } catch (...) {
-        settle_failed(r);
+        budget_->settle_failed(r);
         throw;
     }
-    settle(r, c);
+    budget_->settle(r, c);
     note_stored(k.hash);
+}
+
+void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
+    check_size(key_len, len, false);
+    const Key k = make_key(key, key_len);
+    charged(k, Store::charge(key_len, len), [&] { return store_->put_bytes(k, data, len, now_us()); });
 }
 
 void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, bool move) {
@@ -221,44 +200,25 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
         fail(Status::inval, std::string("fsc_set_file stores regular files only; ") +
                                 (move || fd < 0 ? "'" + std::string(path) + "'" : std::string("the descriptor")) + " is " +
                                 file_kind(st.st_mode));
-    check_size(key_len, uint64_t(st.st_size), false);
-    const Reservation r = reserve(Store::charge(key_len, uint64_t(st.st_size)));
+    check_size(key_len, uint64_t(st.st_size), true);
     const Key k = make_key(key, key_len);
-    Change c;
-    try {
-        c = store_->put_file(k, src, path, move, uint64_t(st.st_size), offset, now_us());
-    } catch (...) {
-        settle_failed(r);
-        throw;
-    }
-    settle(r, c);
-    note_stored(k.hash);
+    charged(k, Store::charge(key_len, uint64_t(st.st_size)), [&] {
+        return store_->put_file(k, src, path, move, uint64_t(st.st_size), offset, now_us());
+    });
 }
 
 bool Cache::load_shared(Invalidation *inv, bool *horizon_ok) const {
-    unsigned char buf[horizon_at + horizon_size];
+    unsigned char b[lock_file::invalidation_size + lock_file::horizon_size];
+    lock_file::Invalidation times;
     bool record_ok = false;
-    for (int attempt = 0; attempt < 4; attempt++) {
-        ssize_t n = pread(locks_->fd(), buf, sizeof buf, 0);
-        if (n < 0)
-            throw_errno(errno, "read '" + base_path_ + "/lock'");
-        std::memset(buf + n, 0, sizeof buf - size_t(n)); // never written: zeros
-        *inv = Invalidation{};
-        const int64_t horizon = load_le64s(buf + horizon_at);
-        const uint64_t sum = load_le64(buf + horizon_at + 8);
-        *horizon_ok = (horizon == 0 && sum == 0) || sum == horizon_sum(buf + horizon_at);
-        if (*horizon_ok)
-            inv->lru_horizon_us = horizon;
-        // All zeros: never invalidated.
-        record_ok = std::all_of(buf, buf + record_size, [](unsigned char c) { return c == 0; }) ||
-                    (std::memcmp(buf, record_magic, 4) == 0 && load_le64(buf + 24) == checksum64(buf, 24));
-        if (record_ok) {
-            inv->hard_us = load_le64s(buf + 8);
-            inv->soft_us = load_le64s(buf + 16);
-        }
-        if (record_ok && *horizon_ok)
-            break; // else read while a writer was writing, or damaged: read again
-    }
+    records_.read(lock_file::invalidation_at, b, sizeof b, [&](const unsigned char *read) {
+        *horizon_ok = lock_file::decode_horizon(read + (lock_file::horizon_at - lock_file::invalidation_at),
+                                                &inv->lru_horizon_us);
+        record_ok = lock_file::decode_invalidation(read, &times);
+        return record_ok && *horizon_ok;
+    });
+    inv->hard_us = times.hard_us;
+    inv->soft_us = times.soft_us;
     return record_ok;
 }
 
@@ -269,7 +229,7 @@ Cache::Invalidation Cache::read_invalidation() const {
 }
 
 Cache::Invalidation Cache::reset_invalidation() const {
-    LockTable::ShardGuard g(*locks_, LockTable::record_lock);
+    LockTable::ShardGuard g(*locks_, lock_file::record_lock);
     Invalidation inv;
     bool horizon_ok;
     if (load_shared(&inv, &horizon_ok))
@@ -282,19 +242,15 @@ Cache::Invalidation Cache::reset_invalidation() const {
 }
 
 void Cache::write_invalidation(const Invalidation &inv) const {
-    unsigned char buf[record_size] = {};
-    std::memcpy(buf, record_magic, 4);
-    store_le64s(buf + 8, inv.hard_us);
-    store_le64s(buf + 16, inv.soft_us);
-    store_le64(buf + 24, checksum64(buf, 24));
-    if (pwrite(locks_->fd(), buf, record_size, 0) != ssize_t(record_size))
-        throw_errno(errno, "write '" + base_path_ + "/lock'");
+    unsigned char b[lock_file::invalidation_size];
+    lock_file::encode_invalidation(lock_file::Invalidation{inv.hard_us, inv.soft_us}, b);
+    records_.write(lock_file::invalidation_at, b, sizeof b);
     if (opts_.durable)
-        sync_fd(locks_->fd(), "'" + base_path_ + "/lock'");
+        records_.sync();
 }
 
 void Cache::invalidate(bool hard) {
-    LockTable::ShardGuard g(*locks_, LockTable::record_lock);
+    LockTable::ShardGuard g(*locks_, lock_file::record_lock);
     Invalidation inv;
     bool horizon_ok;
     const int64_t now = now_us();
@@ -304,27 +260,18 @@ void Cache::invalidate(bool hard) {
     write_invalidation(inv);
 }
 
-void Cache::note_evicted(int64_t last_use_us) {
-    unsigned char b[horizon_size];
-    store_le64s(b, last_use_us);
-    store_le64(b + 8, horizon_sum(b));
-    (void)!pwrite(locks_->fd(), b, sizeof b, horizon_at);
-}
-
 std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool *fresh) {
-    // The invalidation record matters only to a value found: a miss skips
-    // its read. Read after the value, it still orders the two as any
-    // concurrent get and invalidate may be ordered.
-    std::optional<Invalidation> read;
-    auto invalidation = [&]() -> const Invalidation & {
-        if (!read)
-            read = read_invalidation();
-        return *read;
-    };
-    auto e = store_->find(key, [&] { return invalidation().lru_horizon_us; });
+    Store::Found found = store_->find(key);
+    if (found.damage)
+        store_->repair(*found.damage); // removed; reported as Error(corrupt)
+    std::unique_ptr<Entry> e = std::move(found.entry);
     if (!e)
         return nullptr;
-    const Invalidation &inv = invalidation();
+    // The invalidation record, and the LRU horizon with it, matter only to a
+    // value found: a miss skips their read. Read after the value, it still
+    // orders the two as any concurrent get and invalidate may be ordered.
+    const Invalidation inv = read_invalidation();
+    store_->stamp_use(found.use, inv.lru_horizon_us);
     if (e->created_us() <= inv.hard_us)
         return nullptr;
     *fresh = !e->expired(expiration_ms, now_us()) && e->created_us() > inv.soft_us;
@@ -334,7 +281,7 @@ std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool
 std::unique_ptr<Entry> Cache::get(const void *key, size_t key_len) {
     bool fresh = false;
     auto e = lookup(make_key(key, key_len), opts_.expiration_ms, &fresh);
-    count_lookup(e && fresh);
+    budget_->count_lookup(e && fresh);
     return fresh ? std::move(e) : nullptr;
 }
 
@@ -366,7 +313,7 @@ Status Cache::get_or_create(const void *key, size_t key_len, int64_t expiration_
     const Key k = make_key(key, key_len);
     bool fresh = false;
     auto e = lookup(k, expiration_ms, &fresh);
-    count_lookup(e && fresh);
+    budget_->count_lookup(e && fresh);
     if (e && fresh) {
         *out = std::move(e);
         return Status::ok;
@@ -411,6 +358,54 @@ void Cache::foreach(const Visitor &visit) {
             return true;
         return visit(key, h.value_size, h.created_us);
     });
+}
+
+void Cache::prune() {
+    budget_->drop_expired(read_invalidation().hard_us);
+    budget_->evict_until(0, 0);
+}
+
+Totals Cache::stats() {
+    budget_->flush_pending();
+    return ledger_->read();
+}
+
+VerifyCounts Cache::verify(bool repair) {
+    budget_->flush_pending(); // this handle's own reservations are not leftovers
+    const bool alone = locks_->alone();
+    VerifyCounts n = store_->verify(repair, alone);
+    // The invalidation record and the LRU horizon carry checksums of their own.
+    Invalidation inv;
+    bool horizon_ok;
+    if (!load_shared(&inv, &horizon_ok)) {
+        n.problems++;
+        if (repair) {
+            reset_invalidation();
+            n.repaired++;
+        }
+    }
+    if (!horizon_ok) {
+        n.problems++;
+        if (repair) {
+            budget_->clear_horizon(); // no horizon: readers stamp by their values' age
+            n.repaired++;
+        }
+    }
+    budget_->verify(repair, alone, &n);
+    return n;
+}
+
+Key Cache::make_key(const void *key, size_t key_len) const { return Key{key, key_len, KeyHash::of(key, key_len)}; }
+
+void Cache::check_size(size_t key_len, uint64_t size, bool from_file) const {
+    // The value and what it needs on disk beside it must fit.
+    // Compared without the sum, which a size near 2^64 would wrap.
+    const uint64_t overhead = store_->overhead(key_len, size, from_file);
+    const uint64_t cap = opts_.cache_size;
+    if (cap != 0 && (overhead > cap || size > cap - overhead))
+        fail(Status::toobig, "a value of " + std::to_string(size) + " bytes needs " + std::to_string(overhead) +
+                                 " bytes on disk beside it, and the two are more than cache_size (" +
+                                 std::to_string(cap) + " bytes)");
 }
 
 } // namespace fsc

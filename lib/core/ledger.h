@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "error.h"
+#include "lock_file_layout.h"
 #include "lock_table.h"
 
 namespace fsc {
@@ -47,12 +48,12 @@ public:
     // Reads, lets change(t) modify the counters, writes them back, all under
     // the record lock. A damaged record starts again from zero.
     template <typename F> Totals update(F &&change) {
-        LockTable::ShardGuard g(*locks_, LockTable::record_lock);
+        LockTable::ShardGuard g(*locks_, lock_file::record_lock);
         return apply(change);
     }
     // As update, if the record lock is free now; false (nothing done) if not.
     template <typename F> bool try_update(F &&change) {
-        LockTable::ShardGuard g(*locks_, LockTable::record_lock, false);
+        LockTable::ShardGuard g(*locks_, lock_file::record_lock, false);
         if (g.held())
             apply(change);
         return g.held();
@@ -86,6 +87,7 @@ private:
 
     std::shared_ptr<LockTable> locks_;
     std::string shown_;
+    LockFileRecords records_;
     std::function<void(unsigned)> rebuild_line_;
 };
 

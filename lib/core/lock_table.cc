@@ -44,8 +44,8 @@ void sleep_us(int64_t us) {
 }
 
 off_t key_offset(uint64_t hash_word) {
-    const uint64_t span = uint64_t(std::numeric_limits<off_t>::max()) - uint64_t(LockTable::key_range);
-    return LockTable::key_range + off_t(hash_word % span);
+    const uint64_t span = uint64_t(std::numeric_limits<off_t>::max()) - uint64_t(lock_file::key_range);
+    return lock_file::key_range + off_t(hash_word % span);
 }
 
 } // namespace
@@ -135,7 +135,7 @@ void LockTable::after_fork_in_child() {
             ::close(fd);
         }
         if (opens > 0)
-            t->fcntl_lock(open_range, F_RDLCK, 0, true); // never waits here
+            t->fcntl_lock(lock_file::open_range, F_RDLCK, 0, true); // never waits here
     }
     reg.mu.unlock();
 }
@@ -313,7 +313,7 @@ LockTable::ShardGuard::ShardGuard(LockTable &t, unsigned shard, bool wait) : tab
         return;
     if (wait)
         mu.lock();
-    int err = table_.fcntl_lock(shard_range + shard_, F_WRLCK, wait ? -1 : 0, true);
+    int err = table_.fcntl_lock(lock_file::shard_range + shard_, F_WRLCK, wait ? -1 : 0, true);
     if (err != 0) {
         mu.unlock();
         if (!wait && err == EAGAIN)
@@ -326,16 +326,16 @@ LockTable::ShardGuard::ShardGuard(LockTable &t, unsigned shard, bool wait) : tab
 LockTable::ShardGuard::~ShardGuard() {
     if (!held_)
         return;
-    table_.fcntl_unlock(shard_range + shard_, true);
+    table_.fcntl_unlock(lock_file::shard_range + shard_, true);
     table_.state_->shard_mu[shard_].unlock();
 }
 
-bool LockTable::try_exclusive_open() { return fcntl_lock(open_range, F_WRLCK, 0, true) == 0; }
+bool LockTable::try_exclusive_open() { return fcntl_lock(lock_file::open_range, F_WRLCK, 0, true) == 0; }
 
 void LockTable::hold_shared_open() {
     // Converting our own write lock to a read lock is atomic; otherwise this
     // waits only while another process sweeps.
-    fcntl_lock(open_range, F_RDLCK, -1, true);
+    fcntl_lock(lock_file::open_range, F_RDLCK, -1, true);
 }
 
 bool LockTable::alone() {
@@ -346,12 +346,13 @@ bool LockTable::alone() {
     return true;
 }
 
-void LockTable::begin_reservation() {
+void LockTable::hold_shared(off_t byte) {
     std::lock_guard<std::mutex> g(state_->mu);
-    if (state_->reserving++ == 0) {
-        int err = fcntl_lock(reserve_range, F_RDLCK, -1, true);
+    unsigned &holds = state_->shared_holds[byte];
+    if (holds++ == 0) {
+        int err = fcntl_lock(byte, F_RDLCK, -1, true);
         if (err != 0) {
-            state_->reserving--;
+            state_->shared_holds.erase(byte);
             throw_errno(err, "fcntl(F_OFD_SETLKW) on '" + shown_path_ + "'");
         }
     }
@@ -359,16 +360,19 @@ void LockTable::begin_reservation() {
 
 uint64_t LockTable::fork_generation() { return forks_seen.load(); }
 
-void LockTable::end_reservation() {
+void LockTable::release_shared(off_t byte) {
     std::lock_guard<std::mutex> g(state_->mu);
-    if (state_->reserving > 0 && --state_->reserving == 0)
-        fcntl_unlock(reserve_range, true);
+    auto it = state_->shared_holds.find(byte);
+    if (it != state_->shared_holds.end() && --it->second == 0) {
+        state_->shared_holds.erase(it);
+        fcntl_unlock(byte, true);
+    }
 }
 
 void LockTable::unregister_open() {
     std::lock_guard<std::mutex> g(state_->mu);
     if (--state_->opens == 0)
-        fcntl_unlock(open_range, true);
+        fcntl_unlock(lock_file::open_range, true);
 }
 
 KeyHold::~KeyHold() {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "clock.h"
+#include "lock_file_layout.h"
 
 namespace fsc {
 
@@ -41,16 +42,6 @@ private:
 
 class LockTable {
 public:
-    // The lock file's content: the shared records of docs/FORMAT.md (the
-    // Ledger's shard table ends it). A lock on a byte never touches content.
-    static constexpr off_t records_size = 6400;
-    // Byte ranges of the lock file, locked one byte each.
-    static constexpr off_t open_range = 4096;            // read-locked by every process that has the cache open
-    static constexpr off_t shard_range = 8192;           // + shard number: a shard's write lock
-    static constexpr off_t key_range = off_t(1) << 20;   // + 63-bit hash: the dogpile locks
-    static constexpr unsigned record_lock = 256;        // ShardGuard number guarding the shared record
-    static constexpr off_t reserve_range = 8192 + 257;   // read-locked by every process with a reservation open
-
     // The table of the lock file `name` in directory dirfd, creating the file
     // when missing. Opening the same file twice in one process gives the same
     // table (keyed by device and inode), so no descriptor of it is ever closed
@@ -66,9 +57,9 @@ public:
     // Pid of another process holding the key's lock, 0 if none.
     pid_t key_holder(uint64_t hash_word);
 
-    // A shard's write lock (or record_lock), held by one thread of one process
-    // at a time; not re-entrant. wait = false only tries: held() says
-    // whether it got the lock.
+    // A shard's write lock (or lock_file::record_lock), held by one thread
+    // of one process at a time; not re-entrant. wait = false only tries:
+    // held() says whether it got the lock.
     class ShardGuard {
     public:
         ShardGuard(LockTable &t, unsigned shard, bool wait = true);
@@ -95,27 +86,28 @@ public:
     }
     void unregister_open();
 
-    // A set's budget reservation is open from begin to end; while any is open
-    // in this process, the process read-locks reserve_range, so that a dead
-    // process's reservations can be told from live ones.
-    void begin_reservation();
-    void end_reservation();
+    // A read lock on one byte of the lock file, held by this process while
+    // any of its users holds the byte: the first takes it, the last drops it
+    // (a forked child holds none). Whoever takes the byte's write lock in
+    // when_unheld can tell that nobody holds it.
+    void hold_shared(off_t byte);
+    void release_shared(off_t byte);
     // Grows in a forked child: what a handle noted under another value
     // belongs to the parent process.
     static uint64_t fork_generation();
-    // Calls f() when no process (this one included) has a reservation open,
-    // keeping everyone from opening one until f returns. Returns whether it did.
-    template <typename F> bool when_no_reservations(F &&f) {
+    // Calls f() when no process (this one included) holds the byte, keeping
+    // everyone from taking it until f returns. Returns whether it did.
+    template <typename F> bool when_unheld(off_t byte, F &&f) {
         std::lock_guard<std::mutex> g(state_->mu);
-        if (state_->reserving > 0 || fcntl_lock(reserve_range, F_WRLCK, 0, true) != 0)
+        if (state_->shared_holds.count(byte) || fcntl_lock(byte, F_WRLCK, 0, true) != 0)
             return false;
         try {
             f();
         } catch (...) {
-            fcntl_unlock(reserve_range, true);
+            fcntl_unlock(byte, true);
             throw;
         }
-        fcntl_unlock(reserve_range, true);
+        fcntl_unlock(byte, true);
         return true;
     }
     // True when no other process has the cache open now.
@@ -138,7 +130,7 @@ private:
         std::unordered_map<uint64_t, std::unique_ptr<Slot>> slots;
         std::mutex shard_mu[257]; // the shards', then the shared record's
         unsigned opens = 0;
-        unsigned reserving = 0; // open budget reservations in this process
+        std::unordered_map<off_t, unsigned> shared_holds; // hold_shared() calls not yet released, by byte
     };
 
     LockTable(int fd, dev_t dev, ino_t ino, std::string shown_path);

@@ -14,67 +14,21 @@
 #include "error.h"
 #include "file_ops.h"
 #include "ownership.h"
+#include "shard_meta_slot.h"
 
 namespace fsc {
+
+using namespace meta_slot;
 
 namespace {
 
 const unsigned char meta_magic[4] = {'F', 'S', 'C', 'M'};
 constexpr uint16_t meta_version = 2;
-constexpr uint32_t where_file = 0, where_pack = 1;
-constexpr uint32_t state_empty = 0, state_used = 1, state_tombstone = 2;
-// Never written: what decode_slot reports for a slot that fails its checks.
-constexpr uint32_t state_damaged = 3;
-constexpr size_t slot_sum_at = 48, slot_use_at = 56, head_sum_at = 56;
+constexpr size_t head_sum_at = 56;
 // The largest table a shard may have: 2^26 slots (4 GiB of metadata).
 constexpr uint32_t max_capacity = 1u << 26;
 
 uint32_t capacity_for(uint32_t count) { return std::max(ShardMeta::min_capacity, 2 * count + 2); }
-
-// Decodes a used slot; false for empty, tombstone or damaged slots.
-bool decode_slot(const unsigned char *p, Slot *s, uint32_t *state) {
-    *state = load_le32(p + 32);
-    if (*state != state_used)
-        return false;
-    if (load_le64(p + slot_sum_at) != checksum64(p, slot_sum_at)) {
-        *state = state_damaged; // a hole that keeps probing going (or a slot read while written)
-        return false;
-    }
-    std::memcpy(s->hash.bytes.data(), p, 16);
-    s->bytes = load_le64(p + 16);
-    s->created_us = load_le64s(p + 24);
-    const uint32_t where = load_le32(p + 36);
-    if (where != where_file && where != where_pack) {
-        *state = state_damaged;
-        return false;
-    }
-    s->packed = where == where_pack;
-    s->payload_gen = s->packed ? 0 : load_le64(p + 40);
-    s->pack_offset = s->packed ? load_le64(p + 40) : 0;
-    // A packed slot's charge is its record's length: bounded, so that no
-    // reader allocates what a damaged table claims.
-    if (s->packed && (s->bytes <= EntryHeader::size || s->bytes > max_record_len || s->pack_offset < 64 ||
-                      s->pack_offset > max_pack_len)) {
-        *state = state_damaged;
-        return false;
-    }
-    s->last_use_us = load_le64s(p + slot_use_at);
-    return true;
-}
-
-void encode_slot(unsigned char *p, const Slot *s, uint32_t state) {
-    std::memset(p, 0, ShardMeta::slot_size);
-    if (s) {
-        std::memcpy(p, s->hash.bytes.data(), 16);
-        store_le64(p + 16, s->bytes);
-        store_le64s(p + 24, s->created_us);
-        store_le32(p + 36, s->packed ? where_pack : where_file);
-        store_le64(p + 40, s->packed ? s->pack_offset : s->payload_gen);
-        store_le64s(p + slot_use_at, s->last_use_us);
-    }
-    store_le32(p + 32, state);
-    store_le64(p + slot_sum_at, checksum64(p, slot_sum_at));
-}
 
 } // namespace
 

@@ -12,8 +12,8 @@
 
 namespace fsc {
 
-Store::ShardTxn::ShardTxn(Store &s, unsigned shard, int dir, bool wait)
-    : meta(s.meta(shard, dir)), store_(s), shard_(shard), dir_(dir), guard_(*s.locks_, shard, wait),
+ShardTxn::ShardTxn(ShardHost &s, unsigned shard, int dir, bool wait)
+    : meta(s.meta(shard, dir)), store_(s), shard_(shard), dir_(dir), guard_(s.shard_locks(), shard, wait),
       uncaught_at_start_(std::uncaught_exceptions()) {
     if (!guard_.held())
         throw ShardBusy{};
@@ -30,7 +30,7 @@ Store::ShardTxn::ShardTxn(Store &s, unsigned shard, int dir, bool wait)
         pack(false);
 }
 
-Store::ShardTxn::~ShardTxn() {
+ShardTxn::~ShardTxn() {
     if (finished_ || (changing_ && std::uncaught_exceptions() > uncaught_at_start_))
         return; // a change that failed half-way leaves the shard dirty
     try {
@@ -41,19 +41,19 @@ Store::ShardTxn::~ShardTxn() {
     }
 }
 
-void Store::ShardTxn::rebuild_from_files() {
+void ShardTxn::rebuild_from_files() {
     PackState p;
-    std::vector<Slot> slots = store_.scan_files(shard_, dir_, true, nullptr, &p);
+    std::vector<Slot> slots = store_.slots_from_files(shard_, dir_, &p);
     adopt(slots, p);
 }
 
-void Store::ShardTxn::reconcile() {
+void ShardTxn::reconcile() {
     PackState p;
     std::vector<Slot> slots = store_.reconcile(shard_, dir_, head, &p);
     adopt(slots, p);
 }
 
-std::shared_ptr<PackFile> Store::ShardTxn::pack_to_append() {
+std::shared_ptr<PackFile> ShardTxn::pack_to_append() {
     auto p = pack(true);
     struct stat st;
     if (fstat(p->fd.get(), &st) != 0 || uint64_t(st.st_size) < head.pack_end) {
@@ -63,12 +63,12 @@ std::shared_ptr<PackFile> Store::ShardTxn::pack_to_append() {
     return p;
 }
 
-std::shared_ptr<PackFile> Store::ShardTxn::pack(bool create) {
+std::shared_ptr<PackFile> ShardTxn::pack(bool create) {
     if (head.pack_gen == 0) {
         if (!create)
             return nullptr;
         const uint64_t gen = random64();
-        auto p = PackFile::create(dir_, gen, uint64_t(now_us()), shown(gen), store_.sharing_.file_mode());
+        auto p = PackFile::create(dir_, gen, uint64_t(now_us()), shown(gen), store_.file_mode());
         head.pack_gen = gen;
         head.pack_end = PackFile::header_size;
         head.pack_dead = 0;
@@ -86,7 +86,7 @@ std::shared_ptr<PackFile> Store::ShardTxn::pack(bool create) {
     fail(Status::corrupt, "pack file '" + shown(head.pack_gen) + "' cannot be read back");
 }
 
-Change Store::ShardTxn::finish() {
+Change ShardTxn::finish() {
     // Once only: a finish that throws leaves the shard dirty, and the
     // destructor then leaves it so.
     finished_ = true;
@@ -95,14 +95,14 @@ Change Store::ShardTxn::finish() {
         reconcile();
     tidy();
     const Change after = line_of(head);
-    store_.ledger_.set_shard(shard_, uint64_t(after.bytes), uint64_t(after.entries));
+    store_.set_line(shard_, uint64_t(after.bytes), uint64_t(after.entries));
     meta.finish(head);
     return Change{after.bytes - before_.bytes, after.entries - before_.entries};
 }
 
-std::string Store::ShardTxn::shown(uint64_t gen) const { return store_.shown(shard_, PackFile::name(gen)); }
+std::string ShardTxn::shown(uint64_t gen) const { return store_.shown(shard_, PackFile::name(gen)); }
 
-void Store::ShardTxn::adopt(const std::vector<Slot> &slots, const PackState &p) {
+void ShardTxn::adopt(const std::vector<Slot> &slots, const PackState &p) {
     head.pack_gen = p.gen;
     head.pack_end = p.end;
     head.pack_dead = p.dead;
@@ -110,7 +110,7 @@ void Store::ShardTxn::adopt(const std::vector<Slot> &slots, const PackState &p) 
     store_.set_pack(shard_, nullptr);
 }
 
-void Store::ShardTxn::tidy() {
+void ShardTxn::tidy() {
     if (head.pack_gen == 0)
         return;
     if (head.pack_end == PackFile::header_size + head.pack_dead) {

@@ -1,4 +1,4 @@
-// Store::ShardTxn: one change to a shard under its write lock.
+// ShardTxn: one change to a shard under its write lock.
 #pragma once
 
 #include <memory>
@@ -6,6 +6,7 @@
 
 #include "lock_table.h"
 #include "pack.h"
+#include "shard_host.h"
 #include "shard_meta.h"
 #include "store.h"
 
@@ -22,10 +23,10 @@ struct ShardBusy {};
 // again. A change that throws leaves the shard dirty, for the same reason,
 // unless it had not touched the shard yet (untouched()); a change its caller
 // did not finish is finished by the destructor.
-class Store::ShardTxn {
+class ShardTxn {
 public:
     // wait = false: throws ShardBusy rather than wait for the shard lock.
-    ShardTxn(Store &s, unsigned shard, int dir, bool wait = true);
+    ShardTxn(ShardHost &s, unsigned shard, int dir, bool wait = true);
     ShardTxn(const ShardTxn &) = delete;
     ShardTxn &operator=(const ShardTxn &) = delete;
     ~ShardTxn();
@@ -63,7 +64,7 @@ private:
     // A pack with no live record goes; one an eighth dead is compacted.
     void tidy();
 
-    Store &store_;
+    ShardHost &store_;
     unsigned shard_;
     int dir_;
     LockTable::ShardGuard guard_;

@@ -25,6 +25,7 @@
 #include "lock_table.h"
 #include "ownership.h"
 #include "pack.h"
+#include "shard_host.h"
 #include "shard_meta.h"
 
 namespace fsc {
@@ -56,7 +57,7 @@ struct VerifyCounts {
     uint64_t checked = 0, problems = 0, repaired = 0;
 };
 
-class Store {
+class Store final : private ShardHost {
 public:
     // base is base_dir's descriptor; shards/ and tmp/ must exist in it.
     // Every change to a shard sets the shard's line in the ledger.
@@ -71,14 +72,44 @@ public:
     static uint64_t charge(size_t key_len, uint64_t value_size) {
         return EntryHeader::size + key_len + value_size;
     }
-    bool packs(uint64_t value_size) const noexcept { return value_size <= pack_limit_; }
+    // What a value of value_size bytes needs on disk beside its own bytes:
+    // its entry header and key, its shard's smallest table, and, when it is
+    // packed, the pack's header. from_file: stored with put_file.
+    uint64_t overhead(size_t key_len, uint64_t value_size, bool from_file) const noexcept {
+        return charge(key_len, 0) + ShardMeta::file_bytes(ShardMeta::min_capacity) +
+               (!from_file && packs(value_size) ? PackFile::header_size : 0);
+    }
 
-    // The key's entry, or nullptr when absent (or another key's); stamps its
-    // last use. A damaged entry is removed and reported as Error(corrupt).
-    // lru_horizon() gives the last use of a recently evicted value (0: none),
-    // which sets how often reads stamp (ShardMeta::touch); it is asked only
-    // when a value is found (a miss reads nothing more).
-    std::unique_ptr<Entry> find(const Key &key, const std::function<int64_t()> &lru_horizon);
+    // Where a value found lock-free sits in its shard's table, for stamp_use.
+    struct Use {
+        ShardMeta *meta = nullptr; // nullptr: nothing to stamp
+        uint32_t index = 0;
+        Slot slot;
+    };
+    // An entry file a lock-free read found damaged (or not one of ours),
+    // reported rather than removed there: repair() removes it.
+    struct Damage {
+        unsigned shard;
+        int dir;
+        std::string name, payload; // the entry file, and its payload file (empty: none)
+        Fd fd;                     // the entry file as read (none: not opened): only that file goes
+        std::string why;
+    };
+    // What find() found: the key's entry, or nullptr when absent (or another
+    // key's), or damage to repair.
+    struct Found {
+        std::unique_ptr<Entry> entry;
+        Use use; // where to stamp the entry's last use
+        std::unique_ptr<Damage> damage;
+    };
+    Found find(const Key &key);
+    // Under the shard lock, removes the damaged entry unless a writer
+    // replaced it meanwhile; then reports it as Error(corrupt).
+    [[noreturn]] void repair(const Damage &d);
+    // Stamps the last use of a value find() found. lru_horizon_us, the last
+    // use of a recently evicted value (0: none), sets how often reads stamp
+    // (ShardMeta::touch): the caller reads it only for a value found.
+    void stamp_use(const Use &use, int64_t lru_horizon_us);
     Change put_bytes(const Key &key, const void *data, size_t len, int64_t created_us);
     // Copies src (move = false) or renames path in (move = true); size is
     // src's length, measured by the caller (a moved file's is re-read).
@@ -123,27 +154,41 @@ public:
     VerifyCounts verify(bool repair, bool exclusive);
 
 private:
-    class ShardTxn;
-    struct PackState {
-        uint64_t gen = 0, end = 0, dead = 0;
-        bool torn_inside = false; // a record header inside fails: only a copy of the pack gets rid of it
-    };
+    // The one decision whether a value goes into the shard's pack: put_file
+    // never packs, put_bytes does up to pack_limit bytes.
+    bool packs(uint64_t value_size) const noexcept { return value_size <= pack_limit_; }
     // What one look for a key's value found: its entry; that the key is
-    // absent (a miss, or another key with the same digest); or that the
-    // value was moved or replaced meanwhile, so the lookup is to be made again.
+    // absent (a miss, or another key with the same digest); that its entry
+    // file is damaged; or that the value was moved or replaced meanwhile, so
+    // the lookup is to be made again.
     struct Lookup {
-        enum class State { found, absent, retry };
+        enum class State { found, absent, damaged, retry };
         State state;
-        std::unique_ptr<Entry> entry; // set when found
+        std::unique_ptr<Entry> entry;   // set when found
+        std::unique_ptr<Damage> damage; // set when damaged
 
-        static Lookup found(std::unique_ptr<Entry> e) { return Lookup{State::found, std::move(e)}; }
-        static Lookup absent() { return Lookup{State::absent, nullptr}; }
-        static Lookup retry() { return Lookup{State::retry, nullptr}; }
+        static Lookup found(std::unique_ptr<Entry> e) { return Lookup{State::found, std::move(e), nullptr}; }
+        static Lookup absent() { return Lookup{State::absent, nullptr, nullptr}; }
+        static Lookup retry() { return Lookup{State::retry, nullptr, nullptr}; }
         bool settled() const noexcept { return state != State::retry; }
+        // What a find() reports of it (nothing for a retry).
+        Found report() && { return Found{std::move(entry), Use{}, std::move(damage)}; }
     };
+    // The entry file `name` of the key's shard is damaged (why).
+    static Lookup damaged(const Key &key, int dir, const std::string &name, const std::string &payload, Fd fd,
+                          const std::string &why);
     void sweep_temp();
     int shard_dir(unsigned shard, bool create);
-    ShardMeta &meta(unsigned shard, int dir);
+    // ShardHost, for ShardTxn.
+    ShardMeta &meta(unsigned shard, int dir) override;
+    LockTable &shard_locks() override { return *locks_; }
+    mode_t file_mode() const override { return sharing_.file_mode(); }
+    std::vector<Slot> slots_from_files(unsigned shard, int dir, PackState *pack) override {
+        return scan_files(shard, dir, true, nullptr, pack);
+    }
+    void set_line(unsigned shard, uint64_t bytes, uint64_t entries) override {
+        ledger_.set_shard(shard, bytes, entries);
+    }
     Lookup try_find(const Key &key, int dir);
     // The key's packed record at slot s, read lock-free; retry when it is
     // not the record the slot names (moved by a compaction, or damaged).
@@ -151,12 +196,12 @@ private:
     // The lookup again under the shard lock: for tables being rewritten,
     // records that kept failing, damage. When a writer holds the lock, the
     // lookup is made without it (find_unlocked): readers never wait.
-    std::unique_ptr<Entry> find_locked(const Key &key, int dir, bool wait = false);
+    Found find_locked(const Key &key, int dir, bool wait = false);
     // Without the shard lock, which a writer holds: a table being rewritten
     // is passed over for the shard's files (find_in_files); else the table
     // is read again, and a slot whose value stays gone is a miss. Only
     // slots that keep failing their checks (damage) wait for the lock.
-    std::unique_ptr<Entry> find_unlocked(const Key &key, int dir);
+    Found find_unlocked(const Key &key, int dir);
     // retry: the table left the rewrite `head` tells of meanwhile.
     Lookup find_in_files(const Key &key, int dir, const MetaHeader &head);
     // Without the shard lock: the packed slot's record in the pack the
@@ -168,9 +213,9 @@ private:
     std::shared_ptr<PackFile> reader_pack(unsigned shard, int dir, bool refresh);
     // The shard's pack of generation gen: the one kept, else opened (and
     // kept); nullptr when it is absent or not that pack.
-    std::shared_ptr<PackFile> pack_of(unsigned shard, int dir, uint64_t gen);
+    std::shared_ptr<PackFile> pack_of(unsigned shard, int dir, uint64_t gen) override;
     static std::unique_ptr<Entry> entry_of_record(const EntryHeader &h, const std::string &record, size_t key_len);
-    void set_pack(unsigned shard, std::shared_ptr<PackFile> p);
+    void set_pack(unsigned shard, std::shared_ptr<PackFile> p) override;
     Change put_packed(const Key &key, const void *data, size_t len, int64_t created_us);
     // Shard lock held: the value a slot stood for goes (replaced or removed);
     // when the slot goes too, this comes first. A packed record must end by
@@ -178,7 +223,7 @@ private:
     void drop_value(ShardTxn &txn, int dir, const Slot &old, uint64_t records_end = UINT64_MAX);
     // Shard lock held: copies the live records into a new pack and drops the
     // old one. false: it could not (no space, say) and nothing changed.
-    bool compact(ShardTxn &txn, int dir);
+    bool compact(ShardTxn &txn, int dir) override;
     // Reads the header and key of the entry `name` in dir; nullopt if absent
     // (why empty) or damaged (why says how).
     std::optional<EntryHeader> peek(int dir, const std::string &name, std::string *key, std::string *why);
@@ -201,7 +246,7 @@ private:
     // (each checked against its record or file, dropped if that is gone) and
     // the files follow them: entry files and pack records no slot names were
     // in flight and go, so that no later rebuild brings them back.
-    std::vector<Slot> reconcile(unsigned shard, int dir, const MetaHeader &head, PackState *pack);
+    std::vector<Slot> reconcile(unsigned shard, int dir, const MetaHeader &head, PackState *pack) override;
     // Whether the payload file of external entry h is there, regular, of its
     // size, and (read_whole) passes the entry's checksum.
     static bool payload_intact(int dir, const std::string &hex, const EntryHeader &h, bool read_whole);
@@ -210,12 +255,10 @@ private:
     // The newest valid pack among `names`; counts (and with repair removes) the others.
     std::shared_ptr<PackFile> pick_pack(unsigned shard, int dir, const std::vector<std::string> &names, bool repair,
                                         VerifyCounts &n);
-    [[noreturn]] void discard(unsigned shard, int dir, const std::string &name, const std::string &payload, int fd,
-                              const std::string &why);
     static std::string payload_name(const std::string &hex, uint64_t gen);
     // Whether an entry naming a payload file has it, regular and of its size (or names none).
     static bool payload_fits(int dir, const std::string &hex, const EntryHeader &h);
-    std::string shown(unsigned shard, const std::string &name) const;
+    std::string shown(unsigned shard, const std::string &name) const override;
 
     int base_;
     std::string base_path_;

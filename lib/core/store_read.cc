@@ -1,6 +1,7 @@
 // Reads: a get's lookup, lock-free (find, try_find, read_packed, and
 // find_unlocked while a writer holds the shard), else under the shard lock
-// (find_locked); damaged entries go (discard); foreach walks every entry.
+// (find_locked); damaged entry files found lock-free are reported, and go
+// when the caller has them repaired (repair); foreach walks every entry.
 #include "store.h"
 
 #include <fcntl.h>
@@ -28,19 +29,25 @@ constexpr uint64_t preload_limit = 1 << 20;
 
 } // namespace
 
-void Store::discard(unsigned shard, int dir, const std::string &name, const std::string &payload, int fd,
-                    const std::string &why) {
+Store::Lookup Store::damaged(const Key &key, int dir, const std::string &name, const std::string &payload, Fd fd,
+                             const std::string &why) {
+    Lookup l = Lookup{Lookup::State::damaged, nullptr, nullptr};
+    l.damage.reset(new Damage{key.hash.shard(), dir, name, payload, std::move(fd), why});
+    return l;
+}
+
+void Store::repair(const Damage &d) {
     // Only remove what we judged: a writer may have replaced it meanwhile.
     bool removed = false;
     {
-        ShardTxn txn(*this, shard, dir);
-        if (fd < 0 || same_file(fd, dir, name)) {
-            removed = unlinkat(dir, name.c_str(), 0) == 0 ||
-                      (errno == EISDIR && unlinkat(dir, name.c_str(), AT_REMOVEDIR) == 0);
-            if (!payload.empty())
-                unlinkat(dir, payload.c_str(), 0);
+        ShardTxn txn(*this, d.shard, d.dir);
+        if (!d.fd || same_file(d.fd.get(), d.dir, d.name)) {
+            removed = unlinkat(d.dir, d.name.c_str(), 0) == 0 ||
+                      (errno == EISDIR && unlinkat(d.dir, d.name.c_str(), AT_REMOVEDIR) == 0);
+            if (!d.payload.empty())
+                unlinkat(d.dir, d.payload.c_str(), 0);
             KeyHash h;
-            if (removed && is_entry_name(name.c_str()) && h.parse_hex(name)) {
+            if (removed && is_entry_name(d.name.c_str()) && h.parse_hex(d.name)) {
                 auto s = txn.meta.find(txn.head, h);
                 if (s && !s->packed)
                     txn.meta.erase(txn.head, h);
@@ -48,14 +55,15 @@ void Store::discard(unsigned shard, int dir, const std::string &name, const std:
         }
         txn.finish();
     }
-    fail(Status::corrupt, "cache entry '" + shown(shard, name) + "' is damaged (" + why + ")" + (removed ? "; removed" : ""));
+    fail(Status::corrupt,
+         "cache entry '" + shown(d.shard, d.name) + "' is damaged (" + d.why + ")" + (removed ? "; removed" : ""));
 }
 
-std::unique_ptr<Entry> Store::find(const Key &key, const std::function<int64_t()> &lru_horizon) {
+Store::Found Store::find(const Key &key) {
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, false);
     if (dir < 0)
-        return nullptr;
+        return Found{};
     ShardMeta &m = meta(shard, dir);
     // The table says where the value is; a writer may move or replace it
     // between reading the slot and reading the value: then look again.
@@ -64,7 +72,7 @@ std::unique_ptr<Entry> Store::find(const Key &key, const std::function<int64_t()
         uint32_t index;
         switch (m.lookup(key.hash, &s, &index)) {
         case ShardMeta::Lookup::absent:
-            return nullptr;
+            return Found{};
         case ShardMeta::Lookup::unsure:
             return find_locked(key, dir);
         case ShardMeta::Lookup::found:
@@ -72,12 +80,18 @@ std::unique_ptr<Entry> Store::find(const Key &key, const std::function<int64_t()
         }
         auto found = s.packed ? read_packed(key, dir, s, attempt > 0) : try_find(key, dir);
         if (found.settled()) {
-            if (found.state == Lookup::State::found)
-                m.touch(index, s, now_us(), lru_horizon());
-            return std::move(found.entry);
+            Found f = std::move(found).report();
+            if (f.entry)
+                f.use = Use{&m, index, s};
+            return f;
         }
     }
     return find_locked(key, dir);
+}
+
+void Store::stamp_use(const Use &use, int64_t lru_horizon_us) {
+    if (use.meta)
+        use.meta->touch(use.index, use.slot, now_us(), lru_horizon_us);
 }
 
 Store::Lookup Store::read_packed(const Key &key, int dir, const Slot &s, bool refresh) {
@@ -107,7 +121,7 @@ Store::Lookup Store::try_find(const Key &key, int dir) {
         if (errno == ENOENT)
             return Lookup::retry(); // its slot named it: replaced or removed meanwhile
         if (foreign_file(errno))
-            discard(key.hash.shard(), dir, hex, "", -1, not_an_entry);
+            return damaged(key, dir, hex, "", Fd(), not_an_entry);
         throw_errno(errno, "open '" + shown(key.hash.shard(), hex) + "'");
     }
     const size_t want = EntryHeader::size + key.len + first_read;
@@ -124,7 +138,7 @@ Store::Lookup Store::try_find(const Key &key, int dir) {
     std::string why;
     auto h = EntryHeader::decode(buf.data(), n, &why);
     if (!h)
-        discard(key.hash.shard(), dir, hex, "", fd.get(), why);
+        return damaged(key, dir, hex, "", std::move(fd), why);
     if (h->key_len != key.len || std::memcmp(buf.data() + EntryHeader::size, key.data, key.len) != 0)
         return Lookup::absent(); // another key with the same hash
     const uint64_t head = EntryHeader::size + key.len;
@@ -140,7 +154,7 @@ Store::Lookup Store::try_find(const Key &key, int dir) {
                 struct stat st;
                 return fstat(fd.get(), &st) != 0 || uint64_t(st.st_size) != total;
             }())
-            discard(key.hash.shard(), dir, hex, "", fd.get(), "file size does not match its header");
+            return damaged(key, dir, hex, "", std::move(fd), "file size does not match its header");
         info.data_start = head;
         info.value_sum = h->value_sum;
         std::optional<std::string> loaded;
@@ -151,19 +165,19 @@ Store::Lookup Store::try_find(const Key &key, int dir) {
                 value.resize(size_t(h->value_size));
                 if (pread_full(fd.get(), &value[have], value.size() - have, head + have, "cached value") !=
                     value.size() - have)
-                    discard(key.hash.shard(), dir, hex, "", fd.get(), "value is truncated");
+                    return damaged(key, dir, hex, "", std::move(fd), "value is truncated");
             }
             StreamChecksum sum;
             sum.update(value.data(), value.size());
             if (sum.final() != h->value_sum)
-                discard(key.hash.shard(), dir, hex, "", fd.get(), "value checksum mismatch");
+                return damaged(key, dir, hex, "", std::move(fd), "value checksum mismatch");
             loaded = std::move(value);
         }
         return Lookup::found(std::make_unique<Entry>(std::move(fd), info, std::move(loaded)));
     }
 
     if (n != head)
-        discard(key.hash.shard(), dir, hex, "", fd.get(), "file size does not match its header");
+        return damaged(key, dir, hex, "", std::move(fd), "file size does not match its header");
     const std::string payload = payload_name(hex, h->payload_gen);
     Fd pfd(open_owned(dir, payload.c_str(), O_RDONLY));
     struct stat st;
@@ -173,19 +187,19 @@ Store::Lookup Store::try_find(const Key &key, int dir) {
             return Lookup::retry(); // replaced meanwhile: read the new entry
         if (!pfd && err != ENOENT && !foreign_file(err))
             throw_errno(err, "open '" + shown(key.hash.shard(), payload) + "'");
-        discard(key.hash.shard(), dir, hex, payload, fd.get(),
-                pfd ? "payload size does not match"
-                    : err == ENOENT ? "its payload file is missing" : "its payload is not a regular file");
+        return damaged(key, dir, hex, payload, std::move(fd),
+                       pfd ? "payload size does not match"
+                           : err == ENOENT ? "its payload file is missing" : "its payload is not a regular file");
     }
     info.data_start = 0;
     info.value_sum = h->value_sum;
     if (verify_payloads_ && checksum_file(pfd.get(), h->value_size, "'" + shown(key.hash.shard(), payload) + "'") !=
                                 std::optional<uint64_t>(h->value_sum))
-        discard(key.hash.shard(), dir, hex, payload, fd.get(), "payload checksum mismatch");
+        return damaged(key, dir, hex, payload, std::move(fd), "payload checksum mismatch");
     return Lookup::found(std::make_unique<Entry>(std::move(pfd), info, std::nullopt));
 }
 
-std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir, bool wait) {
+Store::Found Store::find_locked(const Key &key, int dir, bool wait) {
     const unsigned shard = key.hash.shard();
     std::optional<Slot> s;
     std::unique_ptr<Entry> entry;
@@ -194,7 +208,7 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir, bool wait) {
         // Readers never wait for a writer (it may be stopped inside its change).
         std::unique_ptr<ShardTxn> holder;
         try {
-            holder = std::make_unique<ShardTxn>(*this, shard, dir, wait);
+            holder = std::make_unique<ShardTxn>(static_cast<ShardHost &>(*this), shard, dir, wait);
         } catch (const ShardBusy &) {
             return find_unlocked(key, dir);
         }
@@ -236,37 +250,37 @@ std::unique_ptr<Entry> Store::find_locked(const Key &key, int dir, bool wait) {
     if (!why.empty())
         fail(Status::corrupt, "a record in '" + where + "' is damaged (" + why + "); removed");
     if (!s || s->packed)
-        return entry;
-    return try_find(key, dir).entry;
+        return Found{std::move(entry), Use{}, nullptr};
+    return try_find(key, dir).report();
 }
 
-std::unique_ptr<Entry> Store::find_unlocked(const Key &key, int dir) {
+Store::Found Store::find_unlocked(const Key &key, int dir) {
     ShardMeta &m = meta(key.hash.shard(), dir);
     std::optional<Slot> gone; // a slot whose value was looked for where it must be, and was not there
     for (int attempt = 0; attempt < 64; attempt++) {
         const std::optional<MetaHeader> head = m.header();
         if (head && head->dirty == dirty_rewrite) {
             if (Lookup e = find_in_files(key, dir, *head); e.settled())
-                return std::move(e.entry);
+                return std::move(e).report();
             continue; // the shard changed meanwhile
         }
         Slot s;
         uint32_t index;
         const ShardMeta::Lookup found = m.lookup(key.hash, &s, &index);
         if (found == ShardMeta::Lookup::absent)
-            return nullptr;
+            return Found{};
         if (found == ShardMeta::Lookup::unsure)
             continue; // a slot read while written, or a header: look again
         bool missing = true; // an entry file that is not there (or was replaced)
         Lookup e = s.packed ? read_slot_unlocked(key, dir, s, &missing) : try_find(key, dir);
         if (e.settled())
-            return std::move(e.entry);
+            return std::move(e).report();
         // The same slot twice, its value missing both times: the writer is
         // removing the value (were it dead, recovery would drop the slot). A
         // slot that changed is a writer replacing the value: look again.
         if (missing && gone && gone->created_us == s.created_us && gone->packed == s.packed &&
             gone->pack_offset == s.pack_offset && gone->payload_gen == s.payload_gen)
-            return nullptr;
+            return Found{};
         gone = missing ? std::optional<Slot>(s) : std::nullopt;
     }
     // Slots that keep failing their checks (damage): only the lock can tell.
@@ -297,7 +311,7 @@ Store::Lookup Store::find_in_files(const Key &key, int dir, const MetaHeader &he
     // committed). While a table is rewritten, its shard's files hold its
     // values: a value's file or record goes before its slot does, and a
     // set's is there before its slot is.
-    if (Lookup e = try_find(key, dir); e.state == Lookup::State::found)
+    if (Lookup e = try_find(key, dir); e.state == Lookup::State::found || e.state == Lookup::State::damaged)
         return e;
     const unsigned shard = key.hash.shard();
     // Nothing found is a miss only if the table is still in the rewrite
