@@ -3,45 +3,15 @@
 #ifndef FSC_FUZZ_COMMON_H
 #define FSC_FUZZ_COMMON_H
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "fsc.h"
 #include "fsc_format.h"
+#include "test_base.h"
 
 static char fz_root[512];
 
-static void fz_rmtree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            struct stat st;
-            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
-                chmod(sub, 0700);
-                fz_rmtree(sub);
-            } else {
-                unlink(sub);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 static void fz_cleanup(void) {
     if (fz_root[0])
-        fz_rmtree(fz_root);
+        tb_rmtree(fz_root);
 }
 
 /* The work directory, created once per process. */
@@ -50,7 +20,7 @@ static const char *fz_dir(void) {
         struct stat st;
         const char *base = stat("/dev/shm", &st) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         snprintf(fz_root, sizeof fz_root, "%s/fsc-fuzz-%d", base, (int)getpid());
-        fz_rmtree(fz_root);
+        tb_rmtree(fz_root);
         mkdir(fz_root, 0700);
         atexit(fz_cleanup);
     }
@@ -142,44 +112,6 @@ static void fz_exercise(fsc_cache *c) {
     (void)fsc_verify(c, 0, &r);
 }
 
-/* What fz_find looks for under shards/<xx>/: an entry file (32 hex, no '.'),
- * a payload file (<32 hex>.<16 hex>) or a pack file (pack.<16 hex>). */
-enum { FZ_ENTRY = 0, FZ_PAYLOAD = 1, FZ_PACK = 2 };
-
-/* The first file of that kind under shards/ (meta files are never one). */
-static int fz_find(const char *base, int kind, char *out, size_t cap) {
-    char shards[600];
-    snprintf(shards, sizeof shards, "%s/shards", base);
-    DIR *d = opendir(shards);
-    if (!d)
-        return -1;
-    struct dirent *de;
-    int found = -1;
-    while (found && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char sub[900];
-        snprintf(sub, sizeof sub, "%s/%s", shards, de->d_name);
-        DIR *s = opendir(sub);
-        if (!s)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(s)) != NULL) {
-            if (e->d_name[0] == '.' || !strcmp(e->d_name, "meta"))
-                continue;
-            const int is = !strncmp(e->d_name, "pack.", 5) ? FZ_PACK : strchr(e->d_name, '.') ? FZ_PAYLOAD : FZ_ENTRY;
-            if (is == kind) {
-                snprintf(out, cap, "%s/%s", sub, e->d_name);
-                found = 0;
-                break;
-            }
-        }
-        closedir(s);
-    }
-    closedir(d);
-    return found;
-}
-
 /* The number of shard directories under shards/. */
 static int fz_shard_count(const char *base) {
     char shards[600];
@@ -195,28 +127,6 @@ static int fz_shard_count(const char *base) {
     return n;
 }
 
-/* The whole file at path into a malloc'ed buffer (*len bytes); NULL when it
- * cannot be read. */
-static unsigned char *fz_read(const char *path, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return NULL;
-    }
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
-    ssize_t got = read(fd, buf, (size_t)st.st_size);
-    close(fd);
-    if (got != (ssize_t)st.st_size) {
-        free(buf);
-        return NULL;
-    }
-    *len = (size_t)st.st_size;
-    return buf;
-}
-
 /* The fuzz input as a file image to write (free() it). With live_path, adopt
  * stamps it first from the live file there (its bytes, len). */
 typedef void (*fz_adopt_fn)(unsigned char *img, size_t len, const unsigned char *live, size_t live_len);
@@ -225,7 +135,7 @@ static unsigned char *fz_image(const uint8_t *data, size_t size, const char *liv
     memcpy(img, data, size);
     if (live_path) {
         size_t live_len = 0;
-        unsigned char *live = fz_read(live_path, &live_len);
+        unsigned char *live = tb_read_file(live_path, &live_len);
         FZ_ASSERT(live != NULL, "read the live file '%s'", live_path);
         adopt(img, size, live, live_len);
         free(live);

@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char base[600], src[700];
     snprintf(base, sizeof base, "%s/cache", root);
     snprintf(src, sizeof src, "%s/src", root);
-    fz_rmtree(base);
+    tb_rmtree(base);
     memset(model, 0, sizeof model);
     fsc_cache *c;
     FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char base[600], entry[1000], src[700];
     snprintf(base, sizeof base, "%s/cache", root);
     snprintf(src, sizeof src, "%s/src", root);
-    fz_rmtree(base);
+    tb_rmtree(base);
     unsigned mode = data[0];
     data++;
     size--;
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         FZ_ASSERT(fsc_set(c, "key", 3, value, sizeof value - 1) == FSC_OK, "set");
     }
-    FZ_ASSERT(fz_find(base, FZ_ENTRY, entry, sizeof entry) == 0, "no entry file");
+    FZ_ASSERT(fmt_find(base, FMT_ENTRY, entry, sizeof entry) > 0, "no entry file");
     unsigned char *img = malloc(size + 1);
     memcpy(img, data, size);
     if (mode & 1)

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char base[600], lock[700];
     snprintf(base, sizeof base, "%s/cache", root);
     snprintf(lock, sizeof lock, "%s/lock", base);
-    fz_rmtree(base);
+    tb_rmtree(base);
     unsigned mode = data[0];
     data++;
     size--;

@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char base[600], marker[700];
     snprintf(base, sizeof base, "%s/cache", root);
     snprintf(marker, sizeof marker, "%s/FSC-FORMAT", base);
-    fz_rmtree(base);
+    tb_rmtree(base);
     fsc_cache *c;
     FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");
     FZ_ASSERT(fsc_set(c, "k", 1, "v1", 2) == FSC_OK, "set");

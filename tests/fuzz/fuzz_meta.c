@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *root = fz_dir();
     char base[600], pack[1000], meta[1100];
     snprintf(base, sizeof base, "%s/cache", root);
-    fz_rmtree(base);
+    tb_rmtree(base);
     unsigned mode = data[0];
     data++;
     size--;
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");
     fill(c);
     FZ_ASSERT(fz_shard_count(base) == 1, "the keys are not in one shard");
-    FZ_ASSERT(fz_find(base, FZ_PACK, pack, sizeof pack) == 0, "no pack file");
+    FZ_ASSERT(fmt_find(base, FMT_PACK, pack, sizeof pack) > 0, "no pack file");
     snprintf(meta, sizeof meta, "%.*s/meta", (int)(strrchr(pack, '/') - pack), pack);
     unsigned char *img = fz_image(data, size, (mode & 4) ? meta : NULL, adopt);
     if (mode & 1)

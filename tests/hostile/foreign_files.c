@@ -33,7 +33,7 @@ static int ff_setup(void **state) {
 
 static int ff_teardown(void **state) {
     struct ff *f = *state;
-    fsc_test_rmtree(f->dir);
+    tb_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;
@@ -58,7 +58,7 @@ static fsc_cache *ff_open_packed(const char *base) {
 
 /* A new cache in base (whatever was there goes) holding "k" packed, closed. */
 static void fresh_cache_with_k(const char *base) {
-    fsc_test_rmtree(base);
+    tb_rmtree(base);
     fsc_cache *c = ff_open_packed(base);
     assert_fsc_ok(fsc_set(c, "k", 1, "value", 5));
     fsc_close(c);
@@ -119,7 +119,7 @@ static pid_t ff_fork(void) {
 
 #define assert_child_ok(pid)                                                                       \
     do {                                                                                           \
-        int ff_code_ = fsc_test_wait(pid);                                                         \
+        int ff_code_ = tb_wait(pid);                                                         \
         if (ff_code_ != 0)                                                                         \
             fail_msg("child exited with %d%s", ff_code_,                                           \
                      ff_code_ == 128 + SIGALRM ? " (it hung on a FIFO and its alarm fired)" : ""); \

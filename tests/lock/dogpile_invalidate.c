@@ -4,7 +4,7 @@
 
 /* In a child: fsc_get must give want (NULL: a miss). Returns the exit code. */
 static int child_get(struct fsc_test_ctx *t, const char *key, const char *want) {
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_entry *e = NULL;
         int st = fsc_get(t->cache, LT_KEY(key), &e);
@@ -14,7 +14,7 @@ static int child_get(struct fsc_test_ctx *t, const char *key, const char *want) 
             child_check(st == FSC_MISS, 3);
         _exit(0);
     }
-    return fsc_test_wait(pid);
+    return tb_wait(pid);
 }
 
 static void test_hard_invalidate(void **state) {
@@ -31,7 +31,7 @@ static void test_hard_invalidate(void **state) {
      * a child's get_or_create waits (seen blocked in the kernel), then gets
      * the value we set, without calling its creator. */
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("k"), 0, &l));
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         struct lt_creator cr;
         lt_creator_init(&cr, "wrong");
@@ -58,7 +58,7 @@ static void test_soft_invalidate(void **state) {
 
     /* We hold the key as its regenerator: the child is served the old value. */
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("k"), 0, &l));
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         struct lt_creator cr;
         lt_creator_init(&cr, "wrong");
@@ -73,7 +73,7 @@ static void test_soft_invalidate(void **state) {
     assert_fsc_ok(fsc_unlock(l));
 
     assert_int_equal(child_get(t, "k", "new"), 0);
-    pid = lt_fork();
+    pid = fsc_test_fork();
     if (pid == 0) {
         struct lt_creator cr;
         lt_creator_init(&cr, "wrong");
@@ -95,7 +95,7 @@ static void test_invalidate_from_child(void **state) {
     assert_fsc_ok(fsc_set(t->cache, LT_KEY("a"), "1", 1));
     assert_fsc_ok(fsc_set(t->cache, LT_KEY("b"), "2", 1));
     assert_fsc_ok(fsc_open(t->dir, NULL, &second));
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_cache *own = NULL;
         child_check(fsc_open(t->dir, NULL, &own) == FSC_OK, 2);

@@ -110,7 +110,7 @@ static void test_fork_while_threads_work(void **state) {
             child_uses_handle(t->cache, n);
         /* The child's alarm bounds this wait. The first failure ends the
          * forks (each hang costs the alarm's seconds). */
-        int code = fsc_test_wait(pid);
+        int code = tb_wait(pid);
         if (code != 0) {
             bad = n + 1;
             first_bad = code;

@@ -13,7 +13,7 @@ struct msg {
 
 struct crash_ctx {
     char *dir;
-    char src[ST_PATH_MAX]; /* files to be moved in: same filesystem, outside the cache */
+    char src[TB_PATH_MAX]; /* files to be moved in: same filesystem, outside the cache */
 };
 
 static int crash_setup(void **state) {
@@ -30,8 +30,8 @@ static int crash_setup(void **state) {
 
 static int crash_teardown(void **state) {
     struct crash_ctx *t = *state;
-    fsc_test_rmtree(t->dir);
-    fsc_test_rmtree(t->src);
+    tb_rmtree(t->dir);
+    tb_rmtree(t->src);
     free(t->dir);
     free(t);
     return 0;
@@ -39,7 +39,7 @@ static int crash_teardown(void **state) {
 
 static void send_msg(int fd, int kind, int index) {
     struct msg m = {kind, index};
-    child_check(st_write_full(fd, &m, sizeof m) == 0, 20);
+    child_check(tb_write_full(fd, &m, sizeof m) == 0, 20);
 }
 
 /* Busy-waits about us microseconds: only to vary where a kill lands. */
@@ -58,7 +58,7 @@ static int kill_at(pid_t pid, int rfd, int kind, int index, int64_t delay_us, ch
     int last_start = -1;
     struct msg m;
     int r;
-    while ((r = st_read_full(rfd, &m, sizeof m)) == 1) {
+    while ((r = tb_read_full(rfd, &m, sizeof m)) == 1) {
         if (m.kind == MSG_START)
             last_start = m.index;
         if (m.kind == MSG_DONE && m.index >= 0 && m.index < cap)
@@ -70,8 +70,8 @@ static int kill_at(pid_t pid, int rfd, int kind, int index, int64_t delay_us, ch
         fail_msg("the child stopped before reaching the point to kill it at");
     spin_us(delay_us);
     kill(pid, SIGKILL);
-    assert_int_equal(fsc_test_wait(pid), 128 + SIGKILL);
-    while (st_read_full(rfd, &m, sizeof m) == 1) {
+    assert_int_equal(tb_wait(pid), 128 + SIGKILL);
+    while (tb_read_full(rfd, &m, sizeof m) == 1) {
         if (m.kind == MSG_START)
             last_start = m.index;
         if (m.kind == MSG_DONE && m.index >= 0 && m.index < cap)
@@ -97,7 +97,7 @@ static fsc_cache *reopen_and_check(const char *dir, uint64_t cache_size, const c
                  (unsigned long long)disk);
     assert_int_equal(s.entries, st_foreach_count(c));
     /* The killed process's temp files were swept by the open. */
-    char tmp[ST_PATH_MAX];
+    char tmp[TB_PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/tmp", dir);
     DIR *d = opendir(tmp);
     assert_non_null(d);
@@ -118,12 +118,12 @@ static void setter_child(const char *dir, const char *src, uint64_t cache_size, 
     child_check(c != NULL, 2);
     unsigned char *buf = malloc(len);
     child_check(buf != NULL, 3);
-    char key[64], path[ST_PATH_MAX + 64];
+    char key[64], path[TB_PATH_MAX + 64];
     for (int i = 0;; i++) {
         snprintf(key, sizeof key, "%s-%d", prefix, i);
         int rc;
         if (i % 3 == 0) {
-            st_fill(buf, len, st_value_seed(key, len));
+            tb_fill(buf, len, st_value_seed(key, len));
             send_msg(wfd, MSG_START, i);
             rc = fsc_set(c, key, strlen(key), buf, len);
         } else {
