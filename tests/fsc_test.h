@@ -82,6 +82,14 @@ static inline int fsc_test_teardown(void **state) {
     return 0;
 }
 
+/* The whole file at path, asserted readable; free() it. */
+static inline unsigned char *fsc_test_read_file(const char *path, size_t *len) {
+    unsigned char *buf = tb_read_file(path, len);
+    if (!buf)
+        fail_msg("read %s: %s", path, strerror(errno));
+    return buf;
+}
+
 /* A child that outlives this many seconds is stuck: SIGALRM ends it, and its
  * parent sees exit code 128 + SIGALRM instead of hanging. */
 #define FSC_TEST_CHILD_SECONDS 20
@@ -93,6 +101,22 @@ static inline pid_t fsc_test_fork(void) {
     pid_t pid = tb_fork(FSC_TEST_CHILD_SECONDS);
     if (pid < 0)
         fail_msg("fork: %s", strerror(errno));
+    return pid;
+}
+
+/* Forks a child that reports to its parent through a pipe: *fd is the pipe's
+ * write end in the child and its read end in the parent (each side closes
+ * the other end). seconds bounds the child's life as in tb_fork (0: no
+ * bound, for a child its parent kills). */
+static inline pid_t fsc_test_fork_piped(unsigned seconds, int *fd) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        fail_msg("pipe: %s", strerror(errno));
+    pid_t pid = tb_fork(seconds);
+    if (pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    close(fds[pid == 0 ? 0 : 1]);
+    *fd = fds[pid == 0 ? 1 : 0];
     return pid;
 }
 

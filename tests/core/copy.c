@@ -201,26 +201,10 @@ int main(void) {
     };
     int rc = cmocka_run_group_tests_name("core_copy", anywhere, NULL, NULL);
 
-    char *top = fsc_test_tempdir();
-    if (!top) {
-        perror("mkdtemp");
-        return 1;
-    }
-    core_join(mount_dir, top, "tmpfs");
-    if (mkdir(mount_dir, 0700) != 0) {
-        perror("mkdir");
-        return 1;
-    }
-    /* A private mount namespace, where allowed, so that the mount never
-     * outlives this process even if it dies. */
-    if (unshare(CLONE_NEWNS) == 0)
-        mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL); /* source, type: ignored, named for valgrind */
-    if (mount("tmpfs", mount_dir, "tmpfs", 0, "size=8m,mode=0700") != 0) {
-        printf("the tmpfs tests skipped: cannot mount a tmpfs on %s: %s\n", mount_dir, strerror(errno));
-        tb_rmtree(top);
-        free(top);
-        return rc;
-    }
+    char *top;
+    int m = core_mount_tmpfs(mount_dir, "size=8m,mode=0700", "the tmpfs tests", &top);
+    if (m != 0)
+        return m > 0 ? 1 : rc;
     const struct CMUnitTest on_tmpfs[] = {
         cmocka_unit_test(test_sparse_on_tmpfs),
         cmocka_unit_test_setup_teardown(test_sparse_across_filesystems, fsc_test_setup, fsc_test_teardown),

@@ -3,6 +3,9 @@
 #ifndef FSC_CORE_TEST_H
 #define FSC_CORE_TEST_H
 
+#include <sched.h>
+#include <sys/mount.h>
+
 #include "fsc_format.h"
 #include "fsc_test.h"
 
@@ -56,6 +59,34 @@ static inline void core_assert_miss(fsc_cache *c, const void *key, size_t key_le
     fsc_entry *e = NULL;
     assert_fsc_status(fsc_get(c, key, key_len, &e), FSC_MISS);
     assert_null(e);
+}
+
+/* Mounts a small tmpfs (mount options `options`) at mount_dir = <top>/tmpfs,
+ * *top being a new temp dir; in a private mount namespace where allowed, so
+ * that the mount never outlives this process even if it dies. Returns 0;
+ * else 1 when no temp dir could be made, or -1 when mounting is not allowed
+ * here (said on stdout: `what` skipped; top removed). */
+static inline int core_mount_tmpfs(char *mount_dir, const char *options, const char *what, char **top) {
+    *top = fsc_test_tempdir();
+    if (!*top) {
+        perror("mkdtemp");
+        return 1;
+    }
+    core_join(mount_dir, *top, "tmpfs");
+    if (mkdir(mount_dir, 0700) != 0) {
+        perror("mkdir");
+        return 1;
+    }
+    if (unshare(CLONE_NEWNS) == 0)
+        mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL); /* source, type: ignored, named for valgrind */
+    if (mount("tmpfs", mount_dir, "tmpfs", 0, options) != 0) {
+        printf("%s skipped: cannot mount a tmpfs on %s: %s\n", what, mount_dir, strerror(errno));
+        tb_rmtree(*top);
+        free(*top);
+        *top = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 #endif

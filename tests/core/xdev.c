@@ -1,8 +1,5 @@
 /* Moving a file into the cache from another filesystem: FSC_EXDEV, and the
  * file stays where it was. Needs a tmpfs mount (root); skips otherwise. */
-#include <sched.h>
-#include <sys/mount.h>
-
 #include "core_test.h"
 
 static char mount_dir[TB_PATH_MAX];
@@ -73,26 +70,10 @@ static void test_movable_option_across_filesystems(void **state) {
 }
 
 int main(void) {
-    char *top = fsc_test_tempdir();
-    if (!top) {
-        perror("mkdtemp");
-        return 1;
-    }
-    core_join(mount_dir, top, "tmpfs");
-    if (mkdir(mount_dir, 0700) != 0) {
-        perror("mkdir");
-        return 1;
-    }
-    /* A private mount namespace, where allowed, so that the mount never
-     * outlives this process even if it dies. */
-    if (unshare(CLONE_NEWNS) == 0)
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
-    if (mount("tmpfs", mount_dir, "tmpfs", 0, "size=8m") != 0) {
-        printf("skipped: cannot mount a tmpfs on %s: %s\n", mount_dir, strerror(errno));
-        tb_rmtree(top);
-        free(top);
-        return 77;
-    }
+    char *top;
+    int m = core_mount_tmpfs(mount_dir, "size=8m", "core_xdev", &top);
+    if (m != 0)
+        return m > 0 ? 1 : 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_move_across_filesystems, fsc_test_setup, fsc_test_teardown),
         cmocka_unit_test_setup_teardown(test_movable_option_across_filesystems, fsc_test_setup,

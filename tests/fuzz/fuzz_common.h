@@ -112,19 +112,35 @@ static void fz_exercise(fsc_cache *c) {
     (void)fsc_verify(c, 0, &r);
 }
 
-/* The number of shard directories under shards/. */
-static int fz_shard_count(const char *base) {
+/* base becomes <work dir>/cache, with nothing there yet. */
+static void fz_fresh_base(char *base, size_t cap) {
+    snprintf(base, cap, "%s/cache", fz_dir());
+    tb_rmtree(base);
+}
+
+/* The input's first byte picks the variant (bits of a mode); the rest is
+ * the file image. size must be at least 1. */
+static unsigned fz_take_mode(const uint8_t **data, size_t *size) {
+    const unsigned mode = (*data)[0];
+    (*data)++;
+    (*size)--;
+    return mode;
+}
+
+/* The pack file of the cache at base, whose keys were all chosen for one
+ * shard. */
+static void fz_the_pack(const char *base, char *pack, size_t cap) {
     char shards[600];
     snprintf(shards, sizeof shards, "%s/shards", base);
     DIR *d = opendir(shards);
-    if (!d)
-        return 0;
-    struct dirent *de;
     int n = 0;
-    while ((de = readdir(d)) != NULL)
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL)
         n += de->d_name[0] != '.';
-    closedir(d);
-    return n;
+    if (d)
+        closedir(d);
+    FZ_ASSERT(n == 1, "the keys are not in one shard");
+    FZ_ASSERT(fmt_find(base, FMT_PACK, pack, cap) > 0, "no pack file");
 }
 
 /* The fuzz input as a file image to write (free() it). With live_path, adopt

@@ -19,12 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     opts.pack_limit = 0;
     const char *root = fz_dir();
     char base[600], entry[1000], src[700];
-    snprintf(base, sizeof base, "%s/cache", root);
     snprintf(src, sizeof src, "%s/src", root);
-    tb_rmtree(base);
-    unsigned mode = data[0];
-    data++;
-    size--;
+    fz_fresh_base(base, sizeof base);
+    const unsigned mode = fz_take_mode(&data, &size);
     fsc_cache *c;
     FZ_ASSERT(fsc_open(base, &opts, &c) == FSC_OK, "open");
     if (mode & 2) {

@@ -21,14 +21,10 @@ static fsc_statistics fz_stats(fsc_cache *c) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1 || size > FMT_LOCK_LEN + 1)
         return 0;
-    const char *root = fz_dir();
     char base[600], lock[700];
-    snprintf(base, sizeof base, "%s/cache", root);
+    fz_fresh_base(base, sizeof base);
     snprintf(lock, sizeof lock, "%s/lock", base);
-    tb_rmtree(base);
-    unsigned mode = data[0];
-    data++;
-    size--;
+    const unsigned mode = fz_take_mode(&data, &size);
     fsc_cache *c;
     FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");
     FZ_ASSERT(fsc_set(c, "k", 1, "value", 5) == FSC_OK, "set");

@@ -53,18 +53,13 @@ static void adopt(unsigned char *img, size_t len, const unsigned char *live, siz
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1 || size > 64 * 1024)
         return 0;
-    const char *root = fz_dir();
     char base[600], pack[1000], meta[1100];
-    snprintf(base, sizeof base, "%s/cache", root);
-    tb_rmtree(base);
-    unsigned mode = data[0];
-    data++;
-    size--;
+    fz_fresh_base(base, sizeof base);
+    const unsigned mode = fz_take_mode(&data, &size);
     fsc_cache *c;
     FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");
     fill(c);
-    FZ_ASSERT(fz_shard_count(base) == 1, "the keys are not in one shard");
-    FZ_ASSERT(fmt_find(base, FMT_PACK, pack, sizeof pack) > 0, "no pack file");
+    fz_the_pack(base, pack, sizeof pack);
     snprintf(meta, sizeof meta, "%.*s/meta", (int)(strrchr(pack, '/') - pack), pack);
     unsigned char *img = fz_image(data, size, (mode & 4) ? meta : NULL, adopt);
     if (mode & 1)

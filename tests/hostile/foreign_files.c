@@ -12,9 +12,6 @@
 
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
-/* A call that hangs is ended by this alarm; the parent sees 128 + SIGALRM. */
-#define FF_CHILD_SECONDS 20
-
 struct ff {
     char *dir;
     char base[4200], outside[4200];
@@ -108,23 +105,6 @@ static int is_fifo(const char *path) {
     return lstat(path, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
-static pid_t ff_fork(void) {
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        alarm(FF_CHILD_SECONDS);
-    return pid;
-}
-
-#define assert_child_ok(pid)                                                                       \
-    do {                                                                                           \
-        int ff_code_ = tb_wait(pid);                                                         \
-        if (ff_code_ != 0)                                                                         \
-            fail_msg("child exited with %d%s", ff_code_,                                           \
-                     ff_code_ == 128 + SIGALRM ? " (it hung on a FIFO and its alarm fired)" : ""); \
-    } while (0)
-
 static int verify_problems(fsc_cache *c, int repair) {
     fsc_verify_report r = {sizeof r, 0, 0, 0};
     return fsc_verify(c, repair, &r) == FSC_OK ? (int)r.problems : -1;
@@ -160,7 +140,7 @@ static void fifo_in_a_shard(const char *base, int (*which)(const char *), int as
         char path[4500];
         ff_find(base, which, path, sizeof path);
         plant_fifo(path);
-        pid_t pid = ff_fork();
+        pid_t pid = fsc_test_fork();
         if (pid == 0) {
             fsc_cache *own = NULL;
             child_check(fsc_open(base, NULL, &own) == FSC_OK, 2);
@@ -181,7 +161,7 @@ static void fifo_in_a_shard(const char *base, int (*which)(const char *), int as
             fsc_close(own);
             _exit(0);
         }
-        assert_child_ok(pid);
+        assert_child_exit(pid, 0);
         if (is_fifo(path))
             unlink(path);
     }
@@ -199,14 +179,14 @@ static void fifo_as_marker(void **state) {
     char marker[4300];
     snprintf(marker, sizeof marker, "%s/FSC-FORMAT", f->base);
     plant_fifo(marker);
-    pid_t pid = ff_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_cache *c = NULL;
         child_check(fsc_open(f->base, NULL, &c) == FSC_EFORMAT, 2);
         child_check(strstr(fsc_errmsg(), "not a regular file") != NULL, 3);
         _exit(0);
     }
-    assert_child_ok(pid);
+    assert_child_exit(pid, 0);
 }
 
 /* A FIFO as the meta or pack file of a shard: replaced by a table rebuilt
@@ -219,7 +199,7 @@ static void fifo_as_meta_or_pack(void **state) {
         char path[4500];
         ff_find(f->base, which[i], path, sizeof path);
         plant_fifo(path);
-        pid_t pid = ff_fork();
+        pid_t pid = fsc_test_fork();
         if (pid == 0) {
             fsc_cache *own = NULL;
             child_check(fsc_open(f->base, NULL, &own) == FSC_OK, 2);
@@ -236,7 +216,7 @@ static void fifo_as_meta_or_pack(void **state) {
             fsc_close(own);
             _exit(0);
         }
-        assert_child_ok(pid);
+        assert_child_exit(pid, 0);
     }
 }
 
@@ -255,7 +235,7 @@ static void set_file_refuses_non_regular(void **state) {
     fclose(fp);
     assert_int_equal(symlink(target, link), 0);
 
-    pid_t pid = ff_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         child_check(fsc_set_file(c, "k", 1, -1, fifo, 0) == FSC_EINVAL, 2);
         child_check(strstr(fsc_errmsg(), "FIFO") != NULL, 3);
@@ -263,7 +243,7 @@ static void set_file_refuses_non_regular(void **state) {
         child_check(is_fifo(fifo), 5);
         _exit(0);
     }
-    assert_child_ok(pid);
+    assert_child_exit(pid, 0);
 
     assert_fsc_status(fsc_set_file(c, "k", 1, -1, link, FSC_MOVE), FSC_EINVAL);
     assert_non_null(strstr(fsc_errmsg(), "symbolic link"));

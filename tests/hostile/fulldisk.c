@@ -257,9 +257,8 @@ int main(void) {
         fflush(stdout);
         _exit(r ? 1 : failed ? 1 : 0);
     }
-    int st;
-    waitpid(pid, &st, 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the full-disk phase failed (status %d)", st);
+    int code = tb_wait(pid);
+    CHECK(code == 0, "the full-disk phase failed (exit code %d)", code);
 
     /* A remount under an open cache: the kernel refuses (busy). */
     int go[2], ready[2];
@@ -291,8 +290,7 @@ int main(void) {
     else
         CHECK(errno == EBUSY, "remount: %s", strerror(errno));
     CHECK(write(go[1], "g", 1) == 1, "go");
-    waitpid(pid, &st, 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reads after the remount attempt failed");
+    CHECK(tb_wait(pid) == 0, "reads after the remount attempt failed");
     if (r == 0)
         mount(NULL, mnt, NULL, MS_REMOUNT, NULL);
 
@@ -302,8 +300,8 @@ int main(void) {
     pid = fork();
     if (pid == 0)
         _exit(readonly_phase());
-    waitpid(pid, &st, 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the read-only phase failed (status %d)", st);
+    code = tb_wait(pid);
+    CHECK(code == 0, "the read-only phase failed (exit code %d)", code);
 
     umount2(mnt, MNT_DETACH);
     rmdir(mnt);

@@ -71,7 +71,6 @@ static void *work(void *arg) {
  * may be evicted before it is read back (a miss): what must not happen is a
  * hang or an error. */
 static void child_uses_handle(fsc_cache *c, int n) {
-    alarm(FT_CHILD_SECONDS);
     char key[64];
     int kl = snprintf(key, sizeof key, "child-%d", n);
     child_check(fsc_set(c, key, (size_t)kl, "from the child", 14) == FSC_OK, 2);
@@ -103,8 +102,7 @@ static void test_fork_while_threads_work(void **state) {
     }
     int bad = 0, first_bad = 0;
     for (int n = 0; n < children; n++) {
-        fflush(NULL);
-        pid_t pid = fork();
+        pid_t pid = tb_fork(FT_CHILD_SECONDS);
         assert_true(pid >= 0);
         if (pid == 0)
             child_uses_handle(t->cache, n);

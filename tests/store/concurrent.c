@@ -92,10 +92,8 @@ static void test_four_writers_one_budget(void **state) {
     assert_int_equal(pipe(fds), 0);
     pid_t pids[PROCS];
     for (int p = 0; p < PROCS; p++) {
-        pids[p] = fork();
-        assert_true(pids[p] >= 0);
+        pids[p] = st_fork_writer(fds);
         if (pids[p] == 0) {
-            close(fds[0]);
             run_child(t->dir, p, fds[1]);
         }
     }

@@ -51,6 +51,14 @@ static void spin_us(int64_t us) {
     while ((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000 < us);
 }
 
+/* Notes one message: the last START index, and done[] for each DONE. */
+static void note_msg(const struct msg *m, int *last_start, char *done, int cap) {
+    if (m->kind == MSG_START)
+        *last_start = m->index;
+    if (m->kind == MSG_DONE && m->index >= 0 && m->index < cap)
+        done[m->index] = 1;
+}
+
 /* Reads messages until `kind` for `index` arrives, SIGKILLs the child (after
  * delay_us), reaps it, then drains what it wrote before dying. done[i] is set
  * for every index reported stored; returns the last START index seen. */
@@ -59,24 +67,16 @@ static int kill_at(pid_t pid, int rfd, int kind, int index, int64_t delay_us, ch
     struct msg m;
     int r;
     while ((r = tb_read_full(rfd, &m, sizeof m)) == 1) {
-        if (m.kind == MSG_START)
-            last_start = m.index;
-        if (m.kind == MSG_DONE && m.index >= 0 && m.index < cap)
-            done[m.index] = 1;
+        note_msg(&m, &last_start, done, cap);
         if (m.kind == kind && m.index == index)
             break;
     }
     if (r != 1)
         fail_msg("the child stopped before reaching the point to kill it at");
     spin_us(delay_us);
-    kill(pid, SIGKILL);
-    assert_int_equal(tb_wait(pid), 128 + SIGKILL);
-    while (tb_read_full(rfd, &m, sizeof m) == 1) {
-        if (m.kind == MSG_START)
-            last_start = m.index;
-        if (m.kind == MSG_DONE && m.index >= 0 && m.index < cap)
-            done[m.index] = 1;
-    }
+    assert_int_equal(tb_kill(pid), 128 + SIGKILL);
+    while (tb_read_full(rfd, &m, sizeof m) == 1)
+        note_msg(&m, &last_start, done, cap);
     close(rfd);
     return last_start;
 }
@@ -150,17 +150,12 @@ static void test_killed_during_set(void **state) {
     for (size_t round = 0; round < sizeof when / sizeof when[0]; round++) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "set%zu", round);
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            setter_child(t->dir, t->src, 0, prefix, 1 << 20, fds[1]);
-        }
-        close(fds[1]);
+        int fd;
+        pid_t pid = fsc_test_fork_piped(0, &fd);
+        if (pid == 0)
+            setter_child(t->dir, t->src, 0, prefix, 1 << 20, fd);
         char done[MAX_INDEX] = {0};
-        int last = kill_at(pid, fds[0], when[round].kind, when[round].index, when[round].delay, done, MAX_INDEX);
+        int last = kill_at(pid, fd, when[round].kind, when[round].index, when[round].delay, done, MAX_INDEX);
         fsc_cache *c = reopen_and_check(t->dir, 0, "during a set");
         /* Unbounded: everything reported stored is there, whole. */
         char key[64];
@@ -192,17 +187,12 @@ static void test_killed_during_eviction(void **state) {
     for (size_t round = 0; round < sizeof when / sizeof when[0]; round++) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "evict%zu", round);
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            setter_child(t->dir, t->src, size, prefix, 64 << 10, fds[1]);
-        }
-        close(fds[1]);
+        int fd;
+        pid_t pid = fsc_test_fork_piped(0, &fd);
+        if (pid == 0)
+            setter_child(t->dir, t->src, size, prefix, 64 << 10, fd);
         char done[MAX_INDEX] = {0};
-        int last = kill_at(pid, fds[0], MSG_START, when[round].index, when[round].delay, done, MAX_INDEX);
+        int last = kill_at(pid, fd, MSG_START, when[round].index, when[round].delay, done, MAX_INDEX);
         fsc_cache *c = reopen_and_check(t->dir, size, "during an eviction");
         assert_true(st_disk_bytes(t->dir) <= size);
         /* The newest three stored values outlive any eviction. */
@@ -251,30 +241,34 @@ static int check_seeded(fsc_cache *c, int n) {
 
 #define SEEDED 400
 
+/* A child does one long operation between a START and a DONE message and
+ * waits to be killed: a set that evicts hundreds of values from a cache far
+ * over budget or, with prune, a prune through a handle to which every value
+ * is expired (expiration 0). It is killed delay_us after its START. */
+static void kill_at_one_op(const char *dir, int prune, int64_t delay_us, char *done) {
+    int fd;
+    pid_t pid = fsc_test_fork_piped(0, &fd);
+    if (pid == 0) {
+        fsc_cache *c = prune ? st_open(dir, 0, 0, 0) : st_open(dir, 64 << 10, 0, -1);
+        child_check(c != NULL, 2);
+        send_msg(fd, MSG_START, 0);
+        child_check((prune ? fsc_prune(c) : st_set(c, "big", 32 << 10)) == FSC_OK, 3);
+        send_msg(fd, MSG_DONE, 0);
+        /* Wait to be killed: no further change. */
+        for (;;)
+            pause();
+    }
+    kill_at(pid, fd, MSG_START, 0, delay_us, done, 1);
+}
+
 /* One set into a cache far over budget evicts hundreds of values. */
 static void test_killed_during_a_long_eviction(void **state) {
     struct crash_ctx *t = *state;
     static const int64_t delays[] = {0, 4000, 15000, 60000};
     for (size_t round = 0; round < sizeof delays / sizeof delays[0]; round++) {
         seed(t->dir, SEEDED);
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            fsc_cache *c = st_open(t->dir, 64 << 10, 0, -1);
-            child_check(c != NULL, 2);
-            send_msg(fds[1], MSG_START, 0);
-            child_check(st_set(c, "big", 32 << 10) == FSC_OK, 3);
-            send_msg(fds[1], MSG_DONE, 0);
-            /* Wait to be killed: no further change. */
-            for (;;)
-                pause();
-        }
-        close(fds[1]);
         char done[1] = {0};
-        kill_at(pid, fds[0], MSG_START, 0, delays[round], done, 1);
+        kill_at_one_op(t->dir, 0, delays[round], done);
         fsc_cache *c = reopen_and_check(t->dir, 0, "during a long eviction");
         int present = check_seeded(c, SEEDED);
         int big = st_check(c, "big", NULL);
@@ -292,24 +286,8 @@ static void test_killed_during_prune(void **state) {
     static const int64_t delays[] = {0, 5000, 20000, 80000};
     for (size_t round = 0; round < sizeof delays / sizeof delays[0]; round++) {
         seed(t->dir, SEEDED);
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            /* Expiration 0: to this handle, every value is expired. */
-            fsc_cache *c = st_open(t->dir, 0, 0, 0);
-            child_check(c != NULL, 2);
-            send_msg(fds[1], MSG_START, 0);
-            child_check(fsc_prune(c) == FSC_OK, 3);
-            send_msg(fds[1], MSG_DONE, 0);
-            for (;;)
-                pause();
-        }
-        close(fds[1]);
         char done[1] = {0};
-        kill_at(pid, fds[0], MSG_START, 0, delays[round], done, 1);
+        kill_at_one_op(t->dir, 1, delays[round], done);
         fsc_cache *c = reopen_and_check(t->dir, 0, "during a prune");
         int present = check_seeded(c, SEEDED);
         if (done[0])

@@ -59,10 +59,8 @@ static void test_max_entries_across_processes(void **state) {
     assert_int_equal(pipe(fds), 0);
     pid_t pids[PROCS];
     for (int p = 0; p < PROCS; p++) {
-        pids[p] = fork();
-        assert_true(pids[p] >= 0);
+        pids[p] = st_fork_writer(fds);
         if (pids[p] == 0) {
-            close(fds[0]);
             fsc_cache *cc = st_open(t->dir, 0, MAX_ENTRIES, -1);
             child_check(cc != NULL, 2);
             uint64_t most[2] = {0, 0};

@@ -1284,6 +1284,23 @@ static const struct record *dense_setup(fsc_cache *c, const char *dir, struct re
     return first;
 }
 
+/* A cache of dense packs (opened in dir) and the first record of its
+ * busiest pack, whose damage the tests below make. */
+struct dense {
+    fsc_cache *c;
+    struct record_list recs;
+    const struct record *first;
+    int in_pack; /* live records in first's pack */
+};
+
+static void dense_open(const char *dir, struct dense *d) {
+    memset(d, 0, sizeof *d);
+    d->c = st_open(dir, 64 << 20, 0, -1);
+    assert_non_null(d->c);
+    d->first = dense_setup(d->c, dir, &d->recs);
+    d->in_pack = live_records_in(&d->recs, d->first->path);
+}
+
 static int dense_lost(fsc_cache *c, const struct record_list *recs, const struct record *damaged) {
     int lost = 0;
     for (int i = 0; i < recs->n; i++) {
@@ -1303,29 +1320,26 @@ static int dense_lost(fsc_cache *c, const struct record_list *recs, const struct
  * after it is lost. */
 static void test_damaged_header_inside_a_pack(void **state) {
     struct st_ctx *t = *state;
-    fsc_cache *c = st_open(t->dir, 64 << 20, 0, -1);
-    assert_non_null(c);
-    struct record_list recs = {0};
-    const struct record *first = dense_setup(c, t->dir, &recs);
-    const int in_pack = live_records_in(&recs, first->path);
-    flip_byte(first->path, first->offset + 33); /* its creation time */
+    struct dense d;
+    dense_open(t->dir, &d);
+    flip_byte(d.first->path, d.first->offset + 33); /* its creation time */
     fsc_entry *e = NULL;
-    int rc = fsc_get(c, first->key, first->key_len, &e);
+    int rc = fsc_get(d.c, d.first->key, d.first->key_len, &e);
     if (rc == FSC_OK)
         fsc_entry_free(e);
     assert_true(rc == FSC_ECORRUPT || rc == FSC_MISS);
-    assert_fsc_status(fsc_get(c, first->key, first->key_len, &e), FSC_MISS);
-    int lost_before = dense_lost(c, &recs, first);
+    assert_fsc_status(fsc_get(d.c, d.first->key, d.first->key_len, &e), FSC_MISS);
+    int lost_before = dense_lost(d.c, &d.recs, d.first);
     int rc0;
-    fsc_verify_report v0 = st_verify(c, 0, &rc0);
+    fsc_verify_report v0 = st_verify(d.c, 0, &rc0);
     assert_fsc_ok(rc0);
-    fsc_verify_report v1 = st_verify(c, 1, &rc0);
+    fsc_verify_report v1 = st_verify(d.c, 1, &rc0);
     assert_fsc_ok(rc0);
-    int lost_after = dense_lost(c, &recs, first);
+    int lost_after = dense_lost(d.c, &d.recs, d.first);
     fprintf(stderr,
             "header of the first of %d records damaged: get %s; %d others lost before verify; verify(0) "
             "then found %llu problems; verify(1) repaired %llu and %d others were lost\n",
-            in_pack, fsc_strerror(rc), lost_before, (unsigned long long)v0.problems,
+            d.in_pack, fsc_strerror(rc), lost_before, (unsigned long long)v0.problems,
             (unsigned long long)v1.repaired, lost_after);
     assert_int_equal(lost_before, 0);
     if (lost_after != 0)
@@ -1333,9 +1347,9 @@ static void test_damaged_header_inside_a_pack(void **state) {
     if (v0.problems != 0)
         fail_msg("after the get removed the damaged record, fsc_verify(0) found %llu problems",
                  (unsigned long long)v0.problems);
-    expect_clean(c, t->dir, "after the repair");
-    free(recs.v);
-    fsc_close(c);
+    expect_clean(d.c, t->dir, "after the repair");
+    free(d.recs.v);
+    fsc_close(d.c);
 }
 
 /* A live record whose value fails its checksum has a known length: a scan
@@ -1343,28 +1357,25 @@ static void test_damaged_header_inside_a_pack(void **state) {
  * keeps every intact record after it. */
 static void test_verify_keeps_records_after_a_damaged_one(void **state) {
     struct st_ctx *t = *state;
-    fsc_cache *c = st_open(t->dir, 64 << 20, 0, -1);
-    assert_non_null(c);
-    struct record_list recs = {0};
-    const struct record *first = dense_setup(c, t->dir, &recs);
-    const int in_pack = live_records_in(&recs, first->path);
-    flip_byte(first->path, first->offset + RECORD_HEADER + first->key_len + first->value_size / 2);
+    struct dense d;
+    dense_open(t->dir, &d);
+    flip_byte(d.first->path, d.first->offset + RECORD_HEADER + d.first->key_len + d.first->value_size / 2);
     int rc;
-    fsc_verify_report v0 = st_verify(c, 0, &rc);
+    fsc_verify_report v0 = st_verify(d.c, 0, &rc);
     assert_fsc_ok(rc);
     assert_true(v0.problems > 0);
-    fsc_verify_report v1 = st_verify(c, 1, &rc);
+    fsc_verify_report v1 = st_verify(d.c, 1, &rc);
     assert_fsc_ok(rc);
-    expect_clean(c, t->dir, "after the repair");
-    assert_int_equal(st_check(c, first->key, NULL), 0);
-    int lost = dense_lost(c, &recs, first);
+    expect_clean(d.c, t->dir, "after the repair");
+    assert_int_equal(st_check(d.c, d.first->key, NULL), 0);
+    int lost = dense_lost(d.c, &d.recs, d.first);
     fprintf(stderr, "value of the first of %d records damaged: verify(0) %llu problems, verify(1) repaired %llu; "
                     "%d intact records lost\n",
-            in_pack, (unsigned long long)v0.problems, (unsigned long long)v1.repaired, lost);
+            d.in_pack, (unsigned long long)v0.problems, (unsigned long long)v1.repaired, lost);
     if (lost != 0)
         fail_msg("fsc_verify(1) dropped %d intact records that followed one damaged record", lost);
-    free(recs.v);
-    fsc_close(c);
+    free(d.recs.v);
+    fsc_close(d.c);
 }
 
 /* durable = 1: packed values, values with files of their own and values

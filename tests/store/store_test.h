@@ -223,6 +223,16 @@ static inline void st_wait_ms(int64_t ms) {
     }
 }
 
+/* Forks one of several children that all write to the pipe fds: the child
+ * closes the read end. */
+static inline pid_t st_fork_writer(const int fds[2]) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        close(fds[0]);
+    return pid;
+}
+
 /* Per-test temp dir without an open cache. */
 struct st_ctx {
     char *dir;

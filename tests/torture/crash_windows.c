@@ -10,13 +10,6 @@
 #include "fsc_test.h"
 #include "torture_common.h"
 
-/* The whole file, asserted readable; free() it. */
-static unsigned char *slurp(const char *path, size_t *len) {
-    unsigned char *buf = tb_read_file(path, len);
-    assert_non_null(buf);
-    return buf;
-}
-
 /* Writes buf over the file's first len bytes, in place (open descriptors
  * keep reading the same file); truncates it to len when `cut`. */
 static void overwrite(const char *path, const unsigned char *buf, size_t len, int cut) {
@@ -60,11 +53,9 @@ static void assert_clean_after_reopen(const char *dir) {
                  r.problems, st.bytes, disk);
 }
 
-/* fsc_set_file over a value that had a payload: the new entry is committed,
- * then the old payload is unlinked while the shard is still marked dirty. A
- * kill just before that unlink leaves the old payload in a dirty shard. */
-static void old_payload_left_by_replace(void **state) {
-    char *dir = fsc_test_tempdir();
+/* A cache in dir whose key "k" holds a value with a payload file (set from
+ * a descriptor). */
+static fsc_cache *open_with_payload(const char *dir) {
     fsc_cache *c;
     assert_fsc_ok(fsc_open(dir, NULL, &c));
     char src[4200];
@@ -75,6 +66,15 @@ static void old_payload_left_by_replace(void **state) {
     assert_fsc_ok(fsc_set_file(c, "k", 1, fd, NULL, 0));
     close(fd);
     unlink(src);
+    return c;
+}
+
+/* fsc_set_file over a value that had a payload: the new entry is committed,
+ * then the old payload is unlinked while the shard is still marked dirty. A
+ * kill just before that unlink leaves the old payload in a dirty shard. */
+static void old_payload_left_by_replace(void **state) {
+    char *dir = fsc_test_tempdir();
+    fsc_cache *c = open_with_payload(dir);
     fsc_close(c);
 
     char payload[4200], old[4300];
@@ -94,16 +94,7 @@ static void old_payload_left_by_replace(void **state) {
  * the payload are unlinked while the shard is marked dirty. */
 static void payload_left_by_delete(void **state) {
     char *dir = fsc_test_tempdir();
-    fsc_cache *c;
-    assert_fsc_ok(fsc_open(dir, NULL, &c));
-    char src[4200];
-    snprintf(src, sizeof src, "%s.src", dir);
-    int fd = open(src, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, "payload bytes", 13, 0), 13);
-    assert_fsc_ok(fsc_set_file(c, "k", 1, fd, NULL, 0));
-    close(fd);
-    unlink(src);
+    fsc_cache *c = open_with_payload(dir);
     char payload[4200], keep[4300];
     assert_int_not_equal(fmt_find(dir, FMT_PAYLOAD, payload, sizeof payload), 0);
     snprintf(keep, sizeof keep, "%s.keep", dir);
@@ -135,11 +126,11 @@ static void record_in_flight_survives_repair(void **state) {
     assert_int_not_equal(fmt_find(dir, FMT_PACK, pack, sizeof pack), 0);
     snprintf(meta, sizeof meta, "%.*s/meta", (int)(strrchr(pack, '/') - pack), pack);
     size_t old_len, new_len, meta_len;
-    unsigned char *old_pack = slurp(pack, &old_len), *old_meta = slurp(meta, &meta_len);
+    unsigned char *old_pack = fsc_test_read_file(pack, &old_len), *old_meta = fsc_test_read_file(meta, &meta_len);
     /* The old record dies and its pack is compacted into a new one. */
     assert_fsc_ok(fsc_set(c, "k", 1, "in flight", 9));
     assert_int_not_equal(fmt_find(dir, FMT_PACK, pack, sizeof pack), 0);
-    unsigned char *new_pack = slurp(pack, &new_len);
+    unsigned char *new_pack = fsc_test_read_file(pack, &new_len);
     assert_int_equal(new_len, old_len); /* both records are as long */
 
     /* The new pack holds the committed record, then the new one; the table
@@ -148,7 +139,7 @@ static void record_in_flight_survives_repair(void **state) {
     unsigned char *image = malloc(old_len + new_len);
     memcpy(image, new_pack, FMT_PACK_HEADER);
     memcpy(image + FMT_PACK_HEADER, old_pack + FMT_PACK_HEADER, old_len - FMT_PACK_HEADER);
-    memcpy(image + old_len, new_pack + FMT_PACK_HEADER, new_len - FMT_PACK_HEADER);
+    memcpy(image + old_len, new_pack + FMT_PACK_HEADER, old_len - FMT_PACK_HEADER); /* new_len == old_len */
     overwrite(pack, image, old_len + new_len - FMT_PACK_HEADER, 0);
     const uint32_t dirty = 1;
     memcpy(old_meta + 20, &dirty, sizeof dirty);
