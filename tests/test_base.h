@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsc.h"
+
 #define TB_PATH_MAX 4096
 
 /* ------------------------------------------------------------------ */
@@ -186,6 +188,20 @@ static inline void tb_rmtree(const char *path) {
         unlink(path);
 }
 
+/* Number of names in a directory (-1 if it cannot be read). */
+static inline int tb_dir_count(const char *path) {
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
 /* 1 when name[0..len) is lower-case hex digits. */
 static inline int tb_is_hex(const char *name, size_t len) {
     for (size_t i = 0; i < len; i++) {
@@ -228,6 +244,33 @@ static inline int tb_wait(pid_t pid) {
 static inline int tb_kill(pid_t pid) {
     kill(pid, SIGKILL);
     return tb_wait(pid);
+}
+
+/* ------------------------------------------------------------------ */
+/* Calls every test makes                                              */
+/* ------------------------------------------------------------------ */
+
+/* An fsc_foreach visitor that counts the values into the uint64_t at ctx. */
+static inline int tb_count_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created_ms) {
+    (void)key;
+    (void)key_len;
+    (void)size;
+    (void)created_ms;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+/* Every read-side call that takes no key (foreach, stats, verify without
+ * repair), statuses ignored: on a damaged cache only a crash is a failure. */
+static inline void tb_read_everything(fsc_cache *c) {
+    uint64_t n = 0;
+    (void)fsc_foreach(c, tb_count_visit, &n);
+    fsc_statistics st;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    (void)fsc_stats(c, &st);
+    fsc_verify_report r = {sizeof r, 0, 0, 0};
+    (void)fsc_verify(c, 0, &r);
 }
 
 #endif

@@ -211,15 +211,6 @@ static void test_delete(void **state) {
     core_assert_value(t->cache, "gone", 4, "back", 4);
 }
 
-static int count_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created_ms) {
-    (void)key;
-    (void)key_len;
-    (void)size;
-    (void)created_ms;
-    (*(int *)ctx)++;
-    return 0;
-}
-
 static void test_clear(void **state) {
     struct fsc_test_ctx *t = *state;
     char key[16];
@@ -232,8 +223,8 @@ static void test_clear(void **state) {
         snprintf(key, sizeof key, "key%d", i);
         core_assert_miss(t->cache, key, strlen(key));
     }
-    int visited = 0;
-    assert_fsc_ok(fsc_foreach(t->cache, count_visit, &visited));
+    uint64_t visited = 0;
+    assert_fsc_ok(fsc_foreach(t->cache, tb_count_visit, &visited));
     assert_int_equal(visited, 0);
     /* Clearing an empty cache is fine, and the cache works afterwards. */
     assert_fsc_ok(fsc_clear(t->cache));

@@ -91,27 +91,6 @@ static void fz_get_exact_or_miss(fsc_cache *c, const void *key, size_t key_len, 
     FZ_ASSERT(rc == FSC_MISS || (allow_err && rc < 0), "fsc_get gave %s", fsc_strerror(rc));
 }
 
-static int fz_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created) {
-    (void)key;
-    (void)key_len;
-    (void)size;
-    (void)created;
-    (*(uint64_t *)ctx)++;
-    return 0;
-}
-
-/* Every read-side call; none may crash. */
-static void fz_exercise(fsc_cache *c) {
-    uint64_t n = 0;
-    (void)fsc_foreach(c, fz_visit, &n);
-    fsc_statistics st;
-    memset(&st, 0, sizeof st);
-    st.size = sizeof st;
-    (void)fsc_stats(c, &st);
-    fsc_verify_report r = {sizeof r, 0, 0, 0};
-    (void)fsc_verify(c, 0, &r);
-}
-
 /* base becomes <work dir>/cache, with nothing there yet. */
 static void fz_fresh_base(char *base, size_t cap) {
     snprintf(base, cap, "%s/cache", fz_dir());
@@ -132,13 +111,7 @@ static unsigned fz_take_mode(const uint8_t **data, size_t *size) {
 static void fz_the_pack(const char *base, char *pack, size_t cap) {
     char shards[600];
     snprintf(shards, sizeof shards, "%s/shards", base);
-    DIR *d = opendir(shards);
-    int n = 0;
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL)
-        n += de->d_name[0] != '.';
-    if (d)
-        closedir(d);
+    const int n = tb_dir_count(shards);
     FZ_ASSERT(n == 1, "the keys are not in one shard");
     FZ_ASSERT(fmt_find(base, FMT_PACK, pack, cap) > 0, "no pack file");
 }

@@ -110,12 +110,6 @@ static int verify_problems(fsc_cache *c, int repair) {
     return fsc_verify(c, repair, &r) == FSC_OK ? (int)r.problems : -1;
 }
 
-static int count_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created) {
-    (void)key, (void)key_len, (void)size, (void)created;
-    ++*(int *)ctx;
-    return 0;
-}
-
 /* Stores "k": as bytes, or (as_file) as a file value moved in. */
 static void store_k(fsc_cache *c, const char *base, int as_file) {
     if (!as_file) {
@@ -150,8 +144,8 @@ static void fifo_in_a_shard(const char *base, int (*which)(const char *), int as
                 child_check(strstr(fsc_errmsg(), "regular file") != NULL, 4);
                 child_check(!is_fifo(path), 5);
             } else if (step == 1) {
-                int n = 0;
-                child_check(fsc_foreach(own, count_visit, &n) == FSC_OK, 6);
+                uint64_t n = 0;
+                child_check(fsc_foreach(own, tb_count_visit, &n) == FSC_OK, 6);
                 child_check(verify_problems(own, 0) > 0, 7);
             } else {
                 child_check(verify_problems(own, 1) > 0, 8);

@@ -97,7 +97,7 @@ static void check_consistent(fsc_cache *c, const char *when) {
     CHECK(fsc_stats(c, &st) == FSC_OK, "stats");
     uint64_t disk = tree_bytes(shards, NULL);
     CHECK(st.bytes == disk, "%s: stats bytes %" PRIu64 ", files under shards/ %" PRIu64, when, st.bytes, disk);
-    CHECK(dir_count(tmpdir) == 0, "%s: %d files left in tmp/", when, dir_count(tmpdir));
+    CHECK(tb_dir_count(tmpdir) == 0, "%s: %d files left in tmp/", when, tb_dir_count(tmpdir));
 }
 
 #define KEEP 8

@@ -85,28 +85,10 @@ static int kill_at(pid_t pid, int rfd, int kind, int index, int64_t delay_us, ch
 static fsc_cache *reopen_and_check(const char *dir, uint64_t cache_size, const char *what) {
     fsc_cache *c = st_open(dir, cache_size, 0, -1);
     assert_non_null(c);
-    int rc;
-    fsc_verify_report v = st_verify(c, 0, &rc);
-    assert_fsc_ok(rc);
-    if (v.problems != 0)
-        fail_msg("after a kill %s: fsc_verify found %llu problems", what, (unsigned long long)v.problems);
-    uint64_t disk = st_disk_bytes(dir);
-    fsc_statistics s = st_stats(c);
-    if (s.bytes != disk)
-        fail_msg("after a kill %s: fsc_stats().bytes %llu, on disk %llu", what, (unsigned long long)s.bytes,
-                 (unsigned long long)disk);
-    assert_int_equal(s.entries, st_foreach_count(c));
+    st_expect_clean(c, dir, what);
+    assert_int_equal(st_stats(c).entries, st_foreach_count(c));
     /* The killed process's temp files were swept by the open. */
-    char tmp[TB_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s/tmp", dir);
-    DIR *d = opendir(tmp);
-    assert_non_null(d);
-    struct dirent *de;
-    int left = 0;
-    while ((de = readdir(d)) != NULL)
-        left += de->d_name[0] != '.';
-    closedir(d);
-    assert_int_equal(left, 0);
+    assert_int_equal(st_tmp_files(dir), 0);
     return c;
 }
 
@@ -156,7 +138,7 @@ static void test_killed_during_set(void **state) {
             setter_child(t->dir, t->src, 0, prefix, 1 << 20, fd);
         char done[MAX_INDEX] = {0};
         int last = kill_at(pid, fd, when[round].kind, when[round].index, when[round].delay, done, MAX_INDEX);
-        fsc_cache *c = reopen_and_check(t->dir, 0, "during a set");
+        fsc_cache *c = reopen_and_check(t->dir, 0, "after a kill during a set");
         /* Unbounded: everything reported stored is there, whole. */
         char key[64];
         int stored = 0;
@@ -193,7 +175,7 @@ static void test_killed_during_eviction(void **state) {
             setter_child(t->dir, t->src, size, prefix, 64 << 10, fd);
         char done[MAX_INDEX] = {0};
         int last = kill_at(pid, fd, MSG_START, when[round].index, when[round].delay, done, MAX_INDEX);
-        fsc_cache *c = reopen_and_check(t->dir, size, "during an eviction");
+        fsc_cache *c = reopen_and_check(t->dir, size, "after a kill during an eviction");
         assert_true(st_disk_bytes(t->dir) <= size);
         /* The newest three stored values outlive any eviction. */
         char key[64];
@@ -269,7 +251,7 @@ static void test_killed_during_a_long_eviction(void **state) {
         seed(t->dir, SEEDED);
         char done[1] = {0};
         kill_at_one_op(t->dir, 0, delays[round], done);
-        fsc_cache *c = reopen_and_check(t->dir, 0, "during a long eviction");
+        fsc_cache *c = reopen_and_check(t->dir, 0, "after a kill during a long eviction");
         int present = check_seeded(c, SEEDED);
         int big = st_check(c, "big", NULL);
         assert_int_not_equal(big, -1);
@@ -288,7 +270,7 @@ static void test_killed_during_prune(void **state) {
         seed(t->dir, SEEDED);
         char done[1] = {0};
         kill_at_one_op(t->dir, 1, delays[round], done);
-        fsc_cache *c = reopen_and_check(t->dir, 0, "during a prune");
+        fsc_cache *c = reopen_and_check(t->dir, 0, "after a kill during a prune");
         int present = check_seeded(c, SEEDED);
         if (done[0])
             assert_int_equal(present, 0);

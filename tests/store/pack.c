@@ -185,20 +185,6 @@ static uint64_t file_size(const char *path) {
 /* Checks shared by the tests                                          */
 /* ------------------------------------------------------------------ */
 
-/* verify(0) finds nothing and the totals are what the disk holds. */
-static void expect_clean(fsc_cache *c, const char *dir, const char *what) {
-    int rc;
-    fsc_verify_report v = st_verify(c, 0, &rc);
-    assert_fsc_ok(rc);
-    if (v.problems != 0)
-        fail_msg("%s: fsc_verify(0) found %llu problems", what, (unsigned long long)v.problems);
-    uint64_t disk = st_disk_bytes(dir);
-    fsc_statistics s = st_stats(c);
-    if (s.bytes != disk)
-        fail_msg("%s: fsc_stats().bytes is %llu, the disk holds %llu", what, (unsigned long long)s.bytes,
-                 (unsigned long long)disk);
-}
-
 /* The key holds its self-checking value of exactly len bytes. */
 static void expect_stored(fsc_cache *c, const char *key, size_t len, const char *what) {
     uint64_t size = 0;
@@ -300,7 +286,7 @@ static void test_small_values_are_packed(void **state) {
     expect_keys(c, "small-%03d", SMALL_KEYS, small_len, "packed");
     fsc_statistics s = st_stats(c);
     assert_int_equal(s.entries, SMALL_KEYS);
-    expect_clean(c, t->dir, "after packing");
+    st_expect_clean(c, t->dir, "after packing");
 
     /* Another handle reads them from the files. */
     fsc_cache *other = st_open(t->dir, 64 << 20, 0, -1);
@@ -315,7 +301,7 @@ static void test_small_values_are_packed(void **state) {
     assert_int_equal(take_census(t->dir).entries, 1);
     expect_stored(c, "edge-at-limit", FSC_PACK_LIMIT_DEFAULT, "at the limit");
     expect_stored(c, "edge-over-limit", FSC_PACK_LIMIT_DEFAULT + 1, "over the limit");
-    expect_clean(c, t->dir, "after the edge values");
+    st_expect_clean(c, t->dir, "after the edge values");
     fsc_close(c);
 }
 
@@ -390,7 +376,7 @@ static void test_key_moves_between_pack_and_file(void **state) {
         assert_int_equal(n.most_packs_in_a_shard, 1);
         check_neighbours(c, what);
         assert_int_equal(st_stats(c).entries, NEIGHBOURS + (steps[i].op != DELETE));
-        expect_clean(c, t->dir, what);
+        st_expect_clean(c, t->dir, what);
     }
     fsc_close(c);
 }
@@ -410,8 +396,8 @@ static size_t shared_len(int i, int round) { return 100 + 50 * (size_t)i + 7 * (
 static void both_clean(fsc_cache *h[2], const char *dir, const char *what) {
     st_stats(h[0]);
     st_stats(h[1]);
-    expect_clean(h[0], dir, what);
-    expect_clean(h[1], dir, what);
+    st_expect_clean(h[0], dir, what);
+    st_expect_clean(h[1], dir, what);
 }
 
 static void test_handles_of_both_pack_limits_share(void **state) {
@@ -514,7 +500,7 @@ static void test_compaction_reclaims_space(void **state) {
     fsc_statistics s = st_stats(c);
     assert_int_equal(s.entries, COMPACT_KEYS);
     assert_int_equal(s.evictions, 0);
-    expect_clean(c, t->dir, "after the compactions");
+    st_expect_clean(c, t->dir, "after the compactions");
     fsc_close(c);
 }
 
@@ -586,7 +572,7 @@ static void test_entry_api_on_packed_value(void **state) {
     expect_entry_reads(e, "fd-3000", 3000);
     fsc_entry_free(e);
     expect_stored(c, "fd-3000", 2019, "after the replacements");
-    expect_clean(c, t->dir, "after the entry reads");
+    st_expect_clean(c, t->dir, "after the entry reads");
     fsc_close(c);
 }
 
@@ -785,7 +771,7 @@ static void test_readers_in_another_process_during_compactions(void **state) {
         assert_int_equal(round, READER_ROUNDS);
         fsc_entry_free(e);
     }
-    expect_clean(c, t->dir, "after the reader");
+    st_expect_clean(c, t->dir, "after the reader");
     fsc_close(c);
 }
 
@@ -847,7 +833,7 @@ static void test_damaged_record_value(void **state) {
         expect_stored(c, key, damage_len(i), "after the damage");
     }
     assert_int_equal(st_stats(c).entries, DAMAGE_KEYS - 1);
-    expect_clean(c, t->dir, "after the damaged record was removed");
+    st_expect_clean(c, t->dir, "after the damaged record was removed");
     /* The key can be stored again. */
     assert_fsc_ok(st_set(c, tkey, 777));
     expect_stored(c, tkey, 777, "stored again");
@@ -856,7 +842,7 @@ static void test_damaged_record_value(void **state) {
     expect_stored(fresh, tkey, 777, "stored again, read by a fresh handle");
     fsc_close(fresh);
     assert_int_equal(st_stats(c).entries, DAMAGE_KEYS);
-    expect_clean(c, t->dir, "after the key was stored again");
+    st_expect_clean(c, t->dir, "after the key was stored again");
     free(recs.v);
     fsc_close(c);
 }
@@ -888,7 +874,7 @@ static void repair_cycle(fsc_cache *c, const char *dir, const char *what) {
     fprintf(stderr, "%s: verify(1) problems %llu, repaired %llu\n", what, (unsigned long long)v1.problems,
             (unsigned long long)v1.repaired);
     assert_true(v1.repaired > 0);
-    expect_clean(c, dir, what);
+    st_expect_clean(c, dir, what);
 }
 
 /* The pack with the most live records, other than `not`. */
@@ -977,7 +963,7 @@ static void test_verify_repairs_packs(void **state) {
     expect_packs_lost(fresh, &recs, b->path, NULL, "a pack deleted, repaired, fresh handle");
     fsc_close(fresh);
     assert_int_equal(st_stats(c).entries, REPAIR_KEYS - lost_b);
-    expect_clean(c, t->dir, "after the gets of a deleted pack's keys");
+    st_expect_clean(c, t->dir, "after the gets of a deleted pack's keys");
 
     /* Another pack deleted, read through a fresh handle before any repair. */
     const struct record *d = NULL;
@@ -995,7 +981,7 @@ static void test_verify_repairs_packs(void **state) {
     int rc;
     st_verify(c, 1, &rc);
     assert_fsc_ok(rc);
-    expect_clean(c, t->dir, "a pack deleted, read, then repaired");
+    st_expect_clean(c, t->dir, "a pack deleted, read, then repaired");
     expect_packs_lost(c, &recs, b->path, d->path, "after both deletions");
     assert_int_equal(st_stats(c).entries, REPAIR_KEYS - lost_b - lost_d);
     free(recs.v);
@@ -1097,16 +1083,7 @@ static void test_sigkill_during_packed_sets(void **state) {
         assert_int_equal(s.entries, (uint64_t)present);
         assert_true(present > 0);
         /* The killed set's temp files were swept by the open. */
-        char tmp[TB_PATH_MAX];
-        snprintf(tmp, sizeof tmp, "%s/tmp", t->dir);
-        DIR *td = opendir(tmp);
-        assert_non_null(td);
-        int left = 0;
-        struct dirent *de;
-        while ((de = readdir(td)) != NULL)
-            left += de->d_name[0] != '.';
-        closedir(td);
-        assert_int_equal(left, 0);
+        assert_int_equal(st_tmp_files(t->dir), 0);
         /* As for values in files (crash.c): the open alone already recovered. */
         if (v0.problems != 0)
             fail_msg("kill %d: right after the recovering open, verify(0) found %llu problems", rep,
@@ -1179,7 +1156,7 @@ static void test_budget_with_packed_and_file_values(void **state) {
     expect_stored(c, key, budget_len(BUDGET_SETS - 1), "the newest file value");
     snprintf(key, sizeof key, "m-%03d", BUDGET_SETS - 2);
     expect_stored(c, key, budget_len(BUDGET_SETS - 2), "the newest packed value");
-    expect_clean(c, t->dir, "after the budget test");
+    st_expect_clean(c, t->dir, "after the budget test");
     fsc_close(c);
 }
 
@@ -1347,7 +1324,7 @@ static void test_damaged_header_inside_a_pack(void **state) {
     if (v0.problems != 0)
         fail_msg("after the get removed the damaged record, fsc_verify(0) found %llu problems",
                  (unsigned long long)v0.problems);
-    expect_clean(d.c, t->dir, "after the repair");
+    st_expect_clean(d.c, t->dir, "after the repair");
     free(d.recs.v);
     fsc_close(d.c);
 }
@@ -1366,7 +1343,7 @@ static void test_verify_keeps_records_after_a_damaged_one(void **state) {
     assert_true(v0.problems > 0);
     fsc_verify_report v1 = st_verify(d.c, 1, &rc);
     assert_fsc_ok(rc);
-    expect_clean(d.c, t->dir, "after the repair");
+    st_expect_clean(d.c, t->dir, "after the repair");
     assert_int_equal(st_check(d.c, d.first->key, NULL), 0);
     int lost = dense_lost(d.c, &d.recs, d.first);
     fprintf(stderr, "value of the first of %d records damaged: verify(0) %llu problems, verify(1) repaired %llu; "
@@ -1406,7 +1383,7 @@ static void test_durable_sets(void **state) {
             expect_stored(c, key, i == 0 ? 4000 : i % 4 == 3 ? 9000 : 100 + 150 * (size_t)i, "durable");
         }
         expect_stored(c, "dur-file", 5000, "durable, from a file");
-        expect_clean(c, t->dir, "after durable sets");
+        st_expect_clean(c, t->dir, "after durable sets");
         fsc_close(c);
         c = st_open(t->dir, 64 << 20, 0, -1);
         assert_non_null(c);

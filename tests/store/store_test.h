@@ -192,19 +192,9 @@ static inline uint64_t st_fingerprint(const char *dir) {
     return st_print_acc_;
 }
 
-/* Counts the values fsc_foreach visits. */
-static int st_count_visit_(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created_ms) {
-    (void)key;
-    (void)key_len;
-    (void)size;
-    (void)created_ms;
-    (*(uint64_t *)ctx)++;
-    return 0;
-}
-
 static inline uint64_t st_foreach_count(fsc_cache *c) {
     uint64_t n = 0;
-    int rc = fsc_foreach(c, st_count_visit_, &n);
+    int rc = fsc_foreach(c, tb_count_visit, &n);
     if (rc != FSC_OK)
         fprintf(stderr, "fsc_foreach: %s (%s)\n", fsc_strerror(rc), fsc_errmsg());
     return n;
@@ -221,6 +211,27 @@ static inline void st_wait_ms(int64_t ms) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
+}
+
+/* The names in dir/tmp (-1 when it cannot be read). */
+static inline int st_tmp_files(const char *dir) {
+    char tmp[TB_PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+    return tb_dir_count(tmp);
+}
+
+/* verify(0) finds nothing and the totals are what the disk holds. */
+static inline void st_expect_clean(fsc_cache *c, const char *dir, const char *what) {
+    int rc;
+    fsc_verify_report v = st_verify(c, 0, &rc);
+    assert_fsc_ok(rc);
+    if (v.problems != 0)
+        fail_msg("%s: fsc_verify(0) found %llu problems", what, (unsigned long long)v.problems);
+    uint64_t disk = st_disk_bytes(dir);
+    fsc_statistics s = st_stats(c);
+    if (s.bytes != disk)
+        fail_msg("%s: fsc_stats().bytes is %llu, the disk holds %llu", what, (unsigned long long)s.bytes,
+                 (unsigned long long)disk);
 }
 
 /* Forks one of several children that all write to the pipe fds: the child

@@ -679,7 +679,7 @@ static void run_phase(const char *work, int bounded, long kills, struct totals *
     char tmp[4200], shards[4200];
     snprintf(tmp, sizeof tmp, "%s/tmp", ph.dir);
     snprintf(shards, sizeof shards, "%s/shards", ph.dir);
-    CHECK(dir_count(tmp) == 0, "%s: %d temp files survived fsc_open", tmp, dir_count(tmp));
+    CHECK(tb_dir_count(tmp) == 0, "%s: %d temp files survived fsc_open", tmp, tb_dir_count(tmp));
     fsc_verify_report vr = {sizeof vr, 0, 0, 0};
     rc = fsc_verify(c, 0, &vr);
     CHECK(rc == FSC_OK && vr.problems == 0, "%s: fsc_verify(repair=0): %s, %" PRIu64 " problems of %" PRIu64 " checked",

@@ -84,18 +84,4 @@ static inline uint64_t tree_bytes(const char *path, int *others) {
     return total;
 }
 
-/* Number of names in a directory (-1 if it cannot be read). */
-static inline int dir_count(const char *path) {
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
-
 #endif
