@@ -9,13 +9,13 @@
 
 static char fz_root[512];
 
-static void fz_cleanup(void) {
+static inline void fz_cleanup(void) {
     if (fz_root[0])
         tb_rmtree(fz_root);
 }
 
 /* The work directory, created once per process. */
-static const char *fz_dir(void) {
+static inline const char *fz_dir(void) {
     if (!fz_root[0]) {
         struct stat st;
         const char *base = stat("/dev/shm", &st) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -28,7 +28,7 @@ static const char *fz_dir(void) {
 }
 
 /* Writes data as the file at path: create adds O_CREAT. */
-static void fz_put(const char *path, const void *data, size_t len, int create) {
+static inline void fz_put(const char *path, const void *data, size_t len, int create) {
     int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | create, 0600);
     if (fd < 0) {
         perror(path);
@@ -43,14 +43,14 @@ static void fz_put(const char *path, const void *data, size_t len, int create) {
 
 /* A new file at path (a new inode: descriptors open on the old one still
  * read the old bytes). */
-static void fz_write(const char *path, const void *data, size_t len) {
+static inline void fz_write(const char *path, const void *data, size_t len) {
     unlink(path);
     fz_put(path, data, len, O_CREAT);
 }
 
 /* Writes over path in place: same name and inode, so the descriptors the
  * cache keeps open read the new bytes too. */
-static void fz_overwrite(const char *path, const void *data, size_t len) { fz_put(path, data, len, 0); }
+static inline void fz_overwrite(const char *path, const void *data, size_t len) { fz_put(path, data, len, 0); }
 
 /* A finding: print and abort, so libFuzzer saves the input. */
 #define FZ_ASSERT(cond, ...)                                                                       \
@@ -64,7 +64,7 @@ static void fz_overwrite(const char *path, const void *data, size_t len) { fz_pu
     } while (0)
 
 /* Exactly want[0..len) or a miss (or, when allow_err, a negative status). */
-static void fz_get_exact_or_miss(fsc_cache *c, const void *key, size_t key_len, const void *want, size_t len,
+static inline void fz_get_exact_or_miss(fsc_cache *c, const void *key, size_t key_len, const void *want, size_t len,
                                  int allow_err) {
     fsc_entry *e = NULL;
     int rc = fsc_get(c, key, key_len, &e);
@@ -91,15 +91,25 @@ static void fz_get_exact_or_miss(fsc_cache *c, const void *key, size_t key_len, 
     FZ_ASSERT(rc == FSC_MISS || (allow_err && rc < 0), "fsc_get gave %s", fsc_strerror(rc));
 }
 
+/* A repair (fsc_verify(1), whatever it reports) leaves a cache that
+ * fsc_verify(0) finds clean. */
+static inline void fz_repair_clean(fsc_cache *c) {
+    fsc_verify_report r = {sizeof r, 0, 0, 0};
+    (void)fsc_verify(c, 1, &r);
+    r.problems = 0;
+    FZ_ASSERT(fsc_verify(c, 0, &r) == FSC_OK && r.problems == 0, "%llu problems after a repair",
+              (unsigned long long)r.problems);
+}
+
 /* base becomes <work dir>/cache, with nothing there yet. */
-static void fz_fresh_base(char *base, size_t cap) {
+static inline void fz_fresh_base(char *base, size_t cap) {
     snprintf(base, cap, "%s/cache", fz_dir());
     tb_rmtree(base);
 }
 
 /* The input's first byte picks the variant (bits of a mode); the rest is
  * the file image. size must be at least 1. */
-static unsigned fz_take_mode(const uint8_t **data, size_t *size) {
+static inline unsigned fz_take_mode(const uint8_t **data, size_t *size) {
     const unsigned mode = (*data)[0];
     (*data)++;
     (*size)--;
@@ -108,7 +118,7 @@ static unsigned fz_take_mode(const uint8_t **data, size_t *size) {
 
 /* The pack file of the cache at base, whose keys were all chosen for one
  * shard. */
-static void fz_the_pack(const char *base, char *pack, size_t cap) {
+static inline void fz_the_pack(const char *base, char *pack, size_t cap) {
     char shards[600];
     snprintf(shards, sizeof shards, "%s/shards", base);
     const int n = tb_dir_count(shards);
@@ -119,7 +129,7 @@ static void fz_the_pack(const char *base, char *pack, size_t cap) {
 /* The fuzz input as a file image to write (free() it). With live_path, adopt
  * stamps it first from the live file there (its bytes, len). */
 typedef void (*fz_adopt_fn)(unsigned char *img, size_t len, const unsigned char *live, size_t live_len);
-static unsigned char *fz_image(const uint8_t *data, size_t size, const char *live_path, fz_adopt_fn adopt) {
+static inline unsigned char *fz_image(const uint8_t *data, size_t size, const char *live_path, fz_adopt_fn adopt) {
     unsigned char *img = malloc(size + 1);
     memcpy(img, data, size);
     if (live_path) {

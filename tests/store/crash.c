@@ -223,11 +223,14 @@ static int check_seeded(fsc_cache *c, int n) {
 
 #define SEEDED 400
 
-/* A child does one long operation between a START and a DONE message and
- * waits to be killed: a set that evicts hundreds of values from a cache far
- * over budget or, with prune, a prune through a handle to which every value
- * is expired (expiration 0). It is killed delay_us after its START. */
-static void kill_at_one_op(const char *dir, int prune, int64_t delay_us, char *done) {
+/* Seeds the cache; then a child does one long operation between a START and
+ * a DONE message and waits to be killed: a set that evicts hundreds of
+ * values from a cache far over budget or, with prune, a prune through a
+ * handle to which every value is expired (expiration 0). It is killed
+ * delay_us after its START. Returns the reopened, checked cache; *present
+ * is how many seeded values it still holds. */
+static fsc_cache *kill_during_one_op(const char *dir, int prune, int64_t delay_us, char *done, int *present) {
+    seed(dir, SEEDED);
     int fd;
     pid_t pid = fsc_test_fork_piped(0, &fd);
     if (pid == 0) {
@@ -241,6 +244,10 @@ static void kill_at_one_op(const char *dir, int prune, int64_t delay_us, char *d
             pause();
     }
     kill_at(pid, fd, MSG_START, 0, delay_us, done, 1);
+    const char *what = prune ? "after a kill during a prune" : "after a kill during a long eviction";
+    fsc_cache *c = reopen_and_check(dir, 0, what);
+    *present = check_seeded(c, SEEDED);
+    return c;
 }
 
 /* One set into a cache far over budget evicts hundreds of values. */
@@ -248,11 +255,9 @@ static void test_killed_during_a_long_eviction(void **state) {
     struct crash_ctx *t = *state;
     static const int64_t delays[] = {0, 4000, 15000, 60000};
     for (size_t round = 0; round < sizeof delays / sizeof delays[0]; round++) {
-        seed(t->dir, SEEDED);
         char done[1] = {0};
-        kill_at_one_op(t->dir, 0, delays[round], done);
-        fsc_cache *c = reopen_and_check(t->dir, 0, "after a kill during a long eviction");
-        int present = check_seeded(c, SEEDED);
+        int present;
+        fsc_cache *c = kill_during_one_op(t->dir, 0, delays[round], done, &present);
         int big = st_check(c, "big", NULL);
         assert_int_not_equal(big, -1);
         if (done[0])
@@ -267,11 +272,9 @@ static void test_killed_during_prune(void **state) {
     struct crash_ctx *t = *state;
     static const int64_t delays[] = {0, 5000, 20000, 80000};
     for (size_t round = 0; round < sizeof delays / sizeof delays[0]; round++) {
-        seed(t->dir, SEEDED);
         char done[1] = {0};
-        kill_at_one_op(t->dir, 1, delays[round], done);
-        fsc_cache *c = reopen_and_check(t->dir, 0, "after a kill during a prune");
-        int present = check_seeded(c, SEEDED);
+        int present;
+        fsc_cache *c = kill_during_one_op(t->dir, 1, delays[round], done, &present);
         if (done[0])
             assert_int_equal(present, 0);
         fprintf(stderr, "round %zu: %d of %d values left after the killed prune\n", round, present, SEEDED);
