@@ -1,5 +1,6 @@
-/* Small tools shared by the core suites: joining paths, finding a cache's
- * entry and payload files on disk, and asserting a value or a miss. */
+/* Small tools shared by the core suites: joining paths, finding a raw
+ * value's payload file, asserting a value or a miss, and mounting a small
+ * private tmpfs. */
 #ifndef FSC_CORE_TEST_H
 #define FSC_CORE_TEST_H
 

@@ -1,17 +1,14 @@
-/* Plumbing of the lock and dogpile tests: pipes that say "go", forked children
- * with a bounded life, probes that try a key's lock from another thread or
- * process, and a wait for "this process is blocked on a record lock" read
- * from the kernel instead of guessed with a delay. */
+/* Plumbing of the lock and dogpile tests: pipes that say "go", statuses
+ * carried in children's exit codes, probes that try a key's lock from another
+ * thread or process, and a wait for "this process is blocked on a record
+ * lock" read from the kernel instead of guessed with a delay. Children are
+ * forked with fsc_test_fork (fsc_test.h). */
 #ifndef FSC_LOCK_TEST_H
 #define FSC_LOCK_TEST_H
 
 #include "fsc_test.h"
 
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <time.h>
 
 /* The same safety net for the test process itself (default action: die). */
 #define LT_TEST_SECONDS 60
