@@ -116,14 +116,18 @@ static inline unsigned fz_take_mode(const uint8_t **data, size_t *size) {
     return mode;
 }
 
-/* The pack file of the cache at base, whose keys were all chosen for one
- * shard. */
-static inline void fz_the_pack(const char *base, char *pack, size_t cap) {
+/* A cache opened at base and filled by fill with keys all chosen for one
+ * shard, and the path of that shard's pack file. */
+static inline fsc_cache *fz_open_packed(const char *base, void (*fill)(fsc_cache *c), char *pack, size_t cap) {
+    fsc_cache *c;
+    FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");
+    fill(c);
     char shards[600];
     snprintf(shards, sizeof shards, "%s/shards", base);
     const int n = tb_dir_count(shards);
     FZ_ASSERT(n == 1, "the keys are not in one shard");
     FZ_ASSERT(fmt_find(base, FMT_PACK, pack, cap) > 0, "no pack file");
+    return c;
 }
 
 /* The fuzz input as a file image to write (free() it). With live_path, adopt

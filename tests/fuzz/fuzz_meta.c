@@ -56,10 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char base[600], pack[1000], meta[1100];
     fz_fresh_base(base, sizeof base);
     const unsigned mode = fz_take_mode(&data, &size);
-    fsc_cache *c;
-    FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");
-    fill(c);
-    fz_the_pack(base, pack, sizeof pack);
+    fsc_cache *c = fz_open_packed(base, fill, pack, sizeof pack);
     snprintf(meta, sizeof meta, "%.*s/meta", (int)(strrchr(pack, '/') - pack), pack);
     unsigned char *img = fz_image(data, size, (mode & 4) ? meta : NULL, adopt);
     if (mode & 1)

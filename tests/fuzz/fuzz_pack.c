@@ -144,10 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char base[600], pack[1000];
     fz_fresh_base(base, sizeof base);
     const unsigned mode = fz_take_mode(&data, &size);
-    fsc_cache *c;
-    FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");
-    fill(c);
-    fz_the_pack(base, pack, sizeof pack);
+    fsc_cache *c = fz_open_packed(base, fill, pack, sizeof pack);
 
     unsigned char *img = fz_image(data, size, (mode & 8) ? pack : NULL, adopt);
     if (mode & 1)
