@@ -88,21 +88,16 @@ static void test_four_writers_one_budget(void **state) {
     struct st_ctx *t = *state;
     fsc_cache *c = st_open(t->dir, CACHE_SIZE, 0, -1);
     assert_non_null(c);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
+    int fd;
     pid_t pids[PROCS];
-    for (int p = 0; p < PROCS; p++) {
-        pids[p] = st_fork_writer(fds);
-        if (pids[p] == 0) {
-            run_child(t->dir, p, fds[1]);
-        }
-    }
-    close(fds[1]);
+    const int child = st_fork_children(PROCS, pids, &fd);
+    if (child >= 0)
+        run_child(t->dir, child, fd);
     int64_t max_over = INT64_MIN, max_over2 = INT64_MIN, max_ledger = INT64_MIN;
     uint64_t sets = 0, gets = 0, hits = 0;
     for (int p = 0; p < PROCS; p++) {
         struct child_report r;
-        if (tb_read_full(fds[0], &r, sizeof r) != 1)
+        if (tb_read_full(fd, &r, sizeof r) != 1)
             break;
         if (r.max_over > max_over)
             max_over = r.max_over;
@@ -114,7 +109,7 @@ static void test_four_writers_one_budget(void **state) {
         gets += r.gets;
         hits += r.hits;
     }
-    close(fds[0]);
+    close(fd);
     for (int p = 0; p < PROCS; p++)
         assert_int_equal(tb_wait(pids[p]), 0);
     fprintf(stderr,

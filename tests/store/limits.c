@@ -55,42 +55,38 @@ static void test_max_entries_across_processes(void **state) {
     struct st_ctx *t = *state;
     fsc_cache *c = st_open(t->dir, 0, MAX_ENTRIES, -1);
     assert_non_null(c);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
+    int fd;
     pid_t pids[PROCS];
-    for (int p = 0; p < PROCS; p++) {
-        pids[p] = st_fork_writer(fds);
-        if (pids[p] == 0) {
-            fsc_cache *cc = st_open(t->dir, 0, MAX_ENTRIES, -1);
-            child_check(cc != NULL, 2);
-            uint64_t most[2] = {0, 0};
-            char key[32];
-            for (int i = 0; i < 150; i++) {
-                snprintf(key, sizeof key, "p%d-%d", p, i);
-                child_check(st_set(cc, key, 500) == FSC_OK, 3);
-                uint64_t n = st_stats(cc).entries;
-                if (n > most[0])
-                    most[0] = n;
-                n = st_foreach_count(cc);
-                if (n > most[1])
-                    most[1] = n;
-            }
-            fsc_close(cc);
-            child_check(tb_write_full(fds[1], most, sizeof most) == 0, 4);
-            _exit(0);
+    const int child = st_fork_children(PROCS, pids, &fd);
+    if (child >= 0) {
+        fsc_cache *cc = st_open(t->dir, 0, MAX_ENTRIES, -1);
+        child_check(cc != NULL, 2);
+        uint64_t most[2] = {0, 0};
+        char key[32];
+        for (int i = 0; i < 150; i++) {
+            snprintf(key, sizeof key, "p%d-%d", child, i);
+            child_check(st_set(cc, key, 500) == FSC_OK, 3);
+            uint64_t n = st_stats(cc).entries;
+            if (n > most[0])
+                most[0] = n;
+            n = st_foreach_count(cc);
+            if (n > most[1])
+                most[1] = n;
         }
+        fsc_close(cc);
+        child_check(tb_write_full(fd, most, sizeof most) == 0, 4);
+        _exit(0);
     }
-    close(fds[1]);
     uint64_t most = 0, walked = 0;
     for (int p = 0; p < PROCS; p++) {
         uint64_t m[2];
-        assert_int_equal(tb_read_full(fds[0], m, sizeof m), 1);
+        assert_int_equal(tb_read_full(fd, m, sizeof m), 1);
         if (m[0] > most)
             most = m[0];
         if (m[1] > walked)
             walked = m[1];
     }
-    close(fds[0]);
+    close(fd);
     for (int p = 0; p < PROCS; p++)
         assert_int_equal(tb_wait(pids[p]), 0);
     /* While others are between storing a value and evicting for it, the

@@ -234,14 +234,24 @@ static inline void st_expect_clean(fsc_cache *c, const char *dir, const char *wh
                  (unsigned long long)disk);
 }
 
-/* Forks one of several children that all write to the pipe fds: the child
- * closes the read end. */
-static inline pid_t st_fork_writer(const int fds[2]) {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        close(fds[0]);
-    return pid;
+/* Forks n children that all report through one pipe. In child i it returns
+ * i, *fd being the pipe's write end; in the parent -1, *fd being its read
+ * end, with pids[] filled. */
+static inline int st_fork_children(int n, pid_t *pids, int *fd) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(fds[0]);
+            *fd = fds[1];
+            return i;
+        }
+    }
+    close(fds[1]);
+    *fd = fds[0];
+    return -1;
 }
 
 /* Per-test temp dir without an open cache. */
