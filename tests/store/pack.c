@@ -626,7 +626,10 @@ static void choose_crowded_keys(fsc_cache *c, const char *dir) {
             char shard[3];
             shard_of_record(recs.v[i].path, shard);
             if (strtol(shard, NULL, 16) == best) {
-                snprintf(reader_keys[chosen++], sizeof reader_keys[0], "%s", recs.v[i].key);
+                /* The keys are short: a cut one would name another value. */
+                if (snprintf(reader_keys[chosen++], sizeof reader_keys[0], "%s", recs.v[i].key) >=
+                    (int)sizeof reader_keys[0])
+                    fail_msg("key '%s' is too long", recs.v[i].key);
                 taken++;
             }
         }
