@@ -1,5 +1,6 @@
 /* Shared helpers of the cmocka tests: readable status asserts, a temp cache
- * directory per test, and child processes that report through exit codes. */
+ * directory per test, and child processes that report through exit codes.
+ * What the tests without cmocka need too is in test_base.h. */
 #ifndef FSC_TEST_H
 #define FSC_TEST_H
 
@@ -10,15 +11,8 @@
 /* cmocka.h needs the four headers above first. */
 #include <cmocka.h>
 
-#include <errno.h>
-#include <ftw.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "fsc.h"
+#include "test_base.h"
 
 /* Asserts a status, printing the expression, the status name and fsc_errmsg(). */
 #define assert_fsc_status(expr, want)                                                              \
@@ -40,17 +34,7 @@
         }                                                                                          \
     } while (0)
 
-static int fsc_test_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* rm -rf */
-static inline void fsc_test_rmtree(const char *path) { nftw(path, fsc_test_rm_one, 16, FTW_DEPTH | FTW_PHYS); }
-
-/* A fresh directory under $TMPDIR (default /tmp); free() it after fsc_test_rmtree. */
+/* A fresh directory under $TMPDIR (default /tmp); free() it after tb_rmtree. */
 static inline char *fsc_test_tempdir(void) {
     const char *base = getenv("TMPDIR");
     char *path = malloc(4096);
@@ -92,18 +76,56 @@ static inline int fsc_test_setup_unpacked(void **state) {
 static inline int fsc_test_teardown(void **state) {
     struct fsc_test_ctx *t = *state;
     fsc_close(t->cache);
-    fsc_test_rmtree(t->dir);
+    tb_rmtree(t->dir);
     free(t->dir);
     free(t);
     return 0;
 }
 
-/* Waits for a child and returns its exit code (128 + signal if killed). */
-static inline int fsc_test_wait(pid_t pid) {
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+/* The whole file at path, asserted readable; free() it. */
+static inline unsigned char *fsc_test_read_file(const char *path, size_t *len) {
+    unsigned char *buf = tb_read_file(path, len);
+    if (!buf)
+        fail_msg("read %s: %s", path, strerror(errno));
+    return buf;
 }
+
+/* A child that outlives this many seconds is stuck: SIGALRM ends it, and its
+ * parent sees exit code 128 + SIGALRM instead of hanging. */
+#define FSC_TEST_CHILD_SECONDS 20
+
+/* fork() for tests (tb_fork with FSC_TEST_CHILD_SECONDS). The child must leave
+ * with _exit() and use child_check, never cmocka's asserts (they would
+ * longjmp into the parent's copy of the test runner). */
+static inline pid_t fsc_test_fork(void) {
+    pid_t pid = tb_fork(FSC_TEST_CHILD_SECONDS);
+    if (pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    return pid;
+}
+
+/* Forks a child that reports to its parent through a pipe: *fd is the pipe's
+ * write end in the child and its read end in the parent (each side closes
+ * the other end). seconds bounds the child's life as in tb_fork (0: no
+ * bound, for a child its parent kills). */
+static inline pid_t fsc_test_fork_piped(unsigned seconds, int *fd) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        fail_msg("pipe: %s", strerror(errno));
+    pid_t pid = tb_fork(seconds);
+    if (pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    close(fds[pid == 0 ? 0 : 1]);
+    *fd = fds[pid == 0 ? 1 : 0];
+    return pid;
+}
+
+#define assert_child_exit(pid, code)                                                               \
+    do {                                                                                           \
+        int fsc_code_ = tb_wait(pid);                                                              \
+        if (fsc_code_ != (code))                                                                   \
+            fail_msg("child exited with %d, want %d%s", fsc_code_, (code),                         \
+                     fsc_code_ == 128 + SIGALRM ? " (it hung and its alarm fired)" : "");          \
+    } while (0)
 
 #endif

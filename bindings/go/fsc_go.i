@@ -5,23 +5,12 @@
  * every fallible function returns its int status. The idiomatic API is the
  * hand-written package fsc one directory up. */
 
-%include <stdint.i>
-
 /* (pointer, length) pairs are []byte; nothing is kept after the call. */
 %typemap(gotype) (const void *key, size_t key_len), (const void *data, size_t len),
                  (void *buf, size_t cap) "[]byte"
 %typemap(in) (const void *key, size_t key_len), (const void *data, size_t len),
              (void *buf, size_t cap)
 %{ $1 = ($1_ltype)$input.array; $2 = ($2_ltype)$input.len; %}
-
-/* Out-parameter handles: the caller passes the address of a uintptr. */
-%define FSC_GO_OUT(TYPE)
-%typemap(gotype) TYPE **out "*uintptr"
-%typemap(in) TYPE **out %{ $1 = (TYPE **)$input; %}
-%enddef
-FSC_GO_OUT(fsc_cache)
-FSC_GO_OUT(fsc_entry)
-FSC_GO_OUT(fsc_lock_handle)
 
 /* An empty Go string is a NULL path ("no path"). */
 %typemap(in) const char *path
@@ -35,42 +24,12 @@ FSC_GO_OUT(fsc_lock_handle)
    } %}
 %typemap(freearg) const char *path %{ free($1); %}
 
-%typemap(gotype) int64_t *pid "*int64"
-%typemap(in) int64_t *pid %{ $1 = (int64_t *)$input; %}
 %typemap(gotype) size_t *got "*uint64"
 %typemap(in) size_t *got %{ $1 = (size_t *)$input; %}
 
-/* Structs with a size field: the constructor fills it (and the defaults). */
-%extend fsc_options {
-    fsc_options() {
-        fsc_options *o = (fsc_options *)calloc(1, sizeof *o);
-        fsc_options_init(o);
-        return o;
-    }
-}
-%extend fsc_statistics {
-    fsc_statistics() {
-        fsc_statistics *s = (fsc_statistics *)calloc(1, sizeof *s);
-        if (s)
-            s->size = sizeof *s;
-        return s;
-    }
-}
-%extend fsc_verify_report {
-    fsc_verify_report() {
-        fsc_verify_report *r = (fsc_verify_report *)calloc(1, sizeof *r);
-        if (r)
-            r->size = sizeof *r;
-        return r;
-    }
-}
-
 /* Callbacks: the Go function travels as a cgo.Handle in ctx; the C side
  * calls the functions exported by callback.go. */
-%ignore fsc_get_or_create;
-%ignore fsc_foreach;
 %{
-#include <stdlib.h>
 extern int fscGoCreate(uintptr_t handle, fsc_cache *c, void *key, size_t key_len);
 extern int fscGoVisit(uintptr_t handle, void *key, size_t key_len, uint64_t size, int64_t created_ms);
 
@@ -97,4 +56,3 @@ int fsc_go_foreach(fsc_cache *c, uintptr_t handle) {
 }
 %}
 
-%include "fsc.h"

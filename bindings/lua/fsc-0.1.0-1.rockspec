@@ -2,7 +2,7 @@
 -- the rock: SWIG makes the wrapper (the command of meson.build), which is
 -- compiled against the libfsc that pkg-config finds (PKG_CONFIG_PATH for an
 -- installation elsewhere than /usr). The version is the project's
--- (meson.build); tools/install-check.sh checks that they agree.
+-- (meson.build); scripts/install-check.sh checks that they agree.
 rockspec_format = "3.0"
 package = "fsc"
 version = "0.1.0-1"

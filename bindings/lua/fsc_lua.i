@@ -7,29 +7,10 @@
  * run a Lua creator function, find a Lua file's descriptor. The idiomatic
  * API is fsc.lua. */
 
-%include <stdint.i>
-
 /* (pointer, length) pairs are Lua strings (numbers are converted). */
 %typemap(in, checkfn="lua_isstring") (const void *key, size_t key_len),
                                      (const void *data, size_t len)
 %{ $1 = ($1_ltype)lua_tolstring(L, $input, &$2); %}
-
-/* Out-parameter handles: an extra return value (nil when not written). */
-%define FSC_LUA_OUT(TYPE)
-%typemap(in, numinputs=0) TYPE **out (TYPE *tmp = NULL) %{ $1 = &tmp; %}
-%typemap(argout) TYPE **out
-%{ if (tmp$argnum)
-       SWIG_NewPointerObj(L, tmp$argnum, $*1_descriptor, 0);
-   else
-       lua_pushnil(L);
-   SWIG_arg++; %}
-%enddef
-FSC_LUA_OUT(fsc_cache)
-FSC_LUA_OUT(fsc_entry)
-FSC_LUA_OUT(fsc_lock_handle)
-
-%typemap(in, numinputs=0) int64_t *pid (int64_t tmp = 0) %{ $1 = &tmp; %}
-%typemap(argout) int64_t *pid %{ lua_pushinteger(L, (lua_Integer)tmp$argnum); SWIG_arg++; %}
 
 /* An empty or nil path is NULL ("no path"). */
 %typemap(in, checkfn="SWIG_lua_isnilstring") const char *path
@@ -37,43 +18,12 @@ FSC_LUA_OUT(fsc_lock_handle)
    if ($1 && !*$1)
        $1 = NULL; %}
 
-/* Structs with a size field: the constructor fills it (and the defaults). */
-%extend fsc_options {
-    fsc_options() {
-        fsc_options *o = (fsc_options *)calloc(1, sizeof *o);
-        fsc_options_init(o);
-        return o;
-    }
-}
-%extend fsc_statistics {
-    fsc_statistics() {
-        fsc_statistics *s = (fsc_statistics *)calloc(1, sizeof *s);
-        if (s)
-            s->size = sizeof *s;
-        return s;
-    }
-}
-%extend fsc_verify_report {
-    fsc_verify_report() {
-        fsc_verify_report *r = (fsc_verify_report *)calloc(1, sizeof *r);
-        if (r)
-            r->size = sizeof *r;
-        return r;
-    }
-}
-
-/* Callback functions take a Lua function: see the natives below. */
-%ignore fsc_get_or_create;
-%ignore fsc_foreach;
-%ignore fsc_entry_read;
-%ignore fsc_entry_data;
-
+/* fsc_get_or_create, fsc_foreach and the entry reads (ignored in ../fsc.i)
+ * are replaced by the natives below, which take Lua functions and strings. */
 %{
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -243,4 +193,3 @@ static int fsc_lua_get_or_create(lua_State *L) {
 %native(file_fd) int fsc_lua_file_fd(lua_State *L);
 %native(get_or_create) int fsc_lua_get_or_create(lua_State *L);
 
-%include "fsc.h"

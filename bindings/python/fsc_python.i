@@ -7,11 +7,7 @@
  * waiting in fsc_lock or fsc_get_or_create does not stop the interpreter.
  * Typemaps run with the GIL held; the callbacks below take it back. */
 
-%include <stdint.i>
-
 %{
-#include <string.h>
-
 /* A Python callable passed through a C callback's ctx, and the exception it
  * raised (re-raised once the C call has returned). */
 typedef struct {
@@ -72,26 +68,6 @@ static int fsc_py_visitor(void *ctx, const void *key, size_t key_len, uint64_t s
 FSC_PY_BUFFER(const void *key, size_t key_len)
 FSC_PY_BUFFER(const void *data, size_t len)
 
-/* Out-parameter handles: [status, handle or None]. */
-%define FSC_PY_OUT_HANDLE(TYPE)
-%typemap(in, numinputs=0) TYPE **out (TYPE *handle = NULL) {
-    $1 = &handle;
-}
-%typemap(argout) TYPE **out {
-    $result = SWIG_Python_AppendOutput($result, SWIG_NewPointerObj(SWIG_as_voidptr(handle$argnum), $*1_descriptor, 0));
-}
-%enddef
-FSC_PY_OUT_HANDLE(fsc_cache)
-FSC_PY_OUT_HANDLE(fsc_entry)
-FSC_PY_OUT_HANDLE(fsc_lock_handle)
-
-%typemap(in, numinputs=0) int64_t *pid (int64_t pid_value = 0) {
-    $1 = &pid_value;
-}
-%typemap(argout) int64_t *pid {
-    $result = SWIG_Python_AppendOutput($result, PyLong_FromLongLong((long long)pid_value$argnum));
-}
-
 /* Statistics and verify reports: [status, dict]. */
 %typemap(in, numinputs=0) fsc_statistics *out (fsc_statistics stats) {
     memset(&stats, 0, sizeof stats);
@@ -141,13 +117,9 @@ FSC_PY_CALLBACK(fsc_creator create, fsc_py_creator)
 FSC_PY_CALLBACK(fsc_visitor visit, fsc_py_visitor)
 
 /* An entry a creator failed to make is never set, so nothing leaks when the
- * argout above raises. fsc_entry_read/fsc_entry_data are replaced by
- * fsc_py_entry_read_all (one copy, straight into a bytes object). */
-%ignore fsc_entry_read;
-%ignore fsc_entry_data;
-
-%include "fsc.h"
-
+ * argout above raises. fsc_entry_read/fsc_entry_data (ignored in ../fsc.i)
+ * are replaced by fsc_py_entry_read_all (one copy, straight into a bytes
+ * object). */
 %nothread fsc_py_entry_read_all;
 %inline %{
 /* The value from the entry's cursor to its end as [status, bytes or None];

@@ -8,13 +8,9 @@
  * its exception is re-raised once the C call has returned, so no longjmp ever
  * crosses the library's C++ frames. */
 
-%include <stdint.i>
-
 %{
 #include <ruby/thread.h>
 #include <fcntl.h>
-#include <stdlib.h>
-#include <string.h>
 %}
 
 /* Binary-safe (pointer, length) inputs: any String (its bytes, NULs included). */
@@ -27,26 +23,6 @@
 %enddef
 FSC_RB_BUFFER(const void *key, size_t key_len)
 FSC_RB_BUFFER(const void *data, size_t len)
-
-/* Out-parameter handles: [status, handle or nil]. */
-%define FSC_RB_OUT_HANDLE(TYPE)
-%typemap(in, numinputs=0) TYPE **out (TYPE *handle = NULL) {
-    $1 = &handle;
-}
-%typemap(argout) TYPE **out {
-    $result = SWIG_Ruby_AppendOutput($result, SWIG_NewPointerObj(SWIG_as_voidptr(handle$argnum), $*1_descriptor, 0));
-}
-%enddef
-FSC_RB_OUT_HANDLE(fsc_cache)
-FSC_RB_OUT_HANDLE(fsc_entry)
-FSC_RB_OUT_HANDLE(fsc_lock_handle)
-
-%typemap(in, numinputs=0) int64_t *pid (int64_t pid_value = 0) {
-    $1 = &pid_value;
-}
-%typemap(argout) int64_t *pid {
-    $result = SWIG_Ruby_AppendOutput($result, LL2NUM(pid_value$argnum));
-}
 
 /* Statistics and verify reports: [status, Hash]. */
 %typemap(in, numinputs=0) fsc_statistics *out (fsc_statistics stats) {
@@ -79,19 +55,14 @@ FSC_RB_OUT_HANDLE(fsc_lock_handle)
     $result = SWIG_Ruby_AppendOutput($result, h);
 }
 
-/* Replaced by the helpers below: blocking calls without the GVL, callbacks
- * as procs, reads straight into a String. */
+/* Replaced by the helpers below: fsc_lock without the GVL, and (ignored in
+ * ../fsc.i) fsc_get_or_create likewise, callbacks as procs, reads straight
+ * into a String. */
 %ignore fsc_lock;
-%ignore fsc_get_or_create;
-%ignore fsc_foreach;
-%ignore fsc_entry_read;
-%ignore fsc_entry_data;
 
 %rename(Options) fsc_options;
 %rename(Statistics) fsc_statistics;
 %rename(VerifyReport) fsc_verify_report;
-
-%include "fsc.h"
 
 %{
 /* A proc called from a C callback, and the rb_protect state it ended with. */

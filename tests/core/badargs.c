@@ -11,15 +11,15 @@
 
 /* What the rows work on. */
 static struct {
-    char dir[CORE_PATH_MAX];
-    char plain_file[CORE_PATH_MAX];
-    char sentinel[CORE_PATH_MAX];
-    char foreign[CORE_PATH_MAX];
-    char other_format[CORE_PATH_MAX];
-    char bad_marker[CORE_PATH_MAX];
-    char fresh[CORE_PATH_MAX];
-    char never[CORE_PATH_MAX];
-    char under_plain_file[CORE_PATH_MAX];
+    char dir[TB_PATH_MAX];
+    char plain_file[TB_PATH_MAX];
+    char sentinel[TB_PATH_MAX];
+    char foreign[TB_PATH_MAX];
+    char other_format[TB_PATH_MAX];
+    char bad_marker[TB_PATH_MAX];
+    char fresh[TB_PATH_MAX];
+    char never[TB_PATH_MAX];
+    char under_plain_file[TB_PATH_MAX];
     fsc_options opts;
     fsc_statistics stats;
     char buf[16];
@@ -110,20 +110,20 @@ static int setup(void **state) {
     core_join(w.never, w.dir, "never");
     core_join(w.under_plain_file, w.plain_file, "sub");
     w.stats.size = sizeof w.stats;
-    char path[CORE_PATH_MAX];
-    if (core_write_file(w.plain_file, "x", 1) || core_write_file(w.sentinel, "x", 1))
+    char path[TB_PATH_MAX];
+    if (tb_write_file(w.plain_file, "x", 1) || tb_write_file(w.sentinel, "x", 1))
         return -1;
     /* A directory holding something else than a cache. */
     core_join(path, w.foreign, "notes.txt");
-    if (mkdir(w.foreign, 0700) || core_write_file(path, "mine", 4))
+    if (mkdir(w.foreign, 0700) || tb_write_file(path, "mine", 4))
         return -1;
     /* A cache of a format version this library does not read, and one
      * whose marker is not a marker. */
     core_join(path, w.other_format, "FSC-FORMAT");
-    if (mkdir(w.other_format, 0700) || core_write_file(path, "fsc-cache-format 2\n", 19))
+    if (mkdir(w.other_format, 0700) || tb_write_file(path, "fsc-cache-format 2\n", 19))
         return -1;
     core_join(path, w.bad_marker, "FSC-FORMAT");
-    if (mkdir(w.bad_marker, 0700) || core_write_file(path, "JUNK", 4))
+    if (mkdir(w.bad_marker, 0700) || tb_write_file(path, "JUNK", 4))
         return -1;
     core_join(path, w.dir, "cache");
     if (fsc_open(path, NULL, &w.c) != FSC_OK || fsc_set(w.c, "k", 1, "v", 1) != FSC_OK ||
@@ -144,7 +144,7 @@ static int teardown(void **state) {
     fsc_close(w.c);
     close(w.pipe_fd);
     close(w.dir_fd);
-    fsc_test_rmtree(w.dir);
+    tb_rmtree(w.dir);
     return 0;
 }
 
@@ -218,7 +218,7 @@ static void test_key_length_limits(void **state) {
 static void test_base_dir_unwritable(void **state) {
     (void)state;
     /* Root may write anywhere: drop to nobody in a child. */
-    char ro[CORE_PATH_MAX], inside[CORE_PATH_MAX], roots[CORE_PATH_MAX];
+    char ro[TB_PATH_MAX], inside[TB_PATH_MAX], roots[TB_PATH_MAX];
     core_join(ro, w.dir, "read-only");
     core_join(inside, ro, "new");
     core_join(roots, w.dir, "roots-cache");
@@ -249,14 +249,14 @@ static void test_base_dir_unwritable(void **state) {
         child_check(c == NULL, 6);
         _exit(0);
     }
-    assert_int_equal(fsc_test_wait(pid), 0);
+    assert_int_equal(tb_wait(pid), 0);
     /* Nothing was created on the way. */
     assert_int_equal(access(inside, F_OK), -1);
 }
 
 static void test_format_checks_leave_dir_alone(void **state) {
     (void)state;
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     fsc_cache *c = NULL;
     assert_fsc_status(fsc_open(w.foreign, NULL, &c), FSC_EFORMAT);
     core_join(path, w.foreign, "FSC-FORMAT");
@@ -266,7 +266,7 @@ static void test_format_checks_leave_dir_alone(void **state) {
     char buf[32] = {0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     assert_true(fd >= 0);
-    assert_int_equal(core_read_all(fd, buf, sizeof buf), 19);
+    assert_int_equal(tb_read_all(fd, buf, sizeof buf), 19);
     close(fd);
     assert_memory_equal(buf, "fsc-cache-format 2\n", 19);
     assert_null(c);
@@ -315,7 +315,7 @@ static void test_version(void **state) {
 }
 
 int main(void) {
-    core_fill(long_key, sizeof long_key, 77);
+    tb_fill(long_key, sizeof long_key, 77);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_null_entry_and_handles),

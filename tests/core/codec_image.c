@@ -10,7 +10,7 @@
 
 #include "fsc_test.h"
 #include "core_test.h"
-#include "../hostile/fsc_format.h"
+#include "fsc_format.h"
 
 #define IMAGE_MAX 8192
 
@@ -28,8 +28,8 @@ static void digest_of(const char *key, unsigned char out[16]) {
 
 /* base/shards/<first byte of the digest>/name */
 static void shard_path(char *out, const char *base, const unsigned char digest[16], const char *name) {
-    int n = snprintf(out, CORE_PATH_MAX, "%s/shards/%02x/%s", base, digest[0], name);
-    assert_true(n > 0 && n < CORE_PATH_MAX);
+    int n = snprintf(out, TB_PATH_MAX, "%s/shards/%02x/%s", base, digest[0], name);
+    assert_true(n > 0 && n < TB_PATH_MAX);
 }
 
 static void entry_name(char out[33], const unsigned char digest[16]) {
@@ -42,7 +42,7 @@ static size_t read_image(const char *path, unsigned char *out) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         fail_msg("open %s: %s", path, strerror(errno));
-    ssize_t n = core_read_all(fd, out, IMAGE_MAX);
+    ssize_t n = tb_read_all(fd, out, IMAGE_MAX);
     close(fd);
     assert_true(n >= 0 && n < IMAGE_MAX);
     return (size_t)n;
@@ -82,7 +82,7 @@ static size_t put_record(unsigned char *out, const unsigned char *got, const cha
  * the slot its digest's word picks (FORMAT.md, "Shard metadata"). */
 static void check_meta(const char *base, const unsigned char digest[16], uint64_t charge, int packed,
                        uint64_t where, uint64_t pack_gen, uint64_t pack_end, int64_t from, int64_t to) {
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     unsigned char got[IMAGE_MAX], want[64 + 4 * 64] = {0};
     shard_path(path, base, digest, "meta");
     const size_t n = read_image(path, got);
@@ -114,13 +114,13 @@ static void test_entry_file(void **state) {
     struct fsc_test_ctx *t = *state;
     const char *key = "codec image: entry";
     unsigned char value[300], digest[16], got[IMAGE_MAX], want[IMAGE_MAX];
-    core_fill(value, sizeof value, 1);
+    tb_fill(value, sizeof value, 1);
     const int64_t from = now_us();
     assert_fsc_ok(fsc_set(t->cache, key, strlen(key), value, sizeof value));
     const int64_t to = now_us();
 
     digest_of(key, digest);
-    char name[33], path[CORE_PATH_MAX];
+    char name[33], path[TB_PATH_MAX];
     entry_name(name, digest);
     shard_path(path, t->dir, digest, name);
     const size_t n = read_image(path, got);
@@ -131,7 +131,7 @@ static void test_entry_file(void **state) {
 
 /* The one pack file in the shard; its gen is the name's hex. */
 static uint64_t find_pack(const char *base, const unsigned char digest[16], char *path) {
-    char dir[CORE_PATH_MAX];
+    char dir[TB_PATH_MAX];
     shard_path(dir, base, digest, "");
     DIR *d = opendir(dir);
     assert_non_null(d);
@@ -139,7 +139,7 @@ static uint64_t find_pack(const char *base, const unsigned char digest[16], char
     int found = 0;
     struct dirent *f;
     while ((f = readdir(d))) {
-        if (strncmp(f->d_name, "pack.", 5) == 0 && strlen(f->d_name) == 21 && core_is_hex_name(f->d_name + 5, 16)) {
+        if (strncmp(f->d_name, "pack.", 5) == 0 && strlen(f->d_name) == 21 && tb_is_hex(f->d_name + 5, 16)) {
             gen = strtoull(f->d_name + 5, NULL, 16);
             core_join(path, dir, f->d_name);
             found++;
@@ -155,13 +155,13 @@ static void test_pack_file(void **state) {
     struct fsc_test_ctx *t = *state;
     const char *key = "codec image: packed";
     unsigned char value[100], digest[16], got[IMAGE_MAX], want[IMAGE_MAX] = {0};
-    core_fill(value, sizeof value, 2);
+    tb_fill(value, sizeof value, 2);
     const int64_t from = now_us();
     assert_fsc_ok(fsc_set(t->cache, key, strlen(key), value, sizeof value));
     const int64_t to = now_us();
 
     digest_of(key, digest);
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     const uint64_t gen = find_pack(t->dir, digest, path);
     const size_t n = read_image(path, got);
     memcpy(want, "FSCP", 4);
@@ -180,7 +180,7 @@ static void test_lock_file(void **state) {
     struct fsc_test_ctx *t = *state;
     const char *key = "codec image: lock";
     unsigned char value[200], digest[16], got[IMAGE_MAX], want[FMT_LOCK_LEN] = {0};
-    core_fill(value, sizeof value, 3);
+    tb_fill(value, sizeof value, 3);
     const int64_t from = now_us();
     assert_fsc_ok(fsc_set(t->cache, key, strlen(key), value, sizeof value));
     core_assert_value(t->cache, key, strlen(key), value, sizeof value);
@@ -191,7 +191,7 @@ static void test_lock_file(void **state) {
     t->cache = NULL;
     const int64_t to = now_us();
 
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     core_join(path, t->dir, "lock");
     const size_t n = read_image(path, got);
     memcpy(want, "FSCI", 4);
@@ -229,7 +229,7 @@ static void test_lru_horizon(void **state) {
     fsc_cache *c = NULL;
     assert_fsc_ok(fsc_open(dir, &o, &c));
     unsigned char value[1000];
-    core_fill(value, sizeof value, 4);
+    tb_fill(value, sizeof value, 4);
     const int64_t from = now_us();
     assert_fsc_ok(fsc_set(c, "codec image: first", 18, value, sizeof value));
     assert_fsc_ok(fsc_set(c, "codec image: second", 19, value, sizeof value));
@@ -237,14 +237,14 @@ static void test_lru_horizon(void **state) {
     core_assert_miss(c, "codec image: first", 18);
     assert_fsc_ok(fsc_close(c));
 
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     unsigned char got[IMAGE_MAX], want[48] = {0};
     core_join(path, dir, "lock");
     assert_int_equal(read_image(path, got), FMT_LOCK_LEN);
     fmt_store_le(want + 32, (uint64_t)time_at(got, 32, from, to), 8);
     fmt_fix_lock_sums(want, sizeof want);
     assert_image(got + 32, 16, want + 32, 16, "LRU horizon");
-    fsc_test_rmtree(dir);
+    tb_rmtree(dir);
     free(dir);
 }
 

@@ -25,7 +25,7 @@
 
 extern char **environ;
 
-static char mount_dir[CORE_PATH_MAX], btrfs_dir[CORE_PATH_MAX];
+static char mount_dir[TB_PATH_MAX], btrfs_dir[TB_PATH_MAX];
 
 /* The sparse source, dir/sparse: pieces written at the start, across a copy
  * piece boundary and at the end, holes between them; its bytes go to want.
@@ -33,14 +33,14 @@ static char mount_dir[CORE_PATH_MAX], btrfs_dir[CORE_PATH_MAX];
 static int make_sparse(const char *dir, unsigned char *want) {
     static const size_t at[] = {0, (1u << 20) - 100, SPARSE_LEN - 5000};
     static const size_t len[] = {70000, 300, 5000};
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     core_join(path, dir, "sparse");
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, SPARSE_LEN), 0);
     memset(want, 0, SPARSE_LEN);
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
-        core_fill(want + at[i], len[i], i + 1);
+        tb_fill(want + at[i], len[i], i + 1);
         assert_int_equal(pwrite(fd, want + at[i], len[i], (off_t)at[i]), (ssize_t)len[i]);
     }
     struct stat st;
@@ -67,7 +67,7 @@ static void copy_sparse(const char *src_dir, const char *cache_dir) {
     assert_fsc_ok(fsc_get(c, "sparse", 6, &e));
     assert_int_equal(fsc_entry_size(e), SPARSE_LEN);
     assert_int_equal(fsc_entry_offset(e), SPARSE_OFFSET);
-    assert_int_equal(core_read_all(fsc_entry_fd(e), got, SPARSE_LEN), SPARSE_LEN - SPARSE_OFFSET);
+    assert_int_equal(tb_read_all(fsc_entry_fd(e), got, SPARSE_LEN), SPARSE_LEN - SPARSE_OFFSET);
     assert_memory_equal(got, want + SPARSE_OFFSET, SPARSE_LEN - SPARSE_OFFSET);
     const unsigned char *whole = fsc_entry_data(e);
     assert_non_null(whole);
@@ -91,10 +91,10 @@ static void test_sparse_same_filesystem(void **state) {
 
 static void test_sparse_on_tmpfs(void **state) {
     (void)state;
-    char cache_dir[CORE_PATH_MAX];
+    char cache_dir[TB_PATH_MAX];
     core_join(cache_dir, mount_dir, "cache");
     copy_sparse(mount_dir, cache_dir);
-    fsc_test_rmtree(cache_dir);
+    tb_rmtree(cache_dir);
 }
 
 /* From the tmpfs into a cache on another filesystem: read and write. */
@@ -105,15 +105,15 @@ static void test_sparse_across_filesystems(void **state) {
 
 static void test_full_tmpfs(void **state) {
     (void)state;
-    char cache_dir[CORE_PATH_MAX], tmp_dir[CORE_PATH_MAX], path[CORE_PATH_MAX];
+    char cache_dir[TB_PATH_MAX], tmp_dir[TB_PATH_MAX], path[TB_PATH_MAX];
     core_join(cache_dir, mount_dir, "cache");
     core_join(tmp_dir, cache_dir, "tmp");
     core_join(path, mount_dir, "big");
     /* 5 MiB on an 8 MiB tmpfs: the source fits, a copy beside it does not. */
     const size_t len = 5u << 20;
     unsigned char *data = malloc(len);
-    core_fill(data, len, 7);
-    assert_int_equal(core_write_file(path, data, len), 0);
+    tb_fill(data, len, 7);
+    assert_int_equal(tb_write_file(path, data, len), 0);
     free(data);
     fsc_cache *c = NULL;
     assert_fsc_ok(fsc_open(cache_dir, NULL, &c));
@@ -133,7 +133,7 @@ static void test_full_tmpfs(void **state) {
     assert_fsc_ok(fsc_verify(c, 0, &r));
     assert_int_equal(r.problems, 0);
     fsc_close(c);
-    fsc_test_rmtree(cache_dir);
+    tb_rmtree(cache_dir);
     unlink(path);
 }
 
@@ -158,13 +158,13 @@ static int all_extents_shared(const char *path) {
 
 static void test_reflink_on_btrfs(void **state) {
     (void)state;
-    char cache_dir[CORE_PATH_MAX], entry[CORE_PATH_MAX], payload[CORE_PATH_MAX];
+    char cache_dir[TB_PATH_MAX], entry[TB_PATH_MAX], payload[TB_PATH_MAX];
     core_join(cache_dir, btrfs_dir, "cache");
     copy_sparse(btrfs_dir, cache_dir);
-    assert_int_equal(core_find_entries(cache_dir, entry), 1);
+    assert_int_equal(fmt_find(cache_dir, FMT_ENTRY, entry, TB_PATH_MAX), 1);
     assert_int_equal(core_find_payloads(entry, payload), 1);
     assert_true(all_extents_shared(payload));
-    fsc_test_rmtree(cache_dir);
+    tb_rmtree(cache_dir);
 }
 
 /* Runs argv (searched in PATH) with its output discarded: 0 if it exits 0. */
@@ -184,7 +184,7 @@ static int run_quietly(char *const argv[]) {
 
 /* A 160 MiB btrfs (a sparse image beside it) mounted on btrfs_dir. */
 static int mount_btrfs(const char *top) {
-    char image[CORE_PATH_MAX];
+    char image[TB_PATH_MAX];
     core_join(image, top, "btrfs.img");
     core_join(btrfs_dir, top, "btrfs");
     int fd = open(image, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -201,26 +201,10 @@ int main(void) {
     };
     int rc = cmocka_run_group_tests_name("core_copy", anywhere, NULL, NULL);
 
-    char *top = fsc_test_tempdir();
-    if (!top) {
-        perror("mkdtemp");
-        return 1;
-    }
-    core_join(mount_dir, top, "tmpfs");
-    if (mkdir(mount_dir, 0700) != 0) {
-        perror("mkdir");
-        return 1;
-    }
-    /* A private mount namespace, where allowed, so that the mount never
-     * outlives this process even if it dies. */
-    if (unshare(CLONE_NEWNS) == 0)
-        mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL); /* source, type: ignored, named for valgrind */
-    if (mount("tmpfs", mount_dir, "tmpfs", 0, "size=8m,mode=0700") != 0) {
-        printf("the tmpfs tests skipped: cannot mount a tmpfs on %s: %s\n", mount_dir, strerror(errno));
-        fsc_test_rmtree(top);
-        free(top);
-        return rc;
-    }
+    char *top;
+    int m = core_mount_tmpfs(mount_dir, "size=8m,mode=0700", "the tmpfs tests", &top);
+    if (m != 0)
+        return m > 0 ? 1 : rc;
     const struct CMUnitTest on_tmpfs[] = {
         cmocka_unit_test(test_sparse_on_tmpfs),
         cmocka_unit_test_setup_teardown(test_sparse_across_filesystems, fsc_test_setup, fsc_test_teardown),
@@ -241,7 +225,7 @@ int main(void) {
     } else {
         printf("the btrfs test skipped: no mkfs.btrfs, or no loop mount allowed here\n");
     }
-    fsc_test_rmtree(top);
+    tb_rmtree(top);
     free(top);
     return rc;
 }

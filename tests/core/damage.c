@@ -25,16 +25,16 @@ static int visit_count(void *ctx, const void *k, size_t key_len, uint64_t size, 
 /* Stores the victim's value (raw: from a file) and finds its entry file. */
 static void store_victim(struct fsc_test_ctx *t, int raw, char *entry) {
     unsigned char v[VALUE_LEN];
-    core_fill(v, sizeof v, 42);
+    tb_fill(v, sizeof v, 42);
     if (raw) {
-        char src[CORE_PATH_MAX];
+        char src[TB_PATH_MAX];
         core_join(src, t->dir, "src");
-        assert_int_equal(core_write_file(src, v, sizeof v), 0);
+        assert_int_equal(tb_write_file(src, v, sizeof v), 0);
         assert_fsc_ok(fsc_set_file(t->cache, key, KEY_LEN, -1, src, FSC_MOVE));
     } else {
         assert_fsc_ok(fsc_set(t->cache, key, KEY_LEN, v, sizeof v));
     }
-    assert_int_equal(core_find_entries(t->dir, entry), 1);
+    assert_int_equal(fmt_find(t->dir, FMT_ENTRY, entry, TB_PATH_MAX), 1);
     assert_fsc_ok(fsc_set(t->cache, "neighbour", 9, "intact", 6));
 }
 
@@ -79,21 +79,21 @@ static off_t file_size(const char *path) {
 
 static void test_garbage(void **state) {
     struct fsc_test_ctx *t = *state;
-    char entry[CORE_PATH_MAX];
+    char entry[TB_PATH_MAX];
     store_victim(t, 0, entry);
     size_t len = (size_t)file_size(entry);
     unsigned char *junk = malloc(len);
-    core_fill(junk, len, 7);
-    assert_int_equal(core_write_file(entry, junk, len), 0);
+    tb_fill(junk, len, 7);
+    assert_int_equal(tb_write_file(entry, junk, len), 0);
     free(junk);
     check_damaged(t, "garbage of the same size");
 
     store_victim(t, 0, entry);
-    assert_int_equal(core_write_file(entry, "FSCE", 4), 0);
+    assert_int_equal(tb_write_file(entry, "FSCE", 4), 0);
     check_damaged(t, "4 bytes of garbage");
 
     store_victim(t, 1, entry);
-    assert_int_equal(core_write_file(entry, "not an entry at all, not an entry at all, not an entry at all, "
+    assert_int_equal(tb_write_file(entry, "not an entry at all, not an entry at all, not an entry at all, "
                                             "not an entry at all",
                                      83),
                      0);
@@ -102,7 +102,7 @@ static void test_garbage(void **state) {
 
 static void test_truncated(void **state) {
     struct fsc_test_ctx *t = *state;
-    char entry[CORE_PATH_MAX];
+    char entry[TB_PATH_MAX];
     const off_t cuts[] = {0, 1, 40, 63, 64, 64 + (off_t)KEY_LEN - 1, 64 + (off_t)KEY_LEN,
                           64 + (off_t)KEY_LEN + VALUE_LEN / 2, 64 + (off_t)KEY_LEN + VALUE_LEN - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
@@ -125,7 +125,7 @@ static void test_truncated(void **state) {
 
 static void test_flipped_value_byte(void **state) {
     struct fsc_test_ctx *t = *state;
-    char entry[CORE_PATH_MAX];
+    char entry[TB_PATH_MAX];
     const off_t where[] = {0, VALUE_LEN / 2, VALUE_LEN - 1};
     for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
         store_victim(t, 0, entry);
@@ -139,7 +139,7 @@ static void test_flipped_value_byte(void **state) {
 
 static void test_flipped_header_byte(void **state) {
     struct fsc_test_ctx *t = *state;
-    char entry[CORE_PATH_MAX];
+    char entry[TB_PATH_MAX];
     /* Every 4th byte of the header, and each byte of the key. */
     for (off_t at = 0; at < 64 + (off_t)KEY_LEN; at += at < 64 ? 4 : 1) {
         for (int raw = 0; raw < 2; raw++) {
@@ -154,7 +154,7 @@ static void test_flipped_header_byte(void **state) {
 
 static void test_directory_in_place(void **state) {
     struct fsc_test_ctx *t = *state;
-    char entry[CORE_PATH_MAX];
+    char entry[TB_PATH_MAX];
     store_victim(t, 0, entry);
     assert_int_equal(unlink(entry), 0);
     assert_int_equal(mkdir(entry, 0700), 0);
@@ -163,7 +163,7 @@ static void test_directory_in_place(void **state) {
 
 static void test_symlink_in_place(void **state) {
     struct fsc_test_ctx *t = *state;
-    char entry[CORE_PATH_MAX], copy[CORE_PATH_MAX];
+    char entry[TB_PATH_MAX], copy[TB_PATH_MAX];
     store_victim(t, 0, entry);
     /* The link points at a valid copy: following it would read "the value"
      * through a file the cache does not own. */
@@ -180,7 +180,7 @@ static void test_symlink_in_place(void **state) {
 
 static void test_raw_payload_lost(void **state) {
     struct fsc_test_ctx *t = *state;
-    char entry[CORE_PATH_MAX], payload[CORE_PATH_MAX];
+    char entry[TB_PATH_MAX], payload[TB_PATH_MAX];
 
     store_victim(t, 1, entry);
     assert_int_equal(core_find_payloads(entry, payload), 1);
@@ -211,10 +211,10 @@ static void test_flipped_byte_large_value(void **state) {
     struct fsc_test_ctx *t = *state;
     const size_t len = 3 * 1024 * 1024;
     unsigned char *v = malloc(len);
-    core_fill(v, len, 9);
+    tb_fill(v, len, 9);
     assert_fsc_ok(fsc_set(t->cache, key, KEY_LEN, v, len));
-    char entry[CORE_PATH_MAX];
-    assert_int_equal(core_find_entries(t->dir, entry), 1);
+    char entry[TB_PATH_MAX];
+    assert_int_equal(fmt_find(t->dir, FMT_ENTRY, entry, TB_PATH_MAX), 1);
     flip_byte(entry, file_size(entry) - (off_t)len + (off_t)len / 2);
 
     fsc_entry *e = NULL;

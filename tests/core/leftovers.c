@@ -8,10 +8,10 @@
 /* A temp file as a killed writer leaves it: named like the library's own
  * (pid.random) with part of a value in it. */
 static void plant_temp_file(const char *dir, const char *name, char *path) {
-    char tmp[CORE_PATH_MAX];
+    char tmp[TB_PATH_MAX];
     core_join(tmp, dir, "tmp");
     core_join(path, tmp, name);
-    assert_int_equal(core_write_file(path, "half a value", 12), 0);
+    assert_int_equal(tb_write_file(path, "half a value", 12), 0);
 }
 
 static void test_swept_after_crash(void **state) {
@@ -20,7 +20,7 @@ static void test_swept_after_crash(void **state) {
     t->cache = NULL;
 
     /* A writer dies with the cache open and a temp file half written. */
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     core_join(path, t->dir, "tmp/999999.00000000deadbeef");
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -28,11 +28,11 @@ static void test_swept_after_crash(void **state) {
         fsc_cache *c = NULL;
         child_check(fsc_open(t->dir, NULL, &c) == FSC_OK, 2);
         child_check(fsc_set(c, "k", 1, "v", 1) == FSC_OK, 3);
-        child_check(core_write_file(path, "half a value", 12) == 0, 4);
+        child_check(tb_write_file(path, "half a value", 12) == 0, 4);
         raise(SIGKILL);
         _exit(5);
     }
-    assert_int_equal(fsc_test_wait(pid), 128 + SIGKILL);
+    assert_int_equal(tb_wait(pid), 128 + SIGKILL);
     assert_int_equal(access(path, F_OK), 0);
 
     assert_fsc_ok(fsc_open(t->dir, NULL, &t->cache));
@@ -69,7 +69,7 @@ static void test_kept_while_another_process_has_it_open(void **state) {
     char b;
     assert_int_equal(read(ready[0], &b, 1), 1);
 
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     plant_temp_file(t->dir, "4242.0123456789abcdef", path);
     assert_fsc_ok(fsc_open(t->dir, NULL, &t->cache));
     assert_int_equal(access(path, F_OK), 0);
@@ -80,7 +80,7 @@ static void test_kept_while_another_process_has_it_open(void **state) {
     t->cache = NULL;
 
     assert_int_equal(write(go[1], "g", 1), 1);
-    assert_int_equal(fsc_test_wait(pid), 0);
+    assert_int_equal(tb_wait(pid), 0);
     close(ready[0]);
     close(go[1]);
 
@@ -92,7 +92,7 @@ static void test_kept_while_another_process_has_it_open(void **state) {
 
 static void test_kept_while_this_process_has_it_open(void **state) {
     struct fsc_test_ctx *t = *state;
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     plant_temp_file(t->dir, "4243.0123456789abcdef", path);
     /* t->cache is open: a second handle of the same process must not sweep. */
     fsc_cache *second = NULL;

@@ -17,7 +17,7 @@ enum { KEYS = 40, VALUE_LEN = 1000 };
  * lock (fsc_lock), the only kind closing another descriptor of the lock file
  * would drop. */
 static void lock_io(const char *dir, off_t at, void *data, size_t len, int write_it) {
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     core_join(path, dir, "lock");
     int fd = open(path, O_RDWR | O_CLOEXEC);
     assert_true(fd >= 0);
@@ -45,7 +45,7 @@ static void store_all(fsc_cache *c) {
     for (int i = 0; i < KEYS; i++) {
         char key[32];
         key_of(i, key);
-        core_fill(v, sizeof v, (uint64_t)i);
+        tb_fill(v, sizeof v, (uint64_t)i);
         assert_fsc_ok(fsc_set(c, key, strlen(key), v, sizeof v));
     }
 }
@@ -55,7 +55,7 @@ static void expect_all(fsc_cache *c) {
     for (int i = 0; i < KEYS; i++) {
         char key[32];
         key_of(i, key);
-        core_fill(v, sizeof v, (uint64_t)i);
+        tb_fill(v, sizeof v, (uint64_t)i);
         core_assert_value(c, key, strlen(key), v, sizeof v);
     }
 }
@@ -76,7 +76,7 @@ static fsc_verify_report verify(fsc_cache *c, int repair) {
 
 /* Whether base/shards/<xx> exists: a shard some value went to. */
 static int shard_used(const char *dir, unsigned shard) {
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     snprintf(path, sizeof path, "%s/shards/%02x", dir, shard);
     return access(path, F_OK) == 0;
 }
@@ -181,7 +181,7 @@ static void test_line_damage_at_open(void **state) {
         assert_fsc_ok(fsc_open(t->dir, &o, &t->cache));
         expect_intact(t, &before, line_damage_names[i]);
         /* The records' region, as FSC_BUDGET counts the lock file. */
-        char path[CORE_PATH_MAX];
+        char path[TB_PATH_MAX];
         struct stat st;
         core_join(path, t->dir, "lock");
         assert_int_equal(stat(path, &st), 0);

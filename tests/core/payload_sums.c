@@ -18,10 +18,10 @@ static const off_t spots[] = {0, LEN / 2, LEN - 1};
 /* Stores LEN bytes (seed) from a file, copied or moved in. */
 static void store_file(struct fsc_test_ctx *t, int move, uint64_t seed) {
     unsigned char *v = malloc(LEN);
-    core_fill(v, LEN, seed);
-    char src[CORE_PATH_MAX];
+    tb_fill(v, LEN, seed);
+    char src[TB_PATH_MAX];
     core_join(src, t->dir, "src");
-    assert_int_equal(core_write_file(src, v, LEN), 0);
+    assert_int_equal(tb_write_file(src, v, LEN), 0);
     free(v);
     assert_fsc_ok(fsc_set_file(t->cache, key, KEY_LEN, -1, src, move ? FSC_MOVE : 0));
     if (!move)
@@ -30,13 +30,13 @@ static void store_file(struct fsc_test_ctx *t, int move, uint64_t seed) {
 
 /* The stored value's payload file; asserts there is exactly one. */
 static void payload_path(struct fsc_test_ctx *t, char *out) {
-    char entry[CORE_PATH_MAX];
-    assert_int_equal(core_find_entries(t->dir, entry), 1);
+    char entry[TB_PATH_MAX];
+    assert_int_equal(fmt_find(t->dir, FMT_ENTRY, entry, TB_PATH_MAX), 1);
     assert_int_equal(core_find_payloads(entry, out), 1);
 }
 
 static void change_byte(struct fsc_test_ctx *t, off_t at) {
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     payload_path(t, path);
     int fd = open(path, O_RDWR | O_CLOEXEC);
     assert_true(fd >= 0);
@@ -54,9 +54,9 @@ static fsc_verify_report verify(fsc_cache *c, int repair) {
 }
 
 static void expect_gone(struct fsc_test_ctx *t) {
-    char entry[CORE_PATH_MAX];
+    char entry[TB_PATH_MAX];
     core_assert_miss(t->cache, key, KEY_LEN);
-    assert_int_equal(core_find_entries(t->dir, entry), 0);
+    assert_int_equal(fmt_find(t->dir, FMT_ENTRY, entry, TB_PATH_MAX), 0);
 }
 
 static void test_verify_finds_and_removes(void **state) {
@@ -103,7 +103,7 @@ static void test_get_without_option(void **state) {
             assert_true(have < LEN); /* the last piece is not handed out */
             /* The descriptor is not checked: it reads the changed bytes. */
             unsigned char want[1];
-            core_fill(buf, LEN, 10 + i);
+            tb_fill(buf, LEN, 10 + i);
             want[0] = buf[spots[i]] ^ 0x01;
             unsigned char b;
             assert_int_equal(pread(fsc_entry_fd(e), &b, 1, spots[i]), 1);
@@ -142,18 +142,18 @@ static void test_get_with_option(void **state) {
  * offset) read back exactly with the option, and verify finds nothing. */
 static void test_intact_values(void **state) {
     struct fsc_test_ctx *t = *state;
-    char src[CORE_PATH_MAX];
+    char src[TB_PATH_MAX];
     core_join(src, t->dir, "src");
-    assert_int_equal(core_write_file(src, "", 0), 0);
+    assert_int_equal(tb_write_file(src, "", 0), 0);
     assert_fsc_ok(fsc_set_file(t->cache, "empty", 5, -1, src, FSC_MOVE));
     core_assert_value(t->cache, "empty", 5, "", 0);
     unsigned char *v = malloc(LEN);
     for (int move = 0; move < 2; move++) {
         store_file(t, move, 30);
-        core_fill(v, LEN, 30);
+        tb_fill(v, LEN, 30);
         core_assert_value(t->cache, key, KEY_LEN, v, LEN);
     }
-    assert_int_equal(core_write_file(src, v, LEN), 0);
+    assert_int_equal(tb_write_file(src, v, LEN), 0);
     int fd = open(src, O_RDONLY | O_CLOEXEC);
     assert_true(fd >= 0);
     assert_int_equal(lseek(fd, 1000, SEEK_SET), 1000);

@@ -12,7 +12,7 @@ static const char *const kind_names[] = {"open()", "mkstemp()", "unlinked temp f
 
 struct source {
     int fd;
-    char path[CORE_PATH_MAX]; /* "" when the file has no name */
+    char path[TB_PATH_MAX]; /* "" when the file has no name */
 };
 
 /* A file holding "hello world", its descriptor positioned at offset 6. */
@@ -31,7 +31,7 @@ static void make_source(const char *dir, enum source_kind kind, struct source *s
         s->fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
         if (s->fd < 0) {
             /* Filesystems without O_TMPFILE: the classic way. */
-            char tmp[CORE_PATH_MAX];
+            char tmp[TB_PATH_MAX];
             core_join(tmp, dir, "src-unlinked");
             s->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
             unlink(tmp);
@@ -52,12 +52,12 @@ static void check_offset_value(fsc_cache *c, const char *key) {
     int fd = fsc_entry_fd(e);
     assert_true(fd >= 0);
     char buf[32] = {0};
-    assert_int_equal(core_read_all(fd, buf, sizeof buf), 5);
+    assert_int_equal(tb_read_all(fd, buf, sizeof buf), 5);
     assert_memory_equal(buf, "world", 5);
     /* The descriptor's file is exactly the value. */
     assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
     memset(buf, 0, sizeof buf);
-    assert_int_equal(core_read_all(fd, buf, sizeof buf), 11);
+    assert_int_equal(tb_read_all(fd, buf, sizeof buf), 11);
     assert_memory_equal(buf, "hello world", 11);
     /* fsc_entry_read starts at the remembered offset, with its own cursor. */
     size_t got = 0;
@@ -157,7 +157,7 @@ static void test_move_unlinked(void **state) {
     core_assert_miss(t->cache, "nameless", 8);
 
     /* The name it had once is gone: an error naming it, not a crash. */
-    char stale[CORE_PATH_MAX];
+    char stale[TB_PATH_MAX];
     core_join(stale, t->dir, "no-such-file");
     int rc = fsc_set_file(t->cache, "nameless", 8, s.fd, stale, FSC_MOVE);
     assert_true(rc < 0);
@@ -188,7 +188,7 @@ static void test_copy_from_path(void **state) {
     assert_int_equal(fsc_entry_size(e), 11);
     assert_int_equal(fsc_entry_offset(e), 0);
     char buf[32] = {0};
-    assert_int_equal(core_read_all(fsc_entry_fd(e), buf, sizeof buf), 11);
+    assert_int_equal(tb_read_all(fsc_entry_fd(e), buf, sizeof buf), 11);
     assert_memory_equal(buf, "hello world", 11);
     fsc_entry_free(e);
     close(s.fd);
@@ -196,16 +196,16 @@ static void test_copy_from_path(void **state) {
 
 static void test_empty_file(void **state) {
     struct fsc_test_ctx *t = *state;
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     core_join(path, t->dir, "empty");
-    assert_int_equal(core_write_file(path, "", 0), 0);
+    assert_int_equal(tb_write_file(path, "", 0), 0);
     assert_fsc_ok(fsc_set_file(t->cache, "e", 1, -1, path, 0));
     fsc_entry *e = NULL;
     assert_fsc_ok(fsc_get(t->cache, "e", 1, &e));
     assert_int_equal(fsc_entry_size(e), 0);
     assert_non_null(fsc_entry_data(e));
     char buf[4];
-    assert_int_equal(core_read_all(fsc_entry_fd(e), buf, sizeof buf), 0);
+    assert_int_equal(tb_read_all(fsc_entry_fd(e), buf, sizeof buf), 0);
     fsc_entry_free(e);
 }
 
@@ -226,23 +226,23 @@ static void test_raw_snapshot(void **state) {
 
     assert_int_equal(fsc_entry_offset(old), 6);
     char buf[32] = {0};
-    assert_int_equal(core_read_all(fsc_entry_fd(old), buf, sizeof buf), 5);
+    assert_int_equal(tb_read_all(fsc_entry_fd(old), buf, sizeof buf), 5);
     assert_memory_equal(buf, "world", 5);
     assert_memory_equal(fsc_entry_data(old), "hello world", 11);
     fsc_entry_free(old);
 
     /* A file value replacing a file value. */
-    char p1[CORE_PATH_MAX], p2[CORE_PATH_MAX];
+    char p1[TB_PATH_MAX], p2[TB_PATH_MAX];
     core_join(p1, t->dir, "one");
     core_join(p2, t->dir, "two");
-    assert_int_equal(core_write_file(p1, "first", 5), 0);
-    assert_int_equal(core_write_file(p2, "second!", 7), 0);
+    assert_int_equal(tb_write_file(p1, "first", 5), 0);
+    assert_int_equal(tb_write_file(p2, "second!", 7), 0);
     assert_fsc_ok(fsc_set_file(t->cache, "ff", 2, -1, p1, 0));
     assert_fsc_ok(fsc_get(t->cache, "ff", 2, &old));
     assert_fsc_ok(fsc_set_file(t->cache, "ff", 2, -1, p2, FSC_MOVE));
     core_assert_value(t->cache, "ff", 2, "second!", 7);
     memset(buf, 0, sizeof buf);
-    assert_int_equal(core_read_all(fsc_entry_fd(old), buf, sizeof buf), 5);
+    assert_int_equal(tb_read_all(fsc_entry_fd(old), buf, sizeof buf), 5);
     assert_memory_equal(buf, "first", 5);
     fsc_entry_free(old);
 }
@@ -251,16 +251,16 @@ static void test_raw_snapshot(void **state) {
 static int stream_big_file(const char *dir) {
     const uint64_t total = 256ull * MIB;
     const size_t chunk = 1 << 20;
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     core_join(path, dir, "big");
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     child_check(fd >= 0, 2);
     unsigned char *buf = malloc(chunk);
     child_check(buf != NULL, 2);
-    uint64_t want = CORE_SUM_INIT;
+    uint64_t want = TB_FNV_INIT;
     for (uint64_t done = 0, i = 0; done < total; done += chunk, i++) {
-        core_fill(buf, chunk, 1000 + i);
-        want = core_sum(want, buf, chunk);
+        tb_fill(buf, chunk, 1000 + i);
+        want = tb_fnv(want, buf, chunk);
         child_check(write(fd, buf, chunk) == (ssize_t)chunk, 3);
     }
     close(fd);
@@ -274,13 +274,13 @@ static int stream_big_file(const char *dir) {
     child_check(fsc_entry_size(e) == total, 7);
     int vfd = fsc_entry_fd(e);
     child_check(vfd >= 0, 8);
-    uint64_t got_sum = CORE_SUM_INIT, got = 0;
+    uint64_t got_sum = TB_FNV_INIT, got = 0;
     for (;;) {
         ssize_t n = read(vfd, buf, 65536);
         child_check(n >= 0, 9);
         if (n == 0)
             break;
-        got_sum = core_sum(got_sum, buf, (size_t)n);
+        got_sum = tb_fnv(got_sum, buf, (size_t)n);
         got += (uint64_t)n;
     }
     child_check(got == total, 10);
@@ -302,7 +302,7 @@ static void test_big_file_bounded_memory(void **state) {
     assert_true(pid >= 0);
     if (pid == 0)
         _exit(stream_big_file(t->dir));
-    assert_int_equal(fsc_test_wait(pid), 0);
+    assert_int_equal(tb_wait(pid), 0);
 }
 
 int main(void) {

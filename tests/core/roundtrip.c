@@ -76,7 +76,7 @@ static void check_all_readers(fsc_cache *c, const char *key, const unsigned char
     assert_true((uint64_t)st.st_size >= len);
     assert_int_equal(lseek(fd, 0, SEEK_CUR), st.st_size - (off_t)len);
     memset(buf, 0, len);
-    assert_int_equal(core_read_all(fd, buf, len + 1), (ssize_t)len);
+    assert_int_equal(tb_read_all(fd, buf, len + 1), (ssize_t)len);
     assert_memory_equal(buf, want, len);
     free(buf);
     fsc_entry_free(e);
@@ -85,10 +85,10 @@ static void check_all_readers(fsc_cache *c, const char *key, const unsigned char
 static void test_one_mib(void **state) {
     struct fsc_test_ctx *t = *state;
     unsigned char *v = malloc(MIB);
-    core_fill(v, MIB, 1);
-    int64_t before = core_now_ms();
+    tb_fill(v, MIB, 1);
+    int64_t before = tb_now_ms();
     assert_fsc_ok(fsc_set(t->cache, "mib", 3, v, MIB));
-    int64_t after = core_now_ms();
+    int64_t after = tb_now_ms();
     check_all_readers(t->cache, "mib", v, MIB);
 
     fsc_entry *e = NULL;
@@ -105,7 +105,7 @@ static void test_three_mib(void **state) {
     struct fsc_test_ctx *t = *state;
     size_t len = 3 * MIB + 17;
     unsigned char *v = malloc(len);
-    core_fill(v, len, 2);
+    tb_fill(v, len, 2);
     assert_fsc_ok(fsc_set(t->cache, "big", 3, v, len));
     check_all_readers(t->cache, "big", v, len);
     free(v);
@@ -139,7 +139,7 @@ static void test_binary_keys(void **state) {
 static void test_longest_key(void **state) {
     struct fsc_test_ctx *t = *state;
     unsigned char *key = malloc(FSC_MAX_KEY);
-    core_fill(key, FSC_MAX_KEY, 3);
+    tb_fill(key, FSC_MAX_KEY, 3);
     key[100] = 0;
     assert_fsc_ok(fsc_set(t->cache, key, FSC_MAX_KEY, "long", 4));
     core_assert_value(t->cache, key, FSC_MAX_KEY, "long", 4);
@@ -152,8 +152,8 @@ static void test_longest_key(void **state) {
  * change what it reads. */
 static void check_snapshot(fsc_cache *c, size_t len) {
     unsigned char *v1 = malloc(len), *v2 = malloc(len + 5);
-    core_fill(v1, len, 10);
-    core_fill(v2, len + 5, 11);
+    tb_fill(v1, len, 10);
+    tb_fill(v2, len + 5, 11);
     assert_fsc_ok(fsc_set(c, "snap", 4, v1, len));
     fsc_entry *old = NULL, *mid = NULL;
     assert_fsc_ok(fsc_get(c, "snap", 4, &old));
@@ -178,7 +178,7 @@ static void check_snapshot(fsc_cache *c, size_t len) {
     assert_memory_equal(buf, v2, len + 5);
     int fd = fsc_entry_fd(old);
     assert_true(fd >= 0);
-    assert_int_equal(core_read_all(fd, buf, len), (ssize_t)len);
+    assert_int_equal(tb_read_all(fd, buf, len), (ssize_t)len);
     assert_memory_equal(buf, v1, len);
     fsc_entry_free(old);
     fsc_entry_free(mid);
@@ -211,15 +211,6 @@ static void test_delete(void **state) {
     core_assert_value(t->cache, "gone", 4, "back", 4);
 }
 
-static int count_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created_ms) {
-    (void)key;
-    (void)key_len;
-    (void)size;
-    (void)created_ms;
-    (*(int *)ctx)++;
-    return 0;
-}
-
 static void test_clear(void **state) {
     struct fsc_test_ctx *t = *state;
     char key[16];
@@ -232,8 +223,8 @@ static void test_clear(void **state) {
         snprintf(key, sizeof key, "key%d", i);
         core_assert_miss(t->cache, key, strlen(key));
     }
-    int visited = 0;
-    assert_fsc_ok(fsc_foreach(t->cache, count_visit, &visited));
+    uint64_t visited = 0;
+    assert_fsc_ok(fsc_foreach(t->cache, tb_count_visit, &visited));
     assert_int_equal(visited, 0);
     /* Clearing an empty cache is fine, and the cache works afterwards. */
     assert_fsc_ok(fsc_clear(t->cache));
@@ -255,7 +246,7 @@ static void test_expiration(void **state) {
     fsc_entry_free(e);
 
     /* Time itself is under test here, so waiting is the point. */
-    while (core_now_ms() <= created + 60) {
+    while (tb_now_ms() <= created + 60) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -269,7 +260,7 @@ static void test_expiration(void **state) {
 static void test_reopen(void **state) {
     struct fsc_test_ctx *t = *state;
     unsigned char v[5000];
-    core_fill(v, sizeof v, 5);
+    tb_fill(v, sizeof v, 5);
     assert_fsc_ok(fsc_set(t->cache, "p1", 2, v, sizeof v));
     assert_fsc_ok(fsc_set(t->cache, "p\0 2", 4, "two", 3));
     assert_fsc_ok(fsc_set(t->cache, "p3", 2, NULL, 0));
@@ -296,7 +287,7 @@ static void test_reopen(void **state) {
         fsc_close(c);
         _exit(0);
     }
-    assert_int_equal(fsc_test_wait(pid), 0);
+    assert_int_equal(tb_wait(pid), 0);
     core_assert_value(t->cache, "from child", 10, "hi", 2);
 }
 
@@ -334,9 +325,9 @@ static int stop_at_first(void *ctx, const void *key, size_t key_len, uint64_t si
 
 static void test_foreach(void **state) {
     struct fsc_test_ctx *t = *state;
-    int64_t before = core_now_ms();
+    int64_t before = tb_now_ms();
     unsigned char v[64 * 3];
-    core_fill(v, sizeof v, 6);
+    tb_fill(v, sizeof v, 6);
     for (int i = 0; i < 40; i++) {
         unsigned char key[3] = {'k', 0, (unsigned char)i};
         assert_fsc_ok(fsc_set(t->cache, key, 3, v, (size_t)i * 3));
@@ -359,7 +350,7 @@ static void test_foreach(void **state) {
     for (int i = 0; i < 30; i++)
         assert_int_equal(s.sizes[i], i == 5 ? 100 : (uint64_t)i * 3);
     assert_true(s.min_created >= before);
-    assert_true(s.min_created <= core_now_ms());
+    assert_true(s.min_created <= tb_now_ms());
 
     int calls = 0;
     assert_int_equal(fsc_foreach(t->cache, stop_at_first, &calls), FSC_STOPPED);

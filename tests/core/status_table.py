@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Every hand-written list of status codes agrees with enum fsc_status in
-include/fsc.h: fsc_strerror's names, Go's Code constants, and the names of
-the Python and Ruby error classes. (Lua builds its table from the SWIG
-module at load time.) Usage: status_table.py SOURCE_ROOT"""
+include/fsc.h: fsc_strerror's names, Go's Code constants and its Err*
+sentinels, and the names of the Python and Ruby error classes. (Lua builds
+its table from the SWIG module at load time, and the CLI prints
+fsc_strerror's names.) Usage: status_table.py SOURCE_ROOT"""
 import os
 import re
 import sys
@@ -46,10 +47,16 @@ def main(root):
     check(capi, enum, {case: None for case, _ in cases}, problems)
     problems += ['%s: fsc_strerror(%s) is "%s"' % (capi, case, name) for case, name in cases if case != name]
 
-    # Go: CodeX Code = value // FSC_NAME
+    # Go: CodeX Code = value // FSC_NAME, and a sentinel ErrX = &Error{Code: CodeX}
+    # for FSC_MISS and every error status.
     go = "bindings/go/errors.go"
-    check(go, enum, {name: int(value) for value, name in re.findall(
-        r"\bCode\w+\s+Code = (-?\d+)\s+// (FSC_\w+)", block(read(root, go), "const (", ")", go))}, problems)
+    go_text = read(root, go)
+    codes = re.findall(r"\b(Code\w+)\s+Code = (-?\d+)\s+// (FSC_\w+)", block(go_text, "const (", ")", go))
+    check(go, enum, {name: int(value) for _, value, name in codes}, problems)
+    sentinels = set(re.findall(r"\bErr\w+\s*= &Error\{Code: (Code\w+)\}", block(go_text, "var (", ")", go)))
+    want_sentinel = dict(errors, FSC_MISS=enum.get("FSC_MISS", 1))
+    check(go + " (Err* sentinels)", want_sentinel,
+          {name: None for ident, _, name in codes if ident in sentinels and name in want_sentinel}, problems)
 
     # Python and Ruby: the class name of each error status.
     py = "bindings/python/fsc/__init__.py"

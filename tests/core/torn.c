@@ -26,8 +26,8 @@ static void make_value(unsigned char *v, size_t len, unsigned seed) {
             v[j] = (unsigned char)(len * 37 + j * 11);
         return;
     }
-    core_fill(v + 8, len - 8, seed);
-    uint64_t s = core_sum(core_sum(CORE_SUM_INIT, &len, sizeof len), v + 8, len - 8);
+    tb_fill(v + 8, len - 8, seed);
+    uint64_t s = tb_fnv(tb_fnv(TB_FNV_INIT, &len, sizeof len), v + 8, len - 8);
     memcpy(v, &s, 8);
 }
 
@@ -40,7 +40,7 @@ static int value_ok(const unsigned char *v, size_t len) {
                 return 0;
         return 1;
     }
-    uint64_t s = core_sum(core_sum(CORE_SUM_INIT, &len, sizeof len), v + 8, len - 8);
+    uint64_t s = tb_fnv(tb_fnv(TB_FNV_INIT, &len, sizeof len), v + 8, len - 8);
     return memcmp(v, &s, 8) == 0;
 }
 
@@ -60,7 +60,7 @@ static void write_bytes_values(fsc_cache *c, const char *scratch) {
 static void write_file_values(fsc_cache *c, const char *scratch) {
     unsigned char *v = malloc(MAX_VALUE);
     child_check(v != NULL, 2);
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     for (unsigned i = 0; i < WRITES; i++) {
         size_t len = value_size(i);
         make_value(v, len, i);
@@ -115,7 +115,7 @@ static int read_and_check(fsc_cache *c, unsigned char *buf, unsigned round, int 
     } else {
         /* A raw value's descriptor reads exactly the value to EOF. */
         int fd = fsc_entry_fd(e);
-        bad = fd < 0 || lseek(fd, 0, SEEK_SET) != 0 || core_read_all(fd, buf, MAX_VALUE) != (ssize_t)len ||
+        bad = fd < 0 || lseek(fd, 0, SEEK_SET) != 0 || tb_read_all(fd, buf, MAX_VALUE) != (ssize_t)len ||
               !value_ok(buf, len);
     }
     if (bad)
@@ -131,16 +131,16 @@ static int writer_done(int fd) {
 }
 
 static void run_torn(struct fsc_test_ctx *t, int files) {
-    char scratch[CORE_PATH_MAX];
+    char scratch[TB_PATH_MAX];
     core_join(scratch, t->dir, "scratch");
     assert_int_equal(mkdir(scratch, 0700), 0);
     /* The key has a value of the same kind from the start. */
     unsigned char first[64];
     make_value(first, sizeof first, 0);
     if (files) {
-        char path[CORE_PATH_MAX];
+        char path[TB_PATH_MAX];
         core_join(path, scratch, "first");
-        assert_int_equal(core_write_file(path, first, sizeof first), 0);
+        assert_int_equal(tb_write_file(path, first, sizeof first), 0);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         assert_int_equal(lseek(fd, sizeof first / 2, SEEK_SET), sizeof first / 2);
         assert_fsc_ok(fsc_set_file(t->cache, "torn", 4, fd, path, FSC_MOVE));
@@ -186,8 +186,8 @@ static void run_torn(struct fsc_test_ctx *t, int files) {
         _exit(torn ? 1 : 0);
     }
     close(done[0]);
-    assert_int_equal(fsc_test_wait(writer), 0);
-    assert_int_equal(fsc_test_wait(reader), 0);
+    assert_int_equal(tb_wait(writer), 0);
+    assert_int_equal(tb_wait(reader), 0);
     /* The last write won. */
     size_t len = value_size(WRITES - 1);
     unsigned char *v = malloc(len);

@@ -1,17 +1,14 @@
 /* Moving a file into the cache from another filesystem: FSC_EXDEV, and the
  * file stays where it was. Needs a tmpfs mount (root); skips otherwise. */
-#include <sched.h>
-#include <sys/mount.h>
-
 #include "core_test.h"
 
-static char mount_dir[CORE_PATH_MAX];
+static char mount_dir[TB_PATH_MAX];
 
 static void test_move_across_filesystems(void **state) {
     struct fsc_test_ctx *t = *state;
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     core_join(path, mount_dir, "far-away");
-    assert_int_equal(core_write_file(path, "hello world", 11), 0);
+    assert_int_equal(tb_write_file(path, "hello world", 11), 0);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     assert_true(fd >= 0);
     assert_int_equal(lseek(fd, 6, SEEK_SET), 6);
@@ -31,7 +28,7 @@ static void test_move_across_filesystems(void **state) {
     char buf[32] = {0};
     int again = open(path, O_RDONLY | O_CLOEXEC);
     assert_true(again >= 0);
-    assert_int_equal(core_read_all(again, buf, sizeof buf), 11);
+    assert_int_equal(tb_read_all(again, buf, sizeof buf), 11);
     assert_memory_equal(buf, "hello world", 11);
     close(again);
 
@@ -41,7 +38,7 @@ static void test_move_across_filesystems(void **state) {
     assert_fsc_ok(fsc_get(t->cache, "x", 1, &e));
     assert_int_equal(fsc_entry_offset(e), 6);
     memset(buf, 0, sizeof buf);
-    assert_int_equal(core_read_all(fsc_entry_fd(e), buf, sizeof buf), 5);
+    assert_int_equal(tb_read_all(fsc_entry_fd(e), buf, sizeof buf), 5);
     assert_memory_equal(buf, "world", 5);
     fsc_entry_free(e);
     assert_int_equal(access(path, F_OK), 0);
@@ -51,9 +48,9 @@ static void test_move_across_filesystems(void **state) {
 
 static void test_movable_option_across_filesystems(void **state) {
     struct fsc_test_ctx *t = *state;
-    char path[CORE_PATH_MAX];
+    char path[TB_PATH_MAX];
     core_join(path, mount_dir, "movable");
-    assert_int_equal(core_write_file(path, "payload", 7), 0);
+    assert_int_equal(tb_write_file(path, "payload", 7), 0);
     fsc_options o;
     fsc_options_init(&o);
     o.file_movable = 1;
@@ -73,26 +70,10 @@ static void test_movable_option_across_filesystems(void **state) {
 }
 
 int main(void) {
-    char *top = fsc_test_tempdir();
-    if (!top) {
-        perror("mkdtemp");
-        return 1;
-    }
-    core_join(mount_dir, top, "tmpfs");
-    if (mkdir(mount_dir, 0700) != 0) {
-        perror("mkdir");
-        return 1;
-    }
-    /* A private mount namespace, where allowed, so that the mount never
-     * outlives this process even if it dies. */
-    if (unshare(CLONE_NEWNS) == 0)
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
-    if (mount("tmpfs", mount_dir, "tmpfs", 0, "size=8m") != 0) {
-        printf("skipped: cannot mount a tmpfs on %s: %s\n", mount_dir, strerror(errno));
-        fsc_test_rmtree(top);
-        free(top);
-        return 77;
-    }
+    char *top;
+    int m = core_mount_tmpfs(mount_dir, "size=8m", "core_xdev", &top);
+    if (m != 0)
+        return m > 0 ? 1 : 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_move_across_filesystems, fsc_test_setup, fsc_test_teardown),
         cmocka_unit_test_setup_teardown(test_movable_option_across_filesystems, fsc_test_setup,
@@ -103,7 +84,7 @@ int main(void) {
         fprintf(stderr, "umount %s: %s\n", mount_dir, strerror(errno));
         rc = rc ? rc : 1;
     }
-    fsc_test_rmtree(top);
+    tb_rmtree(top);
     free(top);
     return rc;
 }

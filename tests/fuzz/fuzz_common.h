@@ -3,54 +3,24 @@
 #ifndef FSC_FUZZ_COMMON_H
 #define FSC_FUZZ_COMMON_H
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "fsc.h"
 #include "fsc_format.h"
+#include "test_base.h"
 
 static char fz_root[512];
 
-static void fz_rmtree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            struct stat st;
-            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
-                chmod(sub, 0700);
-                fz_rmtree(sub);
-            } else {
-                unlink(sub);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
-static void fz_cleanup(void) {
+static inline void fz_cleanup(void) {
     if (fz_root[0])
-        fz_rmtree(fz_root);
+        tb_rmtree(fz_root);
 }
 
 /* The work directory, created once per process. */
-static const char *fz_dir(void) {
+static inline const char *fz_dir(void) {
     if (!fz_root[0]) {
         struct stat st;
         const char *base = stat("/dev/shm", &st) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         snprintf(fz_root, sizeof fz_root, "%s/fsc-fuzz-%d", base, (int)getpid());
-        fz_rmtree(fz_root);
+        tb_rmtree(fz_root);
         mkdir(fz_root, 0700);
         atexit(fz_cleanup);
     }
@@ -58,7 +28,7 @@ static const char *fz_dir(void) {
 }
 
 /* Writes data as the file at path: create adds O_CREAT. */
-static void fz_put(const char *path, const void *data, size_t len, int create) {
+static inline void fz_put(const char *path, const void *data, size_t len, int create) {
     int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | create, 0600);
     if (fd < 0) {
         perror(path);
@@ -73,14 +43,14 @@ static void fz_put(const char *path, const void *data, size_t len, int create) {
 
 /* A new file at path (a new inode: descriptors open on the old one still
  * read the old bytes). */
-static void fz_write(const char *path, const void *data, size_t len) {
+static inline void fz_write(const char *path, const void *data, size_t len) {
     unlink(path);
     fz_put(path, data, len, O_CREAT);
 }
 
 /* Writes over path in place: same name and inode, so the descriptors the
  * cache keeps open read the new bytes too. */
-static void fz_overwrite(const char *path, const void *data, size_t len) { fz_put(path, data, len, 0); }
+static inline void fz_overwrite(const char *path, const void *data, size_t len) { fz_put(path, data, len, 0); }
 
 /* A finding: print and abort, so libFuzzer saves the input. */
 #define FZ_ASSERT(cond, ...)                                                                       \
@@ -94,7 +64,7 @@ static void fz_overwrite(const char *path, const void *data, size_t len) { fz_pu
     } while (0)
 
 /* Exactly want[0..len) or a miss (or, when allow_err, a negative status). */
-static void fz_get_exact_or_miss(fsc_cache *c, const void *key, size_t key_len, const void *want, size_t len,
+static inline void fz_get_exact_or_miss(fsc_cache *c, const void *key, size_t key_len, const void *want, size_t len,
                                  int allow_err) {
     fsc_entry *e = NULL;
     int rc = fsc_get(c, key, key_len, &e);
@@ -121,111 +91,54 @@ static void fz_get_exact_or_miss(fsc_cache *c, const void *key, size_t key_len, 
     FZ_ASSERT(rc == FSC_MISS || (allow_err && rc < 0), "fsc_get gave %s", fsc_strerror(rc));
 }
 
-static int fz_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created) {
-    (void)key;
-    (void)key_len;
-    (void)size;
-    (void)created;
-    (*(uint64_t *)ctx)++;
-    return 0;
-}
-
-/* Every read-side call; none may crash. */
-static void fz_exercise(fsc_cache *c) {
-    uint64_t n = 0;
-    (void)fsc_foreach(c, fz_visit, &n);
-    fsc_statistics st;
-    memset(&st, 0, sizeof st);
-    st.size = sizeof st;
-    (void)fsc_stats(c, &st);
+/* A repair (fsc_verify(1), whatever it reports) leaves a cache that
+ * fsc_verify(0) finds clean. */
+static inline void fz_repair_clean(fsc_cache *c) {
     fsc_verify_report r = {sizeof r, 0, 0, 0};
-    (void)fsc_verify(c, 0, &r);
+    (void)fsc_verify(c, 1, &r);
+    r.problems = 0;
+    FZ_ASSERT(fsc_verify(c, 0, &r) == FSC_OK && r.problems == 0, "%llu problems after a repair",
+              (unsigned long long)r.problems);
 }
 
-/* What fz_find looks for under shards/<xx>/: an entry file (32 hex, no '.'),
- * a payload file (<32 hex>.<16 hex>) or a pack file (pack.<16 hex>). */
-enum { FZ_ENTRY = 0, FZ_PAYLOAD = 1, FZ_PACK = 2 };
+/* base becomes <work dir>/cache, with nothing there yet. */
+static inline void fz_fresh_base(char *base, size_t cap) {
+    snprintf(base, cap, "%s/cache", fz_dir());
+    tb_rmtree(base);
+}
 
-/* The first file of that kind under shards/ (meta files are never one). */
-static int fz_find(const char *base, int kind, char *out, size_t cap) {
+/* The input's first byte picks the variant (bits of a mode); the rest is
+ * the file image. size must be at least 1. */
+static inline unsigned fz_take_mode(const uint8_t **data, size_t *size) {
+    const unsigned mode = (*data)[0];
+    (*data)++;
+    (*size)--;
+    return mode;
+}
+
+/* A cache opened at base and filled by fill with keys all chosen for one
+ * shard, and the path of that shard's pack file. */
+static inline fsc_cache *fz_open_packed(const char *base, void (*fill)(fsc_cache *c), char *pack, size_t cap) {
+    fsc_cache *c;
+    FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");
+    fill(c);
     char shards[600];
     snprintf(shards, sizeof shards, "%s/shards", base);
-    DIR *d = opendir(shards);
-    if (!d)
-        return -1;
-    struct dirent *de;
-    int found = -1;
-    while (found && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char sub[900];
-        snprintf(sub, sizeof sub, "%s/%s", shards, de->d_name);
-        DIR *s = opendir(sub);
-        if (!s)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(s)) != NULL) {
-            if (e->d_name[0] == '.' || !strcmp(e->d_name, "meta"))
-                continue;
-            const int is = !strncmp(e->d_name, "pack.", 5) ? FZ_PACK : strchr(e->d_name, '.') ? FZ_PAYLOAD : FZ_ENTRY;
-            if (is == kind) {
-                snprintf(out, cap, "%s/%s", sub, e->d_name);
-                found = 0;
-                break;
-            }
-        }
-        closedir(s);
-    }
-    closedir(d);
-    return found;
-}
-
-/* The number of shard directories under shards/. */
-static int fz_shard_count(const char *base) {
-    char shards[600];
-    snprintf(shards, sizeof shards, "%s/shards", base);
-    DIR *d = opendir(shards);
-    if (!d)
-        return 0;
-    struct dirent *de;
-    int n = 0;
-    while ((de = readdir(d)) != NULL)
-        n += de->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
-/* The whole file at path into a malloc'ed buffer (*len bytes); NULL when it
- * cannot be read. */
-static unsigned char *fz_read(const char *path, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return NULL;
-    }
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
-    ssize_t got = read(fd, buf, (size_t)st.st_size);
-    close(fd);
-    if (got != (ssize_t)st.st_size) {
-        free(buf);
-        return NULL;
-    }
-    *len = (size_t)st.st_size;
-    return buf;
+    const int n = tb_dir_count(shards);
+    FZ_ASSERT(n == 1, "the keys are not in one shard");
+    FZ_ASSERT(fmt_find(base, FMT_PACK, pack, cap) > 0, "no pack file");
+    return c;
 }
 
 /* The fuzz input as a file image to write (free() it). With live_path, adopt
  * stamps it first from the live file there (its bytes, len). */
 typedef void (*fz_adopt_fn)(unsigned char *img, size_t len, const unsigned char *live, size_t live_len);
-static unsigned char *fz_image(const uint8_t *data, size_t size, const char *live_path, fz_adopt_fn adopt) {
+static inline unsigned char *fz_image(const uint8_t *data, size_t size, const char *live_path, fz_adopt_fn adopt) {
     unsigned char *img = malloc(size + 1);
     memcpy(img, data, size);
     if (live_path) {
         size_t live_len = 0;
-        unsigned char *live = fz_read(live_path, &live_len);
+        unsigned char *live = tb_read_file(live_path, &live_len);
         FZ_ASSERT(live != NULL, "read the live file '%s'", live_path);
         adopt(img, size, live, live_len);
         free(live);

@@ -52,9 +52,8 @@ static int count_visit(void *ctx, const void *key, size_t key_len, uint64_t size
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *root = fz_dir();
     char base[600], src[700];
-    snprintf(base, sizeof base, "%s/cache", root);
     snprintf(src, sizeof src, "%s/src", root);
-    fz_rmtree(base);
+    fz_fresh_base(base, sizeof base);
     memset(model, 0, sizeof model);
     fsc_cache *c;
     FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");

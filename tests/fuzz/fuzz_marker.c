@@ -6,11 +6,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 4096)
         return 0;
-    const char *root = fz_dir();
     char base[600], marker[700];
-    snprintf(base, sizeof base, "%s/cache", root);
+    fz_fresh_base(base, sizeof base);
     snprintf(marker, sizeof marker, "%s/FSC-FORMAT", base);
-    fz_rmtree(base);
     fsc_cache *c;
     FZ_ASSERT(fsc_open(base, NULL, &c) == FSC_OK, "open");
     FZ_ASSERT(fsc_set(c, "k", 1, "v1", 2) == FSC_OK, "set");

@@ -12,9 +12,6 @@
 
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
-/* A call that hangs is ended by this alarm; the parent sees 128 + SIGALRM. */
-#define FF_CHILD_SECONDS 20
-
 struct ff {
     char *dir;
     char base[4200], outside[4200];
@@ -33,7 +30,7 @@ static int ff_setup(void **state) {
 
 static int ff_teardown(void **state) {
     struct ff *f = *state;
-    fsc_test_rmtree(f->dir);
+    tb_rmtree(f->dir);
     free(f->dir);
     free(f);
     return 0;
@@ -58,7 +55,7 @@ static fsc_cache *ff_open_packed(const char *base) {
 
 /* A new cache in base (whatever was there goes) holding "k" packed, closed. */
 static void fresh_cache_with_k(const char *base) {
-    fsc_test_rmtree(base);
+    tb_rmtree(base);
     fsc_cache *c = ff_open_packed(base);
     assert_fsc_ok(fsc_set(c, "k", 1, "value", 5));
     fsc_close(c);
@@ -108,32 +105,9 @@ static int is_fifo(const char *path) {
     return lstat(path, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
-static pid_t ff_fork(void) {
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        alarm(FF_CHILD_SECONDS);
-    return pid;
-}
-
-#define assert_child_ok(pid)                                                                       \
-    do {                                                                                           \
-        int ff_code_ = fsc_test_wait(pid);                                                         \
-        if (ff_code_ != 0)                                                                         \
-            fail_msg("child exited with %d%s", ff_code_,                                           \
-                     ff_code_ == 128 + SIGALRM ? " (it hung on a FIFO and its alarm fired)" : ""); \
-    } while (0)
-
 static int verify_problems(fsc_cache *c, int repair) {
     fsc_verify_report r = {sizeof r, 0, 0, 0};
     return fsc_verify(c, repair, &r) == FSC_OK ? (int)r.problems : -1;
-}
-
-static int count_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created) {
-    (void)key, (void)key_len, (void)size, (void)created;
-    ++*(int *)ctx;
-    return 0;
 }
 
 /* Stores "k": as bytes, or (as_file) as a file value moved in. */
@@ -160,7 +134,7 @@ static void fifo_in_a_shard(const char *base, int (*which)(const char *), int as
         char path[4500];
         ff_find(base, which, path, sizeof path);
         plant_fifo(path);
-        pid_t pid = ff_fork();
+        pid_t pid = fsc_test_fork();
         if (pid == 0) {
             fsc_cache *own = NULL;
             child_check(fsc_open(base, NULL, &own) == FSC_OK, 2);
@@ -170,8 +144,8 @@ static void fifo_in_a_shard(const char *base, int (*which)(const char *), int as
                 child_check(strstr(fsc_errmsg(), "regular file") != NULL, 4);
                 child_check(!is_fifo(path), 5);
             } else if (step == 1) {
-                int n = 0;
-                child_check(fsc_foreach(own, count_visit, &n) == FSC_OK, 6);
+                uint64_t n = 0;
+                child_check(fsc_foreach(own, tb_count_visit, &n) == FSC_OK, 6);
                 child_check(verify_problems(own, 0) > 0, 7);
             } else {
                 child_check(verify_problems(own, 1) > 0, 8);
@@ -181,7 +155,7 @@ static void fifo_in_a_shard(const char *base, int (*which)(const char *), int as
             fsc_close(own);
             _exit(0);
         }
-        assert_child_ok(pid);
+        assert_child_exit(pid, 0);
         if (is_fifo(path))
             unlink(path);
     }
@@ -199,14 +173,14 @@ static void fifo_as_marker(void **state) {
     char marker[4300];
     snprintf(marker, sizeof marker, "%s/FSC-FORMAT", f->base);
     plant_fifo(marker);
-    pid_t pid = ff_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_cache *c = NULL;
         child_check(fsc_open(f->base, NULL, &c) == FSC_EFORMAT, 2);
         child_check(strstr(fsc_errmsg(), "not a regular file") != NULL, 3);
         _exit(0);
     }
-    assert_child_ok(pid);
+    assert_child_exit(pid, 0);
 }
 
 /* A FIFO as the meta or pack file of a shard: replaced by a table rebuilt
@@ -219,7 +193,7 @@ static void fifo_as_meta_or_pack(void **state) {
         char path[4500];
         ff_find(f->base, which[i], path, sizeof path);
         plant_fifo(path);
-        pid_t pid = ff_fork();
+        pid_t pid = fsc_test_fork();
         if (pid == 0) {
             fsc_cache *own = NULL;
             child_check(fsc_open(f->base, NULL, &own) == FSC_OK, 2);
@@ -236,7 +210,7 @@ static void fifo_as_meta_or_pack(void **state) {
             fsc_close(own);
             _exit(0);
         }
-        assert_child_ok(pid);
+        assert_child_exit(pid, 0);
     }
 }
 
@@ -255,7 +229,7 @@ static void set_file_refuses_non_regular(void **state) {
     fclose(fp);
     assert_int_equal(symlink(target, link), 0);
 
-    pid_t pid = ff_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         child_check(fsc_set_file(c, "k", 1, -1, fifo, 0) == FSC_EINVAL, 2);
         child_check(strstr(fsc_errmsg(), "FIFO") != NULL, 3);
@@ -263,7 +237,7 @@ static void set_file_refuses_non_regular(void **state) {
         child_check(is_fifo(fifo), 5);
         _exit(0);
     }
-    assert_child_ok(pid);
+    assert_child_exit(pid, 0);
 
     assert_fsc_status(fsc_set_file(c, "k", 1, -1, link, FSC_MOVE), FSC_EINVAL);
     assert_non_null(strstr(fsc_errmsg(), "symbolic link"));

@@ -15,18 +15,6 @@
 static const char *keys[NKEYS] = {"alpha", "beta-10", "gamma-208", "delta-41", "epsilon-360", "zeta-127"};
 #define SLOT 64
 
-static unsigned char *slurp(const char *path, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    assert_true(fd >= 0);
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
-    assert_int_equal(read(fd, buf, (size_t)st.st_size), st.st_size);
-    close(fd);
-    *len = (size_t)st.st_size;
-    return buf;
-}
-
 static void spill(const char *path, const unsigned char *buf, size_t len) {
     int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
     assert_true(fd >= 0);
@@ -114,6 +102,20 @@ static void fill(fsc_cache *c) {
     }
 }
 
+/* The shard after fill(): its files and their images (free() p and m). */
+struct shard_image {
+    char pack[4600], meta[4600];
+    unsigned char *p, *m;
+    size_t pack_len, meta_len;
+};
+
+static void load_shard(struct fsc_test_ctx *t, struct shard_image *sh) {
+    fill(t->cache);
+    shard_files(t->dir, sh->pack, sh->meta, sizeof sh->pack);
+    sh->p = fsc_test_read_file(sh->pack, &sh->pack_len);
+    sh->m = fsc_test_read_file(sh->meta, &sh->meta_len);
+}
+
 /* After the forgery: keys[k] gets a new value, loses it, and the other keys
  * (beta's record, keys[1], was named by the forged slot) read exactly or miss. */
 static void check_after_forgery(fsc_cache *c, const char *dir, int k) {
@@ -146,28 +148,25 @@ static void check_after_forgery(fsc_cache *c, const char *dir, int k) {
  * first is erased, a probe would go on to it. */
 static void second_slot_further_along_the_chain(void **state) {
     struct fsc_test_ctx *t = *state;
-    fill(t->cache);
-    char pack[4600], meta[4600];
-    shard_files(t->dir, pack, meta, sizeof pack);
-    size_t pack_len, meta_len;
-    unsigned char *p = slurp(pack, &pack_len), *m = slurp(meta, &meta_len);
+    struct shard_image sh;
+    load_shard(t, &sh);
     uint64_t alpha_off, alpha_len, beta_off, beta_len;
-    record_of(p, pack_len, "alpha", &alpha_off, &alpha_len);
-    record_of(p, pack_len, "beta-10", &beta_off, &beta_len);
-    const uint32_t cap = u32_at(m + 8);
-    const uint32_t first = slot_naming(m, cap, alpha_off);
+    record_of(sh.p, sh.pack_len, "alpha", &alpha_off, &alpha_len);
+    record_of(sh.p, sh.pack_len, "beta-10", &beta_off, &beta_len);
+    const uint32_t cap = u32_at(sh.m + 8);
+    const uint32_t first = slot_naming(sh.m, cap, alpha_off);
     uint32_t next = (first + 1) % cap;
-    while (u32_at(m + SLOT * (next + 1) + 32) != 0)
+    while (u32_at(sh.m + SLOT * (next + 1) + 32) != 0)
         next = (next + 1) % cap;
-    unsigned char *a = m + SLOT * (first + 1), *b = m + SLOT * (next + 1);
+    unsigned char *a = sh.m + SLOT * (first + 1), *b = sh.m + SLOT * (next + 1);
     memcpy(b, a, SLOT);                   /* the real one, second */
     fmt_store_le(a + 16, beta_len, 8);    /* the first names beta's record */
     fmt_store_le(a + 40, beta_off, 8);
-    fmt_store_le(m + 12, u32_at(m + 12) + 1, 4);
-    fmt_fix_meta_sums(m, meta_len);
-    spill(meta, m, meta_len);
-    free(p);
-    free(m);
+    fmt_store_le(sh.m + 12, u32_at(sh.m + 12) + 1, 4);
+    fmt_fix_meta_sums(sh.m, sh.meta_len);
+    spill(sh.meta, sh.m, sh.meta_len);
+    free(sh.p);
+    free(sh.m);
     check_after_forgery(t->cache, t->dir, 0);
 }
 
@@ -176,23 +175,20 @@ static void second_slot_further_along_the_chain(void **state) {
  * size find the one naming beta's record. */
 static void second_slot_where_the_old_table_size_leads(void **state) {
     struct fsc_test_ctx *t = *state;
-    fill(t->cache);
-    char pack[4600], meta[4600];
-    shard_files(t->dir, pack, meta, sizeof pack);
-    size_t pack_len, meta_len;
-    unsigned char *p = slurp(pack, &pack_len), *m = slurp(meta, &meta_len);
+    struct shard_image sh;
+    load_shard(t, &sh);
     uint64_t beta_off, beta_len, off, rec_len;
-    record_of(p, pack_len, "beta-10", &beta_off, &beta_len);
-    const uint32_t cap = u32_at(m + 8), big = 2 * cap;
+    record_of(sh.p, sh.pack_len, "beta-10", &beta_off, &beta_len);
+    const uint32_t cap = u32_at(sh.m + 8), big = 2 * cap;
     /* The subject: a key whose home differs between the two table sizes. */
     int k = -1;
     uint32_t alpha = 0, old_home = 0;
     for (int i = 0; i < NKEYS && k < 0; i++) {
         if (i == 1)
             continue;
-        record_of(p, pack_len, keys[i], &off, &rec_len);
-        alpha = slot_naming(m, cap, off);
-        const uint64_t word = home_word(m + SLOT * (alpha + 1));
+        record_of(sh.p, sh.pack_len, keys[i], &off, &rec_len);
+        alpha = slot_naming(sh.m, cap, off);
+        const uint64_t word = home_word(sh.m + SLOT * (alpha + 1));
         old_home = (uint32_t)(word % cap);
         if (old_home != (uint32_t)(word % big))
             k = i;
@@ -201,15 +197,15 @@ static void second_slot_where_the_old_table_size_leads(void **state) {
 
     size_t len = SLOT * ((size_t)big + 1);
     unsigned char *f = calloc(1, len);
-    memcpy(f, m, SLOT);
+    memcpy(f, sh.m, SLOT);
     fmt_store_le(f + 8, big, 4);
     uint32_t count = 0;
     /* The subject's real slot at its old home, the others at their new
      * homes, then its forged slot where a probe of the new size meets it. */
-    memcpy(f + SLOT * (old_home + 1), m + SLOT * (alpha + 1), SLOT);
+    memcpy(f + SLOT * (old_home + 1), sh.m + SLOT * (alpha + 1), SLOT);
     count++;
     for (uint32_t i = 0; i <= cap; i++) {
-        const unsigned char *s = i < cap ? m + SLOT * (i + 1) : m + SLOT * (alpha + 1);
+        const unsigned char *s = i < cap ? sh.m + SLOT * (i + 1) : sh.m + SLOT * (alpha + 1);
         if (i < cap && (u32_at(s + 32) != 1 || i == alpha))
             continue;
         uint32_t at = (uint32_t)(home_word(s) % big);
@@ -225,13 +221,13 @@ static void second_slot_where_the_old_table_size_leads(void **state) {
     }
     fmt_store_le(f + 12, count, 4);
     fmt_fix_meta_sums(f, len);
-    int fd = open(meta, O_WRONLY | O_CLOEXEC);
+    int fd = open(sh.meta, O_WRONLY | O_CLOEXEC);
     assert_true(fd >= 0);
     assert_int_equal(pwrite(fd, f, len, 0), (ssize_t)len);
     close(fd);
     free(f);
-    free(p);
-    free(m);
+    free(sh.p);
+    free(sh.m);
     /* The handle still probes with the size it read: it finds the real slot. */
     char v[64];
     snprintf(v, sizeof v, "v1-%s", keys[k]);

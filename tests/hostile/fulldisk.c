@@ -97,7 +97,7 @@ static void check_consistent(fsc_cache *c, const char *when) {
     CHECK(fsc_stats(c, &st) == FSC_OK, "stats");
     uint64_t disk = tree_bytes(shards, NULL);
     CHECK(st.bytes == disk, "%s: stats bytes %" PRIu64 ", files under shards/ %" PRIu64, when, st.bytes, disk);
-    CHECK(dir_count(tmpdir) == 0, "%s: %d files left in tmp/", when, dir_count(tmpdir));
+    CHECK(tb_dir_count(tmpdir) == 0, "%s: %d files left in tmp/", when, tb_dir_count(tmpdir));
 }
 
 #define KEEP 8
@@ -257,9 +257,8 @@ int main(void) {
         fflush(stdout);
         _exit(r ? 1 : failed ? 1 : 0);
     }
-    int st;
-    waitpid(pid, &st, 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the full-disk phase failed (status %d)", st);
+    int code = tb_wait(pid);
+    CHECK(code == 0, "the full-disk phase failed (exit code %d)", code);
 
     /* A remount under an open cache: the kernel refuses (busy). */
     int go[2], ready[2];
@@ -291,8 +290,7 @@ int main(void) {
     else
         CHECK(errno == EBUSY, "remount: %s", strerror(errno));
     CHECK(write(go[1], "g", 1) == 1, "go");
-    waitpid(pid, &st, 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reads after the remount attempt failed");
+    CHECK(tb_wait(pid) == 0, "reads after the remount attempt failed");
     if (r == 0)
         mount(NULL, mnt, NULL, MS_REMOUNT, NULL);
 
@@ -302,8 +300,8 @@ int main(void) {
     pid = fork();
     if (pid == 0)
         _exit(readonly_phase());
-    waitpid(pid, &st, 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the read-only phase failed (status %d)", st);
+    code = tb_wait(pid);
+    CHECK(code == 0, "the read-only phase failed (exit code %d)", code);
 
     umount2(mnt, MNT_DETACH);
     rmdir(mnt);

@@ -87,49 +87,6 @@ static void world_free(struct world *w) {
     free(w);
 }
 
-/* What find_file looks for under shards/: an entry (no '.' in its name), a
- * payload (a '.'), a pack file ("pack."). */
-enum { FIND_ENTRY = 0, FIND_PAYLOAD = 1, FIND_PACK = 2 };
-
-static int is_kind(const char *name, int kind) {
-    if (!strncmp(name, "pack.", 5))
-        return kind == FIND_PACK;
-    return kind != FIND_PACK && (strchr(name, '.') != NULL) == (kind == FIND_PAYLOAD);
-}
-
-/* The first file of that kind under shards/. Returns 0 when found. */
-static int find_file(const char *base, int kind, char *out, size_t cap) {
-    char shards[4300];
-    path_join(shards, sizeof shards, base, "shards");
-    DIR *d = opendir(shards);
-    if (!d)
-        return -1;
-    struct dirent *de;
-    int found = -1;
-    while (found && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char sub[4400];
-        path_join(sub, sizeof sub, shards, de->d_name);
-        DIR *s = opendir(sub);
-        if (!s)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(s)) != NULL) {
-            if (e->d_name[0] == '.' || !strcmp(e->d_name, "meta"))
-                continue;
-            if (is_kind(e->d_name, kind)) {
-                snprintf(out, cap, "%s/%s", sub, e->d_name);
-                found = 0;
-                break;
-            }
-        }
-        closedir(s);
-    }
-    closedir(d);
-    return found;
-}
-
 /* The cases below plant things where entry files are, so every value gets
  * a file of its own (pack_limit 0); symlink_as_pack covers pack files. */
 static fsc_options unpacked;
@@ -168,30 +125,14 @@ static void set_file_str(fsc_cache *c, const char *k, const char *v, const char 
     unlink(scratch);
 }
 
-static int count_visit(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t created) {
-    (*(int *)ctx)++;
-    (void)key;
-    (void)key_len;
-    (void)size;
-    (void)created;
-    return 0;
-}
-
 /* Every operation on a damaged cache: any status but no crash. */
 static void exercise(fsc_cache *c, const char *k) {
     fsc_entry *e = NULL;
-    int n = 0;
     if (fsc_get(c, k, strlen(k), &e) == FSC_OK) {
         (void)fsc_entry_data(e);
         fsc_entry_free(e);
     }
-    (void)fsc_foreach(c, count_visit, &n);
-    fsc_statistics st;
-    memset(&st, 0, sizeof st);
-    st.size = sizeof st;
-    (void)fsc_stats(c, &st);
-    fsc_verify_report r = {sizeof r, 0, 0, 0};
-    (void)fsc_verify(c, 0, &r);
+    tb_read_everything(c);
     (void)fsc_prune(c);
 }
 
@@ -235,7 +176,7 @@ static void symlink_as_entry(void **state) {
         fsc_cache *c = open_ok(w->base);
         set_str(c, "key", "old value");
         char entry[4400];
-        assert_int_equal(find_file(w->base, 0, entry, sizeof entry), 0);
+        assert_int_not_equal(fmt_find(w->base, 0, entry, sizeof entry), 0);
         assert_int_equal(unlink(entry), 0);
         assert_int_equal(symlink(targets[t], entry), 0);
         fsc_entry *e;
@@ -278,7 +219,7 @@ static void symlink_as_pack(void **state) {
         assert_fsc_ok(fsc_open(w->base, NULL, &c));
         set_str(c, "key", "old value");
         char pack[4400];
-        assert_int_equal(find_file(w->base, FIND_PACK, pack, sizeof pack), 0);
+        assert_int_not_equal(fmt_find(w->base, FMT_PACK, pack, sizeof pack), 0);
         assert_int_equal(unlink(pack), 0);
         assert_int_equal(symlink(targets[t], pack), 0);
         fsc_entry *e;
@@ -315,7 +256,7 @@ static void symlink_as_payload(void **state) {
     fsc_cache *c = open_ok(w->base);
     set_file_str(c, "key", "file value", scratch);
     char payload[4400];
-    assert_int_equal(find_file(w->base, 1, payload, sizeof payload), 0);
+    assert_int_not_equal(fmt_find(w->base, 1, payload, sizeof payload), 0);
     assert_int_equal(unlink(payload), 0);
     assert_int_equal(symlink(w->sentinel, payload), 0);
     fsc_entry *e;
@@ -325,13 +266,13 @@ static void symlink_as_payload(void **state) {
     world_check(w);
     /* Again, and let a replacing set, a delete and a repair meet it. */
     set_file_str(c, "key", "file value 2", scratch);
-    assert_int_equal(find_file(w->base, 1, payload, sizeof payload), 0);
+    assert_int_not_equal(fmt_find(w->base, 1, payload, sizeof payload), 0);
     unlink(payload);
     assert_int_equal(symlink(w->sentinel, payload), 0);
     set_file_str(c, "key", "file value 3", scratch); /* unlinks the old payload: the link, not its target */
     get_is(c, "key", "file value 3");
     world_check(w);
-    assert_int_equal(find_file(w->base, 1, payload, sizeof payload), 0);
+    assert_int_not_equal(fmt_find(w->base, 1, payload, sizeof payload), 0);
     unlink(payload);
     assert_int_equal(symlink(w->sentinel, payload), 0);
     exercise(c, "key");
@@ -339,12 +280,12 @@ static void symlink_as_payload(void **state) {
     assert_true(rc == FSC_OK || rc == FSC_MISS || rc == FSC_ECORRUPT);
     world_check(w);
     set_file_str(c, "key2", "x", scratch);
-    assert_int_equal(find_file(w->base, 1, payload, sizeof payload), 0);
+    assert_int_not_equal(fmt_find(w->base, 1, payload, sizeof payload), 0);
     unlink(payload);
     assert_int_equal(symlink(w->sentinel, payload), 0);
     clear_and_verify(c);
     set_file_str(c, "key3", "y", scratch);
-    assert_int_equal(find_file(w->base, 1, payload, sizeof payload), 0);
+    assert_int_not_equal(fmt_find(w->base, 1, payload, sizeof payload), 0);
     unlink(payload);
     assert_int_equal(symlink(w->sentinel, payload), 0);
     assert_fsc_ok(fsc_clear(c));
@@ -434,7 +375,7 @@ static void symlink_as_shard_dir_and_meta(void **state) {
     fsc_cache *c = open_ok(w->base);
     set_str(c, "key", "value");
     char entry[4400], shard[4400], meta[4500], moved[4500];
-    assert_int_equal(find_file(w->base, 0, entry, sizeof entry), 0);
+    assert_int_not_equal(fmt_find(w->base, 0, entry, sizeof entry), 0);
     snprintf(shard, sizeof shard, "%.*s", (int)(strrchr(entry, '/') - entry), entry);
     fsc_close(c);
 
@@ -534,7 +475,7 @@ static void huge_size_or_offset(void **state) {
         else
             set_str(c, "key", "01234567");
         char entry[4400];
-        assert_int_equal(find_file(w->base, 0, entry, sizeof entry), 0);
+        assert_int_not_equal(fmt_find(w->base, 0, entry, sizeof entry), 0);
         unsigned char buf[64 + 3 + 8];
         fmt_entry_header(buf, cases[i].flags, "key", 3, cases[i].size, cases[i].offset, 1000, cases[i].gen,
                          cases[i].flags ? 0 : fmt_value_sum("01234567", 8));
@@ -580,10 +521,10 @@ static void directory_for_file(void **state) {
         set_file_str(c, "key", "file value", scratch);
         set_str(c, "other", "other value");
         if (which == 0 || which == 1) {
-            assert_int_equal(find_file(w->base, which, p, sizeof p), 0);
+            assert_int_not_equal(fmt_find(w->base, which, p, sizeof p), 0);
         } else if (which == 2) {
             char e[4400];
-            assert_int_equal(find_file(w->base, 0, e, sizeof e), 0);
+            assert_int_not_equal(fmt_find(w->base, 0, e, sizeof e), 0);
             snprintf(p, sizeof p, "%.*s/meta", (int)(strrchr(e, '/') - e), e);
         } else {
             path_join(p, sizeof p, w->base, which == 3 ? "lock" : which == 4 ? "tmp" : "shards");
@@ -697,7 +638,7 @@ static int as_nobody(const char *dir, void (*fn)(const char *)) {
         fn(dir);
         _exit(0);
     }
-    return fsc_test_wait(pid);
+    return tb_wait(pid);
 }
 
 static void expect_eacces(int rc, const char *what, const char *path) {
@@ -717,7 +658,7 @@ static void perm_child(const char *dir) {
     child_check(fsc_set(c, "key", 3, "value", 5) == FSC_OK, 21);
     char tmp[4300], entry[4400], shard[4400];
     path_join(tmp, sizeof tmp, dir, "tmp");
-    child_check(find_file(dir, 0, entry, sizeof entry) == 0, 22);
+    child_check(fmt_find(dir, FMT_ENTRY, entry, sizeof entry) > 0, 22);
     snprintf(shard, sizeof shard, "%.*s", (int)(strrchr(entry, '/') - entry), entry);
 
     /* tmp/ not writable: sets fail, naming it; reads still work. */
@@ -845,7 +786,7 @@ static void repair_of_bad_payload_is_complete(void **state) {
     path_join(scratch, sizeof scratch, w->root, "src");
     fsc_cache *c = open_ok(w->base);
     set_file_str(c, "key", "file value", scratch);
-    assert_int_equal(find_file(w->base, 1, payload, sizeof payload), 0);
+    assert_int_not_equal(fmt_find(w->base, 1, payload, sizeof payload), 0);
     assert_int_equal(truncate(payload, 3), 0);
     fsc_verify_report r = {sizeof r, 0, 0, 0};
     assert_fsc_ok(fsc_verify(c, 1, &r));

@@ -85,7 +85,7 @@ static int teardown(void **state) {
     char cmd[128];
     snprintf(cmd, sizeof cmd, "groupdel %s", group);
     run(cmd);
-    fsc_test_rmtree(work);
+    tb_rmtree(work);
     return 0;
 }
 
@@ -100,7 +100,7 @@ static int as_user(const struct user *u, void (*fn)(const char *), const char *d
         fn(dir);
         _exit(0);
     }
-    return fsc_test_wait(pid);
+    return tb_wait(pid);
 }
 
 static void path_in(char *out, const char *name) { snprintf(out, 4200, "%s/%s", work, name); }

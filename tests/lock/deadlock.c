@@ -30,13 +30,13 @@ static void opposite_order(struct fsc_test_ctx *t, int own_handles) {
     lt_pipe held = lt_pipe_new(), go = lt_pipe_new();
     const char *dir = own_handles ? t->dir : NULL;
 
-    pid_t p1 = lt_fork();
+    pid_t p1 = fsc_test_fork();
     if (p1 == 0) {
         lt_close(&held.r);
         lt_close(&go.w);
         take_in_order(t->cache, dir, "key-one", "key-two", held.w, go.r);
     }
-    pid_t p2 = lt_fork();
+    pid_t p2 = fsc_test_fork();
     if (p2 == 0) {
         lt_close(&held.r);
         lt_close(&go.w);
@@ -49,7 +49,7 @@ static void opposite_order(struct fsc_test_ctx *t, int own_handles) {
     assert_true(lt_recv(held.r));
     lt_close(&go.w);
 
-    int c1 = fsc_test_wait(p1), c2 = fsc_test_wait(p2);
+    int c1 = tb_wait(p1), c2 = tb_wait(p2);
     if (!((c1 == 0 && c2 == 1) || (c1 == 1 && c2 == 0)))
         fail_msg("exit codes %d and %d; want one 0 (got both keys) and one 1 (FSC_EDEADLK)%s", c1, c2,
                  c1 == 128 + SIGALRM || c2 == 128 + SIGALRM ? ": a process hung" : "");
@@ -72,7 +72,7 @@ static void test_opposite_order_with_parent(void **state) {
 
     fsc_lock_handle *a = NULL, *b = NULL;
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("key-one"), -1, &a));
-    pid_t p = lt_fork();
+    pid_t p = fsc_test_fork();
     if (p == 0) {
         lt_close(&held.r);
         lt_close(&go.w);

@@ -46,7 +46,7 @@ static void test_created_value_is_shared(void **state) {
     lt_creator_init(&cr, "for-all");
     assert_fsc_ok(fsc_get_or_create(t->cache, LT_KEY("k"), -1, lt_create, &cr, &e));
     fsc_entry_free(e);
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         struct lt_creator other;
         lt_creator_init(&other, "wrong");

@@ -57,7 +57,7 @@ static void test_value_deleted_after_create(void **state) {
 /* Forks a first caller whose creator announces itself, waits for "go" and
  * then fails (die = 0) or SIGKILLs its own process (die = 1). */
 static pid_t spawn_doomed_creator(struct fsc_test_ctx *t, int die, lt_pipe *entered, lt_pipe *go) {
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         lt_close(&entered->r);
         lt_close(&go->w);
@@ -78,7 +78,7 @@ static pid_t spawn_doomed_creator(struct fsc_test_ctx *t, int die, lt_pipe *ente
 
 /* Forks a second caller that waits for the key and must become its creator. */
 static pid_t spawn_successor(struct fsc_test_ctx *t, const char *counter) {
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         struct lt_creator cr;
         lt_creator_init(&cr, "successor");
@@ -115,7 +115,7 @@ static void waiter_takes_over(struct fsc_test_ctx *t, int die) {
 
     lt_pipe_close(&entered);
     lt_pipe_close(&go);
-    fsc_test_rmtree(scratch);
+    tb_rmtree(scratch);
     free(scratch);
     free(counter);
 }

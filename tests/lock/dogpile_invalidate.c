@@ -4,7 +4,7 @@
 
 /* In a child: fsc_get must give want (NULL: a miss). Returns the exit code. */
 static int child_get(struct fsc_test_ctx *t, const char *key, const char *want) {
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_entry *e = NULL;
         int st = fsc_get(t->cache, LT_KEY(key), &e);
@@ -14,7 +14,23 @@ static int child_get(struct fsc_test_ctx *t, const char *key, const char *want) 
             child_check(st == FSC_MISS, 3);
         _exit(0);
     }
-    return fsc_test_wait(pid);
+    return tb_wait(pid);
+}
+
+/* Forks a child whose fsc_get_or_create of key must give status and the
+ * value want without calling its creator; wait for it (exit 0). */
+static pid_t child_get_or_create(struct fsc_test_ctx *t, const char *key, int status, const char *want) {
+    pid_t pid = fsc_test_fork();
+    if (pid == 0) {
+        struct lt_creator cr;
+        lt_creator_init(&cr, "wrong");
+        fsc_entry *e = NULL;
+        child_check(fsc_get_or_create(t->cache, LT_KEY(key), -1, lt_create, &cr, &e) == status, 2);
+        child_check(lt_entry_is(e, want), 3);
+        child_check(atomic_load(&cr.calls) == 0, 4);
+        _exit(0);
+    }
+    return pid;
 }
 
 static void test_hard_invalidate(void **state) {
@@ -31,16 +47,7 @@ static void test_hard_invalidate(void **state) {
      * a child's get_or_create waits (seen blocked in the kernel), then gets
      * the value we set, without calling its creator. */
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("k"), 0, &l));
-    pid_t pid = lt_fork();
-    if (pid == 0) {
-        struct lt_creator cr;
-        lt_creator_init(&cr, "wrong");
-        fsc_entry *e = NULL;
-        child_check(fsc_get_or_create(t->cache, LT_KEY("k"), -1, lt_create, &cr, &e) == FSC_OK, 2);
-        child_check(lt_entry_is(e, "after"), 3);
-        child_check(atomic_load(&cr.calls) == 0, 4);
-        _exit(0);
-    }
+    pid_t pid = child_get_or_create(t, "k", FSC_OK, "after");
     assert_true(lt_wait_blocked(pid));
     assert_fsc_ok(fsc_set(t->cache, LT_KEY("k"), "after", 5));
     assert_fsc_ok(fsc_unlock(l));
@@ -58,31 +65,13 @@ static void test_soft_invalidate(void **state) {
 
     /* We hold the key as its regenerator: the child is served the old value. */
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("k"), 0, &l));
-    pid_t pid = lt_fork();
-    if (pid == 0) {
-        struct lt_creator cr;
-        lt_creator_init(&cr, "wrong");
-        fsc_entry *e = NULL;
-        child_check(fsc_get_or_create(t->cache, LT_KEY("k"), -1, lt_create, &cr, &e) == FSC_STALE, 2);
-        child_check(lt_entry_is(e, "old"), 3);
-        child_check(atomic_load(&cr.calls) == 0, 4);
-        _exit(0);
-    }
+    pid_t pid = child_get_or_create(t, "k", FSC_STALE, "old");
     assert_child_exit(pid, 0);
     assert_fsc_ok(fsc_set(t->cache, LT_KEY("k"), "new", 3));
     assert_fsc_ok(fsc_unlock(l));
 
     assert_int_equal(child_get(t, "k", "new"), 0);
-    pid = lt_fork();
-    if (pid == 0) {
-        struct lt_creator cr;
-        lt_creator_init(&cr, "wrong");
-        fsc_entry *e = NULL;
-        child_check(fsc_get_or_create(t->cache, LT_KEY("k"), -1, lt_create, &cr, &e) == FSC_OK, 2);
-        child_check(lt_entry_is(e, "new"), 3);
-        child_check(atomic_load(&cr.calls) == 0, 4);
-        _exit(0);
-    }
+    pid = child_get_or_create(t, "k", FSC_OK, "new");
     assert_child_exit(pid, 0);
 }
 
@@ -95,7 +84,7 @@ static void test_invalidate_from_child(void **state) {
     assert_fsc_ok(fsc_set(t->cache, LT_KEY("a"), "1", 1));
     assert_fsc_ok(fsc_set(t->cache, LT_KEY("b"), "2", 1));
     assert_fsc_ok(fsc_open(t->dir, NULL, &second));
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_cache *own = NULL;
         child_check(fsc_open(t->dir, NULL, &own) == FSC_OK, 2);

@@ -46,7 +46,7 @@ static void test_processes_of_threads(void **state) {
     pid_t pids[PROCESSES];
 
     for (int p = 0; p < PROCESSES; p++) {
-        pids[p] = lt_fork();
+        pids[p] = fsc_test_fork();
         if (pids[p] == 0) {
             fsc_cache *own = NULL;
             child_check(fsc_open(t->dir, NULL, &own) == FSC_OK, 2);
@@ -69,7 +69,7 @@ static void test_processes_of_threads(void **state) {
     }
     int failed = 0;
     for (int p = 0; p < PROCESSES; p++)
-        failed += fsc_test_wait(pids[p]) != 0;
+        failed += tb_wait(pids[p]) != 0;
     if (failed)
         fail_msg("%d of %d processes had failed fsc_get_or_create calls", failed, PROCESSES);
 }

@@ -28,7 +28,7 @@ static void recurse(struct fsc_test_ctx *t, int stale) {
         assert_fsc_ok(fsc_set(t->cache, LT_KEY("k"), "old", 3));
         assert_fsc_ok(fsc_invalidate(t->cache, 0));
     }
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         struct outer o;
         memset(&o, 0, sizeof o);
@@ -49,7 +49,7 @@ static void recurse(struct fsc_test_ctx *t, int stale) {
             fsc_lock_handle *l = NULL;
             _exit(fsc_lock(t->cache, LT_KEY("k"), 0, &l) == FSC_OK ? 0 : 1);
         }
-        child_check(fsc_test_wait(g) == 0, 6);
+        child_check(tb_wait(g) == 0, 6);
         _exit(0);
     }
     assert_child_exit(pid, 0);

@@ -6,7 +6,7 @@
  * creator, announces itself on entered and waits for proceed. */
 static pid_t spawn_regenerator(struct fsc_test_ctx *t, const char *key, int64_t expiration_ms, lt_pipe *entered,
                                lt_pipe *proceed) {
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         lt_close(&entered->r);
         lt_close(&proceed->w);
@@ -27,7 +27,7 @@ static pid_t spawn_regenerator(struct fsc_test_ctx *t, const char *key, int64_t 
 
 /* In a child: get_or_create must give FSC_STALE with "old", no creator call. */
 static int child_sees_stale(struct fsc_test_ctx *t, const char *key, int64_t expiration_ms) {
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         struct lt_creator cr;
         lt_creator_init(&cr, "wrong");
@@ -37,7 +37,7 @@ static int child_sees_stale(struct fsc_test_ctx *t, const char *key, int64_t exp
         child_check(atomic_load(&cr.calls) == 0, 4);
         _exit(0);
     }
-    return fsc_test_wait(pid);
+    return tb_wait(pid);
 }
 
 /* Expired by soft invalidation (expiration -1) or by age (expiration 0). */

@@ -25,7 +25,7 @@ static long process_round(struct fsc_test_ctx *t, const char *scratch, int round
     pid_t pids[CALLERS];
 
     for (int i = 0; i < CALLERS; i++) {
-        pids[i] = lt_fork();
+        pids[i] = fsc_test_fork();
         if (pids[i] == 0) {
             lt_close(&barrier.w);
             fsc_cache *c = t->cache;
@@ -48,13 +48,13 @@ static long process_round(struct fsc_test_ctx *t, const char *scratch, int round
         }
     }
     lt_close(&barrier.r);
-    int64_t t0 = lt_now_ms();
+    int64_t t0 = tb_mono_ms();
     lt_close(&barrier.w);
     int bad = 0;
     for (int i = 0; i < CALLERS; i++)
-        if (fsc_test_wait(pids[i]) != 0)
+        if (tb_wait(pids[i]) != 0)
             bad++;
-    *wall_ms = lt_now_ms() - t0;
+    *wall_ms = tb_mono_ms() - t0;
     if (bad)
         fail_msg("round %d: %d of %d callers failed", round, bad, CALLERS);
 
@@ -86,7 +86,7 @@ static void test_process_stampede(void **state) {
     printf("process stampede: %d of %d rounds with exactly one creator call; %d callers, creator %d ms, "
            "slowest round %lld ms\n",
            single, rounds, CALLERS, WORK_MS, (long long)worst);
-    fsc_test_rmtree(scratch);
+    tb_rmtree(scratch);
     free(scratch);
     if (single != rounds)
         fail_msg("%d rounds had more (or fewer) than one creator call, e.g. %ld", rounds - single, worst_calls);
@@ -125,10 +125,10 @@ static void test_thread_stampede(void **state) {
         assert_int_equal(pthread_create(&th[i], NULL, call_in_thread, &tc[i]), 0);
     }
     pthread_barrier_wait(&start);
-    int64_t t0 = lt_now_ms();
+    int64_t t0 = tb_mono_ms();
     for (int i = 0; i < CALLERS; i++)
         assert_int_equal(pthread_join(th[i], NULL), 0);
-    int64_t wall = lt_now_ms() - t0;
+    int64_t wall = tb_mono_ms() - t0;
     pthread_barrier_destroy(&start);
 
     for (int i = 0; i < CALLERS; i++) {

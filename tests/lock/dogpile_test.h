@@ -37,7 +37,7 @@ static inline int lt_create(void *ctx, fsc_cache *c, const void *key, size_t key
     if (cr->proceed_fd >= 0)
         lt_recv(cr->proceed_fd);
     if (cr->work_ms > 0)
-        lt_sleep_ms(cr->work_ms); /* the slow work itself, not synchronisation */
+        tb_sleep_ms(cr->work_ms); /* the slow work itself, not synchronisation */
     if (cr->die)
         kill(getpid(), SIGKILL);
     if (cr->value && cr->result == 0 && fsc_set(c, key, key_len, cr->value, strlen(cr->value)) != FSC_OK)

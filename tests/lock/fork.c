@@ -11,7 +11,7 @@ static void test_child_holds_none_of_parents_locks(void **state) {
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("held"), 0, &l));
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("held"), 0, &re)); /* two holds in the table */
 
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_lock_handle *h = NULL;
         int64_t holder = 0;
@@ -44,7 +44,7 @@ static void test_child_of_idle_parent(void **state) {
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("was-held"), 0, &l));
     assert_fsc_ok(fsc_unlock(l));
 
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_lock_handle *a = NULL, *b = NULL;
         child_check(fsc_lock(t->cache, LT_KEY("was-held"), 0, &a) == FSC_OK, 2);
@@ -61,7 +61,7 @@ static void test_child_locks_exclude_parent(void **state) {
     struct fsc_test_ctx *t = *state;
     lt_pipe held = lt_pipe_new(), done = lt_pipe_new();
 
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         lt_close(&held.r);
         lt_close(&done.w);
@@ -72,7 +72,7 @@ static void test_child_locks_exclude_parent(void **state) {
             fsc_lock_handle *x = NULL;
             _exit(fsc_lock(t->cache, LT_KEY("childs"), 0, &x) == FSC_EBUSY ? 0 : 1);
         }
-        child_check(fsc_test_wait(g) == 0, 3);
+        child_check(tb_wait(g) == 0, 3);
         child_check(lt_send(held.w), 4);
         lt_recv(done.r);
         child_check(fsc_unlock(h) == FSC_OK, 5);
@@ -98,7 +98,7 @@ static void test_child_cannot_release_parents_hold(void **state) {
     fsc_lock_handle *l = NULL;
 
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("parents"), 0, &l));
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         int st = fsc_unlock(l);
         child_check(st != FSC_OK, 2);
@@ -134,7 +134,7 @@ static void test_fork_while_a_thread_waits(void **state) {
 
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("contended"), 0, &l));
     assert_int_equal(pthread_create(&th, NULL, wait_for_key, &w), 0);
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_lock_handle *h = NULL;
         /* The parent process holds it: busy, but the answer comes at once. */

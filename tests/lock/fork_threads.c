@@ -88,8 +88,7 @@ static void child_hung(int sig) {
  * may be evicted before it is read back (a miss): what must not happen is a
  * hang or an error. */
 static void child_uses_handle(fsc_cache *c, int n) {
-    signal(SIGALRM, child_hung);
-    alarm(FT_CHILD_SECONDS);
+    signal(SIGALRM, child_hung); /* tb_fork set the alarm */
     char key[64];
     int kl = snprintf(key, sizeof key, "child-%d", n);
     child_step = 2;
@@ -125,14 +124,13 @@ static void test_fork_while_threads_work(void **state) {
     }
     int bad = 0, first_bad = 0;
     for (int n = 0; n < children; n++) {
-        fflush(NULL);
-        pid_t pid = fork();
+        pid_t pid = tb_fork(FT_CHILD_SECONDS);
         assert_true(pid >= 0);
         if (pid == 0)
             child_uses_handle(t->cache, n);
         /* The child's alarm bounds this wait. The first failure ends the
          * forks (each hang costs the alarm's seconds). */
-        int code = fsc_test_wait(pid);
+        int code = tb_wait(pid);
         if (code != 0) {
             bad = n + 1;
             first_bad = code;

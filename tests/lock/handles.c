@@ -96,7 +96,7 @@ static void test_close_only_handle(void **state) {
 
     assert_fsc_ok(fsc_unlock(l));
     assert_fsc_ok(lt_child_lock(NULL, dir, LT_KEY(k), 0));
-    fsc_test_rmtree(dir);
+    tb_rmtree(dir);
     free(dir);
 }
 

@@ -4,7 +4,7 @@
 /* Forks a process that takes the keys and then waits to be killed. */
 static pid_t spawn_holder(fsc_cache *c, const char *const *keys, int n) {
     lt_pipe held = lt_pipe_new();
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         lt_close(&held.r);
         for (int i = 0; i < n; i++) {
@@ -32,7 +32,7 @@ static void test_waiter_gets_lock_of_killed_holder(void **state) {
 
     /* The killer strikes only once the parent is blocked in the kernel. */
     lt_pipe kill_now = lt_pipe_new();
-    pid_t killer = lt_fork();
+    pid_t killer = fsc_test_fork();
     if (killer == 0) {
         lt_close(&kill_now.w);
         child_check(lt_recv(kill_now.r), 2);

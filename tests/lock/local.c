@@ -38,7 +38,7 @@ static void test_threads_excluded_processes_not(void **state) {
     /* Another process takes it at once, through the inherited handle, one
      * of its own, or a distributed handle: nothing is locked in the file. */
     assert_fsc_ok(lt_child_lock(c, NULL, LT_KEY("local"), 0));
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_cache *own = NULL, *dist = NULL;
         fsc_lock_handle *h = NULL, *d = NULL;
@@ -66,7 +66,7 @@ static void test_threads_excluded_processes_not(void **state) {
     assert_fsc_ok(lt_thread_lock(c, LT_KEY("local"), 0));
 
     fsc_close(c);
-    fsc_test_rmtree(dir);
+    tb_rmtree(dir);
     free(dir);
 }
 
@@ -85,7 +85,7 @@ static void test_local_reentrant(void **state) {
     assert_fsc_ok(fsc_unlock(b));
     assert_fsc_ok(lt_thread_lock(c, LT_KEY("k"), 0));
     fsc_close(c);
-    fsc_test_rmtree(dir);
+    tb_rmtree(dir);
     free(dir);
 }
 

@@ -1,21 +1,15 @@
-/* Plumbing of the lock and dogpile tests: pipes that say "go", forked children
- * with a bounded life, probes that try a key's lock from another thread or
- * process, and a wait for "this process is blocked on a record lock" read
- * from the kernel instead of guessed with a delay. */
+/* Plumbing of the lock and dogpile tests: pipes that say "go", statuses
+ * carried in children's exit codes, probes that try a key's lock from another
+ * thread or process, and a wait for "this process is blocked on a record
+ * lock" read from the kernel instead of guessed with a delay. Children are
+ * forked with fsc_test_fork (fsc_test.h). */
 #ifndef FSC_LOCK_TEST_H
 #define FSC_LOCK_TEST_H
 
 #include "fsc_test.h"
 
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <time.h>
 
-/* A child that outlives this many seconds is stuck: SIGALRM ends it, and its
- * parent sees exit code 128 + SIGALRM instead of hanging. */
-#define LT_CHILD_SECONDS 20
 /* The same safety net for the test process itself (default action: die). */
 #define LT_TEST_SECONDS 60
 
@@ -72,27 +66,6 @@ static inline int lt_recv(int fd) {
 /* Processes                                                           */
 /* ------------------------------------------------------------------ */
 
-/* fork() for tests: the child gets an alarm so that it cannot hang forever.
- * The child must leave with _exit() and use child_check, never cmocka's
- * asserts (they would longjmp into the parent's copy of the test runner). */
-static inline pid_t lt_fork(void) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        fail_msg("fork: %s", strerror(errno));
-    if (pid == 0)
-        alarm(LT_CHILD_SECONDS);
-    return pid;
-}
-
-#define assert_child_exit(pid, code)                                                               \
-    do {                                                                                           \
-        int lt_code_ = fsc_test_wait(pid);                                                         \
-        if (lt_code_ != (code))                                                                    \
-            fail_msg("child exited with %d, want %d%s", lt_code_, (code),                          \
-                     lt_code_ == 128 + SIGALRM ? " (it hung and its alarm fired)" : "");           \
-    } while (0)
-
 /* A child's status travels in its exit code as 100 + status. */
 #define LT_STATUS_BASE 100
 
@@ -107,7 +80,7 @@ static inline int lt_decode_status(int code) {
  * non-NULL) and returns the status it got; a hold taken is released. */
 static inline int lt_child_lock(fsc_cache *c, const char *dir, const void *key, size_t key_len,
                                 int64_t timeout_ms) {
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         fsc_cache *own = NULL;
         if (dir) {
@@ -121,7 +94,7 @@ static inline int lt_child_lock(fsc_cache *c, const char *dir, const void *key, 
         fsc_close(own);
         _exit(LT_STATUS_BASE + st);
     }
-    return lt_decode_status(fsc_test_wait(pid));
+    return lt_decode_status(tb_wait(pid));
 }
 
 /* ------------------------------------------------------------------ */
@@ -193,7 +166,7 @@ static inline int lt_wait_blocked(pid_t pid) {
  * lock: lets a process ask for a lock and have it released only after it
  * really waits. Wait for the returned pid (exit 0). */
 static inline pid_t lt_send_when_blocked(pid_t pid, int fd) {
-    pid_t w = lt_fork();
+    pid_t w = fsc_test_fork();
     if (w == 0) {
         child_check(lt_wait_blocked(pid), 2);
         child_check(lt_send(fd), 3);
@@ -237,18 +210,6 @@ static inline char *lt_path(const char *dir, const char *name) {
     char *p = malloc(n);
     snprintf(p, n, "%s/%s", dir, name);
     return p;
-}
-
-static inline int64_t lt_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline void lt_sleep_ms(int64_t ms) {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 /* ------------------------------------------------------------------ */

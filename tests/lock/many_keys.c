@@ -26,7 +26,7 @@ static void hold_many(int ndirs) {
 
     /* Every key of every directory is busy for a process with handles of
      * its own; a key nobody holds is free. */
-    pid_t pid = lt_fork();
+    pid_t pid = fsc_test_fork();
     if (pid == 0) {
         for (int d = 0; d < ndirs; d++) {
             fsc_cache *own = NULL;
@@ -60,7 +60,7 @@ static void hold_many(int ndirs) {
     }
 
     /* Everything is free again, through the inherited handles too. */
-    pid = lt_fork();
+    pid = fsc_test_fork();
     if (pid == 0) {
         for (int d = 0; d < ndirs; d++)
             for (int i = 0; i < KEYS; i++) {
@@ -75,7 +75,7 @@ static void hold_many(int ndirs) {
 
     for (int d = 0; d < ndirs; d++) {
         fsc_close(caches[d]);
-        fsc_test_rmtree(dirs[d]);
+        tb_rmtree(dirs[d]);
         free(dirs[d]);
     }
 }

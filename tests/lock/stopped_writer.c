@@ -51,7 +51,7 @@ static void test_stopped_writer_blocks_no_reader(void **state) {
     alarm(0); /* each round is bounded by its reader's alarm */
     for (int i = 0; i < SW_KEYS; i++)
         assert_fsc_ok(fsc_set(t->cache, LT_KEY(sw_key(i)), "value first", 11));
-    pid_t w = lt_fork();
+    pid_t w = fsc_test_fork();
     if (w == 0) {
         alarm(0);
         writer(t->dir);
@@ -68,16 +68,16 @@ static void test_stopped_writer_blocks_no_reader(void **state) {
         assert_int_equal(waitpid(w, &st, WUNTRACED), w);
         if (!WIFSTOPPED(st))
             fail_msg("the writer ended (status %d)", st);
-        pid_t r = lt_fork();
+        pid_t r = fsc_test_fork();
         if (r == 0)
             reader(t->dir);
-        code = fsc_test_wait(r);
+        code = tb_wait(r);
         if (code != 0)
             failed_round = round;
         assert_int_equal(kill(w, SIGCONT), 0);
     }
     kill(w, SIGKILL);
-    fsc_test_wait(w);
+    tb_wait(w);
     if (failed_round >= 0)
         fail_msg("round %d: the reader exited with %d%s", failed_round, code,
                  code == 128 + SIGALRM ? " (its get blocked on the stopped writer)" : "");

@@ -82,7 +82,7 @@ static void test_unbounded_cache_keeps_all(void **state) {
 
 /* Sets n byte values and n file values (copied and moved) named prefix-<i>. */
 static void set_both_kinds(fsc_cache *c, const char *dir, const char *prefix, int n) {
-    char key[64], path[ST_PATH_MAX];
+    char key[64], path[TB_PATH_MAX];
     for (int i = 0; i < n; i++) {
         snprintf(key, sizeof key, "%s-bytes-%d", prefix, i);
         assert_fsc_ok(st_set(c, key, 100 + 37 * (size_t)i));
@@ -130,12 +130,12 @@ static void test_prune_keeps_unexpired_values(void **state) {
     fsc_cache *c = st_open(t->dir, 0, 0, expiration);
     assert_non_null(c);
     set_both_kinds(c, t->dir, "old", 6);
-    int64_t old_done = st_now_ms();
+    int64_t old_done = tb_now_ms();
     st_wait_ms(expiration + 100);
     set_both_kinds(c, t->dir, "new", 4);
     assert_fsc_ok(fsc_prune(c));
     /* Meaningful only if the new ones are still young now. */
-    if (st_now_ms() - old_done >= 2 * expiration + 100)
+    if (tb_now_ms() - old_done >= 2 * expiration + 100)
         skip();
     fsc_statistics s = st_stats(c);
     assert_int_equal(s.expirations, 12);
@@ -185,19 +185,21 @@ static void test_small_cache_after_many_keys(void **state) {
 
 /* The path of the only entry file in dir. */
 struct one_entry {
-    char path[ST_PATH_MAX + 1024];
-    const char *dir;
+    char path[TB_PATH_MAX + 1024];
     int count;
 };
 
-static void note_entry(const char *shard, const char *name, void *ctx) {
+static int note_entry(const char *shard_dir, const char *name, int kind, void *ctx) {
     struct one_entry *o = ctx;
-    o->count++;
-    snprintf(o->path, sizeof o->path, "%s/shards/%s/%s", o->dir, shard, name);
+    if (kind == FMT_ENTRY) {
+        o->count++;
+        snprintf(o->path, sizeof o->path, "%s/%s", shard_dir, name);
+    }
+    return 0;
 }
 
 static int run_chattr(const char *flag, const char *path) {
-    char cmd[2 * ST_PATH_MAX];
+    char cmd[2 * TB_PATH_MAX];
     snprintf(cmd, sizeof cmd, "chattr %s '%s' >/dev/null 2>&1", flag, path);
     return system(cmd);
 }
@@ -207,8 +209,8 @@ static void test_unremovable_value_does_not_loop(void **state) {
     fsc_cache *c = st_open(t->dir, 40000, 0, -1);
     assert_non_null(c);
     assert_fsc_ok(st_set(c, "stuck", 10000));
-    struct one_entry o = {.dir = t->dir};
-    st_each_entry(t->dir, note_entry, &o);
+    struct one_entry o = {0};
+    fmt_each_file(t->dir, note_entry, &o);
     assert_int_equal(o.count, 1);
     if (run_chattr("+i", o.path) != 0) {
         fprintf(stderr, "skipped: 'chattr +i' does not work here (root ignores directory permissions, so "
@@ -262,7 +264,7 @@ static void test_unremovable_value_does_not_loop(void **state) {
  * directory from being removed. */
 static int immutable_teardown(void **state) {
     struct st_ctx *t = *state;
-    char cmd[2 * ST_PATH_MAX];
+    char cmd[2 * TB_PATH_MAX];
     snprintf(cmd, sizeof cmd, "chattr -R -i '%s' >/dev/null 2>&1", t->dir);
     if (system(cmd) != 0) {
         /* Nothing was made immutable, or chattr is missing. */

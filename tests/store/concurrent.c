@@ -32,7 +32,7 @@ static void run_child(const char *dir, int id, int out) {
     child_check(c != NULL, 2);
     uint64_t rnd = 0x1234567ull * (uint64_t)(id + 1) + (uint64_t)getpid();
     struct child_report r = {.max_over = INT64_MIN, .max_over2 = INT64_MIN, .max_ledger = INT64_MIN};
-    char key[32], path[ST_PATH_MAX];
+    char key[32], path[TB_PATH_MAX];
     snprintf(path, sizeof path, "%s.src-%d", dir, id);
     unsigned char *buf = malloc(64 << 10);
     child_check(buf != NULL, 3);
@@ -47,7 +47,7 @@ static void run_child(const char *dir, int id, int out) {
             close(fd);
             child_check(rc == FSC_OK, 6);
         } else {
-            st_fill(buf, len, st_value_seed(key, len));
+            tb_fill(buf, len, st_value_seed(key, len));
             child_check(fsc_set(c, key, strlen(key), buf, len) == FSC_OK, 7);
         }
         r.sets++;
@@ -80,7 +80,7 @@ static void run_child(const char *dir, int id, int out) {
     unlink(path);
     free(buf);
     fsc_close(c);
-    child_check(st_write_full(out, &r, sizeof r) == 0, 10);
+    child_check(tb_write_full(out, &r, sizeof r) == 0, 10);
     _exit(0);
 }
 
@@ -88,23 +88,16 @@ static void test_four_writers_one_budget(void **state) {
     struct st_ctx *t = *state;
     fsc_cache *c = st_open(t->dir, CACHE_SIZE, 0, -1);
     assert_non_null(c);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
+    int fd;
     pid_t pids[PROCS];
-    for (int p = 0; p < PROCS; p++) {
-        pids[p] = fork();
-        assert_true(pids[p] >= 0);
-        if (pids[p] == 0) {
-            close(fds[0]);
-            run_child(t->dir, p, fds[1]);
-        }
-    }
-    close(fds[1]);
+    const int child = st_fork_children(PROCS, pids, &fd);
+    if (child >= 0)
+        run_child(t->dir, child, fd);
     int64_t max_over = INT64_MIN, max_over2 = INT64_MIN, max_ledger = INT64_MIN;
     uint64_t sets = 0, gets = 0, hits = 0;
     for (int p = 0; p < PROCS; p++) {
         struct child_report r;
-        if (st_read_full(fds[0], &r, sizeof r) != 1)
+        if (tb_read_full(fd, &r, sizeof r) != 1)
             break;
         if (r.max_over > max_over)
             max_over = r.max_over;
@@ -116,9 +109,9 @@ static void test_four_writers_one_budget(void **state) {
         gets += r.gets;
         hits += r.hits;
     }
-    close(fds[0]);
+    close(fd);
     for (int p = 0; p < PROCS; p++)
-        assert_int_equal(fsc_test_wait(pids[p]), 0);
+        assert_int_equal(tb_wait(pids[p]), 0);
     fprintf(stderr,
             "%d processes, %llu sets, %llu gets (%llu hits): the most bytes on disk after a set were "
             "cache_size %+lld (%+lld in the smaller of two walks in a row); fsc_stats().bytes at most "
@@ -183,7 +176,7 @@ static void test_forked_child_leaves_the_parents_reservations(void **state) {
         fsc_close(spender);
         _exit(0);
     }
-    assert_int_equal(fsc_test_wait(pid), 0);
+    assert_int_equal(tb_wait(pid), 0);
     /* Each handle's sets now, in turn: filler's must make room for
      * spender's, which spender reserved before the fork. */
     for (int i = 0; i < 16; i++) {

@@ -13,7 +13,7 @@ struct msg {
 
 struct crash_ctx {
     char *dir;
-    char src[ST_PATH_MAX]; /* files to be moved in: same filesystem, outside the cache */
+    char src[TB_PATH_MAX]; /* files to be moved in: same filesystem, outside the cache */
 };
 
 static int crash_setup(void **state) {
@@ -30,8 +30,8 @@ static int crash_setup(void **state) {
 
 static int crash_teardown(void **state) {
     struct crash_ctx *t = *state;
-    fsc_test_rmtree(t->dir);
-    fsc_test_rmtree(t->src);
+    tb_rmtree(t->dir);
+    tb_rmtree(t->src);
     free(t->dir);
     free(t);
     return 0;
@@ -39,7 +39,7 @@ static int crash_teardown(void **state) {
 
 static void send_msg(int fd, int kind, int index) {
     struct msg m = {kind, index};
-    child_check(st_write_full(fd, &m, sizeof m) == 0, 20);
+    child_check(tb_write_full(fd, &m, sizeof m) == 0, 20);
 }
 
 /* Busy-waits about us microseconds: only to vary where a kill lands. */
@@ -51,6 +51,14 @@ static void spin_us(int64_t us) {
     while ((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000 < us);
 }
 
+/* Notes one message: the last START index, and done[] for each DONE. */
+static void note_msg(const struct msg *m, int *last_start, char *done, int cap) {
+    if (m->kind == MSG_START)
+        *last_start = m->index;
+    if (m->kind == MSG_DONE && m->index >= 0 && m->index < cap)
+        done[m->index] = 1;
+}
+
 /* Reads messages until `kind` for `index` arrives, SIGKILLs the child (after
  * delay_us), reaps it, then drains what it wrote before dying. done[i] is set
  * for every index reported stored; returns the last START index seen. */
@@ -58,25 +66,17 @@ static int kill_at(pid_t pid, int rfd, int kind, int index, int64_t delay_us, ch
     int last_start = -1;
     struct msg m;
     int r;
-    while ((r = st_read_full(rfd, &m, sizeof m)) == 1) {
-        if (m.kind == MSG_START)
-            last_start = m.index;
-        if (m.kind == MSG_DONE && m.index >= 0 && m.index < cap)
-            done[m.index] = 1;
+    while ((r = tb_read_full(rfd, &m, sizeof m)) == 1) {
+        note_msg(&m, &last_start, done, cap);
         if (m.kind == kind && m.index == index)
             break;
     }
     if (r != 1)
         fail_msg("the child stopped before reaching the point to kill it at");
     spin_us(delay_us);
-    kill(pid, SIGKILL);
-    assert_int_equal(fsc_test_wait(pid), 128 + SIGKILL);
-    while (st_read_full(rfd, &m, sizeof m) == 1) {
-        if (m.kind == MSG_START)
-            last_start = m.index;
-        if (m.kind == MSG_DONE && m.index >= 0 && m.index < cap)
-            done[m.index] = 1;
-    }
+    assert_int_equal(tb_kill(pid), 128 + SIGKILL);
+    while (tb_read_full(rfd, &m, sizeof m) == 1)
+        note_msg(&m, &last_start, done, cap);
     close(rfd);
     return last_start;
 }
@@ -85,28 +85,10 @@ static int kill_at(pid_t pid, int rfd, int kind, int index, int64_t delay_us, ch
 static fsc_cache *reopen_and_check(const char *dir, uint64_t cache_size, const char *what) {
     fsc_cache *c = st_open(dir, cache_size, 0, -1);
     assert_non_null(c);
-    int rc;
-    fsc_verify_report v = st_verify(c, 0, &rc);
-    assert_fsc_ok(rc);
-    if (v.problems != 0)
-        fail_msg("after a kill %s: fsc_verify found %llu problems", what, (unsigned long long)v.problems);
-    uint64_t disk = st_disk_bytes(dir);
-    fsc_statistics s = st_stats(c);
-    if (s.bytes != disk)
-        fail_msg("after a kill %s: fsc_stats().bytes %llu, on disk %llu", what, (unsigned long long)s.bytes,
-                 (unsigned long long)disk);
-    assert_int_equal(s.entries, st_foreach_count(c));
+    st_expect_clean(c, dir, what);
+    assert_int_equal(st_stats(c).entries, st_foreach_count(c));
     /* The killed process's temp files were swept by the open. */
-    char tmp[ST_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s/tmp", dir);
-    DIR *d = opendir(tmp);
-    assert_non_null(d);
-    struct dirent *de;
-    int left = 0;
-    while ((de = readdir(d)) != NULL)
-        left += de->d_name[0] != '.';
-    closedir(d);
-    assert_int_equal(left, 0);
+    assert_int_equal(st_tmp_files(dir), 0);
     return c;
 }
 
@@ -118,12 +100,12 @@ static void setter_child(const char *dir, const char *src, uint64_t cache_size, 
     child_check(c != NULL, 2);
     unsigned char *buf = malloc(len);
     child_check(buf != NULL, 3);
-    char key[64], path[ST_PATH_MAX + 64];
+    char key[64], path[TB_PATH_MAX + 64];
     for (int i = 0;; i++) {
         snprintf(key, sizeof key, "%s-%d", prefix, i);
         int rc;
         if (i % 3 == 0) {
-            st_fill(buf, len, st_value_seed(key, len));
+            tb_fill(buf, len, st_value_seed(key, len));
             send_msg(wfd, MSG_START, i);
             rc = fsc_set(c, key, strlen(key), buf, len);
         } else {
@@ -150,18 +132,13 @@ static void test_killed_during_set(void **state) {
     for (size_t round = 0; round < sizeof when / sizeof when[0]; round++) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "set%zu", round);
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            setter_child(t->dir, t->src, 0, prefix, 1 << 20, fds[1]);
-        }
-        close(fds[1]);
+        int fd;
+        pid_t pid = fsc_test_fork_piped(0, &fd);
+        if (pid == 0)
+            setter_child(t->dir, t->src, 0, prefix, 1 << 20, fd);
         char done[MAX_INDEX] = {0};
-        int last = kill_at(pid, fds[0], when[round].kind, when[round].index, when[round].delay, done, MAX_INDEX);
-        fsc_cache *c = reopen_and_check(t->dir, 0, "during a set");
+        int last = kill_at(pid, fd, when[round].kind, when[round].index, when[round].delay, done, MAX_INDEX);
+        fsc_cache *c = reopen_and_check(t->dir, 0, "after a kill during a set");
         /* Unbounded: everything reported stored is there, whole. */
         char key[64];
         int stored = 0;
@@ -192,18 +169,13 @@ static void test_killed_during_eviction(void **state) {
     for (size_t round = 0; round < sizeof when / sizeof when[0]; round++) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "evict%zu", round);
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            setter_child(t->dir, t->src, size, prefix, 64 << 10, fds[1]);
-        }
-        close(fds[1]);
+        int fd;
+        pid_t pid = fsc_test_fork_piped(0, &fd);
+        if (pid == 0)
+            setter_child(t->dir, t->src, size, prefix, 64 << 10, fd);
         char done[MAX_INDEX] = {0};
-        int last = kill_at(pid, fds[0], MSG_START, when[round].index, when[round].delay, done, MAX_INDEX);
-        fsc_cache *c = reopen_and_check(t->dir, size, "during an eviction");
+        int last = kill_at(pid, fd, MSG_START, when[round].index, when[round].delay, done, MAX_INDEX);
+        fsc_cache *c = reopen_and_check(t->dir, size, "after a kill during an eviction");
         assert_true(st_disk_bytes(t->dir) <= size);
         /* The newest three stored values outlive any eviction. */
         char key[64];
@@ -251,32 +223,41 @@ static int check_seeded(fsc_cache *c, int n) {
 
 #define SEEDED 400
 
+/* Seeds the cache; then a child does one long operation between a START and
+ * a DONE message and waits to be killed: a set that evicts hundreds of
+ * values from a cache far over budget or, with prune, a prune through a
+ * handle to which every value is expired (expiration 0). It is killed
+ * delay_us after its START. Returns the reopened, checked cache; *present
+ * is how many seeded values it still holds. */
+static fsc_cache *kill_during_one_op(const char *dir, int prune, int64_t delay_us, char *done, int *present) {
+    seed(dir, SEEDED);
+    int fd;
+    pid_t pid = fsc_test_fork_piped(0, &fd);
+    if (pid == 0) {
+        fsc_cache *c = prune ? st_open(dir, 0, 0, 0) : st_open(dir, 64 << 10, 0, -1);
+        child_check(c != NULL, 2);
+        send_msg(fd, MSG_START, 0);
+        child_check((prune ? fsc_prune(c) : st_set(c, "big", 32 << 10)) == FSC_OK, 3);
+        send_msg(fd, MSG_DONE, 0);
+        /* Wait to be killed: no further change. */
+        for (;;)
+            pause();
+    }
+    kill_at(pid, fd, MSG_START, 0, delay_us, done, 1);
+    const char *what = prune ? "after a kill during a prune" : "after a kill during a long eviction";
+    fsc_cache *c = reopen_and_check(dir, 0, what);
+    *present = check_seeded(c, SEEDED);
+    return c;
+}
+
 /* One set into a cache far over budget evicts hundreds of values. */
 static void test_killed_during_a_long_eviction(void **state) {
     struct crash_ctx *t = *state;
     static const int64_t delays[] = {0, 4000, 15000, 60000};
     for (size_t round = 0; round < sizeof delays / sizeof delays[0]; round++) {
-        seed(t->dir, SEEDED);
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            fsc_cache *c = st_open(t->dir, 64 << 10, 0, -1);
-            child_check(c != NULL, 2);
-            send_msg(fds[1], MSG_START, 0);
-            child_check(st_set(c, "big", 32 << 10) == FSC_OK, 3);
-            send_msg(fds[1], MSG_DONE, 0);
-            /* Wait to be killed: no further change. */
-            for (;;)
-                pause();
-        }
-        close(fds[1]);
         char done[1] = {0};
-        kill_at(pid, fds[0], MSG_START, 0, delays[round], done, 1);
-        fsc_cache *c = reopen_and_check(t->dir, 0, "during a long eviction");
-        int present = check_seeded(c, SEEDED);
+        int present;
+        fsc_cache *c = kill_during_one_op(t->dir, 0, delays[round], done, &present);
         int big = st_check(c, "big", NULL);
         assert_int_not_equal(big, -1);
         if (done[0])
@@ -291,27 +272,9 @@ static void test_killed_during_prune(void **state) {
     struct crash_ctx *t = *state;
     static const int64_t delays[] = {0, 5000, 20000, 80000};
     for (size_t round = 0; round < sizeof delays / sizeof delays[0]; round++) {
-        seed(t->dir, SEEDED);
-        int fds[2];
-        assert_int_equal(pipe(fds), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            close(fds[0]);
-            /* Expiration 0: to this handle, every value is expired. */
-            fsc_cache *c = st_open(t->dir, 0, 0, 0);
-            child_check(c != NULL, 2);
-            send_msg(fds[1], MSG_START, 0);
-            child_check(fsc_prune(c) == FSC_OK, 3);
-            send_msg(fds[1], MSG_DONE, 0);
-            for (;;)
-                pause();
-        }
-        close(fds[1]);
         char done[1] = {0};
-        kill_at(pid, fds[0], MSG_START, 0, delays[round], done, 1);
-        fsc_cache *c = reopen_and_check(t->dir, 0, "during a prune");
-        int present = check_seeded(c, SEEDED);
+        int present;
+        fsc_cache *c = kill_during_one_op(t->dir, 1, delays[round], done, &present);
         if (done[0])
             assert_int_equal(present, 0);
         fprintf(stderr, "round %zu: %d of %d values left after the killed prune\n", round, present, SEEDED);

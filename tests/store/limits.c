@@ -29,7 +29,7 @@ static void test_max_entries_with_file_values_and_budget(void **state) {
     struct st_ctx *t = *state;
     fsc_cache *c = st_open(t->dir, 1 << 20, 7, -1);
     assert_non_null(c);
-    char key[32], path[ST_PATH_MAX];
+    char key[32], path[TB_PATH_MAX];
     snprintf(path, sizeof path, "%s.src", t->dir);
     for (int i = 0; i < 40; i++) {
         snprintf(key, sizeof key, "k%d", i);
@@ -55,46 +55,40 @@ static void test_max_entries_across_processes(void **state) {
     struct st_ctx *t = *state;
     fsc_cache *c = st_open(t->dir, 0, MAX_ENTRIES, -1);
     assert_non_null(c);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
+    int fd;
     pid_t pids[PROCS];
-    for (int p = 0; p < PROCS; p++) {
-        pids[p] = fork();
-        assert_true(pids[p] >= 0);
-        if (pids[p] == 0) {
-            close(fds[0]);
-            fsc_cache *cc = st_open(t->dir, 0, MAX_ENTRIES, -1);
-            child_check(cc != NULL, 2);
-            uint64_t most[2] = {0, 0};
-            char key[32];
-            for (int i = 0; i < 150; i++) {
-                snprintf(key, sizeof key, "p%d-%d", p, i);
-                child_check(st_set(cc, key, 500) == FSC_OK, 3);
-                uint64_t n = st_stats(cc).entries;
-                if (n > most[0])
-                    most[0] = n;
-                n = st_foreach_count(cc);
-                if (n > most[1])
-                    most[1] = n;
-            }
-            fsc_close(cc);
-            child_check(st_write_full(fds[1], most, sizeof most) == 0, 4);
-            _exit(0);
+    const int child = st_fork_children(PROCS, pids, &fd);
+    if (child >= 0) {
+        fsc_cache *cc = st_open(t->dir, 0, MAX_ENTRIES, -1);
+        child_check(cc != NULL, 2);
+        uint64_t most[2] = {0, 0};
+        char key[32];
+        for (int i = 0; i < 150; i++) {
+            snprintf(key, sizeof key, "p%d-%d", child, i);
+            child_check(st_set(cc, key, 500) == FSC_OK, 3);
+            uint64_t n = st_stats(cc).entries;
+            if (n > most[0])
+                most[0] = n;
+            n = st_foreach_count(cc);
+            if (n > most[1])
+                most[1] = n;
         }
+        fsc_close(cc);
+        child_check(tb_write_full(fd, most, sizeof most) == 0, 4);
+        _exit(0);
     }
-    close(fds[1]);
     uint64_t most = 0, walked = 0;
     for (int p = 0; p < PROCS; p++) {
         uint64_t m[2];
-        assert_int_equal(st_read_full(fds[0], m, sizeof m), 1);
+        assert_int_equal(tb_read_full(fd, m, sizeof m), 1);
         if (m[0] > most)
             most = m[0];
         if (m[1] > walked)
             walked = m[1];
     }
-    close(fds[0]);
+    close(fd);
     for (int p = 0; p < PROCS; p++)
-        assert_int_equal(fsc_test_wait(pids[p]), 0);
+        assert_int_equal(tb_wait(pids[p]), 0);
     /* While others are between storing a value and evicting for it, the
      * count may hold one more per other process in flight; once all is done,
      * never more. (fsc_foreach is no snapshot while others write: what it
@@ -116,7 +110,7 @@ static void test_too_big_above_cache_size(void **state) {
     const uint64_t size = 10000;
     fsc_cache *c = st_open(t->dir, size, 0, -1);
     assert_non_null(c);
-    char path[ST_PATH_MAX];
+    char path[TB_PATH_MAX];
     snprintf(path, sizeof path, "%s.src", t->dir);
 
     assert_fsc_status(st_set(c, "big", size + 1), FSC_ETOOBIG);
@@ -177,7 +171,7 @@ static void test_too_big_is_the_cost_on_disk(void **state) {
     assert_fsc_status(st_set(c, "edge", size - overhead + 1), FSC_ETOOBIG);
     assert_fsc_ok(st_set(c, "edge", size - overhead));
     assert_int_equal(st_check(c, "edge", NULL), 1);
-    char path[ST_PATH_MAX];
+    char path[TB_PATH_MAX];
     snprintf(path, sizeof path, "%s.src", t->dir);
     assert_int_equal(st_write_value_file(path, "edge-file", size - overhead - 5 + 1), 0);
     assert_fsc_status(fsc_set_file(c, "edge-file", 9, -1, path, 0), FSC_ETOOBIG);

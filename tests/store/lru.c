@@ -136,7 +136,7 @@ static void test_a_get_in_another_process_counts(void **state) {
         fsc_close(cc);
         _exit(0);
     }
-    assert_int_equal(fsc_test_wait(pid), 0);
+    assert_int_equal(tb_wait(pid), 0);
     check_one_read_then_writes(c, t->dir);
     fsc_close(c);
 }

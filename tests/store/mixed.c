@@ -20,7 +20,7 @@ static void store(fsc_cache *c, const char *dir, const char *key, size_t len, in
         assert_fsc_ok(st_set(c, key, len));
         return;
     }
-    char path[ST_PATH_MAX];
+    char path[TB_PATH_MAX];
     snprintf(path, sizeof path, "%s.src", dir);
     assert_int_equal(st_write_value_file(path, key, len), 0);
     if (kind == 1) {

@@ -31,64 +31,45 @@ struct census {
     uint64_t pack_bytes;
 };
 
-static int is_hex_run(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
+struct census_walk_ {
+    struct census n;
+    char shard[TB_PATH_MAX + 256]; /* the shard being counted */
+    int packs_here;
+};
 
-static int is_pack_name(const char *name) {
-    return strncmp(name, "pack.", 5) == 0 && strlen(name) == 5 + 16 && is_hex_run(name + 5, 16);
+static int census_one_(const char *shard_dir, const char *name, int kind, void *ctx) {
+    struct census_walk_ *w = ctx;
+    if (strcmp(w->shard, shard_dir) != 0) {
+        snprintf(w->shard, sizeof w->shard, "%s", shard_dir);
+        w->packs_here = 0;
+    }
+    struct census *n = &w->n;
+    if (kind == FMT_META) {
+        n->metas++;
+    } else if (kind == FMT_ENTRY) {
+        n->entries++;
+    } else if (kind == FMT_PAYLOAD) {
+        n->payloads++;
+    } else if (kind == FMT_PACK) {
+        char file[TB_PATH_MAX + 1024];
+        snprintf(file, sizeof file, "%s/%s", shard_dir, name);
+        struct stat st;
+        if (stat(file, &st) == 0)
+            n->pack_bytes += (uint64_t)st.st_size;
+        n->packs++;
+        if (++w->packs_here > n->most_packs_in_a_shard)
+            n->most_packs_in_a_shard = w->packs_here;
+    } else {
+        n->other++;
+    }
+    return 0;
 }
 
 static struct census take_census(const char *dir) {
-    struct census n;
-    memset(&n, 0, sizeof n);
-    char path[ST_PATH_MAX];
-    snprintf(path, sizeof path, "%s/shards", dir);
-    DIR *d = opendir(path);
-    if (!d)
-        return n;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char sub[ST_PATH_MAX + 512];
-        snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-        DIR *s = opendir(sub);
-        if (!s)
-            continue;
-        int packs_here = 0;
-        struct dirent *fe;
-        while ((fe = readdir(s)) != NULL) {
-            const char *name = fe->d_name;
-            if (name[0] == '.')
-                continue;
-            if (strcmp(name, "meta") == 0) {
-                n.metas++;
-            } else if (st_is_entry_name(name)) {
-                n.entries++;
-            } else if (strlen(name) == 49 && name[32] == '.' && is_hex_run(name, 32) && is_hex_run(name + 33, 16)) {
-                n.payloads++;
-            } else if (is_pack_name(name)) {
-                char file[ST_PATH_MAX + 1024];
-                snprintf(file, sizeof file, "%s/%s", sub, name);
-                struct stat st;
-                if (stat(file, &st) == 0)
-                    n.pack_bytes += (uint64_t)st.st_size;
-                n.packs++;
-                packs_here++;
-            } else {
-                n.other++;
-            }
-        }
-        closedir(s);
-        if (packs_here > n.most_packs_in_a_shard)
-            n.most_packs_in_a_shard = packs_here;
-    }
-    closedir(d);
-    return n;
+    struct census_walk_ w;
+    memset(&w, 0, sizeof w);
+    fmt_each_file(dir, census_one_, &w);
+    return w.n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -99,7 +80,7 @@ static struct census take_census(const char *dir) {
 #define RECORD_HEADER 64
 
 struct record {
-    char path[ST_PATH_MAX]; /* the pack file */
+    char path[TB_PATH_MAX]; /* the pack file */
     uint64_t offset;        /* of the record's header */
     uint32_t key_len;
     uint64_t value_size;
@@ -107,81 +88,43 @@ struct record {
     char key[64];
 };
 
-static uint32_t le32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+struct each_record_ {
+    void (*fn)(const struct record *r, void *ctx);
+    void *ctx;
+};
+
+/* Calls fn for each whole record of one pack file, in file order; stops at
+ * the first thing that is not a record. */
+static int records_of_(const char *shard_dir, const char *name, int kind, void *ctx) {
+    struct each_record_ *e = ctx;
+    if (kind != FMT_PACK)
+        return 0;
+    struct record r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.path, sizeof r.path, "%s/%s", shard_dir, name);
+    size_t len = 0;
+    unsigned char *buf = tb_read_file(r.path, &len);
+    if (!buf)
+        return 0;
+    uint64_t at = PACK_HEADER, rec;
+    while ((rec = fmt_pack_record_len(buf, len, (size_t)at)) != 0 && rec <= len - at) {
+        const unsigned char *h = buf + at;
+        r.offset = at;
+        r.key_len = (uint32_t)fmt_load_le(h + 8, 4);
+        r.value_size = fmt_load_le(h + 16, 8);
+        r.live = memcmp(h, "FSCE", 4) == 0;
+        snprintf(r.key, sizeof r.key, "%.*s", (int)(r.key_len < 63 ? r.key_len : 63), (const char *)h + 64);
+        e->fn(&r, e->ctx);
+        at += rec;
+    }
+    free(buf);
+    return 0;
 }
 
-static uint64_t le64(const unsigned char *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-
-static unsigned char *read_whole(const char *path, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return NULL;
-    }
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
-    ssize_t got = pread(fd, buf, (size_t)st.st_size, 0);
-    close(fd);
-    if (got != st.st_size) {
-        free(buf);
-        return NULL;
-    }
-    *len = (size_t)st.st_size;
-    return buf;
-}
-
-/* Visits every whole record of every pack file under dir/shards, in file
- * order; stops a file at the first thing that is not a record. */
+/* Visits every whole record of every pack file under dir/shards. */
 static void each_record(const char *dir, void (*fn)(const struct record *r, void *ctx), void *ctx) {
-    char path[ST_PATH_MAX / 2];
-    snprintf(path, sizeof path, "%s/shards", dir);
-    DIR *d = opendir(path);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' || strlen(de->d_name) > 8)
-            continue;
-        char sub[ST_PATH_MAX / 2 + 16];
-        snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-        DIR *s = opendir(sub);
-        if (!s)
-            continue;
-        struct dirent *fe;
-        while ((fe = readdir(s)) != NULL) {
-            if (!is_pack_name(fe->d_name))
-                continue;
-            struct record r;
-            memset(&r, 0, sizeof r);
-            snprintf(r.path, sizeof r.path, "%s/%s", sub, fe->d_name);
-            size_t len = 0;
-            unsigned char *buf = read_whole(r.path, &len);
-            if (!buf)
-                continue;
-            uint64_t at = PACK_HEADER;
-            while (at + RECORD_HEADER <= len) {
-                const unsigned char *h = buf + at;
-                int live = memcmp(h, "FSCE", 4) == 0;
-                if (!live && memcmp(h, "FSCX", 4) != 0)
-                    break;
-                r.offset = at;
-                r.key_len = le32(h + 8);
-                r.value_size = le64(h + 16);
-                r.live = live;
-                if (r.key_len == 0 || r.value_size > len || at + RECORD_HEADER + r.key_len + r.value_size > len)
-                    break;
-                snprintf(r.key, sizeof r.key, "%.*s", (int)(r.key_len < 63 ? r.key_len : 63), (const char *)h + 64);
-                fn(&r, ctx);
-                at += RECORD_HEADER + r.key_len + r.value_size;
-            }
-            free(buf);
-        }
-        closedir(s);
-    }
-    closedir(d);
+    struct each_record_ e = {fn, ctx};
+    fmt_each_file(dir, records_of_, &e);
 }
 
 struct record_list {
@@ -242,20 +185,6 @@ static uint64_t file_size(const char *path) {
 /* Checks shared by the tests                                          */
 /* ------------------------------------------------------------------ */
 
-/* verify(0) finds nothing and the totals are what the disk holds. */
-static void expect_clean(fsc_cache *c, const char *dir, const char *what) {
-    int rc;
-    fsc_verify_report v = st_verify(c, 0, &rc);
-    assert_fsc_ok(rc);
-    if (v.problems != 0)
-        fail_msg("%s: fsc_verify(0) found %llu problems", what, (unsigned long long)v.problems);
-    uint64_t disk = st_disk_bytes(dir);
-    fsc_statistics s = st_stats(c);
-    if (s.bytes != disk)
-        fail_msg("%s: fsc_stats().bytes is %llu, the disk holds %llu", what, (unsigned long long)s.bytes,
-                 (unsigned long long)disk);
-}
-
 /* The key holds its self-checking value of exactly len bytes. */
 static void expect_stored(fsc_cache *c, const char *key, size_t len, const char *what) {
     uint64_t size = 0;
@@ -294,7 +223,7 @@ static void expect_keys(fsc_cache *c, const char *fmt, int n, len_fn len_of, con
  * length), so a reader can check a value of any round. */
 static void rv_make(unsigned char *buf, size_t len, int k, uint64_t round) {
     memcpy(buf, &round, 8);
-    st_fill(buf + 8, len - 8, st_mix(((uint64_t)k << 40) ^ round) ^ st_mix(len));
+    tb_fill(buf + 8, len - 8, tb_mix(((uint64_t)k << 40) ^ round) ^ tb_mix(len));
 }
 
 typedef size_t (*rv_len_fn)(int k, uint64_t round);
@@ -357,7 +286,7 @@ static void test_small_values_are_packed(void **state) {
     expect_keys(c, "small-%03d", SMALL_KEYS, small_len, "packed");
     fsc_statistics s = st_stats(c);
     assert_int_equal(s.entries, SMALL_KEYS);
-    expect_clean(c, t->dir, "after packing");
+    st_expect_clean(c, t->dir, "after packing");
 
     /* Another handle reads them from the files. */
     fsc_cache *other = st_open(t->dir, 64 << 20, 0, -1);
@@ -372,7 +301,7 @@ static void test_small_values_are_packed(void **state) {
     assert_int_equal(take_census(t->dir).entries, 1);
     expect_stored(c, "edge-at-limit", FSC_PACK_LIMIT_DEFAULT, "at the limit");
     expect_stored(c, "edge-over-limit", FSC_PACK_LIMIT_DEFAULT + 1, "over the limit");
-    expect_clean(c, t->dir, "after the edge values");
+    st_expect_clean(c, t->dir, "after the edge values");
     fsc_close(c);
 }
 
@@ -413,7 +342,7 @@ static void test_key_moves_between_pack_and_file(void **state) {
         {SET, 300, 0, 0, "set 300 bytes (packed again)"},
         {DELETE, 0, 0, 0, "delete"},
     };
-    char src[ST_PATH_MAX];
+    char src[TB_PATH_MAX];
     snprintf(src, sizeof src, "%s.src", t->dir);
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         const char *what = steps[i].what;
@@ -447,7 +376,7 @@ static void test_key_moves_between_pack_and_file(void **state) {
         assert_int_equal(n.most_packs_in_a_shard, 1);
         check_neighbours(c, what);
         assert_int_equal(st_stats(c).entries, NEIGHBOURS + (steps[i].op != DELETE));
-        expect_clean(c, t->dir, what);
+        st_expect_clean(c, t->dir, what);
     }
     fsc_close(c);
 }
@@ -467,8 +396,8 @@ static size_t shared_len(int i, int round) { return 100 + 50 * (size_t)i + 7 * (
 static void both_clean(fsc_cache *h[2], const char *dir, const char *what) {
     st_stats(h[0]);
     st_stats(h[1]);
-    expect_clean(h[0], dir, what);
-    expect_clean(h[1], dir, what);
+    st_expect_clean(h[0], dir, what);
+    st_expect_clean(h[1], dir, what);
 }
 
 static void test_handles_of_both_pack_limits_share(void **state) {
@@ -571,7 +500,7 @@ static void test_compaction_reclaims_space(void **state) {
     fsc_statistics s = st_stats(c);
     assert_int_equal(s.entries, COMPACT_KEYS);
     assert_int_equal(s.evictions, 0);
-    expect_clean(c, t->dir, "after the compactions");
+    st_expect_clean(c, t->dir, "after the compactions");
     fsc_close(c);
 }
 
@@ -582,7 +511,7 @@ static void test_compaction_reclaims_space(void **state) {
 /* e holds the self-checking value of key, len bytes, by all three ways in. */
 static void expect_entry_reads(fsc_entry *e, const char *key, size_t len) {
     unsigned char *want = malloc(len + 1), *got = malloc(len + 64);
-    st_fill(want, len, st_value_seed(key, len));
+    tb_fill(want, len, st_value_seed(key, len));
     assert_int_equal(fsc_entry_size(e), len);
     assert_int_equal(fsc_entry_offset(e), 0);
     /* fsc_entry_read, in pieces, then 0 at the end. */
@@ -643,7 +572,7 @@ static void test_entry_api_on_packed_value(void **state) {
     expect_entry_reads(e, "fd-3000", 3000);
     fsc_entry_free(e);
     expect_stored(c, "fd-3000", 2019, "after the replacements");
-    expect_clean(c, t->dir, "after the entry reads");
+    st_expect_clean(c, t->dir, "after the entry reads");
     fsc_close(c);
 }
 
@@ -697,7 +626,10 @@ static void choose_crowded_keys(fsc_cache *c, const char *dir) {
             char shard[3];
             shard_of_record(recs.v[i].path, shard);
             if (strtol(shard, NULL, 16) == best) {
-                snprintf(reader_keys[chosen++], sizeof reader_keys[0], "%s", recs.v[i].key);
+                /* The keys are short: a cut one would name another value. */
+                if (snprintf(reader_keys[chosen++], sizeof reader_keys[0], "%s", recs.v[i].key) >=
+                    (int)sizeof reader_keys[0])
+                    fail_msg("key '%s' is too long", recs.v[i].key);
                 taken++;
             }
         }
@@ -757,7 +689,7 @@ static void reader_child(const char *dir, int stop_fd, int progress_fd, int resu
             break;
     }
     fsc_close(c);
-    child_check(st_write_full(result_fd, &res, sizeof res) == 0, 5);
+    child_check(tb_write_full(result_fd, &res, sizeof res) == 0, 5);
     _exit(0);
 }
 
@@ -804,7 +736,7 @@ static void test_readers_in_another_process_during_compactions(void **state) {
     close(progress[1]);
     close(result[1]);
     char b;
-    assert_int_equal(st_read_full(progress[0], &b, 1), 1); /* the reader has its handle */
+    assert_int_equal(tb_read_full(progress[0], &b, 1), 1); /* the reader has its handle */
     assert_int_equal(fcntl(progress[0], F_SETFL, O_NONBLOCK), 0);
     for (uint64_t round = 1; round <= READER_ROUNDS; round++) {
         for (int k = 0; k < READER_KEYS; k++)
@@ -814,8 +746,8 @@ static void test_readers_in_another_process_during_compactions(void **state) {
     }
     close(stop[1]); /* stop */
     struct reader_result res;
-    assert_int_equal(st_read_full(result[0], &res, sizeof res), 1);
-    assert_int_equal(fsc_test_wait(pid), 0);
+    assert_int_equal(tb_read_full(result[0], &res, sizeof res), 1);
+    assert_int_equal(tb_wait(pid), 0);
     close(result[0]);
     close(progress[0]);
     fprintf(stderr,
@@ -842,7 +774,7 @@ static void test_readers_in_another_process_during_compactions(void **state) {
         assert_int_equal(round, READER_ROUNDS);
         fsc_entry_free(e);
     }
-    expect_clean(c, t->dir, "after the reader");
+    st_expect_clean(c, t->dir, "after the reader");
     fsc_close(c);
 }
 
@@ -904,7 +836,7 @@ static void test_damaged_record_value(void **state) {
         expect_stored(c, key, damage_len(i), "after the damage");
     }
     assert_int_equal(st_stats(c).entries, DAMAGE_KEYS - 1);
-    expect_clean(c, t->dir, "after the damaged record was removed");
+    st_expect_clean(c, t->dir, "after the damaged record was removed");
     /* The key can be stored again. */
     assert_fsc_ok(st_set(c, tkey, 777));
     expect_stored(c, tkey, 777, "stored again");
@@ -913,7 +845,7 @@ static void test_damaged_record_value(void **state) {
     expect_stored(fresh, tkey, 777, "stored again, read by a fresh handle");
     fsc_close(fresh);
     assert_int_equal(st_stats(c).entries, DAMAGE_KEYS);
-    expect_clean(c, t->dir, "after the key was stored again");
+    st_expect_clean(c, t->dir, "after the key was stored again");
     free(recs.v);
     fsc_close(c);
 }
@@ -945,7 +877,7 @@ static void repair_cycle(fsc_cache *c, const char *dir, const char *what) {
     fprintf(stderr, "%s: verify(1) problems %llu, repaired %llu\n", what, (unsigned long long)v1.problems,
             (unsigned long long)v1.repaired);
     assert_true(v1.repaired > 0);
-    expect_clean(c, dir, what);
+    st_expect_clean(c, dir, what);
 }
 
 /* The pack with the most live records, other than `not`. */
@@ -1004,7 +936,7 @@ static void test_verify_repairs_packs(void **state) {
     assert_non_null(a);
     const uint64_t size_a = file_size(a->path);
     unsigned char junk[300];
-    st_fill(junk, sizeof junk, 42);
+    tb_fill(junk, sizeof junk, 42);
     append_bytes(a->path, junk, sizeof junk);
     repair_cycle(c, t->dir, "garbage after a pack's end");
     assert_int_equal(file_size(a->path), size_a);
@@ -1014,7 +946,7 @@ static void test_verify_repairs_packs(void **state) {
     /* A torn record (a set killed mid-append): a whole header and key,
      * part of the value. */
     size_t len = 0;
-    unsigned char *whole = read_whole(a->path, &len);
+    unsigned char *whole = tb_read_file(a->path, &len);
     assert_non_null(whole);
     append_bytes(a->path, whole + a->offset, RECORD_HEADER + a->key_len + a->value_size / 2);
     free(whole);
@@ -1034,7 +966,7 @@ static void test_verify_repairs_packs(void **state) {
     expect_packs_lost(fresh, &recs, b->path, NULL, "a pack deleted, repaired, fresh handle");
     fsc_close(fresh);
     assert_int_equal(st_stats(c).entries, REPAIR_KEYS - lost_b);
-    expect_clean(c, t->dir, "after the gets of a deleted pack's keys");
+    st_expect_clean(c, t->dir, "after the gets of a deleted pack's keys");
 
     /* Another pack deleted, read through a fresh handle before any repair. */
     const struct record *d = NULL;
@@ -1052,7 +984,7 @@ static void test_verify_repairs_packs(void **state) {
     int rc;
     st_verify(c, 1, &rc);
     assert_fsc_ok(rc);
-    expect_clean(c, t->dir, "a pack deleted, read, then repaired");
+    st_expect_clean(c, t->dir, "a pack deleted, read, then repaired");
     expect_packs_lost(c, &recs, b->path, d->path, "after both deletions");
     assert_int_equal(st_stats(c).entries, REPAIR_KEYS - lost_b - lost_d);
     free(recs.v);
@@ -1067,7 +999,7 @@ static void test_verify_repairs_packs(void **state) {
 #define KILL_CACHE (128u << 10)
 #define KILL_ROUNDS 20
 
-static size_t kill_len(int k, uint64_t round) { return 200 + (size_t)(st_mix(((uint64_t)k << 32) + round) % 2801); }
+static size_t kill_len(int k, uint64_t round) { return 200 + (size_t)(tb_mix(((uint64_t)k << 32) + round) % 2801); }
 
 static void setter_child(const char *dir, uint64_t first_round, int wfd) {
     fsc_cache *c = st_open(dir, KILL_CACHE, 0, -1);
@@ -1107,7 +1039,7 @@ static void test_sigkill_during_packed_sets(void **state) {
             got += (int)r;
         }
         kill(pid, SIGKILL);
-        assert_int_equal(fsc_test_wait(pid), 128 + SIGKILL);
+        assert_int_equal(tb_wait(pid), 128 + SIGKILL);
         close(fds[0]);
 
         /* Alone with the cache: the open recovers what the kill left. */
@@ -1154,16 +1086,7 @@ static void test_sigkill_during_packed_sets(void **state) {
         assert_int_equal(s.entries, (uint64_t)present);
         assert_true(present > 0);
         /* The killed set's temp files were swept by the open. */
-        char tmp[ST_PATH_MAX];
-        snprintf(tmp, sizeof tmp, "%s/tmp", t->dir);
-        DIR *td = opendir(tmp);
-        assert_non_null(td);
-        int left = 0;
-        struct dirent *de;
-        while ((de = readdir(td)) != NULL)
-            left += de->d_name[0] != '.';
-        closedir(td);
-        assert_int_equal(left, 0);
+        assert_int_equal(st_tmp_files(t->dir), 0);
         /* As for values in files (crash.c): the open alone already recovered. */
         if (v0.problems != 0)
             fail_msg("kill %d: right after the recovering open, verify(0) found %llu problems", rep,
@@ -1236,7 +1159,7 @@ static void test_budget_with_packed_and_file_values(void **state) {
     expect_stored(c, key, budget_len(BUDGET_SETS - 1), "the newest file value");
     snprintf(key, sizeof key, "m-%03d", BUDGET_SETS - 2);
     expect_stored(c, key, budget_len(BUDGET_SETS - 2), "the newest packed value");
-    expect_clean(c, t->dir, "after the budget test");
+    st_expect_clean(c, t->dir, "after the budget test");
     fsc_close(c);
 }
 
@@ -1341,6 +1264,23 @@ static const struct record *dense_setup(fsc_cache *c, const char *dir, struct re
     return first;
 }
 
+/* A cache of dense packs (opened in dir) and the first record of its
+ * busiest pack, whose damage the tests below make. */
+struct dense {
+    fsc_cache *c;
+    struct record_list recs;
+    const struct record *first;
+    int in_pack; /* live records in first's pack */
+};
+
+static void dense_open(const char *dir, struct dense *d) {
+    memset(d, 0, sizeof *d);
+    d->c = st_open(dir, 64 << 20, 0, -1);
+    assert_non_null(d->c);
+    d->first = dense_setup(d->c, dir, &d->recs);
+    d->in_pack = live_records_in(&d->recs, d->first->path);
+}
+
 static int dense_lost(fsc_cache *c, const struct record_list *recs, const struct record *damaged) {
     int lost = 0;
     for (int i = 0; i < recs->n; i++) {
@@ -1360,29 +1300,26 @@ static int dense_lost(fsc_cache *c, const struct record_list *recs, const struct
  * after it is lost. */
 static void test_damaged_header_inside_a_pack(void **state) {
     struct st_ctx *t = *state;
-    fsc_cache *c = st_open(t->dir, 64 << 20, 0, -1);
-    assert_non_null(c);
-    struct record_list recs = {0};
-    const struct record *first = dense_setup(c, t->dir, &recs);
-    const int in_pack = live_records_in(&recs, first->path);
-    flip_byte(first->path, first->offset + 33); /* its creation time */
+    struct dense d;
+    dense_open(t->dir, &d);
+    flip_byte(d.first->path, d.first->offset + 33); /* its creation time */
     fsc_entry *e = NULL;
-    int rc = fsc_get(c, first->key, first->key_len, &e);
+    int rc = fsc_get(d.c, d.first->key, d.first->key_len, &e);
     if (rc == FSC_OK)
         fsc_entry_free(e);
     assert_true(rc == FSC_ECORRUPT || rc == FSC_MISS);
-    assert_fsc_status(fsc_get(c, first->key, first->key_len, &e), FSC_MISS);
-    int lost_before = dense_lost(c, &recs, first);
+    assert_fsc_status(fsc_get(d.c, d.first->key, d.first->key_len, &e), FSC_MISS);
+    int lost_before = dense_lost(d.c, &d.recs, d.first);
     int rc0;
-    fsc_verify_report v0 = st_verify(c, 0, &rc0);
+    fsc_verify_report v0 = st_verify(d.c, 0, &rc0);
     assert_fsc_ok(rc0);
-    fsc_verify_report v1 = st_verify(c, 1, &rc0);
+    fsc_verify_report v1 = st_verify(d.c, 1, &rc0);
     assert_fsc_ok(rc0);
-    int lost_after = dense_lost(c, &recs, first);
+    int lost_after = dense_lost(d.c, &d.recs, d.first);
     fprintf(stderr,
             "header of the first of %d records damaged: get %s; %d others lost before verify; verify(0) "
             "then found %llu problems; verify(1) repaired %llu and %d others were lost\n",
-            in_pack, fsc_strerror(rc), lost_before, (unsigned long long)v0.problems,
+            d.in_pack, fsc_strerror(rc), lost_before, (unsigned long long)v0.problems,
             (unsigned long long)v1.repaired, lost_after);
     assert_int_equal(lost_before, 0);
     if (lost_after != 0)
@@ -1390,9 +1327,9 @@ static void test_damaged_header_inside_a_pack(void **state) {
     if (v0.problems != 0)
         fail_msg("after the get removed the damaged record, fsc_verify(0) found %llu problems",
                  (unsigned long long)v0.problems);
-    expect_clean(c, t->dir, "after the repair");
-    free(recs.v);
-    fsc_close(c);
+    st_expect_clean(d.c, t->dir, "after the repair");
+    free(d.recs.v);
+    fsc_close(d.c);
 }
 
 /* A live record whose value fails its checksum has a known length: a scan
@@ -1400,28 +1337,25 @@ static void test_damaged_header_inside_a_pack(void **state) {
  * keeps every intact record after it. */
 static void test_verify_keeps_records_after_a_damaged_one(void **state) {
     struct st_ctx *t = *state;
-    fsc_cache *c = st_open(t->dir, 64 << 20, 0, -1);
-    assert_non_null(c);
-    struct record_list recs = {0};
-    const struct record *first = dense_setup(c, t->dir, &recs);
-    const int in_pack = live_records_in(&recs, first->path);
-    flip_byte(first->path, first->offset + RECORD_HEADER + first->key_len + first->value_size / 2);
+    struct dense d;
+    dense_open(t->dir, &d);
+    flip_byte(d.first->path, d.first->offset + RECORD_HEADER + d.first->key_len + d.first->value_size / 2);
     int rc;
-    fsc_verify_report v0 = st_verify(c, 0, &rc);
+    fsc_verify_report v0 = st_verify(d.c, 0, &rc);
     assert_fsc_ok(rc);
     assert_true(v0.problems > 0);
-    fsc_verify_report v1 = st_verify(c, 1, &rc);
+    fsc_verify_report v1 = st_verify(d.c, 1, &rc);
     assert_fsc_ok(rc);
-    expect_clean(c, t->dir, "after the repair");
-    assert_int_equal(st_check(c, first->key, NULL), 0);
-    int lost = dense_lost(c, &recs, first);
+    st_expect_clean(d.c, t->dir, "after the repair");
+    assert_int_equal(st_check(d.c, d.first->key, NULL), 0);
+    int lost = dense_lost(d.c, &d.recs, d.first);
     fprintf(stderr, "value of the first of %d records damaged: verify(0) %llu problems, verify(1) repaired %llu; "
                     "%d intact records lost\n",
-            in_pack, (unsigned long long)v0.problems, (unsigned long long)v1.repaired, lost);
+            d.in_pack, (unsigned long long)v0.problems, (unsigned long long)v1.repaired, lost);
     if (lost != 0)
         fail_msg("fsc_verify(1) dropped %d intact records that followed one damaged record", lost);
-    free(recs.v);
-    fsc_close(c);
+    free(d.recs.v);
+    fsc_close(d.c);
 }
 
 /* durable = 1: packed values, values with files of their own and values
@@ -1440,7 +1374,7 @@ static void test_durable_sets(void **state) {
         snprintf(key, sizeof key, "dur-%02d", i);
         assert_fsc_ok(st_set(c, key, i % 4 == 3 ? 9000 : 100 + 150 * (size_t)i));
     }
-    char path[ST_PATH_MAX];
+    char path[TB_PATH_MAX];
     snprintf(path, sizeof path, "%s.src", t->dir);
     assert_int_equal(st_write_value_file(path, "dur-file", 5000), 0);
     assert_fsc_ok(fsc_set_file(c, "dur-file", 8, -1, path, 0));
@@ -1452,7 +1386,7 @@ static void test_durable_sets(void **state) {
             expect_stored(c, key, i == 0 ? 4000 : i % 4 == 3 ? 9000 : 100 + 150 * (size_t)i, "durable");
         }
         expect_stored(c, "dur-file", 5000, "durable, from a file");
-        expect_clean(c, t->dir, "after durable sets");
+        st_expect_clean(c, t->dir, "after durable sets");
         fsc_close(c);
         c = st_open(t->dir, 64 << 20, 0, -1);
         assert_non_null(c);

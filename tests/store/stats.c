@@ -26,7 +26,7 @@ static void test_known_sequence(void **state) {
     assert_fsc_ok(st_set(c, "b", 20));
     assert_fsc_ok(st_set(c, "c", 30));
     assert_fsc_ok(st_set(c, "a", 11)); /* overwrite: a set, not an entry */
-    char path[ST_PATH_MAX];
+    char path[TB_PATH_MAX];
     snprintf(path, sizeof path, "%s.src", t->dir);
     assert_int_equal(st_write_value_file(path, "d", 4000), 0);
     assert_fsc_ok(fsc_set_file(c, "d", 1, -1, path, FSC_MOVE));
@@ -125,7 +125,7 @@ static void test_counters_are_shared_and_kept(void **state) {
     /* One child, a few lookups. */
     pid_t pid = spawn_reader(t->dir, 3, 2);
     assert_true(pid >= 0);
-    assert_int_equal(fsc_test_wait(pid), 0);
+    assert_int_equal(tb_wait(pid), 0);
     expect_counts(c, 5, 1 + 3, 1 + 2, 5, 0, 0);
 
     /* Two children at once, each with more lookups than a handle keeps to itself. */
@@ -134,8 +134,8 @@ static void test_counters_are_shared_and_kept(void **state) {
     assert_true(a >= 0 && b >= 0);
     for (int i = 0; i < 500; i++)
         assert_int_equal(st_check(c, "k1", NULL), 1);
-    assert_int_equal(fsc_test_wait(a), 0);
-    assert_int_equal(fsc_test_wait(b), 0);
+    assert_int_equal(tb_wait(a), 0);
+    assert_int_equal(tb_wait(b), 0);
     expect_counts(c, 5, 4 + 1000 + 900 + 500, 3 + 700 + 1300, 7, 0, 0);
     fsc_statistics before = st_stats(c);
     fsc_close(c);

@@ -20,13 +20,17 @@ struct names {
     int n, cap;
 };
 
-static void add_name(const char *shard, const char *name, void *ctx) {
+static int add_name(const char *shard_dir, const char *name, int kind, void *ctx) {
     struct names *ns = ctx;
+    if (kind != FMT_ENTRY)
+        return 0;
+    const char *shard = strrchr(shard_dir, '/') + 1;
     if (ns->n == ns->cap) {
         ns->cap = ns->cap ? 2 * ns->cap : 64;
         ns->v = realloc(ns->v, sizeof *ns->v * (size_t)ns->cap);
     }
     snprintf(ns->v[ns->n++], sizeof ns->v[0], "%s/%s", shard, name);
+    return 0;
 }
 
 static int has_name(const struct names *ns, const char *s) {
@@ -40,16 +44,16 @@ static int has_name(const struct names *ns, const char *s) {
 static void set_and_locate(fsc_cache *c, const char *dir, const char *key, size_t len, int as_file,
                            struct located *out) {
     struct names before = {0}, after = {0};
-    st_each_entry(dir, add_name, &before);
+    fmt_each_file(dir, add_name, &before);
     if (as_file) {
-        char path[ST_PATH_MAX];
+        char path[TB_PATH_MAX];
         snprintf(path, sizeof path, "%s.src", dir);
         assert_int_equal(st_write_value_file(path, key, len), 0);
         assert_fsc_ok(fsc_set_file(c, key, strlen(key), -1, path, FSC_MOVE));
     } else {
         assert_fsc_ok(st_set(c, key, len));
     }
-    st_each_entry(dir, add_name, &after);
+    fmt_each_file(dir, add_name, &after);
     int found = 0;
     for (int i = 0; i < after.n; i++) {
         if (has_name(&before, after.v[i]))
@@ -93,14 +97,14 @@ static int verify_setup(void **state) {
 static int verify_teardown(void **state) {
     struct vctx *t = *state;
     fsc_close(t->c);
-    fsc_test_rmtree(t->dir);
+    tb_rmtree(t->dir);
     free(t->dir);
     free(t);
     return 0;
 }
 
 static void path_of(char *out, const struct vctx *t, const char *shard, const char *name) {
-    snprintf(out, ST_PATH_MAX, "%s/shards/%s/%s", t->dir, shard, name);
+    snprintf(out, TB_PATH_MAX, "%s/shards/%s/%s", t->dir, shard, name);
 }
 
 /* Overwrites n bytes at the start of path with seeded garbage (n 0: the
@@ -111,7 +115,7 @@ static void garble(const char *path, size_t n, uint64_t seed) {
     if (n == 0)
         n = (size_t)st.st_size;
     unsigned char *buf = malloc(n);
-    st_fill(buf, n, seed);
+    tb_fill(buf, n, seed);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     assert_true(fd >= 0);
     assert_int_equal(pwrite(fd, buf, n, 0), (ssize_t)n);
@@ -184,13 +188,13 @@ static void expect_keys(struct vctx *t, int skip_a, int skip_b) {
 
 static void test_orphan_payload(void **state) {
     struct vctx *t = *state;
-    char path[ST_PATH_MAX];
+    char path[TB_PATH_MAX];
     /* One named by no entry at all, one next to an entry of another generation. */
     path_of(path, t, t->keys[0].shard, "00112233445566778899aabbccddeeff.0123456789abcdef");
     assert_int_equal(st_write_value_file(path, "orphan", 3000), 0);
     int f = busy_shard_key(t, 1, 1);
     assert_true(f >= 0);
-    char name[64], second[ST_PATH_MAX];
+    char name[64], second[TB_PATH_MAX];
     snprintf(name, sizeof name, "%s.0123456789abcdef", t->keys[f].hex);
     path_of(second, t, t->keys[f].shard, name);
     assert_int_equal(st_write_value_file(second, "orphan", 5000), 0);
@@ -205,7 +209,7 @@ static void test_entry_missing_from_meta(void **state) {
     struct vctx *t = *state;
     int i = busy_shard_key(t, 2, -1);
     assert_true(i >= 0);
-    char meta[ST_PATH_MAX];
+    char meta[TB_PATH_MAX];
     path_of(meta, t, t->keys[i].shard, "meta");
     garble(meta, 0, 7);
     verify_cycle(t, "meta overwritten with garbage");
@@ -218,7 +222,7 @@ static void test_meta_truncated(void **state) {
     struct vctx *t = *state;
     int i = busy_shard_key(t, 2, -1);
     assert_true(i >= 0);
-    char meta[ST_PATH_MAX];
+    char meta[TB_PATH_MAX];
     path_of(meta, t, t->keys[i].shard, "meta");
     assert_int_equal(truncate(meta, 100), 0);
     verify_cycle(t, "meta truncated");
@@ -229,7 +233,7 @@ static void test_meta_truncated(void **state) {
 /* A reader's last-use stamp that lands after the table shrank under it:
  * 8 bytes written past the table grow the meta file. */
 static void stamp_past_the_table(const struct vctx *t, int i) {
-    char meta[ST_PATH_MAX];
+    char meta[TB_PATH_MAX];
     path_of(meta, t, t->keys[i].shard, "meta");
     struct stat st;
     assert_int_equal(stat(meta, &st), 0);
@@ -268,11 +272,11 @@ static void test_metadata_without_data(void **state) {
     /* An entry file removed by hand, and the payload of a file value. */
     int a = busy_shard_key(t, 1, 0), b = busy_shard_key(t, 1, 1);
     assert_true(a >= 0 && b >= 0);
-    char path[ST_PATH_MAX];
+    char path[TB_PATH_MAX];
     path_of(path, t, t->keys[a].shard, t->keys[a].hex);
     assert_int_equal(unlink(path), 0);
     /* The payload is the file next to the entry named <hex>.<generation>. */
-    char dirpath[ST_PATH_MAX];
+    char dirpath[TB_PATH_MAX];
     snprintf(dirpath, sizeof dirpath, "%s/shards/%s", t->dir, t->keys[b].shard);
     DIR *d = opendir(dirpath);
     assert_non_null(d);
@@ -298,7 +302,7 @@ static void test_damaged_entry_file(void **state) {
     struct vctx *t = *state;
     int a = busy_shard_key(t, 1, 0), b = busy_shard_key(t, 1, 1);
     assert_true(a >= 0 && b >= 0);
-    char path[ST_PATH_MAX];
+    char path[TB_PATH_MAX];
     path_of(path, t, t->keys[a].shard, t->keys[a].hex);
     garble(path, 0, 11);
     path_of(path, t, t->keys[b].shard, t->keys[b].hex);
@@ -331,32 +335,32 @@ static void lock_file_io(const char *dir, unsigned char *rec, size_t len, off_t 
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        char path[ST_PATH_MAX];
+        char path[TB_PATH_MAX];
         snprintf(path, sizeof path, "%s/lock", dir);
         int fd = open(path, write_it ? O_WRONLY : O_RDONLY);
         child_check(fd >= 0, 2);
         unsigned char buf[TABLE_LEN];
         if (write_it) {
             close(fds[1]);
-            child_check(st_read_full(fds[0], buf, len) == 1, 3);
+            child_check(tb_read_full(fds[0], buf, len) == 1, 3);
             child_check(pwrite(fd, buf, len, at) == (ssize_t)len, 4);
         } else {
             close(fds[0]);
             child_check(pread(fd, buf, len, at) == (ssize_t)len, 5);
-            child_check(st_write_full(fds[1], buf, len) == 0, 6);
+            child_check(tb_write_full(fds[1], buf, len) == 0, 6);
         }
         _exit(0);
     }
     if (write_it) {
         close(fds[0]);
-        assert_int_equal(st_write_full(fds[1], rec, len), 0);
+        assert_int_equal(tb_write_full(fds[1], rec, len), 0);
         close(fds[1]);
     } else {
         close(fds[1]);
-        assert_int_equal(st_read_full(fds[0], rec, len), 1);
+        assert_int_equal(tb_read_full(fds[0], rec, len), 1);
         close(fds[0]);
     }
-    assert_int_equal(fsc_test_wait(pid), 0);
+    assert_int_equal(tb_wait(pid), 0);
 }
 
 static void test_wrong_totals(void **state) {
@@ -382,7 +386,7 @@ static void test_wrong_totals(void **state) {
 static void test_garbage_totals(void **state) {
     struct vctx *t = *state;
     unsigned char junk[COUNTERS_LEN];
-    st_fill(junk, sizeof junk, 99);
+    tb_fill(junk, sizeof junk, 99);
     memcpy(junk, "FSCT", 4);
     lock_file_io(t->dir, junk, COUNTERS_LEN, COUNTERS_AT, 1);
     fsc_statistics probe;
@@ -411,7 +415,7 @@ static void test_garbage_totals(void **state) {
 
 static void test_everything_at_once(void **state) {
     struct vctx *t = *state;
-    char path[ST_PATH_MAX];
+    char path[TB_PATH_MAX];
     path_of(path, t, t->keys[5].shard, "ffeeddccbbaa99887766554433221100.0123456789abcdef");
     assert_int_equal(st_write_value_file(path, "orphan", 100), 0);
     int a = busy_shard_key(t, 1, 0);
@@ -438,7 +442,7 @@ static void test_everything_at_once(void **state) {
 }
 
 static int shard_entries(const struct vctx *t, const char *shard) {
-    char path[ST_PATH_MAX];
+    char path[TB_PATH_MAX];
     snprintf(path, sizeof path, "%s/shards/%s", t->dir, shard);
     DIR *d = opendir(path);
     if (!d)
@@ -446,7 +450,7 @@ static int shard_entries(const struct vctx *t, const char *shard) {
     int n = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
-        n += st_is_entry_name(de->d_name);
+        n += tb_is_entry_name(de->d_name);
     closedir(d);
     return n;
 }
@@ -459,7 +463,7 @@ static void destroyed_meta(struct vctx *t, size_t garbage_len) {
         i = busy_shard_key(t, 2, -1);
     assert_true(i >= 0);
     const char *shard = t->keys[i].shard;
-    char meta[ST_PATH_MAX];
+    char meta[TB_PATH_MAX];
     path_of(meta, t, shard, "meta");
     if (garbage_len) {
         assert_int_equal(truncate(meta, 0), 0);

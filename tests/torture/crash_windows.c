@@ -6,36 +6,9 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
-#include "../hostile/fsc_format.h"
+#include "fsc_format.h"
 #include "fsc_test.h"
 #include "torture_common.h"
-
-/* The one file under shards/ whose name matches the find(1) pattern. */
-static void find_file(const char *dir, const char *pattern, char *out, size_t cap) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "find '%s/shards' -type f -name '%s' | head -1", dir, pattern);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    assert_non_null(fgets(out, (int)cap, p));
-    out[strcspn(out, "\n")] = 0;
-    pclose(p);
-}
-
-/* The one payload file (name "<32 hex>.<16 hex>") under shards/. */
-static void find_payload(const char *dir, char *out, size_t cap) { find_file(dir, "*.*", out, cap); }
-
-/* The whole file; free() it. */
-static unsigned char *slurp(const char *path, size_t *len) {
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    unsigned char *buf = malloc((size_t)st.st_size + 1);
-    assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
-    close(fd);
-    *len = (size_t)st.st_size;
-    return buf;
-}
 
 /* Writes buf over the file's first len bytes, in place (open descriptors
  * keep reading the same file); truncates it to len when `cut`. */
@@ -80,11 +53,9 @@ static void assert_clean_after_reopen(const char *dir) {
                  r.problems, st.bytes, disk);
 }
 
-/* fsc_set_file over a value that had a payload: the new entry is committed,
- * then the old payload is unlinked while the shard is still marked dirty. A
- * kill just before that unlink leaves the old payload in a dirty shard. */
-static void old_payload_left_by_replace(void **state) {
-    char *dir = fsc_test_tempdir();
+/* A cache in dir whose key "k" holds a value with a payload file (set from
+ * a descriptor). */
+static fsc_cache *open_with_payload(const char *dir) {
     fsc_cache *c;
     assert_fsc_ok(fsc_open(dir, NULL, &c));
     char src[4200];
@@ -95,17 +66,26 @@ static void old_payload_left_by_replace(void **state) {
     assert_fsc_ok(fsc_set_file(c, "k", 1, fd, NULL, 0));
     close(fd);
     unlink(src);
+    return c;
+}
+
+/* fsc_set_file over a value that had a payload: the new entry is committed,
+ * then the old payload is unlinked while the shard is still marked dirty. A
+ * kill just before that unlink leaves the old payload in a dirty shard. */
+static void old_payload_left_by_replace(void **state) {
+    char *dir = fsc_test_tempdir();
+    fsc_cache *c = open_with_payload(dir);
     fsc_close(c);
 
     char payload[4200], old[4300];
-    find_payload(dir, payload, sizeof payload);
+    assert_int_not_equal(fmt_find(dir, FMT_PAYLOAD, payload, sizeof payload), 0);
     /* The same entry's previous generation, as the replace left it. */
     snprintf(old, sizeof old, "%.*s0123456789abcdef", (int)(strlen(payload) - 16), payload);
     assert_int_equal(link(payload, old), 0);
     mark_shard_dirty(payload);
 
     assert_clean_after_reopen(dir);
-    fsc_test_rmtree(dir);
+    tb_rmtree(dir);
     free(dir);
     (void)state;
 }
@@ -114,18 +94,9 @@ static void old_payload_left_by_replace(void **state) {
  * the payload are unlinked while the shard is marked dirty. */
 static void payload_left_by_delete(void **state) {
     char *dir = fsc_test_tempdir();
-    fsc_cache *c;
-    assert_fsc_ok(fsc_open(dir, NULL, &c));
-    char src[4200];
-    snprintf(src, sizeof src, "%s.src", dir);
-    int fd = open(src, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, "payload bytes", 13, 0), 13);
-    assert_fsc_ok(fsc_set_file(c, "k", 1, fd, NULL, 0));
-    close(fd);
-    unlink(src);
+    fsc_cache *c = open_with_payload(dir);
     char payload[4200], keep[4300];
-    find_payload(dir, payload, sizeof payload);
+    assert_int_not_equal(fmt_find(dir, FMT_PAYLOAD, payload, sizeof payload), 0);
     snprintf(keep, sizeof keep, "%s.keep", dir);
     assert_int_equal(link(payload, keep), 0);
     assert_fsc_ok(fsc_delete(c, "k", 1));
@@ -135,7 +106,7 @@ static void payload_left_by_delete(void **state) {
     mark_shard_dirty(payload);
 
     assert_clean_after_reopen(dir);
-    fsc_test_rmtree(dir);
+    tb_rmtree(dir);
     free(dir);
     (void)state;
 }
@@ -152,14 +123,14 @@ static void record_in_flight_survives_repair(void **state) {
     assert_fsc_ok(fsc_open(dir, NULL, &c));
     assert_fsc_ok(fsc_set(c, "k", 1, "committed", 9));
     char pack[4200], meta[4300];
-    find_file(dir, "pack.*", pack, sizeof pack);
+    assert_int_not_equal(fmt_find(dir, FMT_PACK, pack, sizeof pack), 0);
     snprintf(meta, sizeof meta, "%.*s/meta", (int)(strrchr(pack, '/') - pack), pack);
     size_t old_len, new_len, meta_len;
-    unsigned char *old_pack = slurp(pack, &old_len), *old_meta = slurp(meta, &meta_len);
+    unsigned char *old_pack = fsc_test_read_file(pack, &old_len), *old_meta = fsc_test_read_file(meta, &meta_len);
     /* The old record dies and its pack is compacted into a new one. */
     assert_fsc_ok(fsc_set(c, "k", 1, "in flight", 9));
-    find_file(dir, "pack.*", pack, sizeof pack);
-    unsigned char *new_pack = slurp(pack, &new_len);
+    assert_int_not_equal(fmt_find(dir, FMT_PACK, pack, sizeof pack), 0);
+    unsigned char *new_pack = fsc_test_read_file(pack, &new_len);
     assert_int_equal(new_len, old_len); /* both records are as long */
 
     /* The new pack holds the committed record, then the new one; the table
@@ -168,7 +139,7 @@ static void record_in_flight_survives_repair(void **state) {
     unsigned char *image = malloc(old_len + new_len);
     memcpy(image, new_pack, FMT_PACK_HEADER);
     memcpy(image + FMT_PACK_HEADER, old_pack + FMT_PACK_HEADER, old_len - FMT_PACK_HEADER);
-    memcpy(image + old_len, new_pack + FMT_PACK_HEADER, new_len - FMT_PACK_HEADER);
+    memcpy(image + old_len, new_pack + FMT_PACK_HEADER, old_len - FMT_PACK_HEADER); /* new_len == old_len */
     overwrite(pack, image, old_len + new_len - FMT_PACK_HEADER, 0);
     const uint32_t dirty = 1;
     memcpy(old_meta + 20, &dirty, sizeof dirty);
@@ -190,7 +161,7 @@ static void record_in_flight_survives_repair(void **state) {
     assert_clean_after_reopen(dir);
     free(old_pack);
     free(old_meta);
-    fsc_test_rmtree(dir);
+    tb_rmtree(dir);
     free(dir);
     (void)state;
 }

@@ -97,14 +97,20 @@ static void put_rec(int fd, uint32_t type, uint32_t key, uint64_t seq) {
         _exit(3);
 }
 
-static void writer_main(const char *dir, const char *scratch, int bounded, int w, uint64_t seq_base, int out) {
+/* In a writer or reader process: a handle of its own, or exit code 2. */
+static fsc_cache *child_open(const char *dir, int bounded, const char *who) {
     fsc_options o;
     open_opts(&o, bounded);
     fsc_cache *c;
     if (fsc_open(dir, &o, &c) != FSC_OK) {
-        fprintf(stderr, "writer: fsc_open: %s\n", fsc_errmsg());
+        fprintf(stderr, "%s: fsc_open: %s\n", who, fsc_errmsg());
         _exit(2);
     }
+    return c;
+}
+
+static void writer_main(const char *dir, const char *scratch, int bounded, int w, uint64_t seq_base, int out) {
+    fsc_cache *c = child_open(dir, bounded, "writer");
     rng_state = tv_mix(seq_base);
     unsigned char *buf = malloc(TV_HEAD + MAX_FILE_PAYLOAD);
     char path[4096];
@@ -159,13 +165,7 @@ struct reader_counts {
 };
 
 static void reader_main(const char *dir, int bounded, int nkeys, int stop_fd, int out, uint64_t seed) {
-    fsc_options o;
-    open_opts(&o, bounded);
-    fsc_cache *c;
-    if (fsc_open(dir, &o, &c) != FSC_OK) {
-        fprintf(stderr, "reader: fsc_open: %s\n", fsc_errmsg());
-        _exit(2);
-    }
+    fsc_cache *c = child_open(dir, bounded, "reader");
     rng_state = tv_mix(seed);
     struct reader_counts n = {0};
     unsigned char *buf = malloc(TV_HEAD + MAX_FILE_PAYLOAD + 1);
@@ -524,10 +524,8 @@ static void stop_repairer(struct phase *ph) {
     }
     if (ph->repair_fd >= 0)
         close(ph->repair_fd);
-    int st;
-    while (waitpid(ph->repairer, &st, 0) < 0 && errno == EINTR) {
-    }
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the repairer ended with status %d", st);
+    const int code = tb_wait(ph->repairer);
+    CHECK(code == 0, "the repairer ended with exit code %d", code);
 }
 
 static void sleep_draining(struct phase *ph, fsc_cache *c, long us) {
@@ -559,12 +557,9 @@ static void sleep_draining(struct phase *ph, fsc_cache *c, long us) {
 static void kill_writer(struct phase *ph, fsc_cache *c, int i) {
     if (ph->w[i].pid <= 0)
         return;
-    kill(ph->w[i].pid, SIGKILL);
-    int st;
-    while (waitpid(ph->w[i].pid, &st, 0) < 0 && errno == EINTR) {
-    }
+    const int code = tb_kill(ph->w[i].pid);
     ph->w[i].pid = 0;
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "writer %d ended by itself (status %d) before the kill", i, st);
+    CHECK(code == 128 + SIGKILL, "writer %d ended by itself (exit code %d) before the kill", i, code);
     ph->kills++;
     drain(ph, &ph->w[i], 1);
     close(ph->w[i].fd);
@@ -670,9 +665,8 @@ static void run_phase(const char *work, int bounded, long kills, struct totals *
         }
     }
     for (int i = 0; i < opt_readers; i++) {
-        int st;
-        waitpid(readers[i], &st, 0);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reader %d ended with status %d", i, st);
+        const int code = tb_wait(readers[i]);
+        CHECK(code == 0, "reader %d ended with exit code %d", i, code);
     }
     close(res[0]);
     fsc_close(c);
@@ -685,7 +679,7 @@ static void run_phase(const char *work, int bounded, long kills, struct totals *
     char tmp[4200], shards[4200];
     snprintf(tmp, sizeof tmp, "%s/tmp", ph.dir);
     snprintf(shards, sizeof shards, "%s/shards", ph.dir);
-    CHECK(dir_count(tmp) == 0, "%s: %d temp files survived fsc_open", tmp, dir_count(tmp));
+    CHECK(tb_dir_count(tmp) == 0, "%s: %d temp files survived fsc_open", tmp, tb_dir_count(tmp));
     fsc_verify_report vr = {sizeof vr, 0, 0, 0};
     rc = fsc_verify(c, 0, &vr);
     CHECK(rc == FSC_OK && vr.problems == 0, "%s: fsc_verify(repair=0): %s, %" PRIu64 " problems of %" PRIu64 " checked",

@@ -4,28 +4,11 @@
 #ifndef FSC_TORTURE_COMMON_H
 #define FSC_TORTURE_COMMON_H
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "test_base.h"
 
 /* Value layout: "FSCV", key index (u32), seq (u64), payload length (u64),
  * FNV-1a 64 of the payload (u64), then the payload. */
 #define TV_HEAD 32
-
-static inline uint64_t tv_fnv(const unsigned char *p, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 static inline uint64_t tv_mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
@@ -51,7 +34,7 @@ static inline void tv_fill(unsigned char *buf, uint32_t key, uint64_t seq, size_
         size_t n = len - i < 8 ? len - i : 8;
         memcpy(buf + TV_HEAD + i, &s, n);
     }
-    uint64_t l = len, sum = tv_fnv(buf + TV_HEAD, len);
+    uint64_t l = len, sum = tb_fnv(TB_FNV_INIT, buf + TV_HEAD, len);
     memcpy(buf, "FSCV", 4);
     memcpy(buf + 4, &key, 4);
     memcpy(buf + 8, &seq, 8);
@@ -69,7 +52,7 @@ static inline int tv_check(const unsigned char *p, size_t n, uint32_t *key, uint
     memcpy(seq, p + 8, 8);
     memcpy(&l, p + 16, 8);
     memcpy(&sum, p + 24, 8);
-    if (l != n - TV_HEAD || sum != tv_fnv(p + TV_HEAD, (size_t)l))
+    if (l != n - TV_HEAD || sum != tb_fnv(TB_FNV_INIT, p + TV_HEAD, (size_t)l))
         return -1;
     return 0;
 }
@@ -99,20 +82,6 @@ static inline uint64_t tree_bytes(const char *path, int *others) {
     }
     closedir(d);
     return total;
-}
-
-/* Number of names in a directory (-1 if it cannot be read). */
-static inline int dir_count(const char *path) {
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
 }
 
 #endif

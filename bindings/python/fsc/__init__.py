@@ -215,7 +215,6 @@ class Cache:
 
     def _open_handle(self, options):
         opts = _c.fsc_options()
-        _c.fsc_options_init(opts)
         opts.cache_size = 0 if options["cache_size"] is None else int(options["cache_size"])
         opts.max_entries = int(options["max_entries"])
         opts.pack_limit = int(options["pack_limit"])

@@ -116,7 +116,6 @@ module Fsc
       @calls = 0 # calls in flight (guarded by @mutex)
       @closing = nil # the handle #close left to the last call in flight
       opts = N::Options.new
-      N.fsc_options_init(opts)
       opts.cache_size = Cache.count(cache_size, "cache_size")
       opts.max_entries = Cache.count(max_entries, "max_entries")
       opts.pack_limit = Cache.count(pack_limit, "pack_limit")

@@ -84,108 +84,108 @@ typedef long long swig_type_54;
 typedef long long swig_type_55;
 typedef long long swig_type_56;
 typedef long long swig_type_57;
-extern void _wrap_Swig_free_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern uintptr_t _wrap_Swig_malloc_swigfsc_1eda18bbaf93c2bb(swig_intgo arg1);
-extern swig_intgo _wrap_fsc_go_get_or_create_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_1 arg2, swig_type_2 arg3, swig_intgo arg4, swig_voidp arg5);
-extern swig_intgo _wrap_fsc_go_foreach_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_FSC_VERSION_NUMBER_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_type_3 _wrap_fsc_version_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_fsc_version_number_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_OK_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_MISS_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_STALE_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_STOPPED_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_EINVAL_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_ENOMEM_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_EIO_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_ENOSPC_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_EACCES_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_EBUSY_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_ETIMEDOUT_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_EDEADLK_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_ECORRUPT_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_ETOOBIG_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_EXDEV_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_EFORMAT_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_ECREATOR_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_intgo _wrap_FSC_ENOTSUP_swigfsc_1eda18bbaf93c2bb(void);
-extern swig_type_4 _wrap_fsc_strerror_swigfsc_1eda18bbaf93c2bb(swig_intgo arg1);
-extern swig_type_5 _wrap_fsc_errmsg_swigfsc_1eda18bbaf93c2bb(void);
-extern void _wrap_fsc_options_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_6 arg2);
-extern swig_type_7 _wrap_fsc_options_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_options_cache_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_8 arg2);
-extern swig_type_9 _wrap_fsc_options_cache_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_options_max_entries_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_10 arg2);
-extern swig_type_11 _wrap_fsc_options_max_entries_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_options_expiration_ms_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_12 arg2);
-extern swig_type_13 _wrap_fsc_options_expiration_ms_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_options_distributed_lock_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_fsc_options_distributed_lock_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_options_file_movable_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_fsc_options_file_movable_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_options_durable_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_fsc_options_durable_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_options_pack_limit_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_14 arg2);
-extern swig_type_15 _wrap_fsc_options_pack_limit_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_options_shared_group_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_16 arg2);
-extern swig_type_17 _wrap_fsc_options_shared_group_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_options_verify_payloads_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_fsc_options_verify_payloads_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern uintptr_t _wrap_new_fsc_options_swigfsc_1eda18bbaf93c2bb(void);
-extern void _wrap_delete_fsc_options_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_FSC_PACK_LIMIT_MAX_swigfsc_1eda18bbaf93c2bb(void);
-extern void _wrap_fsc_options_init_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_open_swigfsc_1eda18bbaf93c2bb(swig_type_18 arg1, uintptr_t arg2, swig_voidp arg3);
-extern swig_intgo _wrap_fsc_close_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_19 arg2, swig_type_20 arg3);
-extern swig_intgo _wrap_fsc_set_file_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_21 arg2, swig_intgo arg3, swig_type_22 arg4, swig_intgo arg5);
-extern swig_intgo _wrap_fsc_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_23 arg2, swig_voidp arg3);
-extern swig_intgo _wrap_fsc_delete_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_24 arg2);
-extern swig_type_25 _wrap_fsc_entry_size_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_type_26 _wrap_fsc_entry_offset_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_entry_fd_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_entry_read_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_27 arg2, swig_voidp arg3);
-extern uintptr_t _wrap_fsc_entry_data_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_type_28 _wrap_fsc_entry_created_ms_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_entry_free_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_lock_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_29 arg2, swig_type_30 arg3, swig_voidp arg4);
-extern swig_intgo _wrap_fsc_unlock_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_lock_holder_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_31 arg2, swig_voidp arg3);
-extern swig_intgo _wrap_fsc_invalidate_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2);
-extern swig_intgo _wrap_fsc_prune_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_clear_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_32 arg2);
-extern swig_type_33 _wrap_fsc_statistics_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_entries_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_34 arg2);
-extern swig_type_35 _wrap_fsc_statistics_entries_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_bytes_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_36 arg2);
-extern swig_type_37 _wrap_fsc_statistics_bytes_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_cache_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_38 arg2);
-extern swig_type_39 _wrap_fsc_statistics_cache_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_hits_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_40 arg2);
-extern swig_type_41 _wrap_fsc_statistics_hits_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_misses_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_42 arg2);
-extern swig_type_43 _wrap_fsc_statistics_misses_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_sets_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_44 arg2);
-extern swig_type_45 _wrap_fsc_statistics_sets_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_evictions_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_46 arg2);
-extern swig_type_47 _wrap_fsc_statistics_evictions_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_statistics_expirations_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_48 arg2);
-extern swig_type_49 _wrap_fsc_statistics_expirations_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern uintptr_t _wrap_new_fsc_statistics_swigfsc_1eda18bbaf93c2bb(void);
-extern void _wrap_delete_fsc_statistics_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_stats_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, uintptr_t arg2);
-extern void _wrap_fsc_verify_report_size_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_50 arg2);
-extern swig_type_51 _wrap_fsc_verify_report_size_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_verify_report_checked_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_52 arg2);
-extern swig_type_53 _wrap_fsc_verify_report_checked_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_verify_report_problems_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_54 arg2);
-extern swig_type_55 _wrap_fsc_verify_report_problems_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern void _wrap_fsc_verify_report_repaired_set_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_type_56 arg2);
-extern swig_type_57 _wrap_fsc_verify_report_repaired_get_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern uintptr_t _wrap_new_fsc_verify_report_swigfsc_1eda18bbaf93c2bb(void);
-extern void _wrap_delete_fsc_verify_report_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1);
-extern swig_intgo _wrap_fsc_verify_swigfsc_1eda18bbaf93c2bb(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
+extern void _wrap_Swig_free_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern uintptr_t _wrap_Swig_malloc_swigfsc_dcffc17703307a1f(swig_intgo arg1);
+extern swig_intgo _wrap_fsc_go_get_or_create_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_1 arg2, swig_type_2 arg3, swig_intgo arg4, swig_voidp arg5);
+extern swig_intgo _wrap_fsc_go_foreach_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_FSC_VERSION_NUMBER_swigfsc_dcffc17703307a1f(void);
+extern swig_type_3 _wrap_fsc_version_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_fsc_version_number_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_OK_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_MISS_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_STALE_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_STOPPED_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_EINVAL_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_ENOMEM_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_EIO_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_ENOSPC_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_EACCES_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_EBUSY_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_ETIMEDOUT_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_EDEADLK_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_ECORRUPT_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_ETOOBIG_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_EXDEV_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_EFORMAT_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_ECREATOR_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_ENOTSUP_swigfsc_dcffc17703307a1f(void);
+extern swig_type_4 _wrap_fsc_strerror_swigfsc_dcffc17703307a1f(swig_intgo arg1);
+extern swig_type_5 _wrap_fsc_errmsg_swigfsc_dcffc17703307a1f(void);
+extern void _wrap_fsc_options_size_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_6 arg2);
+extern swig_type_7 _wrap_fsc_options_size_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_options_cache_size_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_8 arg2);
+extern swig_type_9 _wrap_fsc_options_cache_size_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_options_max_entries_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_10 arg2);
+extern swig_type_11 _wrap_fsc_options_max_entries_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_options_expiration_ms_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_12 arg2);
+extern swig_type_13 _wrap_fsc_options_expiration_ms_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_options_distributed_lock_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_fsc_options_distributed_lock_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_options_file_movable_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_fsc_options_file_movable_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_options_durable_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_fsc_options_durable_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_options_pack_limit_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_14 arg2);
+extern swig_type_15 _wrap_fsc_options_pack_limit_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_options_shared_group_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_16 arg2);
+extern swig_type_17 _wrap_fsc_options_shared_group_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_options_verify_payloads_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_fsc_options_verify_payloads_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern uintptr_t _wrap_new_fsc_options_swigfsc_dcffc17703307a1f(void);
+extern void _wrap_delete_fsc_options_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_intgo _wrap_FSC_PACK_LIMIT_MAX_swigfsc_dcffc17703307a1f(void);
+extern void _wrap_fsc_options_init_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_intgo _wrap_fsc_open_swigfsc_dcffc17703307a1f(swig_type_18 arg1, uintptr_t arg2, swig_voidp arg3);
+extern swig_intgo _wrap_fsc_close_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_intgo _wrap_fsc_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_19 arg2, swig_type_20 arg3);
+extern swig_intgo _wrap_fsc_set_file_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_21 arg2, swig_intgo arg3, swig_type_22 arg4, swig_intgo arg5);
+extern swig_intgo _wrap_fsc_get_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_23 arg2, swig_voidp arg3);
+extern swig_intgo _wrap_fsc_delete_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_24 arg2);
+extern swig_type_25 _wrap_fsc_entry_size_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_type_26 _wrap_fsc_entry_offset_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_intgo _wrap_fsc_entry_fd_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_intgo _wrap_fsc_entry_read_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_27 arg2, swig_voidp arg3);
+extern uintptr_t _wrap_fsc_entry_data_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_type_28 _wrap_fsc_entry_created_ms_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_entry_free_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_intgo _wrap_fsc_lock_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_29 arg2, swig_type_30 arg3, swig_voidp arg4);
+extern swig_intgo _wrap_fsc_unlock_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_intgo _wrap_fsc_lock_holder_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_31 arg2, swig_voidp arg3);
+extern swig_intgo _wrap_fsc_invalidate_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_fsc_prune_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_intgo _wrap_fsc_clear_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_size_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_32 arg2);
+extern swig_type_33 _wrap_fsc_statistics_size_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_entries_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_34 arg2);
+extern swig_type_35 _wrap_fsc_statistics_entries_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_bytes_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_36 arg2);
+extern swig_type_37 _wrap_fsc_statistics_bytes_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_cache_size_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_38 arg2);
+extern swig_type_39 _wrap_fsc_statistics_cache_size_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_hits_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_40 arg2);
+extern swig_type_41 _wrap_fsc_statistics_hits_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_misses_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_42 arg2);
+extern swig_type_43 _wrap_fsc_statistics_misses_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_sets_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_44 arg2);
+extern swig_type_45 _wrap_fsc_statistics_sets_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_evictions_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_46 arg2);
+extern swig_type_47 _wrap_fsc_statistics_evictions_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_expirations_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_48 arg2);
+extern swig_type_49 _wrap_fsc_statistics_expirations_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern uintptr_t _wrap_new_fsc_statistics_swigfsc_dcffc17703307a1f(void);
+extern void _wrap_delete_fsc_statistics_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_intgo _wrap_fsc_stats_swigfsc_dcffc17703307a1f(uintptr_t arg1, uintptr_t arg2);
+extern void _wrap_fsc_verify_report_size_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_50 arg2);
+extern swig_type_51 _wrap_fsc_verify_report_size_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_verify_report_checked_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_52 arg2);
+extern swig_type_53 _wrap_fsc_verify_report_checked_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_verify_report_problems_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_54 arg2);
+extern swig_type_55 _wrap_fsc_verify_report_problems_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_verify_report_repaired_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_56 arg2);
+extern swig_type_57 _wrap_fsc_verify_report_repaired_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern uintptr_t _wrap_new_fsc_verify_report_swigfsc_dcffc17703307a1f(void);
+extern void _wrap_delete_fsc_verify_report_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern swig_intgo _wrap_fsc_verify_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2, uintptr_t arg3);
 #undef intgo
 */
 import "C"
@@ -228,13 +228,13 @@ func swigCopyString(s string) string {
 
 func Swig_free(arg1 uintptr) {
 	_swig_i_0 := arg1
-	C._wrap_Swig_free_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0))
+	C._wrap_Swig_free_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0))
 }
 
 func Swig_malloc(arg1 int) (_swig_ret uintptr) {
 	var swig_r uintptr
 	_swig_i_0 := arg1
-	swig_r = (uintptr)(C._wrap_Swig_malloc_swigfsc_1eda18bbaf93c2bb(C.swig_intgo(_swig_i_0)))
+	swig_r = (uintptr)(C._wrap_Swig_malloc_swigfsc_dcffc17703307a1f(C.swig_intgo(_swig_i_0)))
 	return swig_r
 }
 
@@ -245,7 +245,7 @@ func Fsc_go_get_or_create(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 int64, arg
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_fsc_go_get_or_create_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_1)(unsafe.Pointer(&_swig_i_1)), C.swig_type_2(_swig_i_2), C.swig_intgo(_swig_i_3), C.swig_voidp(_swig_i_4)))
+	swig_r = (int)(C._wrap_fsc_go_get_or_create_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), *(*C.swig_type_1)(unsafe.Pointer(&_swig_i_1)), C.swig_type_2(_swig_i_2), C.swig_intgo(_swig_i_3), C.swig_voidp(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -256,7 +256,7 @@ func Fsc_go_foreach(arg1 Struct_SS_fsc_cache, arg2 uint) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_fsc_go_foreach_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_fsc_go_foreach_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
@@ -265,14 +265,14 @@ const FSC_VERSION_MINOR int = 1
 const FSC_VERSION_PATCH int = 0
 func _swig_getFSC_VERSION_NUMBER() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_FSC_VERSION_NUMBER_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (int)(C._wrap_FSC_VERSION_NUMBER_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_VERSION_NUMBER int = _swig_getFSC_VERSION_NUMBER()
 func Fsc_version() (_swig_ret string) {
 	var swig_r string
-	swig_r_p := C._wrap_fsc_version_swigfsc_1eda18bbaf93c2bb()
+	swig_r_p := C._wrap_fsc_version_swigfsc_dcffc17703307a1f()
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -281,133 +281,133 @@ func Fsc_version() (_swig_ret string) {
 
 func Fsc_version_number() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_fsc_version_number_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (int)(C._wrap_fsc_version_number_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 type Enum_SS_fsc_status int
 func _swig_getFSC_OK() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_OK_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_OK_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_OK Enum_SS_fsc_status = _swig_getFSC_OK()
 func _swig_getFSC_MISS() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_MISS_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_MISS_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_MISS Enum_SS_fsc_status = _swig_getFSC_MISS()
 func _swig_getFSC_STALE() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_STALE_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_STALE_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_STALE Enum_SS_fsc_status = _swig_getFSC_STALE()
 func _swig_getFSC_STOPPED() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_STOPPED_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_STOPPED_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_STOPPED Enum_SS_fsc_status = _swig_getFSC_STOPPED()
 func _swig_getFSC_EINVAL() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EINVAL_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EINVAL_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_EINVAL Enum_SS_fsc_status = _swig_getFSC_EINVAL()
 func _swig_getFSC_ENOMEM() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ENOMEM_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ENOMEM_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_ENOMEM Enum_SS_fsc_status = _swig_getFSC_ENOMEM()
 func _swig_getFSC_EIO() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EIO_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EIO_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_EIO Enum_SS_fsc_status = _swig_getFSC_EIO()
 func _swig_getFSC_ENOSPC() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ENOSPC_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ENOSPC_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_ENOSPC Enum_SS_fsc_status = _swig_getFSC_ENOSPC()
 func _swig_getFSC_EACCES() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EACCES_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EACCES_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_EACCES Enum_SS_fsc_status = _swig_getFSC_EACCES()
 func _swig_getFSC_EBUSY() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EBUSY_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EBUSY_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_EBUSY Enum_SS_fsc_status = _swig_getFSC_EBUSY()
 func _swig_getFSC_ETIMEDOUT() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ETIMEDOUT_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ETIMEDOUT_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_ETIMEDOUT Enum_SS_fsc_status = _swig_getFSC_ETIMEDOUT()
 func _swig_getFSC_EDEADLK() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EDEADLK_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EDEADLK_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_EDEADLK Enum_SS_fsc_status = _swig_getFSC_EDEADLK()
 func _swig_getFSC_ECORRUPT() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ECORRUPT_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ECORRUPT_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_ECORRUPT Enum_SS_fsc_status = _swig_getFSC_ECORRUPT()
 func _swig_getFSC_ETOOBIG() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ETOOBIG_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ETOOBIG_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_ETOOBIG Enum_SS_fsc_status = _swig_getFSC_ETOOBIG()
 func _swig_getFSC_EXDEV() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EXDEV_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EXDEV_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_EXDEV Enum_SS_fsc_status = _swig_getFSC_EXDEV()
 func _swig_getFSC_EFORMAT() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EFORMAT_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_EFORMAT_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_EFORMAT Enum_SS_fsc_status = _swig_getFSC_EFORMAT()
 func _swig_getFSC_ECREATOR() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ECREATOR_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ECREATOR_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
 var FSC_ECREATOR Enum_SS_fsc_status = _swig_getFSC_ECREATOR()
 func _swig_getFSC_ENOTSUP() (_swig_ret Enum_SS_fsc_status) {
 	var swig_r Enum_SS_fsc_status
-	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ENOTSUP_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ENOTSUP_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
@@ -415,7 +415,7 @@ var FSC_ENOTSUP Enum_SS_fsc_status = _swig_getFSC_ENOTSUP()
 func Fsc_strerror(arg1 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1
-	swig_r_p := C._wrap_fsc_strerror_swigfsc_1eda18bbaf93c2bb(C.swig_intgo(_swig_i_0))
+	swig_r_p := C._wrap_fsc_strerror_swigfsc_dcffc17703307a1f(C.swig_intgo(_swig_i_0))
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -424,7 +424,7 @@ func Fsc_strerror(arg1 int) (_swig_ret string) {
 
 func Fsc_errmsg() (_swig_ret string) {
 	var swig_r string
-	swig_r_p := C._wrap_fsc_errmsg_swigfsc_1eda18bbaf93c2bb()
+	swig_r_p := C._wrap_fsc_errmsg_swigfsc_dcffc17703307a1f()
 	swig_r = *(*string)(unsafe.Pointer(&swig_r_p))
 	var swig_r_1 string
  swig_r_1 = swigCopyString(swig_r) 
@@ -444,142 +444,142 @@ func (p SwigcptrFsc_options) SwigIsFsc_options() {
 func (arg1 SwigcptrFsc_options) SetSize(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_options_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_6(_swig_i_1))
+	C._wrap_fsc_options_size_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_6(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_options) GetSize() (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := arg1
-	swig_r = (int64)(C._wrap_fsc_options_size_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_fsc_options_size_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_options) SetCache_size(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_options_cache_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_8(_swig_i_1))
+	C._wrap_fsc_options_cache_size_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_8(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_options) GetCache_size() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_options_cache_size_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_options_cache_size_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_options) SetMax_entries(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_options_max_entries_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_10(_swig_i_1))
+	C._wrap_fsc_options_max_entries_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_10(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_options) GetMax_entries() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_options_max_entries_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_options_max_entries_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_options) SetExpiration_ms(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_options_expiration_ms_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_12(_swig_i_1))
+	C._wrap_fsc_options_expiration_ms_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_12(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_options) GetExpiration_ms() (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := arg1
-	swig_r = (int64)(C._wrap_fsc_options_expiration_ms_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_fsc_options_expiration_ms_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_options) SetDistributed_lock(arg2 int) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_options_distributed_lock_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+	C._wrap_fsc_options_distributed_lock_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_options) GetDistributed_lock() (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
-	swig_r = (int)(C._wrap_fsc_options_distributed_lock_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_fsc_options_distributed_lock_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_options) SetFile_movable(arg2 int) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_options_file_movable_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+	C._wrap_fsc_options_file_movable_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_options) GetFile_movable() (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
-	swig_r = (int)(C._wrap_fsc_options_file_movable_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_fsc_options_file_movable_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_options) SetDurable(arg2 int) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_options_durable_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+	C._wrap_fsc_options_durable_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_options) GetDurable() (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
-	swig_r = (int)(C._wrap_fsc_options_durable_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_fsc_options_durable_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_options) SetPack_limit(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_options_pack_limit_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_14(_swig_i_1))
+	C._wrap_fsc_options_pack_limit_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_14(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_options) GetPack_limit() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_options_pack_limit_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_options_pack_limit_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_options) SetShared_group(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_options_shared_group_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_16(_swig_i_1))
+	C._wrap_fsc_options_shared_group_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_16(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_options) GetShared_group() (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := arg1
-	swig_r = (int64)(C._wrap_fsc_options_shared_group_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_fsc_options_shared_group_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_options) SetVerify_payloads(arg2 int) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_options_verify_payloads_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+	C._wrap_fsc_options_verify_payloads_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_options) GetVerify_payloads() (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := arg1
-	swig_r = (int)(C._wrap_fsc_options_verify_payloads_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_fsc_options_verify_payloads_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func NewFsc_options() (_swig_ret Fsc_options) {
 	var swig_r Fsc_options
-	swig_r = (Fsc_options)(SwigcptrFsc_options(C._wrap_new_fsc_options_swigfsc_1eda18bbaf93c2bb()))
+	swig_r = (Fsc_options)(SwigcptrFsc_options(C._wrap_new_fsc_options_swigfsc_dcffc17703307a1f()))
 	return swig_r
 }
 
 func DeleteFsc_options(arg1 Fsc_options) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_delete_fsc_options_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0))
+	C._wrap_delete_fsc_options_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0))
 }
 
 type Fsc_options interface {
@@ -610,7 +610,7 @@ type Fsc_options interface {
 const FSC_PACK_LIMIT_DEFAULT int = 4096
 func _swig_getFSC_PACK_LIMIT_MAX() (_swig_ret int) {
 	var swig_r int
-	swig_r = (int)(C._wrap_FSC_PACK_LIMIT_MAX_swigfsc_1eda18bbaf93c2bb())
+	swig_r = (int)(C._wrap_FSC_PACK_LIMIT_MAX_swigfsc_dcffc17703307a1f())
 	return swig_r
 }
 
@@ -619,7 +619,7 @@ const FSC_BUDGET_ENTRY_OVERHEAD int = 64
 const FSC_BUDGET_MIN_TABLE int = 320
 func Fsc_options_init(arg1 Fsc_options) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_fsc_options_init_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0))
+	C._wrap_fsc_options_init_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0))
 }
 
 func Fsc_open(arg1 string, arg2 Fsc_options, arg3 *uintptr) (_swig_ret int) {
@@ -627,7 +627,7 @@ func Fsc_open(arg1 string, arg2 Fsc_options, arg3 *uintptr) (_swig_ret int) {
 	_swig_i_0 := arg1
 	_swig_i_1 := getSwigcptr(arg2)
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_fsc_open_swigfsc_1eda18bbaf93c2bb(*(*C.swig_type_18)(unsafe.Pointer(&_swig_i_0)), C.uintptr_t(_swig_i_1), C.swig_voidp(_swig_i_2)))
+	swig_r = (int)(C._wrap_fsc_open_swigfsc_dcffc17703307a1f(*(*C.swig_type_18)(unsafe.Pointer(&_swig_i_0)), C.uintptr_t(_swig_i_1), C.swig_voidp(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg1
 	}
@@ -637,7 +637,7 @@ func Fsc_open(arg1 string, arg2 Fsc_options, arg3 *uintptr) (_swig_ret int) {
 func Fsc_close(arg1 Struct_SS_fsc_cache) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_fsc_close_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_fsc_close_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -647,7 +647,7 @@ func Fsc_set(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 []byte) (_swig_ret int)
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_fsc_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_2))))
+	swig_r = (int)(C._wrap_fsc_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), *(*C.swig_type_19)(unsafe.Pointer(&_swig_i_1)), *(*C.swig_type_20)(unsafe.Pointer(&_swig_i_2))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -664,7 +664,7 @@ func Fsc_set_file(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 int, arg4 string, 
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
 	_swig_i_4 := arg5
-	swig_r = (int)(C._wrap_fsc_set_file_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4)))
+	swig_r = (int)(C._wrap_fsc_set_file_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), *(*C.swig_type_21)(unsafe.Pointer(&_swig_i_1)), C.swig_intgo(_swig_i_2), *(*C.swig_type_22)(unsafe.Pointer(&_swig_i_3)), C.swig_intgo(_swig_i_4)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -679,7 +679,7 @@ func Fsc_get(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 *uintptr) (_swig_ret in
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_fsc_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
+	swig_r = (int)(C._wrap_fsc_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), *(*C.swig_type_23)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -690,7 +690,7 @@ func Fsc_delete(arg1 Struct_SS_fsc_cache, arg2 []byte) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_fsc_delete_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_1))))
+	swig_r = (int)(C._wrap_fsc_delete_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), *(*C.swig_type_24)(unsafe.Pointer(&_swig_i_1))))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -700,21 +700,21 @@ func Fsc_delete(arg1 Struct_SS_fsc_cache, arg2 []byte) (_swig_ret int) {
 func Fsc_entry_size(arg1 Struct_SS_fsc_entry) (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (uint64)(C._wrap_fsc_entry_size_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_entry_size_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Fsc_entry_offset(arg1 Struct_SS_fsc_entry) (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (uint64)(C._wrap_fsc_entry_offset_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_entry_offset_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Fsc_entry_fd(arg1 Struct_SS_fsc_entry) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_fsc_entry_fd_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_fsc_entry_fd_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -723,7 +723,7 @@ func Fsc_entry_read(arg1 Struct_SS_fsc_entry, arg2 []byte, arg3 *uint64) (_swig_
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_fsc_entry_read_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
+	swig_r = (int)(C._wrap_fsc_entry_read_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), *(*C.swig_type_27)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -733,20 +733,20 @@ func Fsc_entry_read(arg1 Struct_SS_fsc_entry, arg2 []byte, arg3 *uint64) (_swig_
 func Fsc_entry_data(arg1 Struct_SS_fsc_entry) (_swig_ret uintptr) {
 	var swig_r uintptr
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (uintptr)(C._wrap_fsc_entry_data_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uintptr)(C._wrap_fsc_entry_data_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Fsc_entry_created_ms(arg1 Struct_SS_fsc_entry) (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int64)(C._wrap_fsc_entry_created_ms_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_fsc_entry_created_ms_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Fsc_entry_free(arg1 Struct_SS_fsc_entry) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_fsc_entry_free_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0))
+	C._wrap_fsc_entry_free_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0))
 }
 
 func Fsc_lock(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 int64, arg4 *uintptr) (_swig_ret int) {
@@ -755,7 +755,7 @@ func Fsc_lock(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 int64, arg4 *uintptr) 
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
 	_swig_i_3 := arg4
-	swig_r = (int)(C._wrap_fsc_lock_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_29)(unsafe.Pointer(&_swig_i_1)), C.swig_type_30(_swig_i_2), C.swig_voidp(_swig_i_3)))
+	swig_r = (int)(C._wrap_fsc_lock_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), *(*C.swig_type_29)(unsafe.Pointer(&_swig_i_1)), C.swig_type_30(_swig_i_2), C.swig_voidp(_swig_i_3)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -765,7 +765,7 @@ func Fsc_lock(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 int64, arg4 *uintptr) 
 func Fsc_unlock(arg1 Struct_SS_fsc_lock_handle) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_fsc_unlock_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_fsc_unlock_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -774,7 +774,7 @@ func Fsc_lock_holder(arg1 Struct_SS_fsc_cache, arg2 []byte, arg3 *int64) (_swig_
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := arg3
-	swig_r = (int)(C._wrap_fsc_lock_holder_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), *(*C.swig_type_31)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
+	swig_r = (int)(C._wrap_fsc_lock_holder_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), *(*C.swig_type_31)(unsafe.Pointer(&_swig_i_1)), C.swig_voidp(_swig_i_2)))
 	if Swig_escape_always_false {
 		Swig_escape_val = arg2
 	}
@@ -785,21 +785,21 @@ func Fsc_invalidate(arg1 Struct_SS_fsc_cache, arg2 int) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
-	swig_r = (int)(C._wrap_fsc_invalidate_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
+	swig_r = (int)(C._wrap_fsc_invalidate_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1)))
 	return swig_r
 }
 
 func Fsc_prune(arg1 Struct_SS_fsc_cache) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_fsc_prune_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_fsc_prune_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func Fsc_clear(arg1 Struct_SS_fsc_cache) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
-	swig_r = (int)(C._wrap_fsc_clear_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int)(C._wrap_fsc_clear_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
@@ -815,129 +815,129 @@ func (p SwigcptrFsc_statistics) SwigIsFsc_statistics() {
 func (arg1 SwigcptrFsc_statistics) SetSize(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_32(_swig_i_1))
+	C._wrap_fsc_statistics_size_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_32(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetSize() (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := arg1
-	swig_r = (int64)(C._wrap_fsc_statistics_size_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_fsc_statistics_size_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_statistics) SetEntries(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_entries_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_34(_swig_i_1))
+	C._wrap_fsc_statistics_entries_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_34(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetEntries() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_statistics_entries_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_statistics_entries_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_statistics) SetBytes(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_bytes_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_36(_swig_i_1))
+	C._wrap_fsc_statistics_bytes_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_36(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetBytes() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_statistics_bytes_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_statistics_bytes_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_statistics) SetCache_size(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_cache_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_38(_swig_i_1))
+	C._wrap_fsc_statistics_cache_size_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_38(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetCache_size() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_statistics_cache_size_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_statistics_cache_size_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_statistics) SetHits(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_hits_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_40(_swig_i_1))
+	C._wrap_fsc_statistics_hits_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_40(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetHits() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_statistics_hits_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_statistics_hits_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_statistics) SetMisses(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_misses_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_42(_swig_i_1))
+	C._wrap_fsc_statistics_misses_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_42(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetMisses() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_statistics_misses_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_statistics_misses_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_statistics) SetSets(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_sets_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_44(_swig_i_1))
+	C._wrap_fsc_statistics_sets_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_44(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetSets() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_statistics_sets_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_statistics_sets_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_statistics) SetEvictions(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_evictions_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_46(_swig_i_1))
+	C._wrap_fsc_statistics_evictions_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_46(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetEvictions() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_statistics_evictions_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_statistics_evictions_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_statistics) SetExpirations(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_statistics_expirations_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_48(_swig_i_1))
+	C._wrap_fsc_statistics_expirations_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_48(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_statistics) GetExpirations() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_statistics_expirations_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_statistics_expirations_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func NewFsc_statistics() (_swig_ret Fsc_statistics) {
 	var swig_r Fsc_statistics
-	swig_r = (Fsc_statistics)(SwigcptrFsc_statistics(C._wrap_new_fsc_statistics_swigfsc_1eda18bbaf93c2bb()))
+	swig_r = (Fsc_statistics)(SwigcptrFsc_statistics(C._wrap_new_fsc_statistics_swigfsc_dcffc17703307a1f()))
 	return swig_r
 }
 
 func DeleteFsc_statistics(arg1 Fsc_statistics) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_delete_fsc_statistics_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0))
+	C._wrap_delete_fsc_statistics_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0))
 }
 
 type Fsc_statistics interface {
@@ -967,7 +967,7 @@ func Fsc_stats(arg1 Struct_SS_fsc_cache, arg2 Fsc_statistics) (_swig_ret int) {
 	var swig_r int
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := getSwigcptr(arg2)
-	swig_r = (int)(C._wrap_fsc_stats_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
+	swig_r = (int)(C._wrap_fsc_stats_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.uintptr_t(_swig_i_1)))
 	return swig_r
 }
 
@@ -983,64 +983,64 @@ func (p SwigcptrFsc_verify_report) SwigIsFsc_verify_report() {
 func (arg1 SwigcptrFsc_verify_report) SetSize(arg2 int64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_verify_report_size_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_50(_swig_i_1))
+	C._wrap_fsc_verify_report_size_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_50(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_verify_report) GetSize() (_swig_ret int64) {
 	var swig_r int64
 	_swig_i_0 := arg1
-	swig_r = (int64)(C._wrap_fsc_verify_report_size_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (int64)(C._wrap_fsc_verify_report_size_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_verify_report) SetChecked(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_verify_report_checked_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_52(_swig_i_1))
+	C._wrap_fsc_verify_report_checked_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_52(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_verify_report) GetChecked() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_verify_report_checked_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_verify_report_checked_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_verify_report) SetProblems(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_verify_report_problems_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_54(_swig_i_1))
+	C._wrap_fsc_verify_report_problems_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_54(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_verify_report) GetProblems() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_verify_report_problems_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_verify_report_problems_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func (arg1 SwigcptrFsc_verify_report) SetRepaired(arg2 uint64) {
 	_swig_i_0 := arg1
 	_swig_i_1 := arg2
-	C._wrap_fsc_verify_report_repaired_set_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_type_56(_swig_i_1))
+	C._wrap_fsc_verify_report_repaired_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_type_56(_swig_i_1))
 }
 
 func (arg1 SwigcptrFsc_verify_report) GetRepaired() (_swig_ret uint64) {
 	var swig_r uint64
 	_swig_i_0 := arg1
-	swig_r = (uint64)(C._wrap_fsc_verify_report_repaired_get_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0)))
+	swig_r = (uint64)(C._wrap_fsc_verify_report_repaired_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
 	return swig_r
 }
 
 func NewFsc_verify_report() (_swig_ret Fsc_verify_report) {
 	var swig_r Fsc_verify_report
-	swig_r = (Fsc_verify_report)(SwigcptrFsc_verify_report(C._wrap_new_fsc_verify_report_swigfsc_1eda18bbaf93c2bb()))
+	swig_r = (Fsc_verify_report)(SwigcptrFsc_verify_report(C._wrap_new_fsc_verify_report_swigfsc_dcffc17703307a1f()))
 	return swig_r
 }
 
 func DeleteFsc_verify_report(arg1 Fsc_verify_report) {
 	_swig_i_0 := getSwigcptr(arg1)
-	C._wrap_delete_fsc_verify_report_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0))
+	C._wrap_delete_fsc_verify_report_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0))
 }
 
 type Fsc_verify_report interface {
@@ -1061,7 +1061,7 @@ func Fsc_verify(arg1 Struct_SS_fsc_cache, arg2 int, arg3 Fsc_verify_report) (_sw
 	_swig_i_0 := getSwigcptr(arg1)
 	_swig_i_1 := arg2
 	_swig_i_2 := getSwigcptr(arg3)
-	swig_r = (int)(C._wrap_fsc_verify_swigfsc_1eda18bbaf93c2bb(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2)))
+	swig_r = (int)(C._wrap_fsc_verify_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1), C.uintptr_t(_swig_i_2)))
 	return swig_r
 }
 

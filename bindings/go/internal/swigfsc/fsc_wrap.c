@@ -181,13 +181,15 @@ static void* Swig_malloc(int c) {
 }
 
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "fsc.h"
 
 
 #include <stdint.h>		// Use the C99 official header
 
 
-#include <stdlib.h>
 extern int fscGoCreate(uintptr_t handle, fsc_cache *c, void *key, size_t key_len);
 extern int fscGoVisit(uintptr_t handle, void *key, size_t key_len, uint64_t size, int64_t created_ms);
 
@@ -214,7 +216,8 @@ int fsc_go_foreach(fsc_cache *c, uintptr_t handle) {
 
 SWIGINTERN struct fsc_options *new_fsc_options(void){
         fsc_options *o = (fsc_options *)calloc(1, sizeof *o);
-        fsc_options_init(o);
+        if (o)
+            fsc_options_init(o);
         return o;
     }
 SWIGINTERN struct fsc_statistics *new_fsc_statistics(void){
@@ -233,7 +236,7 @@ SWIGINTERN struct fsc_verify_report *new_fsc_verify_report(void){
 extern "C" {
 #endif
 
-void _wrap_Swig_free_swigfsc_1eda18bbaf93c2bb(void *_swig_go_0) {
+void _wrap_Swig_free_swigfsc_dcffc17703307a1f(void *_swig_go_0) {
   void *arg1 = (void *) 0 ;
   
   arg1 = *(void **)&_swig_go_0; 
@@ -243,7 +246,7 @@ void _wrap_Swig_free_swigfsc_1eda18bbaf93c2bb(void *_swig_go_0) {
 }
 
 
-void *_wrap_Swig_malloc_swigfsc_1eda18bbaf93c2bb(intgo _swig_go_0) {
+void *_wrap_Swig_malloc_swigfsc_dcffc17703307a1f(intgo _swig_go_0) {
   int arg1 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -256,7 +259,7 @@ void *_wrap_Swig_malloc_swigfsc_1eda18bbaf93c2bb(intgo _swig_go_0) {
 }
 
 
-intgo _wrap_fsc_go_get_or_create_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, long long _swig_go_2, intgo _swig_go_3, fsc_entry **_swig_go_4) {
+intgo _wrap_fsc_go_get_or_create_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, long long _swig_go_2, intgo _swig_go_3, fsc_entry **_swig_go_4) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -278,7 +281,7 @@ intgo _wrap_fsc_go_get_or_create_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swi
 }
 
 
-intgo _wrap_fsc_go_foreach_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_fsc_go_foreach_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, intgo _swig_go_1) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   uintptr_t arg2 ;
   int result;
@@ -293,7 +296,7 @@ intgo _wrap_fsc_go_foreach_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0
 }
 
 
-intgo _wrap_FSC_VERSION_NUMBER_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_VERSION_NUMBER_swigfsc_dcffc17703307a1f() {
   int result;
   intgo _swig_go_result;
   
@@ -304,7 +307,7 @@ intgo _wrap_FSC_VERSION_NUMBER_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-_gostring_ _wrap_fsc_version_swigfsc_1eda18bbaf93c2bb() {
+_gostring_ _wrap_fsc_version_swigfsc_dcffc17703307a1f() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -315,7 +318,7 @@ _gostring_ _wrap_fsc_version_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_fsc_version_number_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_fsc_version_number_swigfsc_dcffc17703307a1f() {
   int result;
   intgo _swig_go_result;
   
@@ -326,7 +329,7 @@ intgo _wrap_fsc_version_number_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_OK_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_OK_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -338,7 +341,7 @@ intgo _wrap_FSC_OK_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_MISS_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_MISS_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -350,7 +353,7 @@ intgo _wrap_FSC_MISS_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_STALE_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_STALE_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -362,7 +365,7 @@ intgo _wrap_FSC_STALE_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_STOPPED_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_STOPPED_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -374,7 +377,7 @@ intgo _wrap_FSC_STOPPED_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_EINVAL_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_EINVAL_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -386,7 +389,7 @@ intgo _wrap_FSC_EINVAL_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_ENOMEM_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_ENOMEM_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -398,7 +401,7 @@ intgo _wrap_FSC_ENOMEM_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_EIO_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_EIO_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -410,7 +413,7 @@ intgo _wrap_FSC_EIO_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_ENOSPC_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_ENOSPC_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -422,7 +425,7 @@ intgo _wrap_FSC_ENOSPC_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_EACCES_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_EACCES_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -434,7 +437,7 @@ intgo _wrap_FSC_EACCES_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_EBUSY_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_EBUSY_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -446,7 +449,7 @@ intgo _wrap_FSC_EBUSY_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_ETIMEDOUT_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_ETIMEDOUT_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -458,7 +461,7 @@ intgo _wrap_FSC_ETIMEDOUT_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_EDEADLK_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_EDEADLK_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -470,7 +473,7 @@ intgo _wrap_FSC_EDEADLK_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_ECORRUPT_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_ECORRUPT_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -482,7 +485,7 @@ intgo _wrap_FSC_ECORRUPT_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_ETOOBIG_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_ETOOBIG_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -494,7 +497,7 @@ intgo _wrap_FSC_ETOOBIG_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_EXDEV_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_EXDEV_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -506,7 +509,7 @@ intgo _wrap_FSC_EXDEV_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_EFORMAT_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_EFORMAT_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -518,7 +521,7 @@ intgo _wrap_FSC_EFORMAT_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_ECREATOR_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_ECREATOR_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -530,7 +533,7 @@ intgo _wrap_FSC_ECREATOR_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-intgo _wrap_FSC_ENOTSUP_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_ENOTSUP_swigfsc_dcffc17703307a1f() {
   enum fsc_status result;
   intgo _swig_go_result;
   
@@ -542,7 +545,7 @@ intgo _wrap_FSC_ENOTSUP_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-_gostring_ _wrap_fsc_strerror_swigfsc_1eda18bbaf93c2bb(intgo _swig_go_0) {
+_gostring_ _wrap_fsc_strerror_swigfsc_dcffc17703307a1f(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
   _gostring_ _swig_go_result;
@@ -555,7 +558,7 @@ _gostring_ _wrap_fsc_strerror_swigfsc_1eda18bbaf93c2bb(intgo _swig_go_0) {
 }
 
 
-_gostring_ _wrap_fsc_errmsg_swigfsc_1eda18bbaf93c2bb() {
+_gostring_ _wrap_fsc_errmsg_swigfsc_dcffc17703307a1f() {
   char *result = 0 ;
   _gostring_ _swig_go_result;
   
@@ -566,7 +569,7 @@ _gostring_ _wrap_fsc_errmsg_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-void _wrap_fsc_options_size_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_options_size_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, long long _swig_go_1) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   size_t arg2 ;
   
@@ -578,7 +581,7 @@ void _wrap_fsc_options_size_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_sw
 }
 
 
-long long _wrap_fsc_options_size_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+long long _wrap_fsc_options_size_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -591,7 +594,7 @@ long long _wrap_fsc_options_size_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options
 }
 
 
-void _wrap_fsc_options_cache_size_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_options_cache_size_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, long long _swig_go_1) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   uint64_t arg2 ;
   
@@ -603,7 +606,7 @@ void _wrap_fsc_options_cache_size_set_swigfsc_1eda18bbaf93c2bb(struct fsc_option
 }
 
 
-long long _wrap_fsc_options_cache_size_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+long long _wrap_fsc_options_cache_size_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -616,7 +619,7 @@ long long _wrap_fsc_options_cache_size_get_swigfsc_1eda18bbaf93c2bb(struct fsc_o
 }
 
 
-void _wrap_fsc_options_max_entries_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_options_max_entries_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, long long _swig_go_1) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   uint64_t arg2 ;
   
@@ -628,7 +631,7 @@ void _wrap_fsc_options_max_entries_set_swigfsc_1eda18bbaf93c2bb(struct fsc_optio
 }
 
 
-long long _wrap_fsc_options_max_entries_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+long long _wrap_fsc_options_max_entries_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -641,7 +644,7 @@ long long _wrap_fsc_options_max_entries_get_swigfsc_1eda18bbaf93c2bb(struct fsc_
 }
 
 
-void _wrap_fsc_options_expiration_ms_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_options_expiration_ms_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, long long _swig_go_1) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int64_t arg2 ;
   
@@ -653,7 +656,7 @@ void _wrap_fsc_options_expiration_ms_set_swigfsc_1eda18bbaf93c2bb(struct fsc_opt
 }
 
 
-long long _wrap_fsc_options_expiration_ms_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+long long _wrap_fsc_options_expiration_ms_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int64_t result;
   long long _swig_go_result;
@@ -666,7 +669,7 @@ long long _wrap_fsc_options_expiration_ms_get_swigfsc_1eda18bbaf93c2bb(struct fs
 }
 
 
-void _wrap_fsc_options_distributed_lock_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, intgo _swig_go_1) {
+void _wrap_fsc_options_distributed_lock_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, intgo _swig_go_1) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int arg2 ;
   
@@ -678,7 +681,7 @@ void _wrap_fsc_options_distributed_lock_set_swigfsc_1eda18bbaf93c2bb(struct fsc_
 }
 
 
-intgo _wrap_fsc_options_distributed_lock_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+intgo _wrap_fsc_options_distributed_lock_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -691,7 +694,7 @@ intgo _wrap_fsc_options_distributed_lock_get_swigfsc_1eda18bbaf93c2bb(struct fsc
 }
 
 
-void _wrap_fsc_options_file_movable_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, intgo _swig_go_1) {
+void _wrap_fsc_options_file_movable_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, intgo _swig_go_1) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int arg2 ;
   
@@ -703,7 +706,7 @@ void _wrap_fsc_options_file_movable_set_swigfsc_1eda18bbaf93c2bb(struct fsc_opti
 }
 
 
-intgo _wrap_fsc_options_file_movable_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+intgo _wrap_fsc_options_file_movable_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -716,7 +719,7 @@ intgo _wrap_fsc_options_file_movable_get_swigfsc_1eda18bbaf93c2bb(struct fsc_opt
 }
 
 
-void _wrap_fsc_options_durable_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, intgo _swig_go_1) {
+void _wrap_fsc_options_durable_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, intgo _swig_go_1) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int arg2 ;
   
@@ -728,7 +731,7 @@ void _wrap_fsc_options_durable_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *
 }
 
 
-intgo _wrap_fsc_options_durable_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+intgo _wrap_fsc_options_durable_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -741,7 +744,7 @@ intgo _wrap_fsc_options_durable_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options 
 }
 
 
-void _wrap_fsc_options_pack_limit_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_options_pack_limit_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, long long _swig_go_1) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   uint64_t arg2 ;
   
@@ -753,7 +756,7 @@ void _wrap_fsc_options_pack_limit_set_swigfsc_1eda18bbaf93c2bb(struct fsc_option
 }
 
 
-long long _wrap_fsc_options_pack_limit_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+long long _wrap_fsc_options_pack_limit_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -766,7 +769,7 @@ long long _wrap_fsc_options_pack_limit_get_swigfsc_1eda18bbaf93c2bb(struct fsc_o
 }
 
 
-void _wrap_fsc_options_shared_group_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_options_shared_group_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, long long _swig_go_1) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int64_t arg2 ;
   
@@ -778,7 +781,7 @@ void _wrap_fsc_options_shared_group_set_swigfsc_1eda18bbaf93c2bb(struct fsc_opti
 }
 
 
-long long _wrap_fsc_options_shared_group_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+long long _wrap_fsc_options_shared_group_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int64_t result;
   long long _swig_go_result;
@@ -791,7 +794,7 @@ long long _wrap_fsc_options_shared_group_get_swigfsc_1eda18bbaf93c2bb(struct fsc
 }
 
 
-void _wrap_fsc_options_verify_payloads_set_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0, intgo _swig_go_1) {
+void _wrap_fsc_options_verify_payloads_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, intgo _swig_go_1) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int arg2 ;
   
@@ -803,7 +806,7 @@ void _wrap_fsc_options_verify_payloads_set_swigfsc_1eda18bbaf93c2bb(struct fsc_o
 }
 
 
-intgo _wrap_fsc_options_verify_payloads_get_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+intgo _wrap_fsc_options_verify_payloads_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -816,7 +819,7 @@ intgo _wrap_fsc_options_verify_payloads_get_swigfsc_1eda18bbaf93c2bb(struct fsc_
 }
 
 
-struct fsc_options *_wrap_new_fsc_options_swigfsc_1eda18bbaf93c2bb() {
+struct fsc_options *_wrap_new_fsc_options_swigfsc_dcffc17703307a1f() {
   struct fsc_options *result = 0 ;
   struct fsc_options *_swig_go_result;
   
@@ -827,7 +830,7 @@ struct fsc_options *_wrap_new_fsc_options_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-void _wrap_delete_fsc_options_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+void _wrap_delete_fsc_options_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   struct fsc_options *arg1 = (struct fsc_options *) 0 ;
   
   arg1 = *(struct fsc_options **)&_swig_go_0; 
@@ -837,7 +840,7 @@ void _wrap_delete_fsc_options_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig
 }
 
 
-intgo _wrap_FSC_PACK_LIMIT_MAX_swigfsc_1eda18bbaf93c2bb() {
+intgo _wrap_FSC_PACK_LIMIT_MAX_swigfsc_dcffc17703307a1f() {
   int result;
   intgo _swig_go_result;
   
@@ -848,7 +851,7 @@ intgo _wrap_FSC_PACK_LIMIT_MAX_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-void _wrap_fsc_options_init_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_go_0) {
+void _wrap_fsc_options_init_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
   fsc_options *arg1 = (fsc_options *) 0 ;
   
   arg1 = *(fsc_options **)&_swig_go_0; 
@@ -858,7 +861,7 @@ void _wrap_fsc_options_init_swigfsc_1eda18bbaf93c2bb(struct fsc_options *_swig_g
 }
 
 
-intgo _wrap_fsc_open_swigfsc_1eda18bbaf93c2bb(_gostring_ _swig_go_0, struct fsc_options *_swig_go_1, fsc_cache **_swig_go_2) {
+intgo _wrap_fsc_open_swigfsc_dcffc17703307a1f(_gostring_ _swig_go_0, struct fsc_options *_swig_go_1, fsc_cache **_swig_go_2) {
   char *arg1 = (char *) 0 ;
   fsc_options *arg2 = (fsc_options *) 0 ;
   fsc_cache **arg3 = (fsc_cache **) 0 ;
@@ -880,7 +883,7 @@ intgo _wrap_fsc_open_swigfsc_1eda18bbaf93c2bb(_gostring_ _swig_go_0, struct fsc_
 }
 
 
-intgo _wrap_fsc_close_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0) {
+intgo _wrap_fsc_close_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -893,7 +896,7 @@ intgo _wrap_fsc_close_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0) {
 }
 
 
-intgo _wrap_fsc_set_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
+intgo _wrap_fsc_set_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, _goslice_ _swig_go_2) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -912,7 +915,7 @@ intgo _wrap_fsc_set_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _gosl
 }
 
 
-intgo _wrap_fsc_set_file_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4) {
+intgo _wrap_fsc_set_file_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, intgo _swig_go_2, _gostring_ _swig_go_3, intgo _swig_go_4) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -942,7 +945,7 @@ intgo _wrap_fsc_set_file_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, 
 }
 
 
-intgo _wrap_fsc_get_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, fsc_entry **_swig_go_2) {
+intgo _wrap_fsc_get_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, fsc_entry **_swig_go_2) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -960,7 +963,7 @@ intgo _wrap_fsc_get_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _gosl
 }
 
 
-intgo _wrap_fsc_delete_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1) {
+intgo _wrap_fsc_delete_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -976,7 +979,7 @@ intgo _wrap_fsc_delete_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _g
 }
 
 
-long long _wrap_fsc_entry_size_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0) {
+long long _wrap_fsc_entry_size_swigfsc_dcffc17703307a1f(struct fsc_entry *_swig_go_0) {
   fsc_entry *arg1 = (fsc_entry *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -989,7 +992,7 @@ long long _wrap_fsc_entry_size_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_
 }
 
 
-long long _wrap_fsc_entry_offset_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0) {
+long long _wrap_fsc_entry_offset_swigfsc_dcffc17703307a1f(struct fsc_entry *_swig_go_0) {
   fsc_entry *arg1 = (fsc_entry *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1002,7 +1005,7 @@ long long _wrap_fsc_entry_offset_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swi
 }
 
 
-intgo _wrap_fsc_entry_fd_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0) {
+intgo _wrap_fsc_entry_fd_swigfsc_dcffc17703307a1f(struct fsc_entry *_swig_go_0) {
   fsc_entry *arg1 = (fsc_entry *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1015,7 +1018,7 @@ intgo _wrap_fsc_entry_fd_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0) 
 }
 
 
-intgo _wrap_fsc_entry_read_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
+intgo _wrap_fsc_entry_read_swigfsc_dcffc17703307a1f(struct fsc_entry *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
   fsc_entry *arg1 = (fsc_entry *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1033,7 +1036,7 @@ intgo _wrap_fsc_entry_read_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0
 }
 
 
-void *_wrap_fsc_entry_data_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0) {
+void *_wrap_fsc_entry_data_swigfsc_dcffc17703307a1f(struct fsc_entry *_swig_go_0) {
   fsc_entry *arg1 = (fsc_entry *) 0 ;
   void *result = 0 ;
   void *_swig_go_result;
@@ -1046,7 +1049,7 @@ void *_wrap_fsc_entry_data_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0
 }
 
 
-long long _wrap_fsc_entry_created_ms_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0) {
+long long _wrap_fsc_entry_created_ms_swigfsc_dcffc17703307a1f(struct fsc_entry *_swig_go_0) {
   fsc_entry *arg1 = (fsc_entry *) 0 ;
   int64_t result;
   long long _swig_go_result;
@@ -1059,7 +1062,7 @@ long long _wrap_fsc_entry_created_ms_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *
 }
 
 
-void _wrap_fsc_entry_free_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0) {
+void _wrap_fsc_entry_free_swigfsc_dcffc17703307a1f(struct fsc_entry *_swig_go_0) {
   fsc_entry *arg1 = (fsc_entry *) 0 ;
   
   arg1 = *(fsc_entry **)&_swig_go_0; 
@@ -1069,7 +1072,7 @@ void _wrap_fsc_entry_free_swigfsc_1eda18bbaf93c2bb(struct fsc_entry *_swig_go_0)
 }
 
 
-intgo _wrap_fsc_lock_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, long long _swig_go_2, fsc_lock_handle **_swig_go_3) {
+intgo _wrap_fsc_lock_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, long long _swig_go_2, fsc_lock_handle **_swig_go_3) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1089,7 +1092,7 @@ intgo _wrap_fsc_lock_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _gos
 }
 
 
-intgo _wrap_fsc_unlock_swigfsc_1eda18bbaf93c2bb(struct fsc_lock_handle *_swig_go_0) {
+intgo _wrap_fsc_unlock_swigfsc_dcffc17703307a1f(struct fsc_lock_handle *_swig_go_0) {
   fsc_lock_handle *arg1 = (fsc_lock_handle *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1102,7 +1105,7 @@ intgo _wrap_fsc_unlock_swigfsc_1eda18bbaf93c2bb(struct fsc_lock_handle *_swig_go
 }
 
 
-intgo _wrap_fsc_lock_holder_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
+intgo _wrap_fsc_lock_holder_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, _goslice_ _swig_go_1, long long *_swig_go_2) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   void *arg2 = (void *) 0 ;
   size_t arg3 ;
@@ -1120,7 +1123,7 @@ intgo _wrap_fsc_lock_holder_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_
 }
 
 
-intgo _wrap_fsc_invalidate_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, intgo _swig_go_1) {
+intgo _wrap_fsc_invalidate_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, intgo _swig_go_1) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   int arg2 ;
   int result;
@@ -1135,7 +1138,7 @@ intgo _wrap_fsc_invalidate_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0
 }
 
 
-intgo _wrap_fsc_prune_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0) {
+intgo _wrap_fsc_prune_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1148,7 +1151,7 @@ intgo _wrap_fsc_prune_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0) {
 }
 
 
-intgo _wrap_fsc_clear_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0) {
+intgo _wrap_fsc_clear_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   int result;
   intgo _swig_go_result;
@@ -1161,7 +1164,7 @@ intgo _wrap_fsc_clear_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0) {
 }
 
 
-void _wrap_fsc_statistics_size_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_statistics_size_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   size_t arg2 ;
   
@@ -1173,7 +1176,7 @@ void _wrap_fsc_statistics_size_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistic
 }
 
 
-long long _wrap_fsc_statistics_size_get_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0) {
+long long _wrap_fsc_statistics_size_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -1186,7 +1189,7 @@ long long _wrap_fsc_statistics_size_get_swigfsc_1eda18bbaf93c2bb(struct fsc_stat
 }
 
 
-void _wrap_fsc_statistics_entries_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_statistics_entries_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t arg2 ;
   
@@ -1198,7 +1201,7 @@ void _wrap_fsc_statistics_entries_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statis
 }
 
 
-long long _wrap_fsc_statistics_entries_get_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0) {
+long long _wrap_fsc_statistics_entries_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1211,7 +1214,7 @@ long long _wrap_fsc_statistics_entries_get_swigfsc_1eda18bbaf93c2bb(struct fsc_s
 }
 
 
-void _wrap_fsc_statistics_bytes_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_statistics_bytes_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t arg2 ;
   
@@ -1223,7 +1226,7 @@ void _wrap_fsc_statistics_bytes_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statisti
 }
 
 
-long long _wrap_fsc_statistics_bytes_get_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0) {
+long long _wrap_fsc_statistics_bytes_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1236,7 +1239,7 @@ long long _wrap_fsc_statistics_bytes_get_swigfsc_1eda18bbaf93c2bb(struct fsc_sta
 }
 
 
-void _wrap_fsc_statistics_cache_size_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_statistics_cache_size_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t arg2 ;
   
@@ -1248,7 +1251,7 @@ void _wrap_fsc_statistics_cache_size_set_swigfsc_1eda18bbaf93c2bb(struct fsc_sta
 }
 
 
-long long _wrap_fsc_statistics_cache_size_get_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0) {
+long long _wrap_fsc_statistics_cache_size_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1261,7 +1264,7 @@ long long _wrap_fsc_statistics_cache_size_get_swigfsc_1eda18bbaf93c2bb(struct fs
 }
 
 
-void _wrap_fsc_statistics_hits_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_statistics_hits_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t arg2 ;
   
@@ -1273,7 +1276,7 @@ void _wrap_fsc_statistics_hits_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistic
 }
 
 
-long long _wrap_fsc_statistics_hits_get_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0) {
+long long _wrap_fsc_statistics_hits_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1286,7 +1289,7 @@ long long _wrap_fsc_statistics_hits_get_swigfsc_1eda18bbaf93c2bb(struct fsc_stat
 }
 
 
-void _wrap_fsc_statistics_misses_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_statistics_misses_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t arg2 ;
   
@@ -1298,7 +1301,7 @@ void _wrap_fsc_statistics_misses_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statist
 }
 
 
-long long _wrap_fsc_statistics_misses_get_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0) {
+long long _wrap_fsc_statistics_misses_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1311,7 +1314,7 @@ long long _wrap_fsc_statistics_misses_get_swigfsc_1eda18bbaf93c2bb(struct fsc_st
 }
 
 
-void _wrap_fsc_statistics_sets_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_statistics_sets_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t arg2 ;
   
@@ -1323,7 +1326,7 @@ void _wrap_fsc_statistics_sets_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistic
 }
 
 
-long long _wrap_fsc_statistics_sets_get_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0) {
+long long _wrap_fsc_statistics_sets_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1336,7 +1339,7 @@ long long _wrap_fsc_statistics_sets_get_swigfsc_1eda18bbaf93c2bb(struct fsc_stat
 }
 
 
-void _wrap_fsc_statistics_evictions_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_statistics_evictions_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t arg2 ;
   
@@ -1348,7 +1351,7 @@ void _wrap_fsc_statistics_evictions_set_swigfsc_1eda18bbaf93c2bb(struct fsc_stat
 }
 
 
-long long _wrap_fsc_statistics_evictions_get_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0) {
+long long _wrap_fsc_statistics_evictions_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1361,7 +1364,7 @@ long long _wrap_fsc_statistics_evictions_get_swigfsc_1eda18bbaf93c2bb(struct fsc
 }
 
 
-void _wrap_fsc_statistics_expirations_set_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_statistics_expirations_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, long long _swig_go_1) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t arg2 ;
   
@@ -1373,7 +1376,7 @@ void _wrap_fsc_statistics_expirations_set_swigfsc_1eda18bbaf93c2bb(struct fsc_st
 }
 
 
-long long _wrap_fsc_statistics_expirations_get_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0) {
+long long _wrap_fsc_statistics_expirations_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1386,7 +1389,7 @@ long long _wrap_fsc_statistics_expirations_get_swigfsc_1eda18bbaf93c2bb(struct f
 }
 
 
-struct fsc_statistics *_wrap_new_fsc_statistics_swigfsc_1eda18bbaf93c2bb() {
+struct fsc_statistics *_wrap_new_fsc_statistics_swigfsc_dcffc17703307a1f() {
   struct fsc_statistics *result = 0 ;
   struct fsc_statistics *_swig_go_result;
   
@@ -1397,7 +1400,7 @@ struct fsc_statistics *_wrap_new_fsc_statistics_swigfsc_1eda18bbaf93c2bb() {
 }
 
 
-void _wrap_delete_fsc_statistics_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics *_swig_go_0) {
+void _wrap_delete_fsc_statistics_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
   struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
   
   arg1 = *(struct fsc_statistics **)&_swig_go_0; 
@@ -1407,7 +1410,7 @@ void _wrap_delete_fsc_statistics_swigfsc_1eda18bbaf93c2bb(struct fsc_statistics 
 }
 
 
-intgo _wrap_fsc_stats_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, struct fsc_statistics *_swig_go_1) {
+intgo _wrap_fsc_stats_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, struct fsc_statistics *_swig_go_1) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   fsc_statistics *arg2 = (fsc_statistics *) 0 ;
   int result;
@@ -1422,7 +1425,7 @@ intgo _wrap_fsc_stats_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, str
 }
 
 
-void _wrap_fsc_verify_report_size_set_swigfsc_1eda18bbaf93c2bb(struct fsc_verify_report *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_verify_report_size_set_swigfsc_dcffc17703307a1f(struct fsc_verify_report *_swig_go_0, long long _swig_go_1) {
   struct fsc_verify_report *arg1 = (struct fsc_verify_report *) 0 ;
   size_t arg2 ;
   
@@ -1434,7 +1437,7 @@ void _wrap_fsc_verify_report_size_set_swigfsc_1eda18bbaf93c2bb(struct fsc_verify
 }
 
 
-long long _wrap_fsc_verify_report_size_get_swigfsc_1eda18bbaf93c2bb(struct fsc_verify_report *_swig_go_0) {
+long long _wrap_fsc_verify_report_size_get_swigfsc_dcffc17703307a1f(struct fsc_verify_report *_swig_go_0) {
   struct fsc_verify_report *arg1 = (struct fsc_verify_report *) 0 ;
   size_t result;
   long long _swig_go_result;
@@ -1447,7 +1450,7 @@ long long _wrap_fsc_verify_report_size_get_swigfsc_1eda18bbaf93c2bb(struct fsc_v
 }
 
 
-void _wrap_fsc_verify_report_checked_set_swigfsc_1eda18bbaf93c2bb(struct fsc_verify_report *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_verify_report_checked_set_swigfsc_dcffc17703307a1f(struct fsc_verify_report *_swig_go_0, long long _swig_go_1) {
   struct fsc_verify_report *arg1 = (struct fsc_verify_report *) 0 ;
   uint64_t arg2 ;
   
@@ -1459,7 +1462,7 @@ void _wrap_fsc_verify_report_checked_set_swigfsc_1eda18bbaf93c2bb(struct fsc_ver
 }
 
 
-long long _wrap_fsc_verify_report_checked_get_swigfsc_1eda18bbaf93c2bb(struct fsc_verify_report *_swig_go_0) {
+long long _wrap_fsc_verify_report_checked_get_swigfsc_dcffc17703307a1f(struct fsc_verify_report *_swig_go_0) {
   struct fsc_verify_report *arg1 = (struct fsc_verify_report *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1472,7 +1475,7 @@ long long _wrap_fsc_verify_report_checked_get_swigfsc_1eda18bbaf93c2bb(struct fs
 }
 
 
-void _wrap_fsc_verify_report_problems_set_swigfsc_1eda18bbaf93c2bb(struct fsc_verify_report *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_verify_report_problems_set_swigfsc_dcffc17703307a1f(struct fsc_verify_report *_swig_go_0, long long _swig_go_1) {
   struct fsc_verify_report *arg1 = (struct fsc_verify_report *) 0 ;
   uint64_t arg2 ;
   
@@ -1484,7 +1487,7 @@ void _wrap_fsc_verify_report_problems_set_swigfsc_1eda18bbaf93c2bb(struct fsc_ve
 }
 
 
-long long _wrap_fsc_verify_report_problems_get_swigfsc_1eda18bbaf93c2bb(struct fsc_verify_report *_swig_go_0) {
+long long _wrap_fsc_verify_report_problems_get_swigfsc_dcffc17703307a1f(struct fsc_verify_report *_swig_go_0) {
   struct fsc_verify_report *arg1 = (struct fsc_verify_report *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1497,7 +1500,7 @@ long long _wrap_fsc_verify_report_problems_get_swigfsc_1eda18bbaf93c2bb(struct f
 }
 
 
-void _wrap_fsc_verify_report_repaired_set_swigfsc_1eda18bbaf93c2bb(struct fsc_verify_report *_swig_go_0, long long _swig_go_1) {
+void _wrap_fsc_verify_report_repaired_set_swigfsc_dcffc17703307a1f(struct fsc_verify_report *_swig_go_0, long long _swig_go_1) {
   struct fsc_verify_report *arg1 = (struct fsc_verify_report *) 0 ;
   uint64_t arg2 ;
   
@@ -1509,7 +1512,7 @@ void _wrap_fsc_verify_report_repaired_set_swigfsc_1eda18bbaf93c2bb(struct fsc_ve
 }
 
 
-long long _wrap_fsc_verify_report_repaired_get_swigfsc_1eda18bbaf93c2bb(struct fsc_verify_report *_swig_go_0) {
+long long _wrap_fsc_verify_report_repaired_get_swigfsc_dcffc17703307a1f(struct fsc_verify_report *_swig_go_0) {
   struct fsc_verify_report *arg1 = (struct fsc_verify_report *) 0 ;
   uint64_t result;
   long long _swig_go_result;
@@ -1522,7 +1525,7 @@ long long _wrap_fsc_verify_report_repaired_get_swigfsc_1eda18bbaf93c2bb(struct f
 }
 
 
-struct fsc_verify_report *_wrap_new_fsc_verify_report_swigfsc_1eda18bbaf93c2bb() {
+struct fsc_verify_report *_wrap_new_fsc_verify_report_swigfsc_dcffc17703307a1f() {
   struct fsc_verify_report *result = 0 ;
   struct fsc_verify_report *_swig_go_result;
   
@@ -1533,7 +1536,7 @@ struct fsc_verify_report *_wrap_new_fsc_verify_report_swigfsc_1eda18bbaf93c2bb()
 }
 
 
-void _wrap_delete_fsc_verify_report_swigfsc_1eda18bbaf93c2bb(struct fsc_verify_report *_swig_go_0) {
+void _wrap_delete_fsc_verify_report_swigfsc_dcffc17703307a1f(struct fsc_verify_report *_swig_go_0) {
   struct fsc_verify_report *arg1 = (struct fsc_verify_report *) 0 ;
   
   arg1 = *(struct fsc_verify_report **)&_swig_go_0; 
@@ -1543,7 +1546,7 @@ void _wrap_delete_fsc_verify_report_swigfsc_1eda18bbaf93c2bb(struct fsc_verify_r
 }
 
 
-intgo _wrap_fsc_verify_swigfsc_1eda18bbaf93c2bb(struct fsc_cache *_swig_go_0, intgo _swig_go_1, struct fsc_verify_report *_swig_go_2) {
+intgo _wrap_fsc_verify_swigfsc_dcffc17703307a1f(struct fsc_cache *_swig_go_0, intgo _swig_go_1, struct fsc_verify_report *_swig_go_2) {
   fsc_cache *arg1 = (fsc_cache *) 0 ;
   int arg2 ;
   fsc_verify_report *arg3 = (fsc_verify_report *) 0 ;

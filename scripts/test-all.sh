@@ -7,7 +7,7 @@
 #   MESON_TEST_ARGS  more meson test arguments (e.g. --wrapper)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash tools/deps.sh
+bash scripts/deps.sh
 build=${BUILD_DIR:-build-test}
 rm -rf "$build"
 # shellcheck disable=SC2086
@@ -20,6 +20,6 @@ meson test -C "$build" --print-errorlogs "${suite_args[@]}" ${MESON_TEST_ARGS:-}
 rc=$?
 # The log is named after the setup or wrapper in use: take the newest.
 log=$(ls -t "$build"/meson-logs/testlog*.json | head -n 1)
-/usr/bin/python3 tools/summarize-tests.py "$log"
+/usr/bin/python3 scripts/summarize-tests.py "$log"
 sum_rc=$?
 [ $rc -eq 0 ] && [ $sum_rc -eq 0 ]

@@ -1,13 +1,13 @@
-/* The on-disk records of docs/FORMAT.md, written from the format description
- * so that tests can forge files a damaged or hostile disk could hold: entry
- * headers with valid checksums but absurd fields, meta tables, pack files,
- * lock records. */
+/* The on-disk format of docs/FORMAT.md, written from the format description
+ * and shared by the core, store, hostile, torture and fuzz tests: finding a
+ * cache's files by kind, and forging what a damaged or hostile disk could
+ * hold (entry headers with valid checksums but absurd fields, meta tables,
+ * pack files, lock records). It must not share code with lib/core/: it is the
+ * independent reading of the document the library is checked against. */
 #ifndef FSC_FORMAT_TEST_H
 #define FSC_FORMAT_TEST_H
 
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
+#include "test_base.h"
 
 /* Integers are little-endian, on any host. */
 /* The n-byte little-endian integer at p, and its store. */
@@ -24,7 +24,10 @@ static inline void fmt_store_le(unsigned char *p, uint64_t v, size_t n) {
 static inline uint64_t fmt_load64(const unsigned char *p) { return fmt_load_le(p, 8); }
 static inline uint64_t fmt_rotl(uint64_t v, int r) { return (v << r) | (v >> (64 - r)); }
 
-/* The 64-bit multiply-rotate checksum of FORMAT.md ("checksum64"). */
+/* The 64-bit multiply-rotate checksum of FORMAT.md ("checksum64"). It repeats
+ * lib/core/hash.cc on purpose: a test oracle written from the document, so
+ * that a change to the library's checksum fails the format tests instead of
+ * changing both sides at once. */
 static inline uint64_t fmt_checksum64(const void *data, size_t len, uint64_t seed) {
     const uint64_t P1 = 0x9E3779B185EBCA87ULL, P2 = 0xC2B2AE3D27D4EB4FULL, P3 = 0x165667B19E3779F9ULL;
     const unsigned char *p = (const unsigned char *)data;
@@ -176,6 +179,79 @@ static inline void fmt_fix_lock_sums(unsigned char *buf, size_t len) {
         unsigned char *line = buf + FMT_LOCK_LINE_AT(shard);
         fmt_store_le(line + 16, fmt_checksum64(line, 16, 0x4653434cull + shard), 8);
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* A cache directory's files under shards/<xx>/, by kind               */
+/* ------------------------------------------------------------------ */
+
+/* Entry file <32 hex>, payload file <32 hex>.<16 hex>, pack file
+ * pack.<16 hex>, the shard's meta file, anything else. */
+enum { FMT_ENTRY = 0, FMT_PAYLOAD = 1, FMT_PACK = 2, FMT_META = 3, FMT_OTHER = 4 };
+
+static inline int fmt_kind_of(const char *name) {
+    const size_t n = strlen(name);
+    if (n == 32 && tb_is_hex(name, 32))
+        return FMT_ENTRY;
+    if (n == 49 && name[32] == '.' && tb_is_hex(name, 32) && tb_is_hex(name + 33, 16))
+        return FMT_PAYLOAD;
+    if (n == 21 && strncmp(name, "pack.", 5) == 0 && tb_is_hex(name + 5, 16))
+        return FMT_PACK;
+    return strcmp(name, "meta") == 0 ? FMT_META : FMT_OTHER;
+}
+
+/* fn(shard_dir, name, kind, ctx) for one file; non-zero stops the walk. */
+typedef int (*fmt_file_fn)(const char *shard_dir, const char *name, int kind, void *ctx);
+
+/* Visits every file of every shard directory under base/shards, one shard
+ * after the other (names that start with '.' are passed over). */
+static inline void fmt_each_file(const char *base, fmt_file_fn fn, void *ctx) {
+    char shards[TB_PATH_MAX + 16];
+    snprintf(shards, sizeof shards, "%s/shards", base);
+    DIR *d = opendir(shards);
+    if (!d)
+        return;
+    struct dirent *de;
+    int stop = 0;
+    while (!stop && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char sub[TB_PATH_MAX + 300];
+        snprintf(sub, sizeof sub, "%s/%s", shards, de->d_name);
+        DIR *s = opendir(sub);
+        if (!s)
+            continue;
+        struct dirent *fe;
+        while (!stop && (fe = readdir(s)) != NULL)
+            if (fe->d_name[0] != '.')
+                stop = fn(sub, fe->d_name, fmt_kind_of(fe->d_name), ctx);
+        closedir(s);
+    }
+    closedir(d);
+}
+
+struct fmt_find_ {
+    int kind, count;
+    char *out;
+    size_t cap;
+};
+
+static inline int fmt_find_one_(const char *shard_dir, const char *name, int kind, void *ctx) {
+    struct fmt_find_ *f = (struct fmt_find_ *)ctx;
+    if (kind == f->kind && f->count++ == 0 && f->out) {
+        const int n = snprintf(f->out, f->cap, "%s/%s", shard_dir, name);
+        if (n < 0 || (size_t)n >= f->cap)
+            abort(); /* a cut path would name another file */
+    }
+    return 0;
+}
+
+/* How many files of that kind the cache at base holds; the path of the first
+ * one found goes to out (when out is not NULL). */
+static inline int fmt_find(const char *base, int kind, char *out, size_t cap) {
+    struct fmt_find_ f = {kind, 0, out, cap};
+    fmt_each_file(base, fmt_find_one_, &f);
+    return f.count;
 }
 
 #endif

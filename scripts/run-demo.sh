@@ -3,8 +3,8 @@
 # cache on a real slow command (cold run, warm run, then the cache's contents).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/deps.sh
+bash scripts/deps.sh
 build=${BUILD_DIR:-build-demo}
 [ -f "$build/build.ninja" ] || meson setup "$build" -Dbuildtype=release >/dev/null
 ninja -C "$build" >/dev/null
-exec bash tools/demo.sh "$build/tools/fsc"
+exec bash scripts/demo.sh "$build/tools/fsc"

@@ -8,7 +8,7 @@
 # files, so the tree stays clean. KEEP=1 keeps the temporary directory.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash tools/deps.sh
+bash scripts/deps.sh
 
 work=$(mktemp -d /tmp/fsc-install-check.XXXXXX)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT

@@ -2,7 +2,7 @@
 # Shows fsc caching a slow command: the cold and the warm run's wall time and
 # the speed-up, then the cache's listing and statistics.
 #
-# Usage: tools/demo.sh [PATH/TO/fsc]
+# Usage: scripts/demo.sh [PATH/TO/fsc]
 # Without an argument it looks for build*/tools/fsc next to this script, then
 # for fsc on $PATH. It uses a fresh temp cache unless FSC_DIR is set.
 set -eu
