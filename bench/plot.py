@@ -10,6 +10,8 @@ harness ran, peers.md. Writes into PLOT_DIR:
   set-latency.svg   median latency of one set against the entries the cache
                     holds: fsc (into a store with room, and into one made
                     full, every set evicting) beside the syscall floor
+  evict-cpu.svg     CPU time per set into a full cache, evictions included
+                    (the mean: what a stream of sets pays), beside the floor's set
   throughput.svg    ops/s of set, get-hit and get-miss per size, fsc (C)
                     beside the floor, from the same runs
   peers.svg         (with peers.md) single-process throughput of every peer
@@ -64,6 +66,23 @@ def data_block(name, lines):
 HEAD = 'set terminal svg size 760,440 dynamic font "sans,11" background "white"\nset output "%s"\n'
 
 
+def line_plot(out, title, ylabel, sizes, lines, series):
+    """Lines against the entries held (log scale), one per series."""
+    gnuplot(HEAD % out + data_block("d", lines) + """
+set title "%s"
+set logscale x
+set xrange [%g:%g]
+set xlabel "entries in the cache"
+set ylabel "%s"
+set yrange [0:*]
+set key top right
+set grid
+""" % (title, sizes[0] * 0.8, sizes[-1] * 1.25, ylabel) + "plot " + ", \\\n     ".join(series) + "\n")
+
+
+FLOOR_SET = "floor: one set (open, write, close, rename)"
+
+
 def plot_set_latency(after, before, out):
     sizes = sorted({n for (op, n) in after if op == "set-w2"})
     lines = []
@@ -73,21 +92,31 @@ def plot_set_latency(after, before, out):
         old = before.get(("set-evict", n), (float("nan"),) * 2)[1] if before else float("nan")
         lines.append("%d %.3f %.3f %.3f %.3f" % (n, floor, fsc, ev, old))
     series = [
-        '$d using 1:2 with linespoints lw 2 title "floor: one set (open, write, close, rename)"',
+        '$d using 1:2 with linespoints lw 2 title "%s"' % FLOOR_SET,
         '$d using 1:3 with linespoints lw 2 title "fsc: one set, room in the cache"',
         '$d using 1:4 with linespoints lw 2 title "fsc: one set into a full cache (evicting)"',
     ]
     if before:
         series.append('$d using 1:5 with linespoints lw 2 dt 2 title "fsc before: one set into a full cache"')
-    gnuplot(HEAD % out + data_block("d", lines) + """
-set title "Latency of one set of a 1 KiB value against the entries held (median)"
-set logscale x
-set xlabel "entries in the cache"
-set ylabel "microseconds"
-set yrange [0:*]
-set key top left
-set grid
-plot """ + ", \\\n     ".join(series) + "\n")
+    line_plot(out, "Latency of one set of a 1 KiB value against the entries held (median)", "microseconds",
+              sizes, lines, series)
+
+
+def plot_evict_cpu(after, before, out):
+    sizes = sorted({n for (op, n) in after if op == "evict-cpu"})
+    if not sizes:
+        return
+    lines = []
+    for n in sizes:
+        floor, fsc = after[("evict-cpu", n)]
+        old = before.get(("evict-cpu", n), (float("nan"),) * 2)[1] if before else float("nan")
+        lines.append("%d %.3f %.3f %.3f" % (n, floor, fsc, old))
+    series = ['$d using 1:2 with linespoints lw 2 title "%s"' % FLOOR_SET,
+              '$d using 1:3 with linespoints lw 2 title "fsc: a set into a full cache, evictions included"']
+    if before:
+        series.append('$d using 1:4 with linespoints lw 2 dt 2 title "fsc before: the same"')
+    line_plot(out, "CPU time (user + system) per set of a 1 KiB value into a full cache (mean)",
+              "microseconds of CPU", sizes, lines, series)
 
 
 def plot_throughput(after, out):
@@ -107,7 +136,7 @@ set yrange [0:*]
 set xtics rotate by -30
 set key top left
 set grid ytics
-plot $d using 2:xtic(1) title "fsc", '' using 3 title "floor (file per entry: open, fstat, read, close)"
+plot $d using 2:xtic(1) title "fsc", '' using 3 title "floor (file per entry; set: temp file, rename; get: open, fstat, read, close)"
 """)
 
 
@@ -172,11 +201,12 @@ def main():
     if not after:
         sys.exit("plot.py: no core_bench report (core-after-*.md) in " + run)
     plot_set_latency(after, before, os.path.join(plots, "set-latency.svg"))
+    plot_evict_cpu(after, before, os.path.join(plots, "evict-cpu.svg"))
     plot_throughput(after, os.path.join(plots, "throughput.svg"))
     peers = os.path.join(run, "peers.md")
     if os.path.exists(peers) and plot_peers(peers, os.path.join(plots, "peers.svg")):
         print("plot.py: wrote peers.svg")
-    print("plot.py: wrote set-latency.svg, throughput.svg in " + plots)
+    print("plot.py: wrote set-latency.svg, evict-cpu.svg, throughput.svg in " + plots)
 
 
 if __name__ == "__main__":
