@@ -198,7 +198,7 @@ typedef struct {
     int reps;
     /* per rep: per-op µs of floor/fsc, per phase */
     double set[2][MAXREPS], hit[2][MAXREPS], miss[2][MAXREPS], w2[2][MAXREPS], w2p90[2][MAXREPS];
-    double evict[2][MAXREPS]; /* [0]: floor set-w2; [1]: fsc sets into a full cache, each evicting */
+    double evict[2][MAXREPS]; /* [0]: floor set-w2; [1]: fsc sets into a full cache, each needing room */
     /* CPU time (user + system) per set, mean over the samples: [0] floor
      * set-w2, [1] fsc's evicting sets (a set that evicts for the next few
      * sets too is counted whole: this is what a stream of sets pays) */
@@ -400,7 +400,7 @@ int main(int argc, char **argv) {
     }
     printf("\nset = mean per-op of the N-set fill of an empty store; get-hit/get-miss = mean over max(N, 100000) gets;\n");
     printf("set-w2 = median latency of %d single sets of new keys into the store holding N entries;\n", w2n);
-    printf("set-evict = the same into fsc made full (cache_size = its bytes), every set evicting, beside floor set-w2.\n");
+    printf("set-evict = the same into fsc made full (cache_size = its bytes), every set needing room, beside floor set-w2.\n");
     printf("evict-cpu = CPU time (user+system) per set, mean over those sets (fsc) and over floor set-w2.\n");
 
     /* scaling against the smallest size */

@@ -9,7 +9,7 @@ harness ran, peers.md. Writes into PLOT_DIR:
 
   set-latency.svg   median latency of one set against the entries the cache
                     holds: fsc (into a store with room, and into one made
-                    full, every set evicting) beside the syscall floor
+                    full, every set needing room) beside the syscall floor
   evict-cpu.svg     CPU time per set into a full cache, evictions included
                     (the mean: what a stream of sets pays), beside the floor's set
   throughput.svg    ops/s of set, get-hit and get-miss per size, fsc (C)
@@ -94,7 +94,7 @@ def plot_set_latency(after, before, out):
     series = [
         '$d using 1:2 with linespoints lw 2 title "%s"' % FLOOR_SET,
         '$d using 1:3 with linespoints lw 2 title "fsc: one set, room in the cache"',
-        '$d using 1:4 with linespoints lw 2 title "fsc: one set into a full cache (evicting)"',
+        '$d using 1:4 with linespoints lw 2 title "fsc: one set into a full cache (needing room)"',
     ]
     if before:
         series.append('$d using 1:5 with linespoints lw 2 dt 2 title "fsc before: one set into a full cache"')
