@@ -195,22 +195,41 @@ void Budget::evict_until(uint64_t extra_bytes, uint64_t extra_entries) {
                 need_bytes += limits_.cache_size / 32;
             if (need_entries)
                 need_entries += limits_.max_entries / 32;
+        } else {
+            // A set that must evict frees room for as many more sets as its
+            // handle's credit then takes (credit_to_add), each victim the
+            // oldest of a sample of its own: the next sets skip this round.
+            if (need_bytes)
+                need_bytes += std::min(extra_bytes * 15, limits_.cache_size / 64);
+            if (need_entries)
+                need_entries += std::min(extra_entries * 15, limits_.max_entries / 64);
         }
         uint64_t evicted = 0;
         int64_t horizon = 0;
         size_t tried = 0;
-        for (const Candidate &c : cands) {
-            tried++;
-            bool removed;
-            Change d = store_.evict(c, need_bytes > 0, &removed);
-            if (!removed)
-                continue;
-            horizon = std::max(horizon, c.slot.last_use_us);
-            const uint64_t gone = uint64_t(std::max<int64_t>(1, -d.entries));
-            evicted += gone;
-            need_bytes -= std::min<uint64_t>(need_bytes, uint64_t(std::max<int64_t>(0, -d.bytes)));
-            need_entries -= std::min<uint64_t>(need_entries, gone);
-            if ((need_bytes == 0 && need_entries == 0) || !exhaustive)
+        // Sampled: one victim per sample, up to 32 samples a round.
+        for (int sample = 0; sample < 32; sample++) {
+            if (sample > 0) {
+                cands = eviction_order(false, &saved);
+                tried = 0;
+            }
+            bool took = false;
+            for (const Candidate &c : cands) {
+                tried++;
+                bool removed;
+                Change d = store_.evict(c, need_bytes > 0, &removed);
+                if (!removed)
+                    continue;
+                took = true;
+                horizon = std::max(horizon, c.slot.last_use_us);
+                const uint64_t gone = uint64_t(std::max<int64_t>(1, -d.entries));
+                evicted += gone;
+                need_bytes -= std::min<uint64_t>(need_bytes, uint64_t(std::max<int64_t>(0, -d.bytes)));
+                need_entries -= std::min<uint64_t>(need_entries, gone);
+                if ((need_bytes == 0 && need_entries == 0) || !exhaustive)
+                    break;
+            }
+            if (exhaustive || !took || (need_bytes == 0 && need_entries == 0))
                 break;
         }
         if (exhaustive) {

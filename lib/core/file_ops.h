@@ -45,6 +45,8 @@ public:
     int fd() const noexcept { return fd_.get(); }
     const std::string &name() const noexcept { return name_; }
     void close_fd() { fd_.reset(); }
+    // The descriptor, for its new owner (the name is still removed unless committed).
+    Fd release_fd() noexcept { return std::move(fd_); }
     void commit() noexcept { committed_ = true; }
 
 private:

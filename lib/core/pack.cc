@@ -30,7 +30,8 @@ std::shared_ptr<PackFile> start(Fd fd, uint64_t gen, uint64_t seq, const std::st
     store_le64(b + 8, seq);
     store_le64(b + 16, gen);
     store_le64(b + head_sum_at, checksum64(b, head_sum_at));
-    if (pwrite(fd.get(), b, sizeof b, 0) != ssize_t(sizeof b))
+    // A write, not a pwrite: a new file's records follow from its offset.
+    if (write(fd.get(), b, sizeof b) != ssize_t(sizeof b))
         throw_errno(errno ? errno : EIO, "write '" + shown + "'");
     auto p = std::make_shared<PackFile>();
     p->gen = gen;
@@ -71,11 +72,10 @@ std::shared_ptr<PackFile> PackFile::create(int dir, uint64_t gen, uint64_t seq, 
     }
 }
 
-std::shared_ptr<PackFile> PackFile::create_at(int tmp_dir, const std::string &tmp_name, uint64_t gen, uint64_t seq,
-                                              const std::string &shown) {
-    Fd fd(open_owned(tmp_dir, tmp_name.c_str(), O_RDWR, 0, true));
-    if (!fd)
-        throw_errno(errno, "open '" + shown + "'");
+std::shared_ptr<PackFile> PackFile::create_in(Fd fd, uint64_t gen, uint64_t seq, const std::string &shown) {
+    // Readers keep this descriptor: their reads should not dirty the inode
+    // (open_owned's O_NOATIME). Only the owner may set it; ours just made it.
+    fcntl(fd.get(), F_SETFL, O_NOATIME);
     return start(std::move(fd), gen, seq, shown);
 }
 

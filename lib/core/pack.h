@@ -29,9 +29,9 @@ struct PackFile {
     // Creates pack.<gen> in dir (it must not exist) with its header.
     static std::shared_ptr<PackFile> create(int dir, uint64_t gen, uint64_t seq, const std::string &shown,
                                             mode_t mode = 0600);
-    // Creates the file in tmp_dir under tmp_name, to be renamed in as name(gen).
-    static std::shared_ptr<PackFile> create_at(int tmp_dir, const std::string &tmp_name, uint64_t gen, uint64_t seq,
-                                               const std::string &shown);
+    // Starts a pack in fd, a new empty file to be renamed in as name(gen),
+    // open for reading and writing; records then follow at fd's offset.
+    static std::shared_ptr<PackFile> create_in(Fd fd, uint64_t gen, uint64_t seq, const std::string &shown);
     // Opens pack.<gen> in dir; nullptr when it is absent or its header is
     // not a pack header naming gen.
     static std::shared_ptr<PackFile> open(int dir, uint64_t gen, const std::string &shown);

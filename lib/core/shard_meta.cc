@@ -52,30 +52,40 @@ ShardMeta::ShardMeta(int dir, std::string shown, mode_t mode) : shown_(std::move
         fail(Status::io, "'" + shown_ + "' is not a regular file of the cache and cannot be removed");
 }
 
+std::optional<MetaHeader> ShardMeta::parse_header(const unsigned char *b, bool *torn) {
+    *torn = false;
+    if (std::memcmp(b, meta_magic, 4) != 0 || load_le16(b + 4) != meta_version)
+        return std::nullopt;
+    if (load_le64(b + head_sum_at) != checksum64(b, head_sum_at)) {
+        *torn = true; // a writer was rewriting it
+        return std::nullopt;
+    }
+    MetaHeader h;
+    h.rewrites = load_le16(b + 6);
+    h.capacity = load_le32(b + 8);
+    h.count = load_le32(b + 12);
+    h.tombstones = load_le32(b + 16);
+    h.dirty = load_le32(b + 20);
+    h.bytes = load_le64(b + 24);
+    h.pack_gen = load_le64(b + 32);
+    h.pack_end = load_le64(b + 40);
+    h.pack_dead = load_le64(b + 48);
+    if (h.pack_gen ? h.pack_end < 64 + h.pack_dead || h.pack_end > max_pack_len : h.pack_end || h.pack_dead)
+        return std::nullopt;
+    if (h.capacity < min_capacity || h.capacity > max_capacity || h.count + h.tombstones > h.capacity)
+        return std::nullopt;
+    return h;
+}
+
 std::optional<MetaHeader> ShardMeta::read_header() {
     unsigned char b[slot_size];
     for (int attempt = 0; attempt < 3; attempt++) {
         if (pread_full(fd_.get(), b, sizeof b, 0, "'" + shown_ + "'") != sizeof b)
             return std::nullopt;
-        if (std::memcmp(b, meta_magic, 4) != 0 || load_le16(b + 4) != meta_version)
-            return std::nullopt;
-        if (load_le64(b + head_sum_at) != checksum64(b, head_sum_at))
-            continue; // a writer was rewriting it
-        MetaHeader h;
-        h.rewrites = load_le16(b + 6);
-        h.capacity = load_le32(b + 8);
-        h.count = load_le32(b + 12);
-        h.tombstones = load_le32(b + 16);
-        h.dirty = load_le32(b + 20);
-        h.bytes = load_le64(b + 24);
-        h.pack_gen = load_le64(b + 32);
-        h.pack_end = load_le64(b + 40);
-        h.pack_dead = load_le64(b + 48);
-        if (h.pack_gen ? h.pack_end < 64 + h.pack_dead || h.pack_end > max_pack_len : h.pack_end || h.pack_dead)
-            return std::nullopt;
-        if (h.capacity < min_capacity || h.capacity > max_capacity || h.count + h.tombstones > h.capacity)
-            return std::nullopt;
-        return h;
+        bool torn;
+        auto h = parse_header(b, &torn);
+        if (!torn)
+            return h;
     }
     return std::nullopt;
 }
@@ -217,17 +227,32 @@ bool ShardMeta::read_all(MetaHeader *head, std::vector<Slot> *slots) {
 }
 
 void ShardMeta::sample(std::minstd_rand &rng, size_t window, std::vector<Slot> *out) {
-    auto h = read_header();
+    // A table no larger than the window (every table of a small cache) is
+    // read with its header in one pread; a larger one known to this handle
+    // costs no more than its header first.
+    const uint32_t known = known_capacity_.load(std::memory_order_relaxed);
+    std::vector<unsigned char> b(slot_size * (1 + (known > window ? 0 : window)));
+    size_t got = pread_full(fd_.get(), b.data(), b.size(), 0, "'" + shown_ + "'");
+    bool torn = false;
+    auto h = got >= slot_size ? parse_header(b.data(), &torn) : std::nullopt;
+    if (torn)
+        h = read_header();
     if (!h || h->count == 0)
         return;
     uint32_t n = uint32_t(std::min<size_t>(window, h->capacity));
     uint32_t start = uint32_t(rng() % (h->capacity - n + 1));
-    std::vector<unsigned char> b(slot_size * n);
-    size_t got = pread_full(fd_.get(), b.data(), b.size(), slot_size * (uint64_t(start) + 1), "'" + shown_ + "'");
+    const unsigned char *slots = b.data() + slot_size;
+    if (torn || start != 0 || got < slot_size * (1 + uint64_t(n))) {
+        b.resize(slot_size * n);
+        got = pread_full(fd_.get(), b.data(), b.size(), slot_size * (uint64_t(start) + 1), "'" + shown_ + "'");
+        slots = b.data();
+    } else {
+        got = slot_size * n;
+    }
     for (size_t i = 0; i + slot_size <= got; i += slot_size) {
         Slot s;
         uint32_t state;
-        if (decode_slot(b.data() + i, &s, &state))
+        if (decode_slot(slots + i, &s, &state))
             out->push_back(s);
     }
 }

@@ -115,6 +115,9 @@ static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
 
 private:
     std::optional<MetaHeader> read_header();
+    // The header in b (slot_size bytes); nullopt when it is not a valid
+    // one, with *torn when only its checksum fails (a writer rewriting it).
+    static std::optional<MetaHeader> parse_header(const unsigned char *b, bool *torn);
     bool empty(); // the file has no table (a shard never written, or emptied)
     void write_header(const MetaHeader &head);
     void write_slot(uint32_t index, const Slot *s, uint32_t state);

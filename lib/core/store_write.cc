@@ -361,7 +361,7 @@ bool Store::compact(ShardTxn &txn, int dir) {
     try {
         temp_owner = std::make_unique<TempFile>(temp_dir_.get(), base_path_ + "/tmp", sharing_.file_mode());
         TempFile &temp = *temp_owner;
-        fresh = PackFile::create_at(temp_dir_.get(), temp.name(), gen, old->seq + 1, "tmp/" + temp.name());
+        fresh = PackFile::create_in(temp.release_fd(), gen, old->seq + 1, "tmp/" + temp.name());
         const std::string old_shown = shown(shard, PackFile::name(old->gen));
         // Records are copied as they are: each is checked again by its readers.
         // The old pack is read in large windows (records in offset order),
@@ -375,8 +375,6 @@ bool Store::compact(ShardTxn &txn, int dir) {
             write_all(fresh->fd.get(), &iov, 1, "'tmp/" + temp.name() + "'");
             out.clear();
         };
-        if (lseek(fresh->fd.get(), off_t(at), SEEK_SET) < 0)
-            throw_errno(errno, "seek 'tmp/" + temp.name() + "'");
         for (Slot *s : packed) {
             if (s->pack_offset < window_at || s->pack_offset + s->bytes > window_at + window.size()) {
                 // Up to 1 MiB, no more than the pack holds from here: a small
