@@ -195,9 +195,11 @@ class TestCache < FscTest
     assert_equal :free, @cache.lock("k", timeout: 0) { :free }
   end
 
-  def test_lock_excludes_forked_process
+  # Forks a child that holds the lock of key until it reads a line, then says
+  # "released"; returns once the child holds it.
+  def fork_lock_holder(key)
     pid, to_child, from_child = fork_child do |input, output|
-      @cache.lock("k") do
+      @cache.lock(key) do
         output.puts "locked"
         output.flush
         input.gets
@@ -205,6 +207,11 @@ class TestCache < FscTest
       output.puts "released"
     end
     assert_equal "locked\n", from_child.gets
+    [pid, to_child, from_child]
+  end
+
+  def test_lock_excludes_forked_process
+    pid, to_child, from_child = fork_lock_holder("k")
     assert_equal pid, @cache.lock_holder("k")
     assert_raises(Fsc::BusyError) { @cache.lock("k", timeout: 0) { flunk } }
     assert_raises(Fsc::LockTimeoutError) { @cache.lock("k", timeout: 0.05) { flunk } }
@@ -225,14 +232,7 @@ class TestCache < FscTest
   end
 
   def test_lock_wait_releases_the_gvl
-    pid, to_child, from_child = fork_child do |input, output|
-      @cache.lock("k") do
-        output.puts "locked"
-        output.flush
-        input.gets
-      end
-    end
-    assert_equal "locked\n", from_child.gets
+    pid, to_child, = fork_lock_holder("k")
     waiter = Thread.new { @cache.lock("k") { :acquired } } # no timeout: one wait in the kernel
     # Only a wait that released the GVL lets this thread see it in the kernel
     # (one that kept it would hang here: the child releases only when told).
