@@ -90,6 +90,19 @@ static inline unsigned char *fsc_test_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* XORs the byte at offset at of the file at path with mask, in place (the
+ * same inode: open handles see it). */
+static inline void fsc_test_flip_byte(const char *path, off_t at, unsigned char mask) {
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        fail_msg("open %s: %s", path, strerror(errno));
+    unsigned char b;
+    assert_int_equal(pread(fd, &b, 1, at), 1);
+    b ^= mask;
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+}
+
 /* A child that outlives this many seconds is stuck: SIGALRM ends it, and its
  * parent sees exit code 128 + SIGALRM instead of hanging. */
 #define FSC_TEST_CHILD_SECONDS 20

@@ -61,15 +61,7 @@ static void check_damaged(struct fsc_test_ctx *t, const char *what) {
     assert_fsc_ok(fsc_delete(t->cache, "neighbour", 9));
 }
 
-static void flip_byte(const char *path, off_t at) {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    assert_true(fd >= 0);
-    unsigned char b;
-    assert_int_equal(pread(fd, &b, 1, at), 1);
-    b ^= 0x10;
-    assert_int_equal(pwrite(fd, &b, 1, at), 1);
-    close(fd);
-}
+static void flip_byte(const char *path, off_t at) { fsc_test_flip_byte(path, at, 0x10); }
 
 static off_t file_size(const char *path) {
     struct stat st;

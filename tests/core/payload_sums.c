@@ -38,13 +38,7 @@ static void payload_path(struct fsc_test_ctx *t, char *out) {
 static void change_byte(struct fsc_test_ctx *t, off_t at) {
     char path[TB_PATH_MAX];
     payload_path(t, path);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    assert_true(fd >= 0);
-    unsigned char b;
-    assert_int_equal(pread(fd, &b, 1, at), 1);
-    b ^= 0x01;
-    assert_int_equal(pwrite(fd, &b, 1, at), 1);
-    close(fd);
+    fsc_test_flip_byte(path, at, 0x01);
 }
 
 static fsc_verify_report verify(fsc_cache *c, int repair) {

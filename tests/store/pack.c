@@ -157,16 +157,7 @@ static int live_records_in(const struct record_list *l, const char *path) {
     return n;
 }
 
-/* XORs one byte of a file in place (the same inode: open handles see it). */
-static void flip_byte(const char *path, uint64_t at) {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    assert_true(fd >= 0);
-    unsigned char b;
-    assert_int_equal(pread(fd, &b, 1, (off_t)at), 1);
-    b ^= 0x5a;
-    assert_int_equal(pwrite(fd, &b, 1, (off_t)at), 1);
-    close(fd);
-}
+static void flip_byte(const char *path, uint64_t at) { fsc_test_flip_byte(path, (off_t)at, 0x5a); }
 
 static void append_bytes(const char *path, const void *buf, size_t n) {
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
