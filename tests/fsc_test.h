@@ -46,6 +46,20 @@ static inline char *fsc_test_tempdir(void) {
     return path;
 }
 
+/* The options fsc_options_init gives, to change one or two of. */
+static inline fsc_options fsc_test_options(void) {
+    fsc_options o;
+    fsc_options_init(&o);
+    return o;
+}
+
+/* The cache in dir opened with opts, asserted. */
+static inline fsc_cache *fsc_test_open(const char *dir, const fsc_options *opts) {
+    fsc_cache *c = NULL;
+    assert_fsc_ok(fsc_open(dir, opts, &c));
+    return c;
+}
+
 /* Per-test state: a temp dir and a cache opened in it with default options. */
 struct fsc_test_ctx {
     char *dir;
@@ -67,8 +81,7 @@ static inline int fsc_test_setup(void **state) { return fsc_test_setup_with(stat
 
 /* Every value in a file of its own (pack_limit 0): for tests of entry files. */
 static inline int fsc_test_setup_unpacked(void **state) {
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.pack_limit = 0;
     return fsc_test_setup_with(state, &o);
 }

@@ -225,12 +225,10 @@ static void test_lru_horizon(void **state) {
     (void)state;
     char *dir = fsc_test_tempdir();
     assert_non_null(dir);
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.cache_size = 2000;
     o.pack_limit = 0;
-    fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(dir, &o, &c));
+    fsc_cache *c = fsc_test_open(dir, &o);
     unsigned char value[1000];
     tb_fill(value, sizeof value, 4);
     const int64_t from = now_us();

@@ -55,11 +55,9 @@ static int make_sparse(const char *dir, unsigned char *want) {
 static void copy_sparse(const char *src_dir, const char *cache_dir) {
     unsigned char *want = malloc(SPARSE_LEN), *got = malloc(SPARSE_LEN);
     const int src = make_sparse(src_dir, want);
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.verify_payloads = 1;
-    fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(cache_dir, &o, &c));
+    fsc_cache *c = fsc_test_open(cache_dir, &o);
     assert_fsc_ok(fsc_set_file(c, "sparse", 6, src, NULL, 0));
     assert_int_equal(lseek(src, 0, SEEK_CUR), SPARSE_OFFSET);
 

@@ -234,11 +234,9 @@ static void test_clear(void **state) {
 
 static void test_expiration(void **state) {
     struct fsc_test_ctx *t = *state;
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.expiration_ms = 50;
-    fsc_cache *short_lived = NULL;
-    assert_fsc_ok(fsc_open(t->dir, &o, &short_lived));
+    fsc_cache *short_lived = fsc_test_open(t->dir, &o);
     assert_fsc_ok(fsc_set(short_lived, "exp", 3, "v", 1));
     fsc_entry *e = NULL;
     assert_fsc_ok(fsc_get(t->cache, "exp", 3, &e));

@@ -51,11 +51,9 @@ static void test_movable_option_across_filesystems(void **state) {
     char path[TB_PATH_MAX];
     core_join(path, mount_dir, "movable");
     assert_int_equal(tb_write_file(path, "payload", 7), 0);
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.file_movable = 1;
-    fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(t->dir, &o, &c));
+    fsc_cache *c = fsc_test_open(t->dir, &o);
     assert_fsc_status(fsc_set_file(c, "m", 1, -1, path, 0), FSC_EXDEV);
     core_assert_miss(c, "m", 1);
     assert_int_equal(access(path, F_OK), 0);

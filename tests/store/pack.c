@@ -1350,11 +1350,9 @@ static void test_verify_keeps_records_after_a_damaged_one(void **state) {
  * cut cannot be tested here; the ordering is described in RELIABILITY.md. */
 static void test_durable_sets(void **state) {
     struct st_ctx *t = *state;
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.durable = 1;
-    fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(t->dir, &o, &c));
+    fsc_cache *c = fsc_test_open(t->dir, &o);
     char key[32];
     for (int i = 0; i < 20; i++) {
         snprintf(key, sizeof key, "dur-%02d", i);
