@@ -95,6 +95,9 @@ static inline int fsc_test_teardown(void **state) {
     return 0;
 }
 
+/* A test run with a fresh cache of default options (fsc_test_setup). */
+#define FSC_TEST(f) cmocka_unit_test_setup_teardown(f, fsc_test_setup, fsc_test_teardown)
+
 /* The whole file at path, asserted readable; free() it. */
 static inline unsigned char *fsc_test_read_file(const char *path, size_t *len) {
     unsigned char *buf = tb_read_file(path, len);

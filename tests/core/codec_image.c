@@ -252,8 +252,8 @@ static void test_lru_horizon(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_entry_file, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_pack_file, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_lock_file, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_pack_file),
+        FSC_TEST(test_lock_file),
         cmocka_unit_test(test_lru_horizon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

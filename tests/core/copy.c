@@ -195,7 +195,7 @@ static int mount_btrfs(const char *top) {
 
 int main(void) {
     const struct CMUnitTest anywhere[] = {
-        cmocka_unit_test_setup_teardown(test_sparse_same_filesystem, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_sparse_same_filesystem),
     };
     int rc = cmocka_run_group_tests_name("core_copy", anywhere, NULL, NULL);
 
@@ -205,7 +205,7 @@ int main(void) {
         return m > 0 ? 1 : rc;
     const struct CMUnitTest on_tmpfs[] = {
         cmocka_unit_test(test_sparse_on_tmpfs),
-        cmocka_unit_test_setup_teardown(test_sparse_across_filesystems, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_sparse_across_filesystems),
         cmocka_unit_test(test_full_tmpfs),
     };
     rc |= cmocka_run_group_tests_name("core_copy_tmpfs", on_tmpfs, NULL, NULL);

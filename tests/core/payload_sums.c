@@ -165,8 +165,8 @@ static void test_intact_values(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_verify_finds_and_removes, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_get_without_option, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_verify_finds_and_removes),
+        FSC_TEST(test_get_without_option),
         cmocka_unit_test_setup_teardown(test_get_with_option, open_verifying, fsc_test_teardown),
         cmocka_unit_test_setup_teardown(test_intact_values, open_verifying, fsc_test_teardown),
     };

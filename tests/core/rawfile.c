@@ -303,16 +303,16 @@ static void test_big_file_bounded_memory(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_big_file_bounded_memory, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_copy_open, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_copy_mkstemp, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_copy_unlinked, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_move_open, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_move_mkstemp, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_move_unlinked, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_copy_from_path, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_empty_file, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_raw_snapshot, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_big_file_bounded_memory),
+        FSC_TEST(test_copy_open),
+        FSC_TEST(test_copy_mkstemp),
+        FSC_TEST(test_copy_unlinked),
+        FSC_TEST(test_move_open),
+        FSC_TEST(test_move_mkstemp),
+        FSC_TEST(test_move_unlinked),
+        FSC_TEST(test_copy_from_path),
+        FSC_TEST(test_empty_file),
+        FSC_TEST(test_raw_snapshot),
     };
     return cmocka_run_group_tests_name("core_rawfile", tests, NULL, NULL);
 }

@@ -73,9 +73,8 @@ int main(void) {
     if (m != 0)
         return m > 0 ? 1 : 77;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_move_across_filesystems, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_movable_option_across_filesystems, fsc_test_setup,
-                                        fsc_test_teardown),
+        FSC_TEST(test_move_across_filesystems),
+        FSC_TEST(test_movable_option_across_filesystems),
     };
     int rc = cmocka_run_group_tests_name("core_xdev", tests, NULL, NULL);
     if (umount(mount_dir) != 0) {

@@ -273,12 +273,12 @@ static int immutable_teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_small_cache_keeps_one_big_value, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_big_enough_cache_keeps_all, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_unbounded_cache_keeps_all, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_small_cache_after_many_keys, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_prune_removes_every_expired_value, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_prune_keeps_unexpired_values, st_setup, st_teardown),
+        ST_TEST(test_small_cache_keeps_one_big_value),
+        ST_TEST(test_big_enough_cache_keeps_all),
+        ST_TEST(test_unbounded_cache_keeps_all),
+        ST_TEST(test_small_cache_after_many_keys),
+        ST_TEST(test_prune_removes_every_expired_value),
+        ST_TEST(test_prune_keeps_unexpired_values),
         cmocka_unit_test_setup_teardown(test_unremovable_value_does_not_loop, st_setup, immutable_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -114,8 +114,8 @@ static void test_replacing_one_kind_by_the_other(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_both_kinds_under_one_budget, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_replacing_one_kind_by_the_other, st_setup, st_teardown),
+        ST_TEST(test_both_kinds_under_one_budget),
+        ST_TEST(test_replacing_one_kind_by_the_other),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

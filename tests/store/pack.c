@@ -1380,21 +1380,21 @@ static void test_durable_sets(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_small_values_are_packed, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_key_moves_between_pack_and_file, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_handles_of_both_pack_limits_share, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_compaction_reclaims_space, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_entry_api_on_packed_value, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_readers_in_another_process_during_compactions, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_damaged_record_value, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_verify_repairs_packs, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_sigkill_during_packed_sets, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_budget_with_packed_and_file_values, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_stale_pack_descriptors, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_verify_with_two_handles_in_one_process, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_damaged_header_inside_a_pack, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_verify_keeps_records_after_a_damaged_one, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_durable_sets, st_setup, st_teardown),
+        ST_TEST(test_small_values_are_packed),
+        ST_TEST(test_key_moves_between_pack_and_file),
+        ST_TEST(test_handles_of_both_pack_limits_share),
+        ST_TEST(test_compaction_reclaims_space),
+        ST_TEST(test_entry_api_on_packed_value),
+        ST_TEST(test_readers_in_another_process_during_compactions),
+        ST_TEST(test_damaged_record_value),
+        ST_TEST(test_verify_repairs_packs),
+        ST_TEST(test_sigkill_during_packed_sets),
+        ST_TEST(test_budget_with_packed_and_file_values),
+        ST_TEST(test_stale_pack_descriptors),
+        ST_TEST(test_verify_with_two_handles_in_one_process),
+        ST_TEST(test_damaged_header_inside_a_pack),
+        ST_TEST(test_verify_keeps_records_after_a_damaged_one),
+        ST_TEST(test_durable_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,9 +155,9 @@ static void test_counters_are_shared_and_kept(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_known_sequence, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_evictions_are_counted, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_counters_are_shared_and_kept, st_setup, st_teardown),
+        ST_TEST(test_known_sequence),
+        ST_TEST(test_evictions_are_counted),
+        ST_TEST(test_counters_are_shared_and_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

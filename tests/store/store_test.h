@@ -298,4 +298,7 @@ static inline int st_teardown(void **state) {
     return 0;
 }
 
+/* A test run with a fresh temp dir and no cache open (st_setup). */
+#define ST_TEST(f) cmocka_unit_test_setup_teardown(f, st_setup, st_teardown)
+
 #endif
