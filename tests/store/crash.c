@@ -119,6 +119,24 @@ static void setter_child(const char *dir, const char *src, uint64_t cache_size, 
     }
 }
 
+/* A setter_child at work: its keys' prefix, its pid and the pipe it reports on. */
+struct setter {
+    char prefix[32];
+    pid_t pid;
+    int fd;
+};
+
+/* Forks a setter_child with keys named <name><round>-<i>. */
+static struct setter start_setter(struct crash_ctx *t, const char *name, size_t round, uint64_t cache_size,
+                                  size_t len) {
+    struct setter s;
+    snprintf(s.prefix, sizeof s.prefix, "%s%zu", name, round);
+    s.pid = fsc_test_fork_piped(0, &s.fd);
+    if (s.pid == 0)
+        setter_child(t->dir, t->src, cache_size, s.prefix, len, s.fd);
+    return s;
+}
+
 #define MAX_INDEX 4096
 
 static void test_killed_during_set(void **state) {
@@ -130,20 +148,15 @@ static void test_killed_during_set(void **state) {
     } when[] = {{MSG_START, 0, 0}, {MSG_START, 1, 300}, {MSG_START, 2, 100}, {MSG_DONE, 3, 0},
                 {MSG_START, 5, 1000}, {MSG_START, 7, 50}, {MSG_START, 8, 2000}};
     for (size_t round = 0; round < sizeof when / sizeof when[0]; round++) {
-        char prefix[32];
-        snprintf(prefix, sizeof prefix, "set%zu", round);
-        int fd;
-        pid_t pid = fsc_test_fork_piped(0, &fd);
-        if (pid == 0)
-            setter_child(t->dir, t->src, 0, prefix, 1 << 20, fd);
+        struct setter s = start_setter(t, "set", round, 0, 1 << 20);
         char done[MAX_INDEX] = {0};
-        int last = kill_at(pid, fd, when[round].kind, when[round].index, when[round].delay, done, MAX_INDEX);
+        int last = kill_at(s.pid, s.fd, when[round].kind, when[round].index, when[round].delay, done, MAX_INDEX);
         fsc_cache *c = reopen_and_check(t->dir, 0, "after a kill during a set");
         /* Unbounded: everything reported stored is there, whole. */
         char key[64];
         int stored = 0;
         for (int i = 0; i <= last; i++) {
-            snprintf(key, sizeof key, "%s-%d", prefix, i);
+            snprintf(key, sizeof key, "%s-%d", s.prefix, i);
             int r = st_check(c, key, NULL);
             if (done[i]) {
                 stored++;
@@ -167,21 +180,16 @@ static void test_killed_during_eviction(void **state) {
         int64_t delay;
     } when[] = {{9, 0}, {12, 100}, {16, 400}, {21, 30}, {27, 800}};
     for (size_t round = 0; round < sizeof when / sizeof when[0]; round++) {
-        char prefix[32];
-        snprintf(prefix, sizeof prefix, "evict%zu", round);
-        int fd;
-        pid_t pid = fsc_test_fork_piped(0, &fd);
-        if (pid == 0)
-            setter_child(t->dir, t->src, size, prefix, 64 << 10, fd);
+        struct setter s = start_setter(t, "evict", round, size, 64 << 10);
         char done[MAX_INDEX] = {0};
-        int last = kill_at(pid, fd, MSG_START, when[round].index, when[round].delay, done, MAX_INDEX);
+        int last = kill_at(s.pid, s.fd, MSG_START, when[round].index, when[round].delay, done, MAX_INDEX);
         fsc_cache *c = reopen_and_check(t->dir, size, "after a kill during an eviction");
         assert_true(st_disk_bytes(t->dir) <= size);
         /* The newest three stored values outlive any eviction. */
         char key[64];
         int checked = 0;
         for (int i = last; i >= 0; i--) {
-            snprintf(key, sizeof key, "%s-%d", prefix, i);
+            snprintf(key, sizeof key, "%s-%d", s.prefix, i);
             int r = st_check(c, key, NULL);
             assert_int_not_equal(r, -1);
             if (done[i] && checked < 3) {
