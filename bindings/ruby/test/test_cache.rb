@@ -140,11 +140,20 @@ class TestCache < FscTest
     assert_equal "second", @cache.fetch("k") { "second" } # the lock was released
   end
 
-  def test_write_file_copy_keeps_offset
-    src = File.join(@tmp, "src.bin")
-    File.binwrite(src, "0123456789")
+  # Writes content into a new file name under @tmp and yields it open for
+  # reading at offset at; returns its path.
+  def open_source_at(name, content, at)
+    src = File.join(@tmp, name)
+    File.binwrite(src, content)
     File.open(src, "rb") do |f|
-      f.seek(4)
+      f.seek(at)
+      yield f
+    end
+    src
+  end
+
+  def test_write_file_copy_keeps_offset
+    src = open_source_at("src.bin", "0123456789", 4) do |f|
       @cache.write_file("k", f)
       assert_equal 4, f.pos
     end
@@ -172,12 +181,7 @@ class TestCache < FscTest
   end
 
   def test_write_file_move
-    src = File.join(@tmp, "moved.bin")
-    File.binwrite(src, "moved content")
-    File.open(src, "rb") do |f|
-      f.seek(6)
-      @cache.write_file("k", f, move: true)
-    end
+    src = open_source_at("moved.bin", "moved content", 6) { |f| @cache.write_file("k", f, move: true) }
     refute File.exist?(src)
     @cache.read_file("k") { |f| assert_equal [6, "content"], [f.pos, f.read] }
   end
