@@ -97,6 +97,8 @@ static inline int fsc_test_teardown(void **state) {
 
 /* A test run with a fresh cache of default options (fsc_test_setup). */
 #define FSC_TEST(f) cmocka_unit_test_setup_teardown(f, fsc_test_setup, fsc_test_teardown)
+/* The same with every value in a file of its own (fsc_test_setup_unpacked). */
+#define FSC_TEST_UNPACKED(f) cmocka_unit_test_setup_teardown(f, fsc_test_setup_unpacked, fsc_test_teardown)
 
 /* The whole file at path, asserted readable; free() it. */
 static inline unsigned char *fsc_test_read_file(const char *path, size_t *len) {

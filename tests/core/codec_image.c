@@ -251,7 +251,7 @@ static void test_lru_horizon(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_entry_file, fsc_test_setup_unpacked, fsc_test_teardown),
+        FSC_TEST_UNPACKED(test_entry_file),
         FSC_TEST(test_pack_file),
         FSC_TEST(test_lock_file),
         cmocka_unit_test(test_lru_horizon),

@@ -234,14 +234,14 @@ static void test_flipped_byte_large_value(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_garbage, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_truncated, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_value_byte, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_header_byte, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_directory_in_place, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_symlink_in_place, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_raw_payload_lost, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_byte_large_value, fsc_test_setup_unpacked, fsc_test_teardown),
+        FSC_TEST_UNPACKED(test_garbage),
+        FSC_TEST_UNPACKED(test_truncated),
+        FSC_TEST_UNPACKED(test_flipped_value_byte),
+        FSC_TEST_UNPACKED(test_flipped_header_byte),
+        FSC_TEST_UNPACKED(test_directory_in_place),
+        FSC_TEST_UNPACKED(test_symlink_in_place),
+        FSC_TEST_UNPACKED(test_raw_payload_lost),
+        FSC_TEST_UNPACKED(test_flipped_byte_large_value),
     };
     return cmocka_run_group_tests_name("core_damage", tests, NULL, NULL);
 }
