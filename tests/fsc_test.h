@@ -46,6 +46,20 @@ static inline char *fsc_test_tempdir(void) {
     return path;
 }
 
+/* The options fsc_options_init gives, to change one or two of. */
+static inline fsc_options fsc_test_options(void) {
+    fsc_options o;
+    fsc_options_init(&o);
+    return o;
+}
+
+/* The cache in dir opened with opts, asserted. */
+static inline fsc_cache *fsc_test_open(const char *dir, const fsc_options *opts) {
+    fsc_cache *c = NULL;
+    assert_fsc_ok(fsc_open(dir, opts, &c));
+    return c;
+}
+
 /* Per-test state: a temp dir and a cache opened in it with default options. */
 struct fsc_test_ctx {
     char *dir;
@@ -67,8 +81,7 @@ static inline int fsc_test_setup(void **state) { return fsc_test_setup_with(stat
 
 /* Every value in a file of its own (pack_limit 0): for tests of entry files. */
 static inline int fsc_test_setup_unpacked(void **state) {
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.pack_limit = 0;
     return fsc_test_setup_with(state, &o);
 }
@@ -82,12 +95,30 @@ static inline int fsc_test_teardown(void **state) {
     return 0;
 }
 
+/* A test run with a fresh cache of default options (fsc_test_setup). */
+#define FSC_TEST(f) cmocka_unit_test_setup_teardown(f, fsc_test_setup, fsc_test_teardown)
+/* The same with every value in a file of its own (fsc_test_setup_unpacked). */
+#define FSC_TEST_UNPACKED(f) cmocka_unit_test_setup_teardown(f, fsc_test_setup_unpacked, fsc_test_teardown)
+
 /* The whole file at path, asserted readable; free() it. */
 static inline unsigned char *fsc_test_read_file(const char *path, size_t *len) {
     unsigned char *buf = tb_read_file(path, len);
     if (!buf)
         fail_msg("read %s: %s", path, strerror(errno));
     return buf;
+}
+
+/* XORs the byte at offset at of the file at path with mask, in place (the
+ * same inode: open handles see it). */
+static inline void fsc_test_flip_byte(const char *path, off_t at, unsigned char mask) {
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        fail_msg("open %s: %s", path, strerror(errno));
+    unsigned char b;
+    assert_int_equal(pread(fd, &b, 1, at), 1);
+    b ^= mask;
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    close(fd);
 }
 
 /* A child that outlives this many seconds is stuck: SIGALRM ends it, and its

@@ -191,15 +191,34 @@ const std::map<std::string, const char *> command_help = {
      "Shows the tool's help or a command's help.\n"},
 };
 
-// Options for commands that take none but --help.
-void no_options(const std::string &cmd, const std::vector<std::string> &args, bool *help) {
+// A command's arguments, parsed: whether --help was asked for, the options
+// given (each with its last argument) and the operands.
+struct CommandLine {
+    bool help = false;
+    std::map<int, std::string> given;
     std::vector<std::string> operands;
-    for (const auto &o : parse_options(cmd, args, {}, false, &operands))
-        if (o.id == 'h')
-            *help = true;
-    if (!*help && !operands.empty())
-        throw UsageError(cmd, "unexpected argument '" + operands[0] + "'");
+    bool has(int id) const { return given.count(id) != 0; }
+};
+
+// Parses a command's arguments; more than max_operands operands is a usage
+// error. --help prints the command's help (and nothing is checked further).
+CommandLine parse_command(const std::string &cmd, const std::vector<std::string> &args,
+                          const std::vector<OptSpec> &specs, size_t max_operands) {
+    CommandLine line;
+    for (const auto &o : parse_options(cmd, args, specs, false, &line.operands)) {
+        if (o.id == 'h') {
+            line.help = true;
+            print_help(cmd);
+            return line;
+        }
+        line.given[o.id] = o.arg;
+    }
+    if (line.operands.size() > max_operands)
+        throw UsageError(cmd, "unexpected argument '" + line.operands[max_operands] + "'");
+    return line;
 }
+
+const size_t any_operands = SIZE_MAX;
 
 std::string key_arg(const std::string &cmd, const std::string &text, bool escaped) {
     std::string key = text;
@@ -218,18 +237,13 @@ int64_t now_ms() {
 }
 
 int cmd_get(const Global &g, const std::vector<std::string> &args) {
-    const std::vector<OptSpec> specs = {{"output", 'o', true, 'o'}, {"escaped", 'e', false, 'e'}};
-    std::vector<std::string> operands;
-    std::string output;
-    bool escaped = false;
-    for (const auto &o : parse_options("get", args, specs, false, &operands)) {
-        if (o.id == 'h')
-            return print_help("get"), exit_ok;
-        if (o.id == 'o')
-            output = o.arg;
-        if (o.id == 'e')
-            escaped = true;
-    }
+    CommandLine line =
+        parse_command("get", args, {{"output", 'o', true, 'o'}, {"escaped", 'e', false, 'e'}}, any_operands);
+    if (line.help)
+        return exit_ok;
+    const std::vector<std::string> &operands = line.operands;
+    std::string output = line.has('o') ? line.given['o'] : std::string();
+    bool escaped = line.has('e');
     if (operands.size() != 1)
         throw UsageError("get", operands.empty() ? "no key given" : "only one key, please");
     std::string key = key_arg("get", operands[0], escaped);
@@ -280,19 +294,13 @@ int cmd_get(const Global &g, const std::vector<std::string> &args) {
 }
 
 int cmd_put(const Global &g, const std::vector<std::string> &args) {
-    const std::vector<OptSpec> specs = {{"escaped", 'e', false, 'e'}};
-    std::vector<std::string> operands;
-    bool escaped = false;
-    for (const auto &o : parse_options("put", args, specs, false, &operands)) {
-        if (o.id == 'h')
-            return print_help("put"), exit_ok;
-        if (o.id == 'e')
-            escaped = true;
-    }
+    CommandLine line = parse_command("put", args, {{"escaped", 'e', false, 'e'}}, 2);
+    if (line.help)
+        return exit_ok;
+    const std::vector<std::string> &operands = line.operands;
+    bool escaped = line.has('e');
     if (operands.empty())
         throw UsageError("put", "no key given");
-    if (operands.size() > 2)
-        throw UsageError("put", "unexpected argument '" + operands[2] + "'");
     std::string key = key_arg("put", operands[0], escaped);
     std::string file = operands.size() == 2 ? operands[1] : "-";
 
@@ -353,17 +361,12 @@ int cmd_put(const Global &g, const std::vector<std::string> &args) {
 }
 
 int cmd_rm(const Global &g, const std::vector<std::string> &args) {
-    const std::vector<OptSpec> specs = {{"force", 'f', false, 'f'}, {"escaped", 'e', false, 'e'}};
-    std::vector<std::string> operands;
-    bool escaped = false, force = false;
-    for (const auto &o : parse_options("rm", args, specs, false, &operands)) {
-        if (o.id == 'h')
-            return print_help("rm"), exit_ok;
-        if (o.id == 'e')
-            escaped = true;
-        if (o.id == 'f')
-            force = true;
-    }
+    CommandLine line =
+        parse_command("rm", args, {{"force", 'f', false, 'f'}, {"escaped", 'e', false, 'e'}}, any_operands);
+    if (line.help)
+        return exit_ok;
+    const std::vector<std::string> &operands = line.operands;
+    bool escaped = line.has('e'), force = line.has('f');
     if (operands.empty())
         throw UsageError("rm", "no key given");
     std::vector<std::string> keys;
@@ -399,19 +402,10 @@ int collect(void *ctx, const void *key, size_t key_len, uint64_t size, int64_t c
 }
 
 int cmd_ls(const Global &g, const std::vector<std::string> &args) {
-    const std::vector<OptSpec> specs = {{"json", 'j', false, 'j'}, {"bytes", 'l', false, 'l'}};
-    std::vector<std::string> operands;
-    bool json = false, bytes = false;
-    for (const auto &o : parse_options("ls", args, specs, false, &operands)) {
-        if (o.id == 'h')
-            return print_help("ls"), exit_ok;
-        if (o.id == 'j')
-            json = true;
-        if (o.id == 'l')
-            bytes = true;
-    }
-    if (!operands.empty())
-        throw UsageError("ls", "unexpected argument '" + operands[0] + "'");
+    CommandLine line = parse_command("ls", args, {{"json", 'j', false, 'j'}, {"bytes", 'l', false, 'l'}}, 0);
+    if (line.help)
+        return exit_ok;
+    bool json = line.has('j'), bytes = line.has('l');
     Cache cache(g);
     std::vector<Listed> items;
     int rc = fsc_foreach(cache.get(), collect, &items);
@@ -440,17 +434,10 @@ int cmd_ls(const Global &g, const std::vector<std::string> &args) {
 }
 
 int cmd_stats(const Global &g, const std::vector<std::string> &args) {
-    const std::vector<OptSpec> specs = {{"json", 'j', false, 'j'}};
-    std::vector<std::string> operands;
-    bool json = false;
-    for (const auto &o : parse_options("stats", args, specs, false, &operands)) {
-        if (o.id == 'h')
-            return print_help("stats"), exit_ok;
-        if (o.id == 'j')
-            json = true;
-    }
-    if (!operands.empty())
-        throw UsageError("stats", "unexpected argument '" + operands[0] + "'");
+    CommandLine line = parse_command("stats", args, {{"json", 'j', false, 'j'}}, 0);
+    if (line.help)
+        return exit_ok;
+    bool json = line.has('j');
     Cache cache(g);
     fsc_statistics st;
     std::memset(&st, 0, sizeof st);
@@ -511,10 +498,8 @@ int64_t count_values(fsc_cache *c, const char *label) {
 }
 
 int cmd_prune(const Global &g, const std::vector<std::string> &args) {
-    bool help = false;
-    no_options("prune", args, &help);
-    if (help)
-        return print_help("prune"), exit_ok;
+    if (parse_command("prune", args, {}, 0).help)
+        return exit_ok;
     Cache cache(g);
     int64_t before = count_values(cache.get(), "counting");
     int rc;
@@ -531,10 +516,8 @@ int cmd_prune(const Global &g, const std::vector<std::string> &args) {
 }
 
 int cmd_clear(const Global &g, const std::vector<std::string> &args) {
-    bool help = false;
-    no_options("clear", args, &help);
-    if (help)
-        return print_help("clear"), exit_ok;
+    if (parse_command("clear", args, {}, 0).help)
+        return exit_ok;
     Cache cache(g);
     int64_t before = count_values(cache.get(), "counting");
     int rc;
@@ -550,17 +533,10 @@ int cmd_clear(const Global &g, const std::vector<std::string> &args) {
 }
 
 int cmd_verify(const Global &g, const std::vector<std::string> &args) {
-    const std::vector<OptSpec> specs = {{"repair", 'r', false, 'r'}};
-    std::vector<std::string> operands;
-    bool repair = false;
-    for (const auto &o : parse_options("verify", args, specs, false, &operands)) {
-        if (o.id == 'h')
-            return print_help("verify"), exit_ok;
-        if (o.id == 'r')
-            repair = true;
-    }
-    if (!operands.empty())
-        throw UsageError("verify", "unexpected argument '" + operands[0] + "'");
+    CommandLine line = parse_command("verify", args, {{"repair", 'r', false, 'r'}}, 0);
+    if (line.help)
+        return exit_ok;
+    bool repair = line.has('r');
     Cache cache(g);
     fsc_verify_report rep;
     std::memset(&rep, 0, sizeof rep);

@@ -376,6 +376,15 @@ void refresh_in_background(fsc_cache *c, const std::string &key, int64_t ttl_ms,
     close(ready[0]);
 }
 
+// The option argument arg as milliseconds; else a usage error of cmd:
+// "bad <noun> '<arg>' <hint>".
+int64_t duration_arg(const char *cmd, const std::string &arg, const char *noun, const char *hint) {
+    int64_t ms;
+    if (!parse_duration_ms(arg, &ms))
+        throw UsageError(cmd, std::string("bad ") + noun + " '" + arg + "' " + hint);
+    return ms;
+}
+
 } // namespace
 
 int cmd_run(const Global &g, std::vector<std::string> args) {
@@ -393,14 +402,8 @@ int cmd_run(const Global &g, std::vector<std::string> args) {
     for (const auto &o : opts) {
         switch (o.id) {
         case 'h': print_help("run"); return exit_ok;
-        case o_ttl:
-            if (!parse_duration_ms(o.arg, &ttl_ms))
-                throw UsageError("run", "bad duration '" + o.arg + "' for --ttl (try 30s, 5m, 2h, 1d)");
-            break;
-        case o_stale:
-            if (!parse_duration_ms(o.arg, &stale_ms))
-                throw UsageError("run", "bad duration '" + o.arg + "' for --stale (try 30s, 5m, 2h, 1d)");
-            break;
+        case o_ttl: ttl_ms = duration_arg("run", o.arg, "duration", "for --ttl (try 30s, 5m, 2h, 1d)"); break;
+        case o_stale: stale_ms = duration_arg("run", o.arg, "duration", "for --stale (try 30s, 5m, 2h, 1d)"); break;
         case o_discard: discard = true; break;
         case o_key:
             if (o.arg.empty())
@@ -536,10 +539,7 @@ int cmd_lock(const Global &g, std::vector<std::string> args) {
     for (const auto &o : opts) {
         switch (o.id) {
         case 'h': print_help("lock"); return exit_ok;
-        case o_wait:
-            if (!parse_duration_ms(o.arg, &timeout_ms))
-                throw UsageError("lock", "bad timeout '" + o.arg + "' for -w (seconds, or 500ms, 2m...)");
-            break;
+        case o_wait: timeout_ms = duration_arg("lock", o.arg, "timeout", "for -w (seconds, or 500ms, 2m...)"); break;
         case o_nowait: timeout_ms = 0; break;
         case o_escaped: escaped = true; break;
         }

@@ -153,6 +153,16 @@ func open(t *testing.T, opts fsc.Options) (*fsc.Cache, string) {
 	return c, dir
 }
 
+// lock takes the key's lock, waiting as long as it takes.
+func lock(t *testing.T, c *fsc.Cache, key []byte) *fsc.Lock {
+	t.Helper()
+	l, err := c.Lock(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	return l
+}
+
 func childCmd(role, dir string, key []byte) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"="+role, "FSC_TEST_DIR="+dir, "FSC_TEST_KEY="+hex.EncodeToString(key))
@@ -561,10 +571,7 @@ func TestGetOrCreateFailures(t *testing.T) {
 func TestLockGoroutines(t *testing.T) {
 	c, _ := open(t, fsc.Options{})
 	key := []byte("lk")
-	l, err := c.Lock(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := lock(t, c, key)
 	// Many tries from other goroutines (which may run on the thread that
 	// took the lock) must all see it busy.
 	var wg sync.WaitGroup
@@ -588,7 +595,7 @@ func TestLockGoroutines(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Millisecond)
 	defer cancel()
-	_, err = c.Lock(ctx, key)
+	_, err := c.Lock(ctx, key)
 	if !errors.Is(err, fsc.ErrTimedOut) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("deadline: %v", err)
 	}
@@ -622,10 +629,7 @@ func TestLockOtherProcess(t *testing.T) {
 	key := []byte("shared\x00lock")
 
 	// This process holds it: another process cannot take it.
-	l, err := c.Lock(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := lock(t, c, key)
 	runChild(t, "trybusy", dir, key)
 	l.Unlock()
 	runChild(t, "tryfree", dir, key)
@@ -654,10 +658,7 @@ func TestLockOtherProcess(t *testing.T) {
 	}
 	stdin.Close() // the child unlocks and exits
 	// Waits for the child's unlock, no timing involved.
-	l2, err := c.Lock(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := lock(t, c, key)
 	l2.Unlock()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("child: %v", err)

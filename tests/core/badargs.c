@@ -50,33 +50,9 @@ static int visitor(void *ctx, const void *key, size_t key_len, uint64_t size, in
     return 0;
 }
 
-static fsc_options opts_with_size(size_t size) {
-    fsc_options o;
-    fsc_options_init(&o);
-    o.size = size;
-    return o;
-}
-
-static fsc_options opts_with_pack_limit(uint64_t limit) {
-    fsc_options o;
-    fsc_options_init(&o);
-    o.pack_limit = limit;
-    return o;
-}
-
-static fsc_options opts_with_expiration(int64_t ms) {
-    fsc_options o;
-    fsc_options_init(&o);
-    o.expiration_ms = ms;
-    return o;
-}
-
-static fsc_options opts_with_shared_group(int64_t gid) {
-    fsc_options o;
-    fsc_options_init(&o);
-    o.shared_group = gid;
-    return o;
-}
+/* fsc_open on w.never with default options but one field set to value. */
+#define OPEN_WITH(field, value)                                                                                \
+    (fsc_options_init(&w.opts), w.opts.field = (value), fsc_open(w.never, &w.opts, &w.out_cache))
 
 struct row {
     const char *what;

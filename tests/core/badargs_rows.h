@@ -7,17 +7,12 @@ ROW(open_null_out, FSC_EINVAL, fsc_open(w.never, NULL, NULL))
 ROW(open_empty_dir, FSC_EINVAL, fsc_open("", NULL, &w.out_cache))
 ROW(open_regular_file, FSC_EINVAL, fsc_open(w.plain_file, NULL, &w.out_cache))
 ROW(open_under_regular_file, FSC_EINVAL, fsc_open(w.under_plain_file, NULL, &w.out_cache))
-ROW(open_size_zero, FSC_EINVAL, (w.opts = opts_with_size(0), fsc_open(w.never, &w.opts, &w.out_cache)))
-ROW(open_size_short, FSC_EINVAL,
-    (w.opts = opts_with_size(offsetof(fsc_options, pack_limit) - 1), fsc_open(w.never, &w.opts, &w.out_cache)))
-ROW(open_pack_limit_too_big, FSC_EINVAL,
-    (w.opts = opts_with_pack_limit(FSC_PACK_LIMIT_MAX + 1), fsc_open(w.never, &w.opts, &w.out_cache)))
-ROW(open_expiration_negative, FSC_EINVAL,
-    (w.opts = opts_with_expiration(-2), fsc_open(w.never, &w.opts, &w.out_cache)))
-ROW(open_shared_group_negative, FSC_EINVAL,
-    (w.opts = opts_with_shared_group(-2), fsc_open(w.never, &w.opts, &w.out_cache)))
-ROW(open_shared_group_not_a_gid, FSC_EINVAL,
-    (w.opts = opts_with_shared_group(INT64_C(1) << 32), fsc_open(w.never, &w.opts, &w.out_cache)))
+ROW(open_size_zero, FSC_EINVAL, OPEN_WITH(size, 0))
+ROW(open_size_short, FSC_EINVAL, OPEN_WITH(size, offsetof(fsc_options, pack_limit) - 1))
+ROW(open_pack_limit_too_big, FSC_EINVAL, OPEN_WITH(pack_limit, FSC_PACK_LIMIT_MAX + 1))
+ROW(open_expiration_negative, FSC_EINVAL, OPEN_WITH(expiration_ms, -2))
+ROW(open_shared_group_negative, FSC_EINVAL, OPEN_WITH(shared_group, -2))
+ROW(open_shared_group_not_a_gid, FSC_EINVAL, OPEN_WITH(shared_group, INT64_C(1) << 32))
 ROW(open_foreign_dir, FSC_EFORMAT, fsc_open(w.foreign, NULL, &w.out_cache))
 ROW(open_other_format, FSC_EFORMAT, fsc_open(w.other_format, NULL, &w.out_cache))
 ROW(open_bad_marker, FSC_EFORMAT, fsc_open(w.bad_marker, NULL, &w.out_cache))

@@ -20,6 +20,15 @@ static int64_t now_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Fills value with the bytes of seed and stores it under key; returns the
+ * time just before the set (a lower bound of the times it records). */
+static int64_t set_filled(fsc_cache *c, const char *key, unsigned char *value, size_t len, uint64_t seed) {
+    tb_fill(value, len, seed);
+    const int64_t from = now_us();
+    assert_fsc_ok(fsc_set(c, key, strlen(key), value, len));
+    return from;
+}
+
 /* The 16-byte BLAKE2b digest that names a key's files. */
 static void digest_of(const char *key, unsigned char out[16]) {
     assert_true(sodium_init() >= 0);
@@ -114,9 +123,7 @@ static void test_entry_file(void **state) {
     struct fsc_test_ctx *t = *state;
     const char *key = "codec image: entry";
     unsigned char value[300], digest[16], got[IMAGE_MAX], want[IMAGE_MAX];
-    tb_fill(value, sizeof value, 1);
-    const int64_t from = now_us();
-    assert_fsc_ok(fsc_set(t->cache, key, strlen(key), value, sizeof value));
+    const int64_t from = set_filled(t->cache, key, value, sizeof value, 1);
     const int64_t to = now_us();
 
     digest_of(key, digest);
@@ -155,9 +162,7 @@ static void test_pack_file(void **state) {
     struct fsc_test_ctx *t = *state;
     const char *key = "codec image: packed";
     unsigned char value[100], digest[16], got[IMAGE_MAX], want[IMAGE_MAX] = {0};
-    tb_fill(value, sizeof value, 2);
-    const int64_t from = now_us();
-    assert_fsc_ok(fsc_set(t->cache, key, strlen(key), value, sizeof value));
+    const int64_t from = set_filled(t->cache, key, value, sizeof value, 2);
     const int64_t to = now_us();
 
     digest_of(key, digest);
@@ -180,9 +185,7 @@ static void test_lock_file(void **state) {
     struct fsc_test_ctx *t = *state;
     const char *key = "codec image: lock";
     unsigned char value[200], digest[16], got[IMAGE_MAX], want[FMT_LOCK_LEN] = {0};
-    tb_fill(value, sizeof value, 3);
-    const int64_t from = now_us();
-    assert_fsc_ok(fsc_set(t->cache, key, strlen(key), value, sizeof value));
+    const int64_t from = set_filled(t->cache, key, value, sizeof value, 3);
     core_assert_value(t->cache, key, strlen(key), value, sizeof value);
     core_assert_miss(t->cache, "absent", 6);
     assert_fsc_ok(fsc_invalidate(t->cache, 0));
@@ -222,12 +225,10 @@ static void test_lru_horizon(void **state) {
     (void)state;
     char *dir = fsc_test_tempdir();
     assert_non_null(dir);
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.cache_size = 2000;
     o.pack_limit = 0;
-    fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(dir, &o, &c));
+    fsc_cache *c = fsc_test_open(dir, &o);
     unsigned char value[1000];
     tb_fill(value, sizeof value, 4);
     const int64_t from = now_us();
@@ -250,9 +251,9 @@ static void test_lru_horizon(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_entry_file, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_pack_file, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_lock_file, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST_UNPACKED(test_entry_file),
+        FSC_TEST(test_pack_file),
+        FSC_TEST(test_lock_file),
         cmocka_unit_test(test_lru_horizon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,11 +55,9 @@ static int make_sparse(const char *dir, unsigned char *want) {
 static void copy_sparse(const char *src_dir, const char *cache_dir) {
     unsigned char *want = malloc(SPARSE_LEN), *got = malloc(SPARSE_LEN);
     const int src = make_sparse(src_dir, want);
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.verify_payloads = 1;
-    fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(cache_dir, &o, &c));
+    fsc_cache *c = fsc_test_open(cache_dir, &o);
     assert_fsc_ok(fsc_set_file(c, "sparse", 6, src, NULL, 0));
     assert_int_equal(lseek(src, 0, SEEK_CUR), SPARSE_OFFSET);
 
@@ -197,7 +195,7 @@ static int mount_btrfs(const char *top) {
 
 int main(void) {
     const struct CMUnitTest anywhere[] = {
-        cmocka_unit_test_setup_teardown(test_sparse_same_filesystem, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_sparse_same_filesystem),
     };
     int rc = cmocka_run_group_tests_name("core_copy", anywhere, NULL, NULL);
 
@@ -207,7 +205,7 @@ int main(void) {
         return m > 0 ? 1 : rc;
     const struct CMUnitTest on_tmpfs[] = {
         cmocka_unit_test(test_sparse_on_tmpfs),
-        cmocka_unit_test_setup_teardown(test_sparse_across_filesystems, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_sparse_across_filesystems),
         cmocka_unit_test(test_full_tmpfs),
     };
     rc |= cmocka_run_group_tests_name("core_copy_tmpfs", on_tmpfs, NULL, NULL);

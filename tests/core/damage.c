@@ -61,15 +61,7 @@ static void check_damaged(struct fsc_test_ctx *t, const char *what) {
     assert_fsc_ok(fsc_delete(t->cache, "neighbour", 9));
 }
 
-static void flip_byte(const char *path, off_t at) {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    assert_true(fd >= 0);
-    unsigned char b;
-    assert_int_equal(pread(fd, &b, 1, at), 1);
-    b ^= 0x10;
-    assert_int_equal(pwrite(fd, &b, 1, at), 1);
-    close(fd);
-}
+static void flip_byte(const char *path, off_t at) { fsc_test_flip_byte(path, at, 0x10); }
 
 static off_t file_size(const char *path) {
     struct stat st;
@@ -242,14 +234,14 @@ static void test_flipped_byte_large_value(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_garbage, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_truncated, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_value_byte, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_header_byte, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_directory_in_place, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_symlink_in_place, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_raw_payload_lost, fsc_test_setup_unpacked, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_byte_large_value, fsc_test_setup_unpacked, fsc_test_teardown),
+        FSC_TEST_UNPACKED(test_garbage),
+        FSC_TEST_UNPACKED(test_truncated),
+        FSC_TEST_UNPACKED(test_flipped_value_byte),
+        FSC_TEST_UNPACKED(test_flipped_header_byte),
+        FSC_TEST_UNPACKED(test_directory_in_place),
+        FSC_TEST_UNPACKED(test_symlink_in_place),
+        FSC_TEST_UNPACKED(test_raw_payload_lost),
+        FSC_TEST_UNPACKED(test_flipped_byte_large_value),
     };
     return cmocka_run_group_tests_name("core_damage", tests, NULL, NULL);
 }

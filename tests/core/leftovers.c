@@ -109,11 +109,9 @@ static void test_kept_while_this_process_has_it_open(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_swept_after_crash, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_kept_while_another_process_has_it_open, fsc_test_setup,
-                                        fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_kept_while_this_process_has_it_open, fsc_test_setup,
-                                        fsc_test_teardown),
+        FSC_TEST(test_swept_after_crash),
+        FSC_TEST(test_kept_while_another_process_has_it_open),
+        FSC_TEST(test_kept_while_this_process_has_it_open),
     };
     return cmocka_run_group_tests_name("core_leftovers", tests, NULL, NULL);
 }

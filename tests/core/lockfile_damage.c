@@ -38,14 +38,17 @@ static void poke64(const char *dir, off_t at, uint64_t v) {
     poke(dir, at, b, sizeof b);
 }
 
-static void key_of(int i, char *key) { snprintf(key, 32, "key-%d", i); }
+/* Key i and its value. */
+static void key_and_value(int i, char key[32], unsigned char v[VALUE_LEN]) {
+    snprintf(key, 32, "key-%d", i);
+    tb_fill(v, VALUE_LEN, (uint64_t)i);
+}
 
 static void store_all(fsc_cache *c) {
     unsigned char v[VALUE_LEN];
     for (int i = 0; i < KEYS; i++) {
         char key[32];
-        key_of(i, key);
-        tb_fill(v, sizeof v, (uint64_t)i);
+        key_and_value(i, key, v);
         assert_fsc_ok(fsc_set(c, key, strlen(key), v, sizeof v));
     }
 }
@@ -54,8 +57,7 @@ static void expect_all(fsc_cache *c) {
     unsigned char v[VALUE_LEN];
     for (int i = 0; i < KEYS; i++) {
         char key[32];
-        key_of(i, key);
-        tb_fill(v, sizeof v, (uint64_t)i);
+        key_and_value(i, key, v);
         core_assert_value(c, key, strlen(key), v, sizeof v);
     }
 }

@@ -38,13 +38,7 @@ static void payload_path(struct fsc_test_ctx *t, char *out) {
 static void change_byte(struct fsc_test_ctx *t, off_t at) {
     char path[TB_PATH_MAX];
     payload_path(t, path);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    assert_true(fd >= 0);
-    unsigned char b;
-    assert_int_equal(pread(fd, &b, 1, at), 1);
-    b ^= 0x01;
-    assert_int_equal(pwrite(fd, &b, 1, at), 1);
-    close(fd);
+    fsc_test_flip_byte(path, at, 0x01);
 }
 
 static fsc_verify_report verify(fsc_cache *c, int repair) {
@@ -171,8 +165,8 @@ static void test_intact_values(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_verify_finds_and_removes, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_get_without_option, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_verify_finds_and_removes),
+        FSC_TEST(test_get_without_option),
         cmocka_unit_test_setup_teardown(test_get_with_option, open_verifying, fsc_test_teardown),
         cmocka_unit_test_setup_teardown(test_intact_values, open_verifying, fsc_test_teardown),
     };

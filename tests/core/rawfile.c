@@ -122,11 +122,9 @@ static void move_with_flag(void **state, enum source_kind kind) {
 
 static void move_with_option(void **state, enum source_kind kind) {
     struct fsc_test_ctx *t = *state;
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.file_movable = 1;
-    fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(t->dir, &o, &c));
+    fsc_cache *c = fsc_test_open(t->dir, &o);
     struct source s;
     make_source(t->dir, kind, &s);
     assert_fsc_ok(fsc_set_file(c, "movable", 7, s.fd, s.path, 0));
@@ -165,11 +163,9 @@ static void test_move_unlinked(void **state) {
     core_assert_miss(t->cache, "nameless", 8);
 
     /* With file_movable and no path the file is copied from the descriptor. */
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.file_movable = 1;
-    fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(t->dir, &o, &c));
+    fsc_cache *c = fsc_test_open(t->dir, &o);
     assert_fsc_ok(fsc_set_file(c, "nameless", 8, s.fd, NULL, 0));
     check_untouched(&s);
     check_offset_value(c, "nameless");
@@ -307,16 +303,16 @@ static void test_big_file_bounded_memory(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_big_file_bounded_memory, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_copy_open, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_copy_mkstemp, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_copy_unlinked, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_move_open, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_move_mkstemp, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_move_unlinked, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_copy_from_path, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_empty_file, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_raw_snapshot, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_big_file_bounded_memory),
+        FSC_TEST(test_copy_open),
+        FSC_TEST(test_copy_mkstemp),
+        FSC_TEST(test_copy_unlinked),
+        FSC_TEST(test_move_open),
+        FSC_TEST(test_move_mkstemp),
+        FSC_TEST(test_move_unlinked),
+        FSC_TEST(test_copy_from_path),
+        FSC_TEST(test_empty_file),
+        FSC_TEST(test_raw_snapshot),
     };
     return cmocka_run_group_tests_name("core_rawfile", tests, NULL, NULL);
 }

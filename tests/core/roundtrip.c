@@ -234,11 +234,9 @@ static void test_clear(void **state) {
 
 static void test_expiration(void **state) {
     struct fsc_test_ctx *t = *state;
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.expiration_ms = 50;
-    fsc_cache *short_lived = NULL;
-    assert_fsc_ok(fsc_open(t->dir, &o, &short_lived));
+    fsc_cache *short_lived = fsc_test_open(t->dir, &o);
     assert_fsc_ok(fsc_set(short_lived, "exp", 3, "v", 1));
     fsc_entry *e = NULL;
     assert_fsc_ok(fsc_get(t->cache, "exp", 3, &e));
@@ -400,20 +398,20 @@ static void test_older_result_structs(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_empty_value, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_one_byte, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_one_mib, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_three_mib, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_binary_keys, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_longest_key, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_overwrite_small, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_overwrite_large, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_delete, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_clear, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_expiration, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_reopen, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_foreach, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_older_result_structs, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_empty_value),
+        FSC_TEST(test_one_byte),
+        FSC_TEST(test_one_mib),
+        FSC_TEST(test_three_mib),
+        FSC_TEST(test_binary_keys),
+        FSC_TEST(test_longest_key),
+        FSC_TEST(test_overwrite_small),
+        FSC_TEST(test_overwrite_large),
+        FSC_TEST(test_delete),
+        FSC_TEST(test_clear),
+        FSC_TEST(test_expiration),
+        FSC_TEST(test_reopen),
+        FSC_TEST(test_foreach),
+        FSC_TEST(test_older_result_structs),
     };
     return cmocka_run_group_tests_name("core_roundtrip", tests, NULL, NULL);
 }

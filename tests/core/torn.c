@@ -202,8 +202,8 @@ static void test_torn_files(void **state) { run_torn(*state, 1); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_torn_bytes, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_torn_files, fsc_test_setup, fsc_test_teardown),
+        FSC_TEST(test_torn_bytes),
+        FSC_TEST(test_torn_files),
     };
     return cmocka_run_group_tests_name("core_torn", tests, NULL, NULL);
 }

@@ -51,11 +51,9 @@ static void test_movable_option_across_filesystems(void **state) {
     char path[TB_PATH_MAX];
     core_join(path, mount_dir, "movable");
     assert_int_equal(tb_write_file(path, "payload", 7), 0);
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.file_movable = 1;
-    fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(t->dir, &o, &c));
+    fsc_cache *c = fsc_test_open(t->dir, &o);
     assert_fsc_status(fsc_set_file(c, "m", 1, -1, path, 0), FSC_EXDEV);
     core_assert_miss(c, "m", 1);
     assert_int_equal(access(path, F_OK), 0);
@@ -75,9 +73,8 @@ int main(void) {
     if (m != 0)
         return m > 0 ? 1 : 77;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_move_across_filesystems, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(test_movable_option_across_filesystems, fsc_test_setup,
-                                        fsc_test_teardown),
+        FSC_TEST(test_move_across_filesystems),
+        FSC_TEST(test_movable_option_across_filesystems),
     };
     int rc = cmocka_run_group_tests_name("core_xdev", tests, NULL, NULL);
     if (umount(mount_dir) != 0) {

@@ -237,9 +237,8 @@ static void second_slot_where_the_old_table_size_leads(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(second_slot_further_along_the_chain, fsc_test_setup, fsc_test_teardown),
-        cmocka_unit_test_setup_teardown(second_slot_where_the_old_table_size_leads, fsc_test_setup,
-                                        fsc_test_teardown),
+        FSC_TEST(second_slot_further_along_the_chain),
+        FSC_TEST(second_slot_where_the_old_table_size_leads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,14 @@ static fsc_options shared_opts(void) {
     return o;
 }
 
+/* In a child: the cache in dir opened with shared_opts; else _exit(code). */
+static fsc_cache *open_shared(const char *dir, int code) {
+    fsc_options o = shared_opts();
+    fsc_cache *c = NULL;
+    child_check(fsc_open(dir, &o, &c) == FSC_OK, code);
+    return c;
+}
+
 /* In a child: fsc_open(dir) with opts must give FSC_EACCES naming dir. */
 static void expect_refused(const char *dir, const fsc_options *opts) {
     fsc_cache *c = NULL;
@@ -269,9 +277,7 @@ static void alice_shares(const char *dir) {
 }
 
 static void bob_uses_shared(const char *dir) {
-    fsc_options o = shared_opts();
-    fsc_cache *c;
-    child_check(fsc_open(dir, &o, &c) == FSC_OK, 60);
+    fsc_cache *c = open_shared(dir, 60);
     child_value_is(c, "small", "s", 61);
     child_value_is(c, "big", "from alice, unpacked", 62);
     child_value_is(c, "moved", "moved in", 63);
@@ -286,9 +292,7 @@ static void bob_uses_shared(const char *dir) {
 }
 
 static void alice_reads_bobs(const char *dir) {
-    fsc_options o = shared_opts();
-    fsc_cache *c;
-    child_check(fsc_open(dir, &o, &c) == FSC_OK, 70);
+    fsc_cache *c = open_shared(dir, 70);
     child_value_is(c, "big", "from bob", 71);
     child_value_is(c, "small", "b", 72);
     child_value_is(c, "bob7", "0123456789abcdef", 73);

@@ -26,22 +26,25 @@ static void take_in_order(fsc_cache *c, const char *dir, const char *first, cons
     _exit(0);
 }
 
+/* Forks a child that runs take_in_order(first, second) with the ends of held
+ * and go that are its own. */
+static pid_t fork_taker(struct fsc_test_ctx *t, const char *dir, const char *first, const char *second, lt_pipe *held,
+                        lt_pipe *go) {
+    pid_t pid = fsc_test_fork();
+    if (pid == 0) {
+        lt_close(&held->r);
+        lt_close(&go->w);
+        take_in_order(t->cache, dir, first, second, held->w, go->r);
+    }
+    return pid;
+}
+
 static void opposite_order(struct fsc_test_ctx *t, int own_handles) {
     lt_pipe held = lt_pipe_new(), go = lt_pipe_new();
     const char *dir = own_handles ? t->dir : NULL;
 
-    pid_t p1 = fsc_test_fork();
-    if (p1 == 0) {
-        lt_close(&held.r);
-        lt_close(&go.w);
-        take_in_order(t->cache, dir, "key-one", "key-two", held.w, go.r);
-    }
-    pid_t p2 = fsc_test_fork();
-    if (p2 == 0) {
-        lt_close(&held.r);
-        lt_close(&go.w);
-        take_in_order(t->cache, dir, "key-two", "key-one", held.w, go.r);
-    }
+    pid_t p1 = fork_taker(t, dir, "key-one", "key-two", &held, &go);
+    pid_t p2 = fork_taker(t, dir, "key-two", "key-one", &held, &go);
     lt_close(&held.w);
     lt_close(&go.r);
     /* Both hold their first key before either asks for its second. */
@@ -72,12 +75,7 @@ static void test_opposite_order_with_parent(void **state) {
 
     fsc_lock_handle *a = NULL, *b = NULL;
     assert_fsc_ok(fsc_lock(t->cache, LT_KEY("key-one"), -1, &a));
-    pid_t p = fsc_test_fork();
-    if (p == 0) {
-        lt_close(&held.r);
-        lt_close(&go.w);
-        take_in_order(t->cache, NULL, "key-two", "key-one", held.w, go.r);
-    }
+    pid_t p = fork_taker(t, NULL, "key-two", "key-one", &held, &go);
     lt_close(&held.w);
     lt_close(&go.r);
     assert_true(lt_recv(held.r));

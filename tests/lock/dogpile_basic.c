@@ -5,14 +5,10 @@
 static void test_fresh_value_needs_no_creator(void **state) {
     struct fsc_test_ctx *t = *state;
     struct lt_creator cr;
-    fsc_entry *e = NULL;
 
     lt_creator_init(&cr, "made");
     assert_fsc_ok(fsc_set(t->cache, LT_KEY("k"), "stored", 6));
-    assert_fsc_ok(fsc_get_or_create(t->cache, LT_KEY("k"), -1, lt_create, &cr, &e));
-    assert_true(lt_entry_is(e, "stored"));
-    fsc_entry_free(e);
-    assert_int_equal(atomic_load(&cr.calls), 0);
+    assert_goc_gives(t->cache, "k", &cr, "stored", 0);
     /* No lock was left behind either. */
     assert_fsc_ok(lt_child_lock(t->cache, NULL, LT_KEY("k"), 0));
 }
@@ -20,20 +16,13 @@ static void test_fresh_value_needs_no_creator(void **state) {
 static void test_missing_value_calls_creator_once(void **state) {
     struct fsc_test_ctx *t = *state;
     struct lt_creator cr;
-    fsc_entry *e = NULL;
 
     lt_creator_init(&cr, "made");
-    assert_fsc_ok(fsc_get_or_create(t->cache, LT_KEY("k"), -1, lt_create, &cr, &e));
-    assert_true(lt_entry_is(e, "made"));
-    fsc_entry_free(e);
-    assert_int_equal(atomic_load(&cr.calls), 1);
+    assert_goc_gives(t->cache, "k", &cr, "made", 1);
     assert_get_is(t->cache, "k", "made");
 
     /* Now it is fresh: the second call only reads. */
-    assert_fsc_ok(fsc_get_or_create(t->cache, LT_KEY("k"), -1, lt_create, &cr, &e));
-    assert_true(lt_entry_is(e, "made"));
-    fsc_entry_free(e);
-    assert_int_equal(atomic_load(&cr.calls), 1);
+    assert_goc_gives(t->cache, "k", &cr, "made", 1);
     assert_fsc_ok(lt_child_lock(t->cache, NULL, LT_KEY("k"), 0));
 }
 

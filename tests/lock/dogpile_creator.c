@@ -124,22 +124,6 @@ static void test_waiter_takes_over_after_failure(void **state) { waiter_takes_ov
 
 static void test_waiter_takes_over_after_creator_dies(void **state) { waiter_takes_over(*state, 1); }
 
-struct successor_thread {
-    fsc_cache *c;
-    struct lt_creator cr;
-    int status;
-    int right_value;
-};
-
-static void *succeed_in_thread(void *arg) {
-    struct successor_thread *s = arg;
-    fsc_entry *e = NULL;
-    s->status = fsc_get_or_create(s->c, LT_KEY("k"), -1, lt_create, &s->cr, &e);
-    s->right_value = lt_entry_is(e, "successor");
-    fsc_entry_free(e);
-    return NULL;
-}
-
 struct doomed_thread {
     fsc_cache *c;
     struct lt_creator cr;
@@ -158,7 +142,7 @@ static void test_thread_takes_over_after_failure(void **state) {
     struct fsc_test_ctx *t = *state;
     lt_pipe entered = lt_pipe_new(), go = lt_pipe_new();
     struct doomed_thread d = {.c = t->cache, .status = FSC_EIO};
-    struct successor_thread s = {.c = t->cache, .status = FSC_EIO};
+    struct lt_goc_thread s = {.c = t->cache, .key = "k", .status = FSC_EIO};
     pthread_t td, ts;
 
     lt_creator_init(&d.cr, NULL);
@@ -168,7 +152,7 @@ static void test_thread_takes_over_after_failure(void **state) {
     lt_creator_init(&s.cr, "successor");
     assert_int_equal(pthread_create(&td, NULL, fail_in_thread, &d), 0);
     assert_true(lt_recv(entered.r));
-    assert_int_equal(pthread_create(&ts, NULL, succeed_in_thread, &s), 0);
+    assert_int_equal(pthread_create(&ts, NULL, lt_goc_thread_body, &s), 0);
     assert_true(lt_send(go.w));
     assert_int_equal(pthread_join(td, NULL), 0);
     assert_int_equal(pthread_join(ts, NULL), 0);

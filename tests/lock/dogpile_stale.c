@@ -83,27 +83,11 @@ static void test_soft_invalidated_stale_while_regenerating(void **state) {
 
 static void test_expired_stale_while_regenerating(void **state) { stale_while_process_regenerates(*state, 0); }
 
-struct regen_thread {
-    fsc_cache *c;
-    struct lt_creator cr;
-    int status;
-    int right_value;
-};
-
-static void *regenerate_in_thread(void *arg) {
-    struct regen_thread *r = arg;
-    fsc_entry *e = NULL;
-    r->status = fsc_get_or_create(r->c, LT_KEY("slow"), -1, lt_create, &r->cr, &e);
-    r->right_value = lt_entry_is(e, "new");
-    fsc_entry_free(e);
-    return NULL;
-}
-
 /* The regenerator is another thread of this process. */
 static void test_stale_while_thread_regenerates(void **state) {
     struct fsc_test_ctx *t = *state;
     lt_pipe entered = lt_pipe_new(), proceed = lt_pipe_new();
-    struct regen_thread r = {.c = t->cache, .status = FSC_EIO};
+    struct lt_goc_thread r = {.c = t->cache, .key = "slow", .status = FSC_EIO};
     pthread_t th;
 
     assert_fsc_ok(fsc_set(t->cache, LT_KEY("slow"), "old", 3));
@@ -111,7 +95,7 @@ static void test_stale_while_thread_regenerates(void **state) {
     lt_creator_init(&r.cr, "new");
     r.cr.entered_fd = entered.w;
     r.cr.proceed_fd = proceed.r;
-    assert_int_equal(pthread_create(&th, NULL, regenerate_in_thread, &r), 0);
+    assert_int_equal(pthread_create(&th, NULL, lt_goc_thread_body, &r), 0);
     assert_true(lt_recv(entered.r));
 
     struct lt_creator cr;

@@ -59,4 +59,35 @@ static inline int lt_create(void *ctx, fsc_cache *c, const void *key, size_t key
         }                                                                                          \
     } while (0)
 
+/* fsc_get_or_create of key with the creator cr gives the value want; cr has
+ * then been called n_calls times in this process. */
+#define assert_goc_gives(c, key, cr, want, n_calls)                                                \
+    do {                                                                                           \
+        fsc_entry *lt_e_ = NULL;                                                                   \
+        assert_fsc_ok(fsc_get_or_create((c), LT_KEY(key), -1, lt_create, (cr), &lt_e_));          \
+        assert_true(lt_entry_is(lt_e_, (want)));                                                   \
+        fsc_entry_free(lt_e_);                                                                     \
+        assert_int_equal(atomic_load(&(cr)->calls), (n_calls));                                    \
+    } while (0)
+
+/* fsc_get_or_create of key in a thread (pthread_create with
+ * lt_goc_thread_body): status is what it returned, right_value whether it
+ * gave the creator's value. */
+struct lt_goc_thread {
+    fsc_cache *c;
+    const char *key;
+    struct lt_creator cr;
+    int status;
+    int right_value;
+};
+
+static inline void *lt_goc_thread_body(void *arg) {
+    struct lt_goc_thread *g = arg;
+    fsc_entry *e = NULL;
+    g->status = fsc_get_or_create(g->c, LT_KEY(g->key), -1, lt_create, &g->cr, &e);
+    g->right_value = g->cr.value && lt_entry_is(e, g->cr.value);
+    fsc_entry_free(e);
+    return NULL;
+}
+
 #endif

@@ -18,17 +18,20 @@ static uint64_t gettable_bytes(fsc_cache *c, const char *const *keys, size_t n) 
 
 static const char *const seed_keys[] = {"first", "second", "third"};
 
-static void set_seed_values(fsc_cache *c) {
+/* A cache of cache_size bytes (0: unbounded) in dir, given the seed values:
+ * two of 10,000 bytes and one of 1. */
+static fsc_cache *open_seeded(const char *dir, uint64_t cache_size) {
+    fsc_cache *c = st_open(dir, cache_size, 0, -1);
+    assert_non_null(c);
     assert_fsc_ok(st_set(c, "first", 10000));
     assert_fsc_ok(st_set(c, "second", 10000));
     assert_fsc_ok(st_set(c, "third", 1));
+    return c;
 }
 
 static void test_small_cache_keeps_one_big_value(void **state) {
     struct st_ctx *t = *state;
-    fsc_cache *c = st_open(t->dir, 15000, 0, -1);
-    assert_non_null(c);
-    set_seed_values(c);
+    fsc_cache *c = open_seeded(t->dir, 15000);
     uint64_t kept = gettable_bytes(c, seed_keys, 3);
     fprintf(stderr, "15000-byte cache keeps %llu bytes of values\n", (unsigned long long)kept);
     assert_in_range(kept, 10000, 12000);
@@ -48,9 +51,7 @@ static void test_small_cache_keeps_one_big_value(void **state) {
 
 static void test_big_enough_cache_keeps_all(void **state) {
     struct st_ctx *t = *state;
-    fsc_cache *c = st_open(t->dir, 30000, 0, -1);
-    assert_non_null(c);
-    set_seed_values(c);
+    fsc_cache *c = open_seeded(t->dir, 30000);
     assert_int_equal(gettable_bytes(c, seed_keys, 3), 20001);
     fsc_statistics s = st_stats(c);
     assert_int_equal(s.entries, 3);
@@ -61,9 +62,7 @@ static void test_big_enough_cache_keeps_all(void **state) {
 
 static void test_unbounded_cache_keeps_all(void **state) {
     struct st_ctx *t = *state;
-    fsc_cache *c = st_open(t->dir, 0, 0, -1);
-    assert_non_null(c);
-    set_seed_values(c);
+    fsc_cache *c = open_seeded(t->dir, 0);
     assert_int_equal(gettable_bytes(c, seed_keys, 3), 20001);
     /* And a lot more than any default budget would matter for. */
     char key[64];
@@ -274,12 +273,12 @@ static int immutable_teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_small_cache_keeps_one_big_value, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_big_enough_cache_keeps_all, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_unbounded_cache_keeps_all, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_small_cache_after_many_keys, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_prune_removes_every_expired_value, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_prune_keeps_unexpired_values, st_setup, st_teardown),
+        ST_TEST(test_small_cache_keeps_one_big_value),
+        ST_TEST(test_big_enough_cache_keeps_all),
+        ST_TEST(test_unbounded_cache_keeps_all),
+        ST_TEST(test_small_cache_after_many_keys),
+        ST_TEST(test_prune_removes_every_expired_value),
+        ST_TEST(test_prune_keeps_unexpired_values),
         cmocka_unit_test_setup_teardown(test_unremovable_value_does_not_loop, st_setup, immutable_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

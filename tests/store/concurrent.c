@@ -200,8 +200,8 @@ static void test_forked_child_leaves_the_parents_reservations(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_four_writers_one_budget, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_forked_child_leaves_the_parents_reservations, st_setup, st_teardown),
+        ST_TEST(test_four_writers_one_budget),
+        ST_TEST(test_forked_child_leaves_the_parents_reservations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,6 +119,24 @@ static void setter_child(const char *dir, const char *src, uint64_t cache_size, 
     }
 }
 
+/* A setter_child at work: its keys' prefix, its pid and the pipe it reports on. */
+struct setter {
+    char prefix[32];
+    pid_t pid;
+    int fd;
+};
+
+/* Forks a setter_child with keys named <name><round>-<i>. */
+static struct setter start_setter(struct crash_ctx *t, const char *name, size_t round, uint64_t cache_size,
+                                  size_t len) {
+    struct setter s;
+    snprintf(s.prefix, sizeof s.prefix, "%s%zu", name, round);
+    s.pid = fsc_test_fork_piped(0, &s.fd);
+    if (s.pid == 0)
+        setter_child(t->dir, t->src, cache_size, s.prefix, len, s.fd);
+    return s;
+}
+
 #define MAX_INDEX 4096
 
 static void test_killed_during_set(void **state) {
@@ -130,20 +148,15 @@ static void test_killed_during_set(void **state) {
     } when[] = {{MSG_START, 0, 0}, {MSG_START, 1, 300}, {MSG_START, 2, 100}, {MSG_DONE, 3, 0},
                 {MSG_START, 5, 1000}, {MSG_START, 7, 50}, {MSG_START, 8, 2000}};
     for (size_t round = 0; round < sizeof when / sizeof when[0]; round++) {
-        char prefix[32];
-        snprintf(prefix, sizeof prefix, "set%zu", round);
-        int fd;
-        pid_t pid = fsc_test_fork_piped(0, &fd);
-        if (pid == 0)
-            setter_child(t->dir, t->src, 0, prefix, 1 << 20, fd);
+        struct setter s = start_setter(t, "set", round, 0, 1 << 20);
         char done[MAX_INDEX] = {0};
-        int last = kill_at(pid, fd, when[round].kind, when[round].index, when[round].delay, done, MAX_INDEX);
+        int last = kill_at(s.pid, s.fd, when[round].kind, when[round].index, when[round].delay, done, MAX_INDEX);
         fsc_cache *c = reopen_and_check(t->dir, 0, "after a kill during a set");
         /* Unbounded: everything reported stored is there, whole. */
         char key[64];
         int stored = 0;
         for (int i = 0; i <= last; i++) {
-            snprintf(key, sizeof key, "%s-%d", prefix, i);
+            snprintf(key, sizeof key, "%s-%d", s.prefix, i);
             int r = st_check(c, key, NULL);
             if (done[i]) {
                 stored++;
@@ -167,21 +180,16 @@ static void test_killed_during_eviction(void **state) {
         int64_t delay;
     } when[] = {{9, 0}, {12, 100}, {16, 400}, {21, 30}, {27, 800}};
     for (size_t round = 0; round < sizeof when / sizeof when[0]; round++) {
-        char prefix[32];
-        snprintf(prefix, sizeof prefix, "evict%zu", round);
-        int fd;
-        pid_t pid = fsc_test_fork_piped(0, &fd);
-        if (pid == 0)
-            setter_child(t->dir, t->src, size, prefix, 64 << 10, fd);
+        struct setter s = start_setter(t, "evict", round, size, 64 << 10);
         char done[MAX_INDEX] = {0};
-        int last = kill_at(pid, fd, MSG_START, when[round].index, when[round].delay, done, MAX_INDEX);
+        int last = kill_at(s.pid, s.fd, MSG_START, when[round].index, when[round].delay, done, MAX_INDEX);
         fsc_cache *c = reopen_and_check(t->dir, size, "after a kill during an eviction");
         assert_true(st_disk_bytes(t->dir) <= size);
         /* The newest three stored values outlive any eviction. */
         char key[64];
         int checked = 0;
         for (int i = last; i >= 0; i--) {
-            snprintf(key, sizeof key, "%s-%d", prefix, i);
+            snprintf(key, sizeof key, "%s-%d", s.prefix, i);
             int r = st_check(c, key, NULL);
             assert_int_not_equal(r, -1);
             if (done[i] && checked < 3) {
@@ -227,9 +235,16 @@ static int check_seeded(fsc_cache *c, int n) {
  * a DONE message and waits to be killed: a set that evicts hundreds of
  * values from a cache far over budget or, with prune, a prune through a
  * handle to which every value is expired (expiration 0). It is killed
- * delay_us after its START. Returns the reopened, checked cache; *present
- * is how many seeded values it still holds. */
-static fsc_cache *kill_during_one_op(const char *dir, int prune, int64_t delay_us, char *done, int *present) {
+ * delay_us after its START. Returns the reopened, checked cache, whether the
+ * child said DONE, and how many seeded values the cache still holds. */
+struct killed_op {
+    fsc_cache *c;
+    char done;
+    int present;
+};
+
+static struct killed_op kill_during_one_op(const char *dir, int prune, int64_t delay_us) {
+    struct killed_op k = {NULL, 0, 0};
     seed(dir, SEEDED);
     int fd;
     pid_t pid = fsc_test_fork_piped(0, &fd);
@@ -243,11 +258,11 @@ static fsc_cache *kill_during_one_op(const char *dir, int prune, int64_t delay_u
         for (;;)
             pause();
     }
-    kill_at(pid, fd, MSG_START, 0, delay_us, done, 1);
+    kill_at(pid, fd, MSG_START, 0, delay_us, &k.done, 1);
     const char *what = prune ? "after a kill during a prune" : "after a kill during a long eviction";
-    fsc_cache *c = reopen_and_check(dir, 0, what);
-    *present = check_seeded(c, SEEDED);
-    return c;
+    k.c = reopen_and_check(dir, 0, what);
+    k.present = check_seeded(k.c, SEEDED);
+    return k;
 }
 
 /* One set into a cache far over budget evicts hundreds of values. */
@@ -255,16 +270,14 @@ static void test_killed_during_a_long_eviction(void **state) {
     struct crash_ctx *t = *state;
     static const int64_t delays[] = {0, 4000, 15000, 60000};
     for (size_t round = 0; round < sizeof delays / sizeof delays[0]; round++) {
-        char done[1] = {0};
-        int present;
-        fsc_cache *c = kill_during_one_op(t->dir, 0, delays[round], done, &present);
-        int big = st_check(c, "big", NULL);
+        struct killed_op k = kill_during_one_op(t->dir, 0, delays[round]);
+        int big = st_check(k.c, "big", NULL);
         assert_int_not_equal(big, -1);
-        if (done[0])
+        if (k.done)
             assert_int_equal(big, 1);
-        fprintf(stderr, "round %zu: %d of %d values left, the new value %s\n", round, present, SEEDED,
+        fprintf(stderr, "round %zu: %d of %d values left, the new value %s\n", round, k.present, SEEDED,
                 big ? "stored" : "not stored");
-        fsc_close(c);
+        fsc_close(k.c);
     }
 }
 
@@ -272,12 +285,10 @@ static void test_killed_during_prune(void **state) {
     struct crash_ctx *t = *state;
     static const int64_t delays[] = {0, 5000, 20000, 80000};
     for (size_t round = 0; round < sizeof delays / sizeof delays[0]; round++) {
-        char done[1] = {0};
-        int present;
-        fsc_cache *c = kill_during_one_op(t->dir, 1, delays[round], done, &present);
-        if (done[0])
-            assert_int_equal(present, 0);
-        fprintf(stderr, "round %zu: %d of %d values left after the killed prune\n", round, present, SEEDED);
+        struct killed_op k = kill_during_one_op(t->dir, 1, delays[round]);
+        if (k.done)
+            assert_int_equal(k.present, 0);
+        fprintf(stderr, "round %zu: %d of %d values left after the killed prune\n", round, k.present, SEEDED);
         /* A later prune finishes the job. */
         fsc_cache *p = st_open(t->dir, 0, 0, 0);
         assert_non_null(p);
@@ -285,7 +296,7 @@ static void test_killed_during_prune(void **state) {
         assert_int_equal(st_stats(p).entries, 0);
         assert_int_equal(st_value_files(t->dir), 0);
         fsc_close(p);
-        fsc_close(c);
+        fsc_close(k.c);
     }
 }
 

@@ -218,13 +218,13 @@ static void test_huge_expiration_never_expires(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_max_entries_one_process, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_max_entries_with_file_values_and_budget, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_max_entries_across_processes, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_too_big_above_cache_size, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_too_big_is_the_cost_on_disk, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_too_big_near_size_max, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_huge_expiration_never_expires, st_setup, st_teardown),
+        ST_TEST(test_max_entries_one_process),
+        ST_TEST(test_max_entries_with_file_values_and_budget),
+        ST_TEST(test_max_entries_across_processes),
+        ST_TEST(test_too_big_above_cache_size),
+        ST_TEST(test_too_big_is_the_cost_on_disk),
+        ST_TEST(test_too_big_near_size_max),
+        ST_TEST(test_huge_expiration_never_expires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

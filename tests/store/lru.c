@@ -175,10 +175,10 @@ static void test_overwrite_does_not_count_twice(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_recently_read_values_survive, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_one_get_counts_as_a_use, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_a_get_in_another_process_counts, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_overwrite_does_not_count_twice, st_setup, st_teardown),
+        ST_TEST(test_recently_read_values_survive),
+        ST_TEST(test_one_get_counts_as_a_use),
+        ST_TEST(test_a_get_in_another_process_counts),
+        ST_TEST(test_overwrite_does_not_count_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,13 +48,7 @@ static void test_both_kinds_under_one_budget(void **state) {
         size_t len = kinds[i] == 0 ? 1 + (size_t)(next_rand(&rnd) % (16 << 10))
                                    : 1 + (size_t)(next_rand(&rnd) % (32 << 10));
         store(c, t->dir, key, len, kinds[i]);
-        uint64_t disk = st_disk_bytes(t->dir);
-        if (disk > most)
-            most = disk;
-        if (disk > CACHE_SIZE)
-            fail_msg("after set #%d the cache holds %llu bytes on disk, over its %u", i, (unsigned long long)disk,
-                     CACHE_SIZE);
-        assert_int_equal(st_stats(c).bytes, disk);
+        assert_int_equal(st_stats(c).bytes, st_disk_within(t->dir, CACHE_SIZE, i, &most));
     }
     int kept[2] = {0, 0}, gone[2] = {0, 0};
     for (int i = 0; i < KEYS; i++) {
@@ -120,8 +114,8 @@ static void test_replacing_one_kind_by_the_other(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_both_kinds_under_one_budget, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_replacing_one_kind_by_the_other, st_setup, st_teardown),
+        ST_TEST(test_both_kinds_under_one_budget),
+        ST_TEST(test_replacing_one_kind_by_the_other),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

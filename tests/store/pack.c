@@ -157,16 +157,7 @@ static int live_records_in(const struct record_list *l, const char *path) {
     return n;
 }
 
-/* XORs one byte of a file in place (the same inode: open handles see it). */
-static void flip_byte(const char *path, uint64_t at) {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    assert_true(fd >= 0);
-    unsigned char b;
-    assert_int_equal(pread(fd, &b, 1, (off_t)at), 1);
-    b ^= 0x5a;
-    assert_int_equal(pwrite(fd, &b, 1, (off_t)at), 1);
-    close(fd);
-}
+static void flip_byte(const char *path, uint64_t at) { fsc_test_flip_byte(path, (off_t)at, 0x5a); }
 
 static void append_bytes(const char *path, const void *buf, size_t n) {
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -1120,12 +1111,7 @@ static void test_budget_with_packed_and_file_values(void **state) {
     for (int i = 0; i < BUDGET_SETS; i++) {
         snprintf(key, sizeof key, "m-%03d", i);
         assert_fsc_ok(st_set(c, key, budget_len(i)));
-        uint64_t disk = st_disk_bytes(t->dir);
-        if (disk > most)
-            most = disk;
-        if (disk > BUDGET_CACHE)
-            fail_msg("after set #%d the cache holds %llu bytes on disk, over its %u", i, (unsigned long long)disk,
-                     BUDGET_CACHE);
+        uint64_t disk = st_disk_within(t->dir, BUDGET_CACHE, i, &most);
         fsc_statistics s = st_stats(c);
         if (s.bytes != disk)
             fail_msg("after set #%d fsc_stats().bytes is %llu, the disk holds %llu", i, (unsigned long long)s.bytes,
@@ -1364,11 +1350,9 @@ static void test_verify_keeps_records_after_a_damaged_one(void **state) {
  * cut cannot be tested here; the ordering is described in RELIABILITY.md. */
 static void test_durable_sets(void **state) {
     struct st_ctx *t = *state;
-    fsc_options o;
-    fsc_options_init(&o);
+    fsc_options o = fsc_test_options();
     o.durable = 1;
-    fsc_cache *c = NULL;
-    assert_fsc_ok(fsc_open(t->dir, &o, &c));
+    fsc_cache *c = fsc_test_open(t->dir, &o);
     char key[32];
     for (int i = 0; i < 20; i++) {
         snprintf(key, sizeof key, "dur-%02d", i);
@@ -1396,21 +1380,21 @@ static void test_durable_sets(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_small_values_are_packed, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_key_moves_between_pack_and_file, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_handles_of_both_pack_limits_share, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_compaction_reclaims_space, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_entry_api_on_packed_value, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_readers_in_another_process_during_compactions, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_damaged_record_value, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_verify_repairs_packs, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_sigkill_during_packed_sets, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_budget_with_packed_and_file_values, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_stale_pack_descriptors, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_verify_with_two_handles_in_one_process, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_damaged_header_inside_a_pack, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_verify_keeps_records_after_a_damaged_one, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_durable_sets, st_setup, st_teardown),
+        ST_TEST(test_small_values_are_packed),
+        ST_TEST(test_key_moves_between_pack_and_file),
+        ST_TEST(test_handles_of_both_pack_limits_share),
+        ST_TEST(test_compaction_reclaims_space),
+        ST_TEST(test_entry_api_on_packed_value),
+        ST_TEST(test_readers_in_another_process_during_compactions),
+        ST_TEST(test_damaged_record_value),
+        ST_TEST(test_verify_repairs_packs),
+        ST_TEST(test_sigkill_during_packed_sets),
+        ST_TEST(test_budget_with_packed_and_file_values),
+        ST_TEST(test_stale_pack_descriptors),
+        ST_TEST(test_verify_with_two_handles_in_one_process),
+        ST_TEST(test_damaged_header_inside_a_pack),
+        ST_TEST(test_verify_keeps_records_after_a_damaged_one),
+        ST_TEST(test_durable_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

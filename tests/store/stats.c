@@ -67,11 +67,7 @@ static void test_evictions_are_counted(void **state) {
     /* Two 10,000-byte values fit in 25,000 bytes, three do not. */
     fsc_cache *c = st_open(t->dir, 25000, 0, -1);
     assert_non_null(c);
-    char key[16];
-    for (int i = 0; i < 5; i++) {
-        snprintf(key, sizeof key, "v%d", i);
-        assert_fsc_ok(st_set(c, key, 10000));
-    }
+    st_set_series(c, "v%d", 5, 10000);
     expect_counts(c, 2, 0, 0, 5, 3, 0);
     /* Entry limits count their evictions too. */
     fsc_cache *m = st_open(t->dir, 25000, 1, -1);
@@ -114,11 +110,7 @@ static void test_counters_are_shared_and_kept(void **state) {
     struct st_ctx *t = *state;
     fsc_cache *c = st_open(t->dir, 0, 0, -1);
     assert_non_null(c);
-    char key[32];
-    for (int i = 0; i < 4; i++) {
-        snprintf(key, sizeof key, "k%d", i);
-        assert_fsc_ok(st_set(c, key, 100));
-    }
+    st_set_series(c, "k%d", 4, 100);
     assert_int_equal(st_check(c, "k0", NULL), 1);
     assert_int_equal(st_check(c, "none", NULL), 0);
 
@@ -163,9 +155,9 @@ static void test_counters_are_shared_and_kept(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_known_sequence, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_evictions_are_counted, st_setup, st_teardown),
-        cmocka_unit_test_setup_teardown(test_counters_are_shared_and_kept, st_setup, st_teardown),
+        ST_TEST(test_known_sequence),
+        ST_TEST(test_evictions_are_counted),
+        ST_TEST(test_counters_are_shared_and_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,16 @@ static inline int st_set(fsc_cache *c, const char *key, size_t len) {
     return rc;
 }
 
+/* Stores n self-checking values of len bytes under the keys printf(fmt, i)
+ * for i = 0 .. n-1, fmt holding one %d. */
+static inline void st_set_series(fsc_cache *c, const char *fmt, int n, size_t len) {
+    char key[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, fmt, i);
+        assert_fsc_ok(st_set(c, key, len));
+    }
+}
+
 /* Writes the self-checking value of len bytes for key into a new file at path. */
 static inline int st_write_value_file(const char *path, const char *key, size_t len) {
     unsigned char *buf = malloc(len ? len : 1);
@@ -148,6 +158,18 @@ static inline uint64_t st_disk_bytes(const char *dir) {
     st_walk_bytes_ = st_walk_values_ = st_walk_metas_ = 0;
     nftw(path, st_walk_one_, 16, FTW_PHYS);
     return st_walk_bytes_;
+}
+
+/* st_disk_bytes after set #i, failing the test when it is over budget;
+ * *most keeps the largest seen. */
+static inline uint64_t st_disk_within(const char *dir, uint64_t budget, int i, uint64_t *most) {
+    uint64_t disk = st_disk_bytes(dir);
+    if (disk > *most)
+        *most = disk;
+    if (disk > budget)
+        fail_msg("after set #%d the cache holds %llu bytes on disk, over its %llu", i, (unsigned long long)disk,
+                 (unsigned long long)budget);
+    return disk;
 }
 
 /* The number of files under dir/shards that are not meta files (entries and payloads). */
@@ -275,5 +297,8 @@ static inline int st_teardown(void **state) {
     free(t);
     return 0;
 }
+
+/* A test run with a fresh temp dir and no cache open (st_setup). */
+#define ST_TEST(f) cmocka_unit_test_setup_teardown(f, st_setup, st_teardown)
 
 #endif

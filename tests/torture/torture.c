@@ -82,6 +82,13 @@ static void key_name(uint32_t key, char *buf, size_t cap, size_t *len) {
     *len = (size_t)n;
 }
 
+/* fsc_get of key, whose name is left in kb. */
+static int get_key(fsc_cache *c, uint32_t key, char kb[64], fsc_entry **e) {
+    size_t kl;
+    key_name(key, kb, 64, &kl);
+    return fsc_get(c, kb, kl, e);
+}
+
 static void open_opts(fsc_options *o, int bounded) {
     fsc_options_init(o);
     o->cache_size = bounded ? BOUNDED_SIZE : 0;
@@ -175,10 +182,8 @@ static void reader_main(const char *dir, int bounded, int nkeys, int stop_fd, in
             break;
         uint32_t key = (uint32_t)(rnd() % (uint64_t)nkeys);
         char kb[64];
-        size_t kl;
-        key_name(key, kb, sizeof kb, &kl);
         fsc_entry *e;
-        int rc = fsc_get(c, kb, kl, &e);
+        int rc = get_key(c, key, kb, &e);
         n.reads++;
         if (rc == FSC_MISS) {
             n.misses++;
@@ -376,10 +381,8 @@ static void spawn_writer(struct phase *ph, int i) {
 static void check_key(struct phase *ph, fsc_cache *c, uint32_t key, int final) {
     struct keystate *k = &ph->keys[key];
     char kb[64];
-    size_t kl;
-    key_name(key, kb, sizeof kb, &kl);
     fsc_entry *e;
-    int rc = fsc_get(c, kb, kl, &e);
+    int rc = get_key(c, key, kb, &e);
     ph->checked++;
     if (rc == FSC_MISS) {
         int absent_ok = k->committed == 0 || k->inflight == REC_DEL;
@@ -446,10 +449,8 @@ static void check_after_repair(struct phase *ph, fsc_cache *c) {
         if (committed == 0)
             continue;
         char kb[64];
-        size_t kl;
-        key_name(key, kb, sizeof kb, &kl);
         fsc_entry *e;
-        int rc = fsc_get(c, kb, kl, &e);
+        int rc = get_key(c, key, kb, &e);
         ph->checked++;
         if (rc == FSC_MISS) {
             ph->lost++;

@@ -179,6 +179,12 @@ class _Handle:
         self.handle, self.calls, self.retired = handle, 0, False
 
 
+def _live_option(name):
+    """A property of Cache: reads the option `name`; setting it opens the
+    cache again with the new value."""
+    return property(lambda self: self._options[name], lambda self, value: self._reopen(**{name: value}))
+
+
 class Cache:
     """One open cache directory. Safe to share between threads; many
     processes may open the same directory at once.
@@ -261,21 +267,8 @@ class Cache:
         self._options = options
         self._retire(handle)
 
-    @property
-    def cache_size(self):
-        return self._options["cache_size"]
-
-    @cache_size.setter
-    def cache_size(self, value):
-        self._reopen(cache_size=value)
-
-    @property
-    def expiration_time(self):
-        return self._options["expiration_time"]
-
-    @expiration_time.setter
-    def expiration_time(self, value):
-        self._reopen(expiration_time=value)
+    cache_size = _live_option("cache_size")
+    expiration_time = _live_option("expiration_time")
 
     def close(self):
         """Closes the handle (locks still held stay valid until released);

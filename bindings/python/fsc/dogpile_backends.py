@@ -69,6 +69,11 @@ def _open(base_dir, arguments):
             e.status) from e
 
 
+def _cache_option(name):
+    """A property that reads and sets the option `name` of the backend's cache."""
+    return property(lambda self: getattr(self.cache, name), lambda self, value: setattr(self.cache, name, value))
+
+
 class _Backend(CacheBackend):
     """What both variants share: arguments, live options, mutexes, deletes, prune."""
 
@@ -84,21 +89,8 @@ class _Backend(CacheBackend):
         self._mutexes = None
 
     # Both stay live: the cache is opened again with the new value.
-    @property
-    def expiration_time(self):
-        return self.cache.expiration_time
-
-    @expiration_time.setter
-    def expiration_time(self, value):
-        self.cache.expiration_time = value
-
-    @property
-    def cache_size(self):
-        return self.cache.cache_size
-
-    @cache_size.setter
-    def cache_size(self, value):
-        self.cache.cache_size = value
+    expiration_time = _cache_option("expiration_time")
+    cache_size = _cache_option("cache_size")
 
     @staticmethod
     def _key(key):

@@ -52,6 +52,21 @@ class Child:
         return rest
 
 
+def answers_after_pile_up(lock, start, code, *args, n=4):
+    """Holds `lock` while n children of `code` (started with `start`, the
+    child fixture) say "ready" and pile up behind it, then releases it; returns
+    the set of the lines they answer, once all have exited cleanly."""
+    assert lock.acquire()
+    kids = [start(code, *args) for _ in range(n)]
+    for k in kids:
+        k.expect("ready")
+    lock.release()
+    answers = {k.read() for k in kids}
+    for k in kids:
+        k.finish()
+    return answers
+
+
 # The start of a child's code: imports, and peak_rss_kib(), its peak resident
 # set (VmHWM) so far.
 PEAK_RSS = """

@@ -11,6 +11,8 @@ import pytest
 import fsc
 from fsc import _c
 
+from conftest import answers_after_pile_up
+
 
 def test_set_get_delete(cache):
     assert cache.get("missing") is None
@@ -317,15 +319,7 @@ print(c.get_or_create("k", creator).decode(), flush=True)
 
 def test_get_or_create_creates_once_across_processes(cache, cache_dir, child, tmp_path):
     log = tmp_path / "creators"
-    lock = cache.lock("k")
-    assert lock.acquire()  # hold the key so the children pile up behind it
-    kids = [child(CHILD_GET_OR_CREATE, cache_dir, log) for _ in range(4)]
-    for k in kids:
-        k.expect("ready")
-    lock.release()
-    answers = {k.read() for k in kids}
-    for k in kids:
-        k.finish()
+    answers = answers_after_pile_up(cache.lock("k"), child, CHILD_GET_OR_CREATE, cache_dir, log)
     creators = log.read_text().split()
     assert len(creators) == 1
     assert answers == {"value from %s" % creators[0]}

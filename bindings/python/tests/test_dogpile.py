@@ -11,6 +11,7 @@ from dogpile.cache import make_region
 from dogpile.cache.api import NO_VALUE
 
 import fsc  # registers the backends
+from conftest import answers_after_pile_up
 
 
 def generic_region(cache_dir, **arguments):
@@ -206,14 +207,6 @@ print(region.get_or_create("k", create), flush=True)
 def test_region_get_or_create_once_across_processes(cache_dir, child, tmp_path):
     log = tmp_path / "creators"
     region = generic_region(cache_dir)
-    mutex = region.backend.get_mutex("k")
-    assert mutex.acquire()
-    kids = [child(CHILD_REGION, cache_dir, log) for _ in range(4)]
-    for k in kids:
-        k.expect("ready")
-    mutex.release()
-    answers = {k.read() for k in kids}
-    for k in kids:
-        k.finish()
+    answers = answers_after_pile_up(region.backend.get_mutex("k"), child, CHILD_REGION, cache_dir, log)
     creators = log.read_text().split()
     assert len(creators) == 1 and answers == {creators[0]}

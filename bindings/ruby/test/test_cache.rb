@@ -140,11 +140,20 @@ class TestCache < FscTest
     assert_equal "second", @cache.fetch("k") { "second" } # the lock was released
   end
 
-  def test_write_file_copy_keeps_offset
-    src = File.join(@tmp, "src.bin")
-    File.binwrite(src, "0123456789")
+  # Writes content into a new file name under @tmp and yields it open for
+  # reading at offset at; returns its path.
+  def open_source_at(name, content, at)
+    src = File.join(@tmp, name)
+    File.binwrite(src, content)
     File.open(src, "rb") do |f|
-      f.seek(4)
+      f.seek(at)
+      yield f
+    end
+    src
+  end
+
+  def test_write_file_copy_keeps_offset
+    src = open_source_at("src.bin", "0123456789", 4) do |f|
       @cache.write_file("k", f)
       assert_equal 4, f.pos
     end
@@ -172,12 +181,7 @@ class TestCache < FscTest
   end
 
   def test_write_file_move
-    src = File.join(@tmp, "moved.bin")
-    File.binwrite(src, "moved content")
-    File.open(src, "rb") do |f|
-      f.seek(6)
-      @cache.write_file("k", f, move: true)
-    end
+    src = open_source_at("moved.bin", "moved content", 6) { |f| @cache.write_file("k", f, move: true) }
     refute File.exist?(src)
     @cache.read_file("k") { |f| assert_equal [6, "content"], [f.pos, f.read] }
   end
@@ -195,9 +199,11 @@ class TestCache < FscTest
     assert_equal :free, @cache.lock("k", timeout: 0) { :free }
   end
 
-  def test_lock_excludes_forked_process
+  # Forks a child that holds the lock of key until it reads a line, then says
+  # "released"; returns once the child holds it.
+  def fork_lock_holder(key)
     pid, to_child, from_child = fork_child do |input, output|
-      @cache.lock("k") do
+      @cache.lock(key) do
         output.puts "locked"
         output.flush
         input.gets
@@ -205,6 +211,11 @@ class TestCache < FscTest
       output.puts "released"
     end
     assert_equal "locked\n", from_child.gets
+    [pid, to_child, from_child]
+  end
+
+  def test_lock_excludes_forked_process
+    pid, to_child, from_child = fork_lock_holder("k")
     assert_equal pid, @cache.lock_holder("k")
     assert_raises(Fsc::BusyError) { @cache.lock("k", timeout: 0) { flunk } }
     assert_raises(Fsc::LockTimeoutError) { @cache.lock("k", timeout: 0.05) { flunk } }
@@ -225,14 +236,7 @@ class TestCache < FscTest
   end
 
   def test_lock_wait_releases_the_gvl
-    pid, to_child, from_child = fork_child do |input, output|
-      @cache.lock("k") do
-        output.puts "locked"
-        output.flush
-        input.gets
-      end
-    end
-    assert_equal "locked\n", from_child.gets
+    pid, to_child, = fork_lock_holder("k")
     waiter = Thread.new { @cache.lock("k") { :acquired } } # no timeout: one wait in the kernel
     # Only a wait that released the GVL lets this thread see it in the kernel
     # (one that kept it would hang here: the child releases only when told).
