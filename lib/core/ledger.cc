@@ -53,15 +53,8 @@ Totals Ledger::read_all(bool *record_ok) const {
         t.entries += line.entries;
     }
     lock_file::Counters c;
-    if (lock_file::decode_counters(b, &c)) {
-        t.hits = c.hits;
-        t.misses = c.misses;
-        t.sets = c.sets;
-        t.evictions = c.evictions;
-        t.expirations = c.expirations;
-        t.reserved_bytes = c.reserved_bytes;
-        t.reserved_entries = c.reserved_entries;
-    }
+    if (lock_file::decode_counters(b, &c))
+        static_cast<lock_file::Counters &>(t) = c;
     return t;
 }
 
@@ -74,16 +67,8 @@ Totals Ledger::read() const {
 }
 
 void Ledger::write(const Totals &t) {
-    lock_file::Counters c;
-    c.hits = t.hits;
-    c.misses = t.misses;
-    c.sets = t.sets;
-    c.evictions = t.evictions;
-    c.expirations = t.expirations;
-    c.reserved_bytes = t.reserved_bytes;
-    c.reserved_entries = t.reserved_entries;
     unsigned char b[lock_file::counters_size];
-    lock_file::encode_counters(c, b);
+    lock_file::encode_counters(t, b);
     records_.write(lock_file::counters_at, b, sizeof b);
 }
 

@@ -18,13 +18,11 @@
 
 namespace fsc {
 
-struct Totals {
+// The record's counters (reserved_*: charged by sets in flight), and:
+struct Totals : lock_file::Counters {
     // Sums of the shard table: read-only here, changed through set_shard().
     uint64_t bytes = 0;   // charged bytes: entries (header, key, value) and the shards' meta files
     uint64_t entries = 0;
-    // The record's counters.
-    uint64_t reserved_bytes = 0, reserved_entries = 0; // charged by sets in flight
-    uint64_t hits = 0, misses = 0, sets = 0, evictions = 0, expirations = 0;
 };
 
 // Adds a signed change to a counter, never below zero.
