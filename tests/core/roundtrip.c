@@ -398,6 +398,24 @@ static void test_older_result_structs(void **state) {
     assert_int_equal(fsc_verify(t->cache, 0, (fsc_verify_report *)&vr), FSC_EINVAL);
 }
 
+/* A cache on a local filesystem (the tests' tmpfs or disk) is not reported
+ * as network; the struct of the version before network_fs keeps its bytes
+ * past out->size. */
+static void test_network_fs_local(void **state) {
+    struct fsc_test_ctx *t = *state;
+    fsc_statistics st;
+    memset(&st, 0xab, sizeof st);
+    st.size = sizeof st;
+    assert_fsc_ok(fsc_stats(t->cache, &st));
+    assert_int_equal(st.network_fs, 0);
+
+    memset(&st, 0xab, sizeof st);
+    st.size = offsetof(fsc_statistics, network_fs);
+    assert_fsc_ok(fsc_stats(t->cache, &st));
+    assert_int_equal(st.expirations, 0);
+    assert_int_equal(st.network_fs, 0xababababu);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_empty_value, fsc_test_setup, fsc_test_teardown),
@@ -414,6 +432,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reopen, fsc_test_setup, fsc_test_teardown),
         cmocka_unit_test_setup_teardown(test_foreach, fsc_test_setup, fsc_test_teardown),
         cmocka_unit_test_setup_teardown(test_older_result_structs, fsc_test_setup, fsc_test_teardown),
+        cmocka_unit_test_setup_teardown(test_network_fs_local, fsc_test_setup, fsc_test_teardown),
     };
     return cmocka_run_group_tests_name("core_roundtrip", tests, NULL, NULL);
 }
