@@ -6,8 +6,9 @@
 # Each host reaches the brick over its own veth and TCP connection; the
 # processes are started with nsenter --net only, so both mounts are visible
 # in this mount namespace. No glusterd: the brick and the clients read
-# volume files written here (posix + locks on the brick, like a one-brick
-# volume's lock semantics; the clients keep the FUSE attribute caching).
+# volume files written here, with the translators of a default one-brick
+# volume that matter to fsc (posix + locks on the brick; on the clients the
+# default performance translators, which cache data and metadata).
 # Runs gluster_down.sh first, so it can be run again.
 #   gluster_up.sh [STATE_DIR]   (default /run/fsc-multihost)
 # Exit status: 0 up, 77 something needed is missing (said on stderr), 1 failure.
@@ -73,6 +74,8 @@ volume server
   subvolumes locks
 end-volume
 VOL
+# The client graph of a default one-brick volume: the performance
+# translators GlusterFS stacks on by default, in its order.
 cat >"$state/client.vol" <<VOL
 volume client
   type protocol/client
@@ -82,6 +85,11 @@ volume client
   option remote-subvolume locks
 end-volume
 VOL
+below=client
+for xl in write-behind read-ahead readdir-ahead io-cache open-behind quick-read md-cache; do
+  printf 'volume %s\n  type performance/%s\n  subvolumes %s\nend-volume\n' "$xl" "$xl" "$below" >>"$state/client.vol"
+  below=$xl
+done
 
 nsenter --net=/run/netns/$prefix-srv glusterfsd -f "$state/brick.vol" \
   -p "$state/brick.pid" -l "$state/log/brick.log"
