@@ -369,7 +369,7 @@ int fsc_stats(fsc_cache *c, fsc_statistics *out) {
         f.put(&fsc_statistics::sets, t.sets);
         f.put(&fsc_statistics::evictions, t.evictions);
         f.put(&fsc_statistics::expirations, t.expirations);
-        f.put(&fsc_statistics::network_fs, uint32_t(c->impl->fs_kind().network));
+        f.put(&fsc_statistics::network_fs, uint32_t(c->impl->network_fs()));
         return FSC_OK;
     });
 }

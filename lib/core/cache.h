@@ -67,8 +67,8 @@ public:
     VerifyCounts verify(bool repair);
 
     const Options &options() const noexcept { return opts_; }
-    // The filesystem that holds base_dir, as fsc_open found it.
-    const FsKind &fs_kind() const noexcept { return fs_kind_; }
+    // Whether fsc_open found base_dir on a network or FUSE filesystem.
+    bool network_fs() const noexcept { return network_fs_; }
 
 private:
     struct Invalidation {
@@ -99,7 +99,7 @@ private:
     Fd base_;
     std::string base_path_;
     Options opts_;
-    FsKind fs_kind_;
+    bool network_fs_;
     std::shared_ptr<LockTable> locks_;
     LockFileRecords records_; // the invalidation record and the LRU horizon
     std::unique_ptr<Ledger> ledger_;
