@@ -23,7 +23,10 @@ port=24917
 skip() { echo "multihost: skipped: $*" >&2; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces and FUSE mounts)"
 [ -c /dev/fuse ] || skip "no /dev/fuse"
-if ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then skip "no 'ip netns' (iproute2)"; fi
+command -v ip >/dev/null || skip "no 'ip' (iproute2)"
+# Root in a container may still be refused namespaces: try one.
+ip netns add $prefix-probe 2>/dev/null || skip "'ip netns add' is not allowed here"
+ip netns del $prefix-probe
 command -v nsenter >/dev/null || skip "no nsenter (util-linux)"
 if ! command -v glusterfsd >/dev/null || ! command -v glusterfs >/dev/null; then
   # scripts/deps.sh installs them; try once more here, quietly.
