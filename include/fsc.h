@@ -47,7 +47,9 @@
  *    between hosts over a network filesystem (NFS, GlusterFS, CephFS, ...)
  *    is not supported: the locks exclude across hosts, but another host may
  *    read stale tables and values, run a creator a second time, or overrun
- *    cache_size. See "Network filesystems" in docs/ARCHITECTURE.md.
+ *    cache_size. fsc_open detects a network or FUSE filesystem and
+ *    fsc_stats reports it (network_fs) but changes nothing else. See
+ *    docs/MULTIHOST.md.
  */
 #ifndef FSC_H
 #define FSC_H
@@ -411,6 +413,11 @@ typedef struct fsc_statistics {
     size_t size; /* sizeof(fsc_statistics), set by the caller */
     uint64_t entries, bytes, cache_size;
     uint64_t hits, misses, sets, evictions, expirations; /* since creation, all processes */
+    /* 1 when fsc_open found base_dir on a network or FUSE filesystem (NFS,
+     * CIFS/SMB, FUSE (GlusterFS, ceph-fuse, sshfs, ...), CephFS, Lustre,
+     * GPFS, AFS, 9p: by statfs(2) f_type), which other hosts may share
+     * (not supported: see the notes at the top); 0 otherwise. */
+    uint32_t network_fs;
 } fsc_statistics;
 
 /* Fills *out (out->size must be set to sizeof(fsc_statistics) first; a

@@ -10,6 +10,7 @@ packages=(
   liblua5.4-dev lua5.4 golang-go
   python3-mesonpy python3-build python3-venv patchelf luarocks
   btrfs-progs
+  glusterfs-server glusterfs-client # tests/multihost: one volume, two client "hosts"
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -137,7 +137,8 @@ const std::map<std::string, const char *> command_help = {
      "\n"
      "Shows the number of values, the bytes on disk, the size limit, and the\n"
      "hits, misses, sets, evictions and expirations counted since the cache\n"
-     "was created, with the hit rate.\n"
+     "was created, with the hit rate, and whether the cache is on a network\n"
+     "or FUSE filesystem (one cache directory per host is supported).\n"
      "\n"
      "Options:\n"
      "  -j, --json      one JSON object\n"
@@ -450,10 +451,11 @@ int cmd_stats(const Global &g, const std::vector<std::string> &args) {
     if (json) {
         std::printf("{\"dir\": %s, \"entries\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"cache_size\": %" PRIu64
                     ", \"hits\": %" PRIu64 ", \"misses\": %" PRIu64 ", \"sets\": %" PRIu64
-                    ", \"evictions\": %" PRIu64 ", \"expirations\": %" PRIu64 ", \"hit_rate\": %s}\n",
+                    ", \"evictions\": %" PRIu64 ", \"expirations\": %" PRIu64 ", \"hit_rate\": %s"
+                    ", \"network_fs\": %s}\n",
                     json_string(cache.dir()).c_str(), st.entries, st.bytes, st.cache_size, st.hits, st.misses,
                     st.sets, st.evictions, st.expirations,
-                    lookups ? std::to_string(rate / 100.0).c_str() : "null");
+                    lookups ? std::to_string(rate / 100.0).c_str() : "null", st.network_fs ? "true" : "false");
         return exit_ok;
     }
     std::printf("cache:       %s\n", cache.dir().c_str());
@@ -472,6 +474,7 @@ int cmd_stats(const Global &g, const std::vector<std::string> &args) {
     std::printf("sets:        %" PRIu64 "\n", st.sets);
     std::printf("evictions:   %" PRIu64 "\n", st.evictions);
     std::printf("expirations: %" PRIu64 "\n", st.expirations);
+    std::printf("filesystem:  %s\n", st.network_fs ? "network or FUSE (shared by hosts: not supported)" : "local");
     return exit_ok;
 }
 

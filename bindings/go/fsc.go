@@ -616,6 +616,9 @@ func (c *Cache) Prune() error {
 type Stats struct {
 	Entries, Bytes, CacheSize                  uint64
 	Hits, Misses, Sets, Evictions, Expirations uint64
+	// NetworkFS: the cache is on a network or FUSE filesystem (one
+	// cache directory per host is what fsc supports).
+	NetworkFS bool
 }
 
 // Stats reads the counters.
@@ -629,6 +632,7 @@ func (c *Cache) Stats() (Stats, error) {
 		Entries: s.GetEntries(), Bytes: s.GetBytes(), CacheSize: s.GetCache_size(),
 		Hits: s.GetHits(), Misses: s.GetMisses(), Sets: s.GetSets(),
 		Evictions: s.GetEvictions(), Expirations: s.GetExpirations(),
+		NetworkFS: s.GetNetwork_fs() != 0,
 	}, nil
 }
 

@@ -706,6 +706,9 @@ func TestHousekeeping(t *testing.T) {
 	if err == nil && (st.Sets < 3 || st.Entries != 0) {
 		t.Errorf("Stats after 3 sets and Clear: %+v", st)
 	}
+	if err == nil && st.NetworkFS {
+		t.Errorf("Stats of a cache on a local filesystem: NetworkFS")
+	}
 	rep, err := c.Verify(false)
 	notSup("Verify", err)
 	if err == nil && rep.Problems != 0 {

@@ -357,7 +357,7 @@ method("prune", function(h)
   return done(core.fsc_prune(h))
 end)
 
--- c:stats() -> table of counters | nil, err
+-- c:stats() -> table of counters and network_fs (a boolean) | nil, err
 method("stats", function(h)
   local s = core.fsc_statistics()
   local rc = core.fsc_stats(h, s)
@@ -369,6 +369,7 @@ method("stats", function(h)
                      "expirations"} do
     t[f] = s[f]
   end
+  t.network_fs = s.network_fs ~= 0
   return t
 end)
 

@@ -96,10 +96,10 @@ public:
         if (out->size < sizeof out->size + sizeof(uint64_t))
             fsc::fail(fsc::Status::inval, std::string("out->size must be set to sizeof(") + name + ")");
     }
-    void put(uint64_t Struct::*field, uint64_t value) {
+    template <typename T, typename V> void put(T Struct::*field, V value) {
         auto *p = &(out_->*field);
         if (reinterpret_cast<char *>(p + 1) - reinterpret_cast<char *>(out_) <= std::ptrdiff_t(out_->size))
-            *p = value;
+            *p = T(value);
     }
 
 private:
@@ -369,6 +369,7 @@ int fsc_stats(fsc_cache *c, fsc_statistics *out) {
         f.put(&fsc_statistics::sets, t.sets);
         f.put(&fsc_statistics::evictions, t.evictions);
         f.put(&fsc_statistics::expirations, t.expirations);
+        f.put(&fsc_statistics::network_fs, uint32_t(c->impl->network_fs()));
         return FSC_OK;
     });
 }

@@ -95,7 +95,8 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
 }
 
 Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks)
-    : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), locks_(std::move(locks)),
+    : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), network_fs_(is_network_fs(base_.get())),
+      locks_(std::move(locks)),
       records_(locks_->fd(), base_path_ + "/lock") {
     ledger_ = std::make_unique<Ledger>(locks_, base_path_ + "/lock");
     store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, *ledger_, opts_.durable, opts_.pack_limit,

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "fd.h"
 #include "fork_locks.h"
+#include "fs_kind.h"
 #include "ledger.h"
 #include "lock_file_layout.h"
 #include "lock_table.h"
@@ -66,6 +67,8 @@ public:
     VerifyCounts verify(bool repair);
 
     const Options &options() const noexcept { return opts_; }
+    // Whether fsc_open found base_dir on a network or FUSE filesystem.
+    bool network_fs() const noexcept { return network_fs_; }
 
 private:
     struct Invalidation {
@@ -96,6 +99,7 @@ private:
     Fd base_;
     std::string base_path_;
     Options opts_;
+    bool network_fs_;
     std::shared_ptr<LockTable> locks_;
     LockFileRecords records_; // the invalidation record and the LRU horizon
     std::unique_ptr<Ledger> ledger_;

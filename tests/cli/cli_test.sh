@@ -202,6 +202,7 @@ supported_or_clean() { # DESCRIPTION COMMAND...
 }
 if supported_or_clean "stats" "$FSC" stats; then
     check "stats shows the entries and the hit rate" grep -q 'hit rate' out
+    check "stats says the test directory's filesystem is local" grep -q '^filesystem: *local$' out
 fi
 if supported_or_clean "stats --json" "$FSC" stats --json && command -v python3 >/dev/null; then
     check "stats --json has every field" python3 -c '
@@ -209,6 +210,7 @@ import json
 s = json.load(open("out"))
 for f in ("entries","bytes","cache_size","hits","misses","sets","evictions","expirations"):
     assert f in s, f
+assert s["network_fs"] is False, s
 '
 fi
 supported_or_clean "prune" "$FSC" prune

@@ -396,6 +396,24 @@ static void test_older_result_structs(void **state) {
     assert_int_equal(fsc_verify(t->cache, 0, (fsc_verify_report *)&vr), FSC_EINVAL);
 }
 
+/* A cache on a local filesystem (the tests' tmpfs or disk) is not reported
+ * as network; the struct of the version before network_fs keeps its bytes
+ * past out->size. */
+static void test_network_fs_local(void **state) {
+    struct fsc_test_ctx *t = *state;
+    fsc_statistics st;
+    memset(&st, 0xab, sizeof st);
+    st.size = sizeof st;
+    assert_fsc_ok(fsc_stats(t->cache, &st));
+    assert_int_equal(st.network_fs, 0);
+
+    memset(&st, 0xab, sizeof st);
+    st.size = offsetof(fsc_statistics, network_fs);
+    assert_fsc_ok(fsc_stats(t->cache, &st));
+    assert_int_equal(st.expirations, 0);
+    assert_int_equal(st.network_fs, 0xababababu);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         FSC_TEST(test_empty_value),
@@ -412,6 +430,7 @@ int main(void) {
         FSC_TEST(test_reopen),
         FSC_TEST(test_foreach),
         FSC_TEST(test_older_result_structs),
+        FSC_TEST(test_network_fs_local),
     };
     return cmocka_run_group_tests_name("core_roundtrip", tests, NULL, NULL);
 }

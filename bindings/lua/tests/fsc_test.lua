@@ -280,6 +280,7 @@ end
 if results.stats then
   ok(results.stats.sets >= 2 and results.stats.entries == 0, "stats count the sets and the clear",
      ("sets %s entries %s"):format(results.stats.sets, results.stats.entries))
+  is(results.stats.network_fs, false, "stats says the test directory is on a local filesystem")
 end
 if results.verify then
   is(results.verify.problems, 0, "verify finds no problem in a healthy cache")

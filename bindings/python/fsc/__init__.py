@@ -428,7 +428,8 @@ class Cache:
         _check(self._call(_c.fsc_prune), "prune")
 
     def stats(self):
-        """A dict of entries, bytes, cache_size, hits, misses, sets, evictions, expirations."""
+        """A dict of entries, bytes, cache_size, hits, misses, sets, evictions, expirations,
+        and network_fs (True when the cache is on a network or FUSE filesystem)."""
         status, stats = self._call(_c.fsc_stats)
         _check(status, "stats")
         return stats

@@ -115,6 +115,10 @@ def test_not_supported_yet_are_wrapped(cache):
             assert e.status_name == "FSC_ENOTSUP"
 
 
+def test_stats_says_local_filesystem(cache):
+    assert cache.stats()["network_fs"] is False
+
+
 def test_closed_cache(cache_dir):
     c = fsc.Cache(cache_dir)
     c.close()

@@ -107,6 +107,10 @@ class TestCache < FscTest
     assert_raises(IOError) { small.read("k") }
   end
 
+  def test_stats_says_local_filesystem
+    assert_equal false, @cache.stats[:network_fs]
+  end
+
   def test_expiry_and_invalidation
     c = Fsc::Cache.new(@dir, expires_in: 0)
     c.write("k", "v")

@@ -172,6 +172,8 @@ extern void _wrap_fsc_statistics_evictions_set_swigfsc_dcffc17703307a1f(uintptr_
 extern swig_type_47 _wrap_fsc_statistics_evictions_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
 extern void _wrap_fsc_statistics_expirations_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_48 arg2);
 extern swig_type_49 _wrap_fsc_statistics_expirations_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_network_fs_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_fsc_statistics_network_fs_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
 extern uintptr_t _wrap_new_fsc_statistics_swigfsc_dcffc17703307a1f(void);
 extern void _wrap_delete_fsc_statistics_swigfsc_dcffc17703307a1f(uintptr_t arg1);
 extern swig_intgo _wrap_fsc_stats_swigfsc_dcffc17703307a1f(uintptr_t arg1, uintptr_t arg2);
@@ -929,6 +931,19 @@ func (arg1 SwigcptrFsc_statistics) GetExpirations() (_swig_ret uint64) {
 	return swig_r
 }
 
+func (arg1 SwigcptrFsc_statistics) SetNetwork_fs(arg2 uint) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_fsc_statistics_network_fs_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+}
+
+func (arg1 SwigcptrFsc_statistics) GetNetwork_fs() (_swig_ret uint) {
+	var swig_r uint
+	_swig_i_0 := arg1
+	swig_r = (uint)(C._wrap_fsc_statistics_network_fs_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
 func NewFsc_statistics() (_swig_ret Fsc_statistics) {
 	var swig_r Fsc_statistics
 	swig_r = (Fsc_statistics)(SwigcptrFsc_statistics(C._wrap_new_fsc_statistics_swigfsc_dcffc17703307a1f()))
@@ -961,6 +976,8 @@ type Fsc_statistics interface {
 	GetEvictions() (_swig_ret uint64)
 	SetExpirations(arg2 uint64)
 	GetExpirations() (_swig_ret uint64)
+	SetNetwork_fs(arg2 uint)
+	GetNetwork_fs() (_swig_ret uint)
 }
 
 func Fsc_stats(arg1 Struct_SS_fsc_cache, arg2 Fsc_statistics) (_swig_ret int) {

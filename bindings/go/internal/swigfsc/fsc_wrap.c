@@ -1389,6 +1389,31 @@ long long _wrap_fsc_statistics_expirations_get_swigfsc_dcffc17703307a1f(struct f
 }
 
 
+void _wrap_fsc_statistics_network_fs_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, intgo _swig_go_1) {
+  struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
+  uint32_t arg2 ;
+  
+  arg1 = *(struct fsc_statistics **)&_swig_go_0; 
+  arg2 = (uint32_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->network_fs = arg2;
+  
+}
+
+
+intgo _wrap_fsc_statistics_network_fs_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
+  struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
+  uint32_t result;
+  intgo _swig_go_result;
+  
+  arg1 = *(struct fsc_statistics **)&_swig_go_0; 
+  
+  result = (uint32_t) ((arg1)->network_fs);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
 struct fsc_statistics *_wrap_new_fsc_statistics_swigfsc_dcffc17703307a1f() {
   struct fsc_statistics *result = 0 ;
   struct fsc_statistics *_swig_go_result;
