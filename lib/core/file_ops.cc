@@ -220,7 +220,7 @@ int open_noatime(int dirfd, const char *name, int flags, mode_t mode) {
     return fd;
 }
 
-int open_owned(int dirfd, const char *name, int flags, mode_t mode, bool sole_link) {
+int open_owned(int dirfd, const char *name, int flags, mode_t mode, bool sole_link, struct stat *st_out) {
     Fd fd(open_noatime(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode));
     if (!fd) {
         if (errno == EISDIR || errno == ENXIO) // a directory opened for writing; a socket
@@ -234,6 +234,8 @@ int open_owned(int dirfd, const char *name, int flags, mode_t mode, bool sole_li
         errno = not_owned_errno;
         return -1;
     }
+    if (st_out)
+        *st_out = st;
     return fd.release();
 }
 

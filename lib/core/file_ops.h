@@ -2,6 +2,8 @@
 // that delete themselves unless committed.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -70,7 +72,13 @@ constexpr int not_owned_errno = EMEDIUMTYPE;
 // regular file. With sole_link, only one no other name links to: a file
 // written in place must not write through to a file outside the cache.
 // Else -1 with errno not_owned_errno. O_CLOEXEC, O_NOCTTY and O_NOATIME are added.
-int open_owned(int dirfd, const char *name, int flags, mode_t mode = 0, bool sole_link = false);
+// st, when given, receives the status the check read.
+int open_owned(int dirfd, const char *name, int flags, mode_t mode = 0, bool sole_link = false,
+               struct stat *st = nullptr);
+// open_owned for reading, with the file's status from the check (no second fstat).
+inline int open_owned_read(int dirfd, const char *name, struct stat *st) {
+    return open_owned(dirfd, name, O_RDONLY, 0, false, st);
+}
 // Whether an open_owned errno means something foreign stands at the name.
 inline bool foreign_file(int err) { return err == ELOOP || err == not_owned_errno; }
 // Removes a foreign thing (symbolic link, FIFO, hard link...) at name,

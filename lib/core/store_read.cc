@@ -116,7 +116,8 @@ std::unique_ptr<Entry> Store::entry_of_record(const EntryHeader &h, const std::s
 
 Store::Lookup Store::try_find(const Key &key, int dir) {
     const std::string hex = key.hash.hex();
-    Fd fd(open_owned(dir, hex.c_str(), O_RDONLY));
+    struct stat entry_st;
+    Fd fd(open_owned_read(dir, hex.c_str(), &entry_st));
     if (!fd) {
         if (errno == ENOENT)
             return Lookup::retry(); // its slot named it: replaced or removed meanwhile
@@ -150,10 +151,7 @@ Store::Lookup Store::try_find(const Key &key, int dir) {
 
     if (!h->external()) {
         const uint64_t total = head + h->value_size;
-        if (n < want ? n != total : [&] {
-                struct stat st;
-                return fstat(fd.get(), &st) != 0 || uint64_t(st.st_size) != total;
-            }())
+        if (uint64_t(entry_st.st_size) != total)
             return damaged(key, dir, hex, "", std::move(fd), "file size does not match its header");
         info.data_start = head;
         info.value_sum = h->value_sum;
@@ -179,9 +177,9 @@ Store::Lookup Store::try_find(const Key &key, int dir) {
     if (n != head)
         return damaged(key, dir, hex, "", std::move(fd), "file size does not match its header");
     const std::string payload = payload_name(hex, h->payload_gen);
-    Fd pfd(open_owned(dir, payload.c_str(), O_RDONLY));
     struct stat st;
-    if (!pfd || fstat(pfd.get(), &st) != 0 || uint64_t(st.st_size) != h->value_size) {
+    Fd pfd(open_owned_read(dir, payload.c_str(), &st));
+    if (!pfd || uint64_t(st.st_size) != h->value_size) {
         const int err = errno;
         if (!same_file(fd.get(), dir, hex))
             return Lookup::retry(); // replaced meanwhile: read the new entry
@@ -208,7 +206,7 @@ Store::Found Store::find_locked(const Key &key, int dir, bool wait) {
         // Readers never wait for a writer (it may be stopped inside its change).
         std::unique_ptr<ShardTxn> holder;
         try {
-            holder = std::make_unique<ShardTxn>(static_cast<ShardHost &>(*this), shard, dir, wait);
+            holder = std::make_unique<ShardTxn>(static_cast<ShardHost &>(*this), shard, dir, wait); // a private base: the cast is made here, where it is reachable
         } catch (const ShardBusy &) {
             return find_unlocked(key, dir);
         }
