@@ -211,29 +211,30 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
 bool Cache::load_shared(Invalidation *inv, bool *horizon_ok) const {
     unsigned char b[lock_file::invalidation_size + lock_file::horizon_size];
     lock_file::Invalidation times;
-    bool record_ok = false;
+    bool record_ok = false, hint_ok = false;
     records_.read(lock_file::invalidation_at, b, sizeof b, [&](const unsigned char *read) {
-        *horizon_ok = lock_file::decode_horizon(read + (lock_file::horizon_at - lock_file::invalidation_at),
-                                                &inv->lru_horizon_us);
         record_ok = lock_file::decode_invalidation(read, &times);
-        return record_ok && *horizon_ok;
+        hint_ok = lock_file::decode_horizon(read + (lock_file::horizon_at - lock_file::invalidation_at),
+                                            &inv->lru_horizon_us);
+        // A damaged horizon reads as 0 (a hint): read again for it only when asked.
+        return record_ok && (hint_ok || !horizon_ok);
     });
     inv->hard_us = times.hard_us;
     inv->soft_us = times.soft_us;
+    if (horizon_ok)
+        *horizon_ok = hint_ok;
     return record_ok;
 }
 
 Cache::Invalidation Cache::read_invalidation() const {
     Invalidation inv;
-    bool horizon_ok;
-    return load_shared(&inv, &horizon_ok) ? inv : reset_invalidation();
+    return load_shared(&inv) ? inv : reset_invalidation();
 }
 
 Cache::Invalidation Cache::reset_invalidation() const {
     LockTable::ShardGuard g(*locks_, lock_file::record_lock);
     Invalidation inv;
-    bool horizon_ok;
-    if (load_shared(&inv, &horizon_ok))
+    if (load_shared(&inv))
         return inv; // rewritten meanwhile
     // What was invalidated when is lost: everything stored so far counts as
     // hard-invalidated, so that no value invalidated before comes back.
@@ -253,9 +254,8 @@ void Cache::write_invalidation(const Invalidation &inv) const {
 void Cache::invalidate(bool hard) {
     LockTable::ShardGuard g(*locks_, lock_file::record_lock);
     Invalidation inv;
-    bool horizon_ok;
     const int64_t now = now_us();
-    if (!load_shared(&inv, &horizon_ok))
+    if (!load_shared(&inv))
         inv.hard_us = inv.soft_us = now; // damaged: as reset_invalidation() would
     (hard ? inv.hard_us : inv.soft_us) = now;
     write_invalidation(inv);

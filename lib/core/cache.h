@@ -82,10 +82,11 @@ private:
     std::unique_ptr<Entry> lookup(const Key &key, int64_t expiration_ms, bool *fresh);
     // The invalidation record; a damaged one is reset (reset_invalidation).
     Invalidation read_invalidation() const;
-    // Reads the invalidation record and the LRU horizon (again while torn):
-    // false when the record fails its checks; *horizon_ok likewise for the
-    // horizon (a failing one reads as 0: none).
-    bool load_shared(Invalidation *inv, bool *horizon_ok) const;
+    // Reads the invalidation record and the LRU horizon (again while the
+    // record, or the horizon when horizon_ok is asked for, reads torn): false
+    // when the record fails its checks; *horizon_ok likewise for the horizon
+    // (a failing one reads as 0: none).
+    bool load_shared(Invalidation *inv, bool *horizon_ok = nullptr) const;
     // Under the record lock: a record still damaged is written again with
     // every value stored so far hard-invalidated.
     Invalidation reset_invalidation() const;
