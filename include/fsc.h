@@ -429,7 +429,9 @@ typedef struct fsc_statistics {
  * handle writes its lookups' counts in batches (and at fsc_stats and
  * fsc_close), so another live process's latest lookups may not show yet;
  * a close waits about 100 ms at most for another process holding the
- * counters' lock (a stopped writer, say), then drops its handle's counts.
+ * counters' lock (a stopped writer, say), then drops its handle's lookup
+ * counts; budget room its handle's sets reserved ahead is given back even
+ * then, so a close after sets waits for that lock as long as it is held.
  * Returns FSC_OK, FSC_EINVAL, FSC_ECORRUPT (the counters' record is damaged:
  * fsc_verify with repair rewrites it), FSC_EIO. */
 FSC_API int fsc_stats(fsc_cache *c, fsc_statistics *out);

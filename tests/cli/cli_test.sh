@@ -211,6 +211,8 @@ s = json.load(open("out"))
 for f in ("entries","bytes","cache_size","hits","misses","sets","evictions","expirations"):
     assert f in s, f
 assert s["network_fs"] is False, s
+lookups = s["hits"] + s["misses"]
+assert (s["hit_rate"] is None) if lookups == 0 else abs(s["hit_rate"] - s["hits"] / lookups) <= 5e-7, s  # printed to 6 decimals
 '
 fi
 supported_or_clean "prune" "$FSC" prune

@@ -389,6 +389,28 @@ static void test_older_result_structs(void **state) {
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(vr.canary[i], 0xababababababababull);
 
+    /* A newer, larger struct is filled as far as this version knows. */
+    struct {
+        fsc_statistics known;
+        uint64_t future[2];
+    } newer;
+    memset(&newer, 0xab, sizeof newer);
+    newer.known.size = sizeof newer;
+    assert_fsc_ok(fsc_stats(t->cache, &newer.known));
+    assert_int_equal(newer.known.entries, 1);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(newer.future[i], 0xababababababababull);
+    struct {
+        fsc_verify_report known;
+        uint64_t future[2];
+    } newer_vr;
+    memset(&newer_vr, 0xab, sizeof newer_vr);
+    newer_vr.known.size = sizeof newer_vr;
+    assert_fsc_ok(fsc_verify(t->cache, 0, &newer_vr.known));
+    assert_true(newer_vr.known.checked >= 1);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(newer_vr.future[i], 0xababababababababull);
+
     /* A size that covers no field is a mistake, not an old version. */
     st.size = 0;
     assert_int_equal(fsc_stats(t->cache, (fsc_statistics *)&st), FSC_EINVAL);

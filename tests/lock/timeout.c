@@ -115,11 +115,12 @@ static void test_timed_wait_succeeds(void **state) {
 }
 
 /* Timeouts too long for the clocks' arithmetic (9.3e12 ms and up wrapped a
- * deadline into the past) wait as long as it takes: the waiter is seen
- * blocked in the kernel, and gets the lock once the holder lets go. */
+ * deadline into the past), and every timeout above 2^40 ms as fsc.h says,
+ * wait as long as it takes: the waiter is seen blocked in the kernel, and
+ * gets the lock once the holder lets go. */
 static void test_huge_timeout_waits(void **state) {
     struct fsc_test_ctx *t = *state;
-    const int64_t huge[] = {9300000000000, INT64_MAX};
+    const int64_t huge[] = {(INT64_C(1) << 40) + 1, 9300000000000, INT64_MAX};
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         const char *k = "huge-timeout";
         lt_pipe held = lt_pipe_new(), release = lt_pipe_new();
