@@ -368,6 +368,12 @@ struct old_verify_report {
     uint64_t canary[4];
 };
 
+/* Words the call must have left as memset(0xab) made them. */
+static void assert_untouched(const uint64_t *words, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(words[i], 0xababababababababull);
+}
+
 static void test_older_result_structs(void **state) {
     struct fsc_test_ctx *t = *state;
     assert_fsc_ok(fsc_set(t->cache, "a", 1, "12345", 5));
@@ -378,16 +384,14 @@ static void test_older_result_structs(void **state) {
     assert_fsc_ok(fsc_stats(t->cache, (fsc_statistics *)&st));
     assert_int_equal(st.entries, 1);
     assert_true(st.bytes >= 5);
-    for (size_t i = 0; i < 8; i++)
-        assert_int_equal(st.canary[i], 0xababababababababull);
+    assert_untouched(st.canary, 8);
 
     struct old_verify_report vr;
     memset(&vr, 0xab, sizeof vr);
     vr.size = offsetof(struct old_verify_report, canary);
     assert_fsc_ok(fsc_verify(t->cache, 0, (fsc_verify_report *)&vr));
     assert_true(vr.checked >= 1);
-    for (size_t i = 0; i < 4; i++)
-        assert_int_equal(vr.canary[i], 0xababababababababull);
+    assert_untouched(vr.canary, 4);
 
     /* A newer, larger struct is filled as far as this version knows. */
     struct {
@@ -398,8 +402,7 @@ static void test_older_result_structs(void **state) {
     newer.known.size = sizeof newer;
     assert_fsc_ok(fsc_stats(t->cache, &newer.known));
     assert_int_equal(newer.known.entries, 1);
-    for (size_t i = 0; i < 2; i++)
-        assert_int_equal(newer.future[i], 0xababababababababull);
+    assert_untouched(newer.future, 2);
     struct {
         fsc_verify_report known;
         uint64_t future[2];
@@ -408,8 +411,7 @@ static void test_older_result_structs(void **state) {
     newer_vr.known.size = sizeof newer_vr;
     assert_fsc_ok(fsc_verify(t->cache, 0, &newer_vr.known));
     assert_true(newer_vr.known.checked >= 1);
-    for (size_t i = 0; i < 2; i++)
-        assert_int_equal(newer_vr.future[i], 0xababababababababull);
+    assert_untouched(newer_vr.future, 2);
 
     /* A size that covers no field is a mistake, not an old version. */
     st.size = 0;
