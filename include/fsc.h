@@ -43,13 +43,9 @@
  *    ones: a FIFO planted in the cache never makes a call wait. A file it
  *    writes in place (a shard's meta and pack files, the lock file) must have
  *    no other link, so that no write goes through to a file elsewhere.
- *  - One cache directory is for the processes of ONE host. Sharing it
- *    between hosts over a network filesystem (NFS, GlusterFS, CephFS, ...)
- *    is not supported: the locks exclude across hosts, but another host may
- *    read stale tables and values, run a creator a second time, or overrun
- *    cache_size. fsc_open detects a network or FUSE filesystem and
- *    fsc_stats reports it (network_fs) but changes nothing else. See
- *    docs/MULTIHOST.md.
+ *  - One cache directory is for the processes of ONE host, unless it is on
+ *    a network filesystem in network mode (FSC_NETWORK): docs/MULTIHOST.md
+ *    says what is tested across hosts (GlusterFS) and what is not.
  */
 #ifndef FSC_H
 #define FSC_H
@@ -108,7 +104,9 @@ enum fsc_status {
     FSC_EXDEV = -11,    /* a move was asked across filesystems; the file stays where it was */
     FSC_EFORMAT = -12,  /* base_dir holds something that is not an fsc cache this library reads */
     FSC_ECREATOR = -13, /* the creator callback of fsc_get_or_create failed, or its value was gone at once */
-    FSC_ENOTSUP = -14   /* the operation is not implemented by this build of the library */
+    FSC_ENOTSUP = -14,  /* the operation is not implemented by this build of the library */
+    FSC_ELOST = -15     /* the connection to a network filesystem, or a key's lock held through it,
+                           was lost (see FSC_NETWORK): a set made under that lock did not commit */
 };
 
 /* The status's name, e.g. "FSC_MISS"; "FSC_E?" for an unknown value. Never NULL. */
@@ -140,7 +138,13 @@ typedef struct fsc_options {
     uint64_t pack_limit;  /* default FSC_PACK_LIMIT_DEFAULT; see FSC_PACKING; at most FSC_PACK_LIMIT_MAX */
     int64_t shared_group; /* default -1: the cache is its owner's alone; a gid: shared by that group, see FSC_OWNERSHIP */
     int verify_payloads;  /* default 0; 1: fsc_get reads a file value whole and checks it (FSC_CHECKS) */
+    int network_mode;     /* default FSC_NETWORK_AUTO; FSC_NETWORK_ON / FSC_NETWORK_OFF: see FSC_NETWORK */
 } fsc_options;
+
+/* network_mode values (FSC_NETWORK) */
+#define FSC_NETWORK_AUTO 0 /* on when fsc_open finds base_dir on a network or FUSE filesystem */
+#define FSC_NETWORK_ON 1
+#define FSC_NETWORK_OFF 2
 
 /* FSC_OWNERSHIP: whom fsc_open trusts with base_dir. A cache directory that
  * another user could have planted or may change could serve that user's
@@ -218,6 +222,33 @@ typedef struct fsc_options {
  *    every record of the lock file (see fsc_verify).
  * A shard's line of the cache's byte and entry counts in the lock file that
  * fails its checksum is never trusted: it is set again from the shard. */
+
+/* FSC_NETWORK: network mode, for a base_dir that several hosts share over a
+ * network filesystem (docs/MULTIHOST.md says which ones are tested, with
+ * which options, and what holds). On by default when fsc_open finds
+ * base_dir on one (fsc_statistics.network_fs); network_mode forces it on or
+ * off. Every handle on one cache, on every host, should use the same mode.
+ * In network mode:
+ *  - the files fsc updates in place (shard tables, packs, the lock file) are
+ *    read past the client's caches (O_DIRECT where the filesystem takes it),
+ *    and what a writer changed in them is flushed to the server (fdatasync)
+ *    before it releases the lock that orders the change, so whoever takes
+ *    that lock next, on any host, reads it;
+ *  - fsc_open never converts its lock on the lock file from write to read
+ *    (a server may grant waiting read locks only on a full unlock);
+ *  - a read that finds its file replaced by another host (ESTALE) is made
+ *    again from the table, up to 8 times, then fails with FSC_EIO;
+ *  - a set by a thread that holds the key's lock (fsc_lock, or the creator
+ *    of fsc_get_or_create) first asks the server whether the lock is still
+ *    this process's, and checks that no other value was stored for the key
+ *    since the lock was taken: if either fails, nothing is stored and the
+ *    set returns FSC_ELOST (the lock was lost, e.g. this host was cut off
+ *    long enough for the server to give it to another host);
+ *  - a lost connection (ENOTCONN, EBADFD, ESHUTDOWN, ...) is FSC_ELOST,
+ *    in any mode.
+ * It costs a round trip to the server for each read of a table or pack and
+ * a flush for each change. Off, a cache shared by hosts may serve stale
+ * values, run a creator twice and overrun cache_size. */
 
 /* Fills *opts with the defaults above (and opts->size). NULL is a no-op. */
 FSC_API void fsc_options_init(fsc_options *opts);
@@ -415,9 +446,12 @@ typedef struct fsc_statistics {
     uint64_t hits, misses, sets, evictions, expirations; /* since creation, all processes */
     /* 1 when fsc_open found base_dir on a network or FUSE filesystem (NFS,
      * CIFS/SMB, FUSE (GlusterFS, ceph-fuse, sshfs, ...), CephFS, Lustre,
-     * GPFS, AFS, 9p: by statfs(2) f_type), which other hosts may share
-     * (not supported: see the notes at the top); 0 otherwise. */
+     * GPFS, AFS, 9p: by statfs(2) f_type), which other hosts may share; 0
+     * otherwise. */
     uint32_t network_fs;
+    /* 1 when this handle runs in network mode (FSC_NETWORK): network_fs
+     * with network_mode FSC_NETWORK_AUTO, or FSC_NETWORK_ON. */
+    uint32_t network_mode;
 } fsc_statistics;
 
 /* Fills *out (out->size must be set to sizeof(fsc_statistics) first; a

@@ -16,7 +16,7 @@ static_assert(FSC_OK == int(fsc::Status::ok) && FSC_MISS == int(fsc::Status::mis
                   FSC_EDEADLK == int(fsc::Status::deadlk) && FSC_ECORRUPT == int(fsc::Status::corrupt) &&
                   FSC_ETOOBIG == int(fsc::Status::toobig) && FSC_EXDEV == int(fsc::Status::xdev) &&
                   FSC_EFORMAT == int(fsc::Status::format) && FSC_ECREATOR == int(fsc::Status::creator) &&
-                  FSC_ENOTSUP == int(fsc::Status::notsup),
+                  FSC_ENOTSUP == int(fsc::Status::notsup) && FSC_ELOST == int(fsc::Status::lost),
               "status codes of fsc.h and the core differ");
 
 struct fsc_cache {
@@ -134,6 +134,7 @@ const char *fsc_strerror(int status) {
     case FSC_EFORMAT: return "FSC_EFORMAT";
     case FSC_ECREATOR: return "FSC_ECREATOR";
     case FSC_ENOTSUP: return "FSC_ENOTSUP";
+    case FSC_ELOST: return "FSC_ELOST";
     default: return "FSC_E?";
     }
 }
@@ -184,6 +185,13 @@ int fsc_open(const char *base_dir, const fsc_options *opts, fsc_cache **out) {
             }
             if (opts->size >= offsetof(fsc_options, verify_payloads) + sizeof opts->verify_payloads)
                 o.verify_payloads = opts->verify_payloads != 0;
+            if (opts->size >= offsetof(fsc_options, network_mode) + sizeof opts->network_mode) {
+                if (opts->network_mode < FSC_NETWORK_AUTO || opts->network_mode > FSC_NETWORK_OFF)
+                    fail(Status::inval, "network_mode must be FSC_NETWORK_AUTO, FSC_NETWORK_ON or FSC_NETWORK_OFF");
+                o.network = opts->network_mode == FSC_NETWORK_ON    ? fsc::NetworkMode::on
+                            : opts->network_mode == FSC_NETWORK_OFF ? fsc::NetworkMode::off
+                                                                    : fsc::NetworkMode::automatic;
+            }
         }
         auto cache = fsc::Cache::open(base_dir, o);
         *out = new fsc_cache{std::move(cache)};
@@ -370,6 +378,7 @@ int fsc_stats(fsc_cache *c, fsc_statistics *out) {
         f.put(&fsc_statistics::evictions, t.evictions);
         f.put(&fsc_statistics::expirations, t.expirations);
         f.put(&fsc_statistics::network_fs, uint32_t(c->impl->network_fs()));
+        f.put(&fsc_statistics::network_mode, uint32_t(c->impl->network_mode()));
         return FSC_OK;
     });
 }

@@ -96,6 +96,7 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
 
 Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks)
     : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), network_fs_(is_network_fs(base_.get())),
+      network_mode_(opts.network == NetworkMode::on || (opts.network == NetworkMode::automatic && network_fs_)),
       locks_(std::move(locks)),
       records_(locks_->fd(), base_path_ + "/lock") {
     ledger_ = std::make_unique<Ledger>(locks_, base_path_ + "/lock");

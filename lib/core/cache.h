@@ -21,6 +21,9 @@
 
 namespace fsc {
 
+// FSC_NETWORK: whether the cache runs in network mode (fs_kind.h).
+enum class NetworkMode { automatic, on, off };
+
 struct Options {
     uint64_t cache_size = uint64_t(1) << 30;
     uint64_t max_entries = 0;
@@ -31,6 +34,7 @@ struct Options {
     uint64_t pack_limit = 4096; // FSC_PACK_LIMIT_DEFAULT
     Sharing sharing;            // shared_group
     bool verify_payloads = false;
+    NetworkMode network = NetworkMode::automatic;
 };
 
 constexpr uint64_t pack_limit_max = max_packed_value; // FSC_PACK_LIMIT_MAX
@@ -69,6 +73,8 @@ public:
     const Options &options() const noexcept { return opts_; }
     // Whether fsc_open found base_dir on a network or FUSE filesystem.
     bool network_fs() const noexcept { return network_fs_; }
+    // Whether the handle runs in network mode (FSC_NETWORK).
+    bool network_mode() const noexcept { return network_mode_; }
 
 private:
     struct Invalidation {
@@ -101,6 +107,7 @@ private:
     std::string base_path_;
     Options opts_;
     bool network_fs_;
+    bool network_mode_;
     std::shared_ptr<LockTable> locks_;
     LockFileRecords records_; // the invalidation record and the LRU horizon
     std::unique_ptr<Ledger> ledger_;

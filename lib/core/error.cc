@@ -20,6 +20,20 @@ Status status_from_errno(int err) noexcept {
         return Status::xdev;
     case EDEADLK:
         return Status::deadlk;
+    // A network filesystem's connection went away (EBADFD: GlusterFS with
+    // client.strict-locks, on a descriptor whose locks did not survive a
+    // reconnect).
+    case ENOTCONN:
+    case EBADFD:
+    case ESHUTDOWN:
+    case ECONNABORTED:
+    case ECONNRESET:
+    case EHOSTDOWN:
+    case EHOSTUNREACH:
+    case ENETDOWN:
+    case ENETUNREACH:
+    case ENETRESET:
+        return Status::lost;
     default:
         return Status::io;
     }

@@ -25,6 +25,7 @@ enum class Status : int {
     format = -12,
     creator = -13,
     notsup = -14,
+    lost = -15,
 };
 
 class Error : public std::runtime_error {
