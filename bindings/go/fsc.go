@@ -192,7 +192,8 @@ func Open(dir string, opts Options) (*Cache, error) {
 	case NetworkAuto, NetworkOn, NetworkOff:
 		o.SetNetwork_mode(int(opts.NetworkMode))
 	default:
-		return nil, invalid("Open", "NetworkMode must be NetworkAuto, NetworkOn or NetworkOff, not "+opts.NetworkMode.String())
+		return nil, invalid("Open",
+			"NetworkMode must be NetworkAuto, NetworkOn or NetworkOff, not "+opts.NetworkMode.String())
 	}
 	var p uintptr
 	if _, err := call("Open", func() int { return swigfsc.Fsc_open(dir, o, &p) }); err != nil {
