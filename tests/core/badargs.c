@@ -265,8 +265,7 @@ static void test_strerror(void **state) {
         {FSC_ENOSPC, "FSC_ENOSPC"},   {FSC_EACCES, "FSC_EACCES"},     {FSC_EBUSY, "FSC_EBUSY"},
         {FSC_ETIMEDOUT, "FSC_ETIMEDOUT"}, {FSC_EDEADLK, "FSC_EDEADLK"}, {FSC_ECORRUPT, "FSC_ECORRUPT"},
         {FSC_ETOOBIG, "FSC_ETOOBIG"}, {FSC_EXDEV, "FSC_EXDEV"},       {FSC_EFORMAT, "FSC_EFORMAT"},
-        {FSC_ECREATOR, "FSC_ECREATOR"}, {FSC_ENOTSUP, "FSC_ENOTSUP"},
-        {FSC_ELOST, "FSC_ELOST"},
+        {FSC_ECREATOR, "FSC_ECREATOR"}, {FSC_ENOTSUP, "FSC_ENOTSUP"}, {FSC_ELOST, "FSC_ELOST"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_string_equal(fsc_strerror(names[i].status), names[i].name);
