@@ -167,33 +167,34 @@ check "a later hard invalidation by a host 120 s behind brings the value back" s
 # across the mounts, an eviction on one host can miss a last-use stamp just
 # written on the other (its client's cache serves the older stamp).
 value=100000 size=350000
-# lru_case NAME OFFSET_OF_C_READER: a, b and c are set; c is read by a host
-# at the offset given, then a by an unskewed one; the set of d evicts one
-# value. Prints the keys left.
+# lru_case NAME B_WRITER READS...: a, b and c are set in that order (b by a
+# host at offset B_WRITER, the others unskewed), then read as READS say
+# (OFFSET:KEY, in order); the set of d evicts one value. Prints the keys left.
 lru_case() {
   case_dir=$1
-  local k left=
-  for k in a b c; do step 0 b -s $size fill $k $value; done
-  step "$2" b get c >&2
-  step 0 b get a >&2
-  step 0 b -s $size fill d $value >&2
-  for k in a b c d; do on 0 b get $k >/dev/null && [ "$rc" -eq 0 ] && left="$left$k"; done
+  local k r left=
+  step 0 b -s $size fill a $value
+  step "$2" b -s $size fill b $value
+  step 0 b -s $size fill c $value
+  shift 2
+  for r in "$@"; do step "${r%%:*}" b get "${r#*:}" >/dev/null; done
+  step 0 b -s $size fill d $value
+  for k in a b c d; do on 0 b get $k && [ "$rc" -eq 0 ] && left="$left$k"; done >/dev/null
   echo "$left"
 }
-check "LRU, all clocks agree: b (never read) is evicted" test "$(lru_case lru-agree 0)" = acd
+check "LRU, all clocks agree: b (never read) is evicted" test "$(lru_case lru-agree 0 0:c 0:a)" = acd
 check "LRU, c read last by a host 120 s behind: c is evicted before b (its read counts 120 s early)" \
-  test "$(lru_case lru-behind -120)" = abd
+  test "$(lru_case lru-behind 0 -120:c 0:a)" = abd
+check "LRU, b stored by a host 120 s ahead and never read: a (read since) is evicted, not b" \
+  test "$(lru_case lru-writer-ahead +120 0:a 0:c)" = bcd
+check "LRU, a read by a host 120 s ahead, then by one 120 s behind: a keeps the later stamp, b is evicted" \
+  test "$(lru_case lru-ahead-then-behind 0 +120:a -120:a)" = acd
 
-case_dir=lru-writer-ahead
-step 0 b -s $size fill a $value
-step +120 b -s $size fill b $value
-step 0 b -s $size fill c $value
-step 0 b get a
-step 0 b get c
-step 0 b -s $size fill d $value
-left=
-for k in a b c d; do on 0 b get $k && [ "$rc" -eq 0 ] && left="$left$k"; done >/dev/null
-check "LRU, b stored by a host 120 s ahead and never read: a (read since) is evicted, not b" test "$left" = bcd
+# What skew did above is no damage: fsc_verify finds nothing, from either clock.
+for case_dir in writer-ahead writer-behind invalidation-back lru-behind lru-writer-ahead; do
+  check "verify of $case_dir by a host 120 s ahead: no problems" says +120 a "0 problems" verify
+  check "verify of $case_dir by a host 120 s behind: no problems" says -120 b "0 problems" verify
+done
 
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

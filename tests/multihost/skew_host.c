@@ -11,6 +11,7 @@
  *                          prints "created VALUE", "hit VALUE" or "stale VALUE"
  *   invalidate hard|soft   fsc_invalidate
  *   prune                  fsc_prune
+ *   verify                 fsc_verify (no repair); prints "N problems"
  * Exit: 0 done (or a hit), 1 a miss, 2 bad usage, 3 an fsc error (printed). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ static int failed(const char *what, int rc) {
 
 static int usage(void) {
     fprintf(stderr, "usage: skew_host DIR [-s CACHE_SIZE] [-e EXPIRATION_MS] "
-                    "set|fill|get|created|goc|invalidate|prune ARGS...\n");
+                    "set|fill|get|created|goc|invalidate|prune|verify ARGS...\n");
     return 2;
 }
 
@@ -102,6 +103,14 @@ static int run(fsc_cache *c, const char *op, int argc, char **argv) {
     if (strcmp(op, "prune") == 0 && argc == 0) {
         int rc = fsc_prune(c);
         return rc == FSC_OK ? 0 : failed("prune", rc);
+    }
+    if (strcmp(op, "verify") == 0 && argc == 0) {
+        fsc_verify_report r = {sizeof r, 0, 0, 0};
+        int rc = fsc_verify(c, 0, &r);
+        if (rc != FSC_OK)
+            return failed("verify", rc);
+        printf("%llu problems\n", (unsigned long long)r.problems);
+        return 0;
     }
     return usage();
 }
