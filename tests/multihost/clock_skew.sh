@@ -161,6 +161,17 @@ check "hard invalidation by the writer's host drops its value" says 0 b miss get
 step 0 b invalidate hard
 check "a later hard invalidation by a host 120 s behind brings the value back" says 0 b one get k
 
+case_dir=recovery
+step +120 a set k one
+step +120 a invalidate hard
+step 0 b invalidate hard
+step 0 b clear
+check "after a host 120 s ahead invalidated, an invalidation and a clear on a right clock: its value is gone" \
+  says 0 b miss get k
+step 0 b set k two
+check "... the other hosts' new values are fresh" says 0 b two get k
+check "... and get_or_create works again" says 0 b "created three" goc j -1 three
+
 # LRU: three values of 100 kB fit in 350 kB, a fourth evicts exactly one
 # (the least recently used, by last-use stamps from the readers' clocks).
 # Every step goes through host B's mount, with the clocks still differing:

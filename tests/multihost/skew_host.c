@@ -11,6 +11,7 @@
  *                          prints "created VALUE", "hit VALUE" or "stale VALUE"
  *   invalidate hard|soft   fsc_invalidate
  *   prune                  fsc_prune
+ *   clear                  fsc_clear
  *   verify                 fsc_verify (no repair); prints "N problems"
  * Exit: 0 done (or a hit), 1 a miss, 2 bad usage, 3 an fsc error (printed). */
 #include <stdio.h>
@@ -26,7 +27,7 @@ static int failed(const char *what, int rc) {
 
 static int usage(void) {
     fprintf(stderr, "usage: skew_host DIR [-s CACHE_SIZE] [-e EXPIRATION_MS] "
-                    "set|fill|get|created|goc|invalidate|prune|verify ARGS...\n");
+                    "set|fill|get|created|goc|invalidate|prune|clear|verify ARGS...\n");
     return 2;
 }
 
@@ -103,6 +104,10 @@ static int run(fsc_cache *c, const char *op, int argc, char **argv) {
     if (strcmp(op, "prune") == 0 && argc == 0) {
         int rc = fsc_prune(c);
         return rc == FSC_OK ? 0 : failed("prune", rc);
+    }
+    if (strcmp(op, "clear") == 0 && argc == 0) {
+        int rc = fsc_clear(c);
+        return rc == FSC_OK ? 0 : failed("clear", rc);
     }
     if (strcmp(op, "verify") == 0 && argc == 0) {
         fsc_verify_report r = {sizeof r, 0, 0, 0};
