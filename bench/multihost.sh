@@ -6,9 +6,11 @@
 #   bash bench/multihost.sh [multihost_bench options...]   # e.g. --ops 100
 #
 # Needs root (network namespaces, FUSE). Builds $BUILD_DIR (default
-# build-bench, release) when its binary is missing. The volume lives in
-# $STATE_DIR (default /run/fsc-mhbench); the baseline's cache in $LOCAL_DIR
-# (default /tmp: the filesystem that holds the volume's brick). The
+# build-bench, release) when its binary is missing. The volume (its brick
+# included) lives in $STATE_DIR (default /dev/shm/fsc-mhbench), the
+# baseline's cache in $LOCAL_DIR (default /dev/shm): both on tmpfs, so that
+# the comparison is not skewed by ext4's slow creates after a mass deletion
+# (bench/README.md), which each run's own cleanup causes. The
 # namespaces' names are fixed, so it takes /run/fsc-multihost.lock, as the
 # multihost test suite does: one volume on the machine at a time.
 # Exit status: the benchmark's, or 77 when this machine cannot run the volume.
@@ -16,8 +18,8 @@ set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(dirname "$here")"
 BUILD_DIR="${BUILD_DIR:-$top/build-bench}"
-STATE_DIR="${STATE_DIR:-/run/fsc-mhbench}"
-LOCAL_DIR="${LOCAL_DIR:-/tmp}"
+STATE_DIR="${STATE_DIR:-/dev/shm/fsc-mhbench}"
+LOCAL_DIR="${LOCAL_DIR:-/dev/shm}"
 mh="$top/tests/multihost"
 
 if [ ! -x "$BUILD_DIR/bench/multihost_bench" ]; then

@@ -485,16 +485,22 @@ static void visibility(int rounds) {
 static int sleep_ms = 200;
 static const char STAMPEDE_VALUE[] = "stampede-value";
 
-static int slow_creator(void *ran, fsc_cache *c, const void *key, size_t kl) {
-    *(int *)ran = 1;
-    usleep((useconds_t)sleep_ms * 1000);
-    return fsc_set(c, key, kl, STAMPEDE_VALUE, sizeof STAMPEDE_VALUE - 1) == FSC_OK ? 0 : 1;
-}
-
+/* What a caller tells the parent: when it returned, its status, whether it
+ * got the creator's value, and whether it ran the creator (and the status
+ * of the creator's fsc_set). */
 typedef struct {
     double end;
-    int ok, created, rc;
+    int host, ok, rc, created, set_rc;
+    char msg[200];
 } stampede_msg;
+
+static int slow_creator(void *msg, fsc_cache *c, const void *key, size_t kl) {
+    stampede_msg *m = msg;
+    m->created = 1;
+    usleep((useconds_t)sleep_ms * 1000);
+    m->set_rc = fsc_set(c, key, kl, STAMPEDE_VALUE, sizeof STAMPEDE_VALUE - 1);
+    return m->set_rc == FSC_OK ? 0 : 1;
+}
 
 static void stampede_caller(const place *pl, int host, const char *key, int ready, int go, int res) {
     fsc_cache *c = open_place(pl->dir[host], pl->mode);
@@ -502,10 +508,13 @@ static void stampede_caller(const place *pl, int host, const char *key, int read
     char b = 1, x;
     if (write(ready, &b, 1) != 1) _exit(3);
     if (read(go, &x, 1) < 0) _exit(3); /* EOF when the parent closes its end */
-    stampede_msg m = {0, 0, 0, 0};
+    stampede_msg m;
+    memset(&m, 0, sizeof m);
+    m.host = host;
     fsc_entry *e = NULL;
-    m.rc = fsc_get_or_create(c, key, strlen(key), -1, slow_creator, &m.created, &e);
+    m.rc = fsc_get_or_create(c, key, strlen(key), -1, slow_creator, &m, &e);
     m.end = bu_now();
+    snprintf(m.msg, sizeof m.msg, "%s", m.rc == FSC_OK ? "" : fsc_errmsg());
     m.ok = m.rc == FSC_OK && fsc_entry_size(e) == sizeof STAMPEDE_VALUE - 1 &&
            memcmp(fsc_entry_data(e), STAMPEDE_VALUE, sizeof STAMPEDE_VALUE - 1) == 0;
     fsc_entry_free(e);
@@ -514,10 +523,15 @@ static void stampede_caller(const place *pl, int host, const char *key, int read
     _exit(0);
 }
 
-/* procs callers per host on a missing key: wall seconds from the barrier's
- * release to the last return; creator runs and failed callers. */
-static double stampede(const place *pl, int procs, const char *key, int *creators, int *failed, char *codes,
-                       size_t cap) {
+typedef struct {
+    double wall;    /* seconds from the barrier's release to the last return */
+    int created[2]; /* creator runs whose set was stored, whose set failed */
+    int failed;     /* callers without the creator's value */
+} stampede_result;
+
+/* procs callers per host on a missing key; a line into notes for each
+ * failed caller or failed creator's set. */
+static stampede_result stampede(const place *pl, int procs, const char *key, char *notes, size_t cap) {
     int ready[2], go[2], res[2];
     if (pipe(ready) || pipe(go) || pipe(res)) die("pipe");
     for (int i = 0; i < 2 * procs; i++) {
@@ -545,57 +559,69 @@ static double stampede(const place *pl, int procs, const char *key, int *creator
     }
     double t0 = bu_now(), last = t0;
     close(go[1]);
-    *creators = *failed = 0;
+    stampede_result out = {0, {0, 0}, 0};
     for (int i = 0; i < 2 * procs; i++) {
         stampede_msg m;
         if (read_all(res[0], &m, sizeof m) != 0) {
-            (*failed)++;
+            out.failed++;
             continue;
         }
         if (m.end > last) last = m.end;
-        *creators += m.created;
-        if (!m.ok) {
-            (*failed)++;
-            size_t l = strlen(codes);
-            snprintf(codes + l, cap - l, " %s", fsc_strerror(m.rc));
-        }
+        out.created[m.created && m.set_rc == FSC_OK ? 0 : 1] += m.created;
+        if (!m.ok) out.failed++;
+        size_t l = strlen(notes);
+        if (!m.ok)
+            l += (size_t)snprintf(notes + l, cap - l, "\n%s, %s: a caller on host %c got %s %s", pl->name, key,
+                                  "AB"[m.host], fsc_strerror(m.rc), m.msg);
+        if (m.created && m.set_rc != FSC_OK && l < cap)
+            snprintf(notes + l, cap - l, "\n%s, %s: a creator on host %c: its fsc_set returned %s", pl->name,
+                     key, "AB"[m.host], fsc_strerror(m.set_rc));
     }
     for (int i = 0; i < 2 * procs; i++) wait(NULL);
     close(ready[0]);
     close(res[0]);
-    return last - t0;
+    out.wall = last - t0;
+    return out;
 }
 
 static void stampedes(int procs, int rounds) {
     printf("\n## Stampede: %d processes per host, fsc_get_or_create on one missing key at once\n\n"
            "The creator sleeps %d ms, then sets the value; %d rounds (a fresh key each). wall = the barrier's "
-           "release to the last caller's return, median; creator runs per round must be 1; failed = callers "
-           "without the creator's value (their status).\n\n"
-           "| where | wall ms | wall / sleep | wall / local | creator runs per round | failed |\n"
+           "release to the last caller's return, median; creator runs per round (must be 1), as "
+           "runs whose set was stored + runs whose set failed; failed = callers without the creator's "
+           "value (lines below the table).\n\n"
+           "| where | wall ms | wall / sleep | wall / local | creator runs per round | failed callers |\n"
            "|---|---|---|---|---|---|\n",
            procs, sleep_ms, rounds);
     double *w[NPLACES];
-    char runs[NPLACES][256] = {{0}}, codes[NPLACES][512] = {{0}};
+    char runs[NPLACES][256] = {{0}};
+    static char notes[NPLACES][4096];
     int failed[NPLACES] = {0};
     for (int p = 0; p < NPLACES; p++)
         if (!(w[p] = calloc((size_t)rounds, sizeof(double)))) die("calloc");
     for (int r = 0; r < rounds; r++)
         for (int k = 0; k < NPLACES; k++) {
-            int p = (k + r) % NPLACES, creators, bad;
+            int p = (k + r) % NPLACES;
             char key[32];
             snprintf(key, sizeof key, "stampede-%d", r);
-            w[p][r] = stampede(&places[p], procs, key, &creators, &bad, codes[p], sizeof codes[p]) * 1e3;
+            stampede_result sr = stampede(&places[p], procs, key, notes[p], sizeof notes[p]);
+            w[p][r] = sr.wall * 1e3;
             size_t l = strlen(runs[p]);
-            snprintf(runs[p] + l, sizeof runs[p] - l, "%s%d", r ? "," : "", creators);
-            failed[p] += bad;
+            if (sr.created[1])
+                snprintf(runs[p] + l, sizeof runs[p] - l, "%s%d+%d", r ? ", " : "", sr.created[0], sr.created[1]);
+            else
+                snprintf(runs[p] + l, sizeof runs[p] - l, "%s%d", r ? ", " : "", sr.created[0]);
+            failed[p] += sr.failed;
         }
     double med0 = bu_median(w[0], rounds);
     for (int p = 0; p < NPLACES; p++) {
         double med = bu_median(w[p], rounds);
-        printf("| %s | %.1f | %.2fx | %.2fx | %s | %d%s |\n", places[p].name, med, med / sleep_ms, med / med0, runs[p],
-               failed[p], codes[p]);
+        printf("| %s | %.1f | %.2fx | %.2fx | %s | %d/%d |\n", places[p].name, med, med / sleep_ms, med / med0, runs[p],
+               failed[p], 2 * procs * rounds);
         free(w[p]);
     }
+    for (int p = 0; p < NPLACES; p++) printf("%s", notes[p]);
+    printf("\n");
 }
 
 /* ------------------------------------------------------------------ */
@@ -609,7 +635,7 @@ static void usage(const char *argv0) {
 }
 
 int main(int argc, char **argv) {
-    const char *mnt_a = NULL, *mnt_b = NULL, *local = "/tmp";
+    const char *mnt_a = NULL, *mnt_b = NULL, *local = "/dev/shm";
     int ops = 200, vis_rounds = 20, procs = 4, rounds = 5, keep = 0;
     for (int i = 1; i < argc; i++) {
         int more = i + 1 < argc;
