@@ -525,7 +525,8 @@ static void stampede_caller(const place *pl, int host, const char *key, int read
 
 typedef struct {
     double wall;    /* seconds from the barrier's release to the last return */
-    int created[2]; /* creator runs whose set was stored, whose set failed */
+    int created;    /* creator runs */
+    char hosts[32]; /* their hosts, '*' after one whose set failed */
     int failed;     /* callers without the creator's value */
 } stampede_result;
 
@@ -559,7 +560,8 @@ static stampede_result stampede(const place *pl, int procs, const char *key, cha
     }
     double t0 = bu_now(), last = t0;
     close(go[1]);
-    stampede_result out = {0, {0, 0}, 0};
+    stampede_result out;
+    memset(&out, 0, sizeof out);
     for (int i = 0; i < 2 * procs; i++) {
         stampede_msg m;
         if (read_all(res[0], &m, sizeof m) != 0) {
@@ -567,7 +569,12 @@ static stampede_result stampede(const place *pl, int procs, const char *key, cha
             continue;
         }
         if (m.end > last) last = m.end;
-        out.created[m.created && m.set_rc == FSC_OK ? 0 : 1] += m.created;
+        if (m.created) {
+            size_t h = strlen(out.hosts);
+            snprintf(out.hosts + h, sizeof out.hosts - h, "%s%c%s", out.created ? " " : "", "AB"[m.host],
+                     m.set_rc == FSC_OK ? "" : "*");
+            out.created++;
+        }
         if (!m.ok) out.failed++;
         size_t l = strlen(notes);
         if (!m.ok)
@@ -587,14 +594,14 @@ static stampede_result stampede(const place *pl, int procs, const char *key, cha
 static void stampedes(int procs, int rounds) {
     printf("\n## Stampede: %d processes per host, fsc_get_or_create on one missing key at once\n\n"
            "The creator sleeps %d ms, then sets the value; %d rounds (a fresh key each). wall = the barrier's "
-           "release to the last caller's return, median; creator runs per round (must be 1), as "
-           "runs whose set was stored + runs whose set failed; failed = callers without the creator's "
+           "release to the last caller's return, median; creator runs per round (must be 1), "
+           "with the host of each (* = its set failed); failed = callers without the creator's "
            "value (lines below the table).\n\n"
            "| where | wall ms | wall / sleep | wall / local | creator runs per round | failed callers |\n"
            "|---|---|---|---|---|---|\n",
            procs, sleep_ms, rounds);
     double *w[NPLACES];
-    char runs[NPLACES][256] = {{0}};
+    char runs[NPLACES][1024] = {{0}};
     static char notes[NPLACES][4096];
     int failed[NPLACES] = {0};
     for (int p = 0; p < NPLACES; p++)
@@ -607,10 +614,7 @@ static void stampedes(int procs, int rounds) {
             stampede_result sr = stampede(&places[p], procs, key, notes[p], sizeof notes[p]);
             w[p][r] = sr.wall * 1e3;
             size_t l = strlen(runs[p]);
-            if (sr.created[1])
-                snprintf(runs[p] + l, sizeof runs[p] - l, "%s%d+%d", r ? ", " : "", sr.created[0], sr.created[1]);
-            else
-                snprintf(runs[p] + l, sizeof runs[p] - l, "%s%d", r ? ", " : "", sr.created[0]);
+            snprintf(runs[p] + l, sizeof runs[p] - l, "%s%d (%s)", r ? ", " : "", sr.created, sr.hosts);
             failed[p] += sr.failed;
         }
     double med0 = bu_median(w[0], rounds);
