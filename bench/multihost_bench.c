@@ -27,8 +27,6 @@
  *                        [--sleep-ms MS] [--keep]
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
