@@ -182,15 +182,14 @@ std::shared_ptr<PackFile> Store::pack_of(unsigned shard, int dir, uint64_t gen) 
         if (packs_[shard] && packs_[shard]->gen == gen)
             return packs_[shard];
     }
-    const std::string name = PackFile::name(gen);
-    auto p = PackFile::open(dir, gen, shown(shard, name));
-    // Network mode: a pack another host just made may not be seen yet.
-    struct stat st;
-    for (int attempt = 0; !p && coherent_ && attempt + 1 < name_tries &&
-                          fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
-         attempt++) {
+    // Network mode: a pack another host just made may not be seen yet, or
+    // seen empty: it is looked for again before it counts as gone.
+    std::shared_ptr<PackFile> p;
+    for (int attempt = 0;; attempt++) {
+        p = PackFile::open(dir, gen, shown(shard, PackFile::name(gen)), coherent_);
+        if (p || !coherent_ || attempt + 1 >= name_tries)
+            break;
         wait_for_name(attempt);
-        p = PackFile::open(dir, gen, shown(shard, name));
     }
     if (p)
         set_pack(shard, p);
