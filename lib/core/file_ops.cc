@@ -1,10 +1,5 @@
 #include "file_ops.h"
 
-#include <cstdio>
-#include <new>
-#include <cstring>
-#include <cstdlib>
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -17,8 +12,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 
 #include "error.h"
 #include "hash.h"
@@ -264,7 +263,15 @@ size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, c
     if (posix_memalign(&raw, block, size_t(span)) != 0)
         throw std::bad_alloc();
     std::unique_ptr<void, void (*)(void *)> bounce(raw, free);
-    const size_t got = pread_full(direct, raw, size_t(span), start, what);
+    size_t got = pread_full(direct, raw, size_t(span), start, what);
+    if (got < (off - start) + len) {
+        // A FUSE client cuts a direct read at the size it last knew the file
+        // to have, and another host may have grown the file since. A write
+        // that changes nothing (keeping the size, preallocating the first
+        // byte) makes it learn the size again; then once more.
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1) == 0)
+            got = pread_full(direct, raw, size_t(span), start, what);
+    }
     if (got <= off - start)
         return 0;
     const size_t n = std::min<size_t>(len, got - size_t(off - start));
