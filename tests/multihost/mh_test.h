@@ -428,13 +428,19 @@ static inline struct mh_reply mh_agent_get(const struct mh_agent *a, const char 
     return mh_agent_call(a, mh_cmd_key(MH_GET, key, 0, 0));
 }
 
-/* Asserts that the agent reads the key's value of that version, whole. */
-static inline void mh_assert_reads(const struct mh_agent *a, const char *key, uint64_t want) {
+/* Asserts that the agent reads the key's value of that version, whole
+ * (a failure names the caller's line). */
+#define mh_assert_reads(a, key, want) mh_assert_reads_at(a, key, want, __FILE__, __LINE__)
+
+static inline void mh_assert_reads_at(const struct mh_agent *a, const char *key, uint64_t want, const char *file,
+                                      int line) {
     struct mh_reply r = mh_agent_get(a, key);
-    if (r.status != FSC_OK || !r.intact || r.version != want)
-        fail_msg("agent %d read '%s': %s, %s, version %llu; want version %llu", (int)a->pid, key,
-                 fsc_strerror(r.status), r.intact ? "whole" : "not whole", (unsigned long long)r.version,
-                 (unsigned long long)want);
+    if (r.status == FSC_OK && r.intact && r.version == want)
+        return;
+    print_error("ERROR: agent %d read '%s': %s, %s, version %llu; want version %llu\n", (int)a->pid, key,
+                fsc_strerror(r.status), r.intact ? "whole" : "not whole", (unsigned long long)r.version,
+                (unsigned long long)want);
+    _fail(file, line);
 }
 
 #endif
