@@ -230,14 +230,19 @@ typedef struct fsc_options {
  * off. Every handle on one cache, on every host, should use the same mode.
  * In network mode:
  *  - the files fsc updates in place (shard tables, packs, the lock file) are
- *    read past the client's caches (O_DIRECT where the filesystem takes it),
- *    and what a writer changed in them is flushed to the server (fdatasync)
- *    before it releases the lock that orders the change, so whoever takes
- *    that lock next, on any host, reads it;
+ *    read past the client's caches (a second, read-only descriptor opened
+ *    with O_DIRECT, read in whole 4 KiB blocks; where the filesystem
+ *    refuses O_DIRECT, through the usual one), and what a writer changed in
+ *    them is flushed to the server (fdatasync) before it releases the lock
+ *    that orders the change, so whoever takes that lock next, on any host,
+ *    reads it;
  *  - fsc_open never converts its lock on the lock file from write to read
  *    (a server may grant waiting read locks only on a full unlock);
- *  - a read that finds its file replaced by another host (ESTALE) is made
- *    again from the table, up to 8 times, then fails with FSC_EIO;
+ *  - a lookup that finds a value's file replaced by another host (ESTALE:
+ *    the client still names the old file until its metadata cache expires)
+ *    is made again from the table, waiting 1 ms, then twice as long each
+ *    time up to 250 ms, 14 tries (about 2 s), then fails with FSC_EIO; a
+ *    read through an fsc_entry already returned is not retried;
  *  - a set by a thread that holds the key's lock (fsc_lock, or the creator
  *    of fsc_get_or_create) first asks the server whether the lock is still
  *    this process's, and checks that no other value was stored for the key

@@ -10,6 +10,7 @@ packages=(
   liblua5.4-dev lua5.4 golang-go
   python3-mesonpy python3-build python3-venv patchelf luarocks
   btrfs-progs
+  faketime # tests/multihost/clock_skew.sh: hosts whose wall clocks differ
   glusterfs-server glusterfs-client # tests/multihost: one volume, two client "hosts"
 )
 missing=()

@@ -38,6 +38,7 @@ struct Global {
     uint64_t cache_size = 0; // 0: the library's default
     bool size_set = false;
     int64_t shared_group = -1; // fsc_options.shared_group
+    int network_mode = FSC_NETWORK_AUTO; // fsc_options.network_mode
 };
 
 // Owns an open cache.
@@ -72,6 +73,8 @@ bool parse_duration_ms(const std::string &text, int64_t *out);
 bool parse_size(const std::string &text, uint64_t *out);
 // A group's name or number -> its gid; false for an unknown name.
 bool parse_group(const std::string &text, int64_t *out);
+// "auto", "on", "off" -> FSC_NETWORK_AUTO, _ON, _OFF; false for anything else.
+bool parse_network_mode(const std::string &text, int *out);
 
 std::string human_size(uint64_t bytes);  // "1.5 KiB"
 std::string human_age(int64_t ms);       // "42s", "5m", "3h", "2d"

@@ -19,7 +19,8 @@ namespace cli {
 namespace {
 
 const char main_help[] =
-    "Usage: fsc [-d DIR] [-s SIZE] [--shared-group GROUP] COMMAND [ARGS...]\n"
+    "Usage: fsc [-d DIR] [-s SIZE] [--shared-group GROUP] [--network-mode MODE]\n"
+    "           COMMAND [ARGS...]\n"
     "\n"
     "A persistent, size-bounded filesystem cache shared by processes.\n"
     "\n"
@@ -44,6 +45,9 @@ const char main_help[] =
     "  --shared-group GROUP  share the cache with GROUP (a name or gid): its\n"
     "                    members may use it; without it, a cache another user\n"
     "                    owns or others may write is refused\n"
+    "  --network-mode auto|on|off  network mode, for a cache that hosts share\n"
+    "                    over a network filesystem: auto (the default) turns it\n"
+    "                    on when the cache is on a network or FUSE filesystem\n"
     "  -h, --help        show this help\n"
     "  -V, --version     show the versions of fsc and of the library\n"
     "\n"
@@ -137,8 +141,9 @@ const std::map<std::string, const char *> command_help = {
      "\n"
      "Shows the number of values, the bytes on disk, the size limit, and the\n"
      "hits, misses, sets, evictions and expirations counted since the cache\n"
-     "was created, with the hit rate, and whether the cache is on a network\n"
-     "or FUSE filesystem (one cache directory per host is supported).\n"
+     "was created, with the hit rate, whether the cache is on a network or\n"
+     "FUSE filesystem, and whether this process uses it in network mode\n"
+     "(--network-mode).\n"
      "\n"
      "Options:\n"
      "  -j, --json      one JSON object\n"
@@ -452,10 +457,11 @@ int cmd_stats(const Global &g, const std::vector<std::string> &args) {
         std::printf("{\"dir\": %s, \"entries\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"cache_size\": %" PRIu64
                     ", \"hits\": %" PRIu64 ", \"misses\": %" PRIu64 ", \"sets\": %" PRIu64
                     ", \"evictions\": %" PRIu64 ", \"expirations\": %" PRIu64 ", \"hit_rate\": %s"
-                    ", \"network_fs\": %s}\n",
+                    ", \"network_fs\": %s, \"network_mode\": %s}\n",
                     json_string(cache.dir()).c_str(), st.entries, st.bytes, st.cache_size, st.hits, st.misses,
                     st.sets, st.evictions, st.expirations,
-                    lookups ? std::to_string(rate / 100.0).c_str() : "null", st.network_fs ? "true" : "false");
+                    lookups ? std::to_string(rate / 100.0).c_str() : "null", st.network_fs ? "true" : "false",
+                    st.network_mode ? "true" : "false");
         return exit_ok;
     }
     std::printf("cache:       %s\n", cache.dir().c_str());
@@ -474,7 +480,8 @@ int cmd_stats(const Global &g, const std::vector<std::string> &args) {
     std::printf("sets:        %" PRIu64 "\n", st.sets);
     std::printf("evictions:   %" PRIu64 "\n", st.evictions);
     std::printf("expirations: %" PRIu64 "\n", st.expirations);
-    std::printf("filesystem:  %s\n", st.network_fs ? "network or FUSE (shared by hosts: not supported)" : "local");
+    std::printf("filesystem:  %s\n", st.network_fs ? "network or FUSE" : "local");
+    std::printf("network mode: %s\n", st.network_mode ? "on" : "off");
     return exit_ok;
 }
 
@@ -617,6 +624,10 @@ int run_main(int argc, char **argv) {
             std::string v = value("--shared-group");
             if (!parse_group(v, &g.shared_group))
                 throw UsageError("", "unknown group '" + v + "'");
+        } else if (a == "--network-mode" || a.rfind("--network-mode=", 0) == 0) {
+            std::string v = value("--network-mode");
+            if (!parse_network_mode(v, &g.network_mode))
+                throw UsageError("", "bad network mode '" + v + "' (auto, on or off)");
         } else if (a == "--") {
             i++;
             break;

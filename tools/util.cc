@@ -45,6 +45,7 @@ Cache::Cache(const Global &g) : dir_(g.dir) {
     if (g.size_set)
         opts.cache_size = g.cache_size;
     opts.shared_group = g.shared_group;
+    opts.network_mode = g.network_mode;
     int rc = fsc_open(dir_.c_str(), &opts, &c_);
     if (rc != FSC_OK)
         fail_fsc("cannot open cache '" + dir_ + "'", rc);
@@ -93,6 +94,18 @@ bool parse_group(const std::string &text, int64_t *out) {
     if (!g)
         return false;
     *out = g->gr_gid;
+    return true;
+}
+
+bool parse_network_mode(const std::string &text, int *out) {
+    if (text == "auto")
+        *out = FSC_NETWORK_AUTO;
+    else if (text == "on")
+        *out = FSC_NETWORK_ON;
+    else if (text == "off")
+        *out = FSC_NETWORK_OFF;
+    else
+        return false;
     return true;
 }
 

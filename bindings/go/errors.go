@@ -26,6 +26,7 @@ const (
 	CodeFormat   Code = -12 // FSC_EFORMAT
 	CodeCreator  Code = -13 // FSC_ECREATOR
 	CodeNotSup   Code = -14 // FSC_ENOTSUP
+	CodeLost     Code = -15 // FSC_ELOST
 )
 
 // String is the C name of the status, e.g. "FSC_EBUSY".
@@ -82,6 +83,7 @@ var (
 	ErrFormat   = &Error{Code: CodeFormat}
 	ErrCreator  = &Error{Code: CodeCreator}
 	ErrNotSup   = &Error{Code: CodeNotSup}
+	ErrLost     = &Error{Code: CodeLost}
 	ErrClosed   = &Error{Code: CodeInvalid, Msg: "cache is closed"}
 	errNilCache = &Error{Code: CodeInvalid, Msg: "nil cache"}
 )

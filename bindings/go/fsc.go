@@ -80,6 +80,35 @@ type Options struct {
 	// user owns or others may write is refused with ErrAccess (see
 	// FSC_OWNERSHIP in fsc.h).
 	SharedGroup string
+	// NetworkMode (network_mode, FSC_NETWORK in fsc.h): NetworkAuto (the
+	// zero value) runs in network mode when the cache is on a network or
+	// FUSE filesystem, NetworkOn and NetworkOff force it; any other value
+	// is an ErrInvalid error from Open.
+	NetworkMode NetworkMode
+}
+
+// NetworkMode chooses whether a cache runs in network mode, for a
+// directory several hosts share over a network filesystem.
+type NetworkMode int
+
+// The values of Options.NetworkMode (FSC_NETWORK_AUTO, _ON, _OFF).
+const (
+	NetworkAuto NetworkMode = 0
+	NetworkOn   NetworkMode = 1
+	NetworkOff  NetworkMode = 2
+)
+
+// String is "auto", "on" or "off".
+func (m NetworkMode) String() string {
+	switch m {
+	case NetworkAuto:
+		return "auto"
+	case NetworkOn:
+		return "on"
+	case NetworkOff:
+		return "off"
+	}
+	return "NetworkMode(" + strconv.Itoa(int(m)) + ")"
 }
 
 // Cache is an open cache directory.
@@ -158,6 +187,13 @@ func Open(dir string, opts Options) (*Cache, error) {
 			return nil, invalid("Open", err.Error())
 		}
 		o.SetShared_group(gid)
+	}
+	switch opts.NetworkMode {
+	case NetworkAuto, NetworkOn, NetworkOff:
+		o.SetNetwork_mode(int(opts.NetworkMode))
+	default:
+		return nil, invalid("Open",
+			"NetworkMode must be NetworkAuto, NetworkOn or NetworkOff, not "+opts.NetworkMode.String())
 	}
 	var p uintptr
 	if _, err := call("Open", func() int { return swigfsc.Fsc_open(dir, o, &p) }); err != nil {
@@ -616,9 +652,11 @@ func (c *Cache) Prune() error {
 type Stats struct {
 	Entries, Bytes, CacheSize                  uint64
 	Hits, Misses, Sets, Evictions, Expirations uint64
-	// NetworkFS: the cache is on a network or FUSE filesystem (one
-	// cache directory per host is what fsc supports).
+	// NetworkFS: the cache is on a network or FUSE filesystem, which other
+	// hosts may share.
 	NetworkFS bool
+	// NetworkMode: this handle runs in network mode (FSC_NETWORK in fsc.h).
+	NetworkMode bool
 }
 
 // Stats reads the counters.
@@ -632,7 +670,7 @@ func (c *Cache) Stats() (Stats, error) {
 		Entries: s.GetEntries(), Bytes: s.GetBytes(), CacheSize: s.GetCache_size(),
 		Hits: s.GetHits(), Misses: s.GetMisses(), Sets: s.GetSets(),
 		Evictions: s.GetEvictions(), Expirations: s.GetExpirations(),
-		NetworkFS: s.GetNetwork_fs() != 0,
+		NetworkFS: s.GetNetwork_fs() != 0, NetworkMode: s.GetNetwork_mode() != 0,
 	}, nil
 }
 

@@ -425,6 +425,45 @@ func TestPackLimit(t *testing.T) {
 	c.Close()
 }
 
+func TestNetworkMode(t *testing.T) {
+	// The test directory is local: off unless forced on.
+	for _, tc := range []struct {
+		mode fsc.NetworkMode
+		want bool
+	}{{fsc.NetworkAuto, false}, {fsc.NetworkOn, true}, {fsc.NetworkOff, false}} {
+		c, _ := open(t, fsc.Options{NetworkMode: tc.mode})
+		st, err := c.Stats()
+		if err != nil || st.NetworkMode != tc.want || st.NetworkFS {
+			t.Fatalf("NetworkMode %v: Stats = %+v, %v", tc.mode, st, err)
+		}
+		// A handle forced on works as any other.
+		if err := c.Set([]byte("k"), []byte("v")); err != nil {
+			t.Fatalf("NetworkMode %v: Set: %v", tc.mode, err)
+		}
+		if v, err := c.Get([]byte("k")); err != nil || string(v) != "v" {
+			t.Fatalf("NetworkMode %v: Get = %q, %v", tc.mode, v, err)
+		}
+		v, err := c.GetOrCreate([]byte("g"), 0, func() ([]byte, error) { return []byte("made"), nil })
+		if err != nil || string(v) != "made" {
+			t.Fatalf("NetworkMode %v: GetOrCreate = %q, %v", tc.mode, v, err)
+		}
+	}
+	// 1<<32 would be 0 (auto) once cut to a C int.
+	for _, bad := range []fsc.NetworkMode{3, -1, 1 << 32} {
+		dir := filepath.Join(t.TempDir(), "cache")
+		_, err := fsc.Open(dir, fsc.Options{NetworkMode: bad})
+		if !errors.Is(err, fsc.ErrInvalid) || !strings.Contains(err.Error(), "NetworkMode") {
+			t.Fatalf("NetworkMode %d: %v", int(bad), err)
+		}
+	}
+	if fsc.NetworkOn.String() != "on" || fsc.CodeLost.String() != "FSC_ELOST" {
+		t.Fatalf("names: %v, %v", fsc.NetworkOn, fsc.CodeLost)
+	}
+	if !errors.Is(&fsc.Error{Code: -15, Op: "Set"}, fsc.ErrLost) || errors.Is(fsc.ErrIO, fsc.ErrLost) {
+		t.Fatal("ErrLost does not match status -15 alone")
+	}
+}
+
 func TestFileRoundTrip(t *testing.T) {
 	c, _ := open(t, fsc.Options{})
 	src := filepath.Join(t.TempDir(), "src")

@@ -78,13 +78,16 @@ Cache.__index = Cache
 local Lock = {}
 Lock.__index = Lock
 
+-- network_mode's names (FSC_NETWORK in fsc.h).
+local network_modes = {auto = core.FSC_NETWORK_AUTO, on = core.FSC_NETWORK_ON, off = core.FSC_NETWORK_OFF}
+
 local function flag(v)
   return v and 1 or 0
 end
 
 -- fsc.open{dir=..., cache_size=, max_entries=, expiration_ms=,
 --          distributed_lock=, file_movable=, durable=, pack_limit=,
---          shared_group=}
+--          shared_group=, network_mode=}
 --   -> cache | nil, err
 -- Absent fields keep the library's defaults (1 GiB, unbounded, never,
 -- true, false, false, 4096); cache_size = 0 means unbounded. Values set
@@ -92,7 +95,10 @@ end
 -- file; pack_limit = 0 gives every value its own file, above 1 MiB is
 -- FSC_EINVAL. shared_group (a gid) shares the cache with that group's
 -- members; without it a directory another user owns or others may write is
--- refused with FSC_EACCES (FSC_OWNERSHIP in fsc.h). fsc.open(dir) works too.
+-- refused with FSC_EACCES (FSC_OWNERSHIP in fsc.h). network_mode: "auto"
+-- (the default) runs in network mode (FSC_NETWORK in fsc.h) when the cache
+-- is on a network or FUSE filesystem, "on" and "off" force it.
+-- fsc.open(dir) works too.
 function M.open(opts)
   if type(opts) == "string" then
     opts = {dir = opts}
@@ -119,6 +125,13 @@ function M.open(opts)
     if opts[f] ~= nil then
       o[f] = flag(opts[f])
     end
+  end
+  if opts.network_mode ~= nil then
+    local mode = network_modes[opts.network_mode]
+    if not mode then
+      return invalid('network_mode must be "auto", "on" or "off", not ' .. tostring(opts.network_mode))
+    end
+    o.network_mode = mode
   end
   local rc, h = core.fsc_open(opts.dir, o)
   if rc ~= core.FSC_OK then
@@ -357,7 +370,7 @@ method("prune", function(h)
   return done(core.fsc_prune(h))
 end)
 
--- c:stats() -> table of counters and network_fs (a boolean) | nil, err
+-- c:stats() -> table of counters, network_fs and network_mode (booleans) | nil, err
 method("stats", function(h)
   local s = core.fsc_statistics()
   local rc = core.fsc_stats(h, s)
@@ -370,6 +383,7 @@ method("stats", function(h)
     t[f] = s[f]
   end
   t.network_fs = s.network_fs ~= 0
+  t.network_mode = s.network_mode ~= 0
   return t
 end)
 

@@ -76,12 +76,13 @@ FSC_PY_BUFFER(const void *data, size_t len)
 }
 %typemap(argout) fsc_statistics *out {
     $result = SWIG_Python_AppendOutput($result, Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsO}", "entries", (unsigned long long)stats$argnum.entries,
+        "{sKsKsKsKsKsKsKsKsOsO}", "entries", (unsigned long long)stats$argnum.entries,
         "bytes", (unsigned long long)stats$argnum.bytes, "cache_size", (unsigned long long)stats$argnum.cache_size,
         "hits", (unsigned long long)stats$argnum.hits, "misses", (unsigned long long)stats$argnum.misses,
         "sets", (unsigned long long)stats$argnum.sets, "evictions", (unsigned long long)stats$argnum.evictions,
         "expirations", (unsigned long long)stats$argnum.expirations,
-        "network_fs", stats$argnum.network_fs ? Py_True : Py_False));
+        "network_fs", stats$argnum.network_fs ? Py_True : Py_False,
+        "network_mode", stats$argnum.network_mode ? Py_True : Py_False));
 }
 %typemap(in, numinputs=0) fsc_verify_report *out (fsc_verify_report report) {
     memset(&report, 0, sizeof report);

@@ -41,6 +41,7 @@ FSC_RB_BUFFER(const void *data, size_t len)
     rb_hash_aset(h, ID2SYM(rb_intern("evictions")), ULL2NUM(stats$argnum.evictions));
     rb_hash_aset(h, ID2SYM(rb_intern("expirations")), ULL2NUM(stats$argnum.expirations));
     rb_hash_aset(h, ID2SYM(rb_intern("network_fs")), stats$argnum.network_fs ? Qtrue : Qfalse);
+    rb_hash_aset(h, ID2SYM(rb_intern("network_mode")), stats$argnum.network_mode ? Qtrue : Qfalse);
     $result = SWIG_Ruby_AppendOutput($result, h);
 }
 %typemap(in, numinputs=0) fsc_verify_report *out (fsc_verify_report report) {

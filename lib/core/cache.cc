@@ -16,21 +16,34 @@ namespace fsc {
 
 namespace {
 
+// How often a lookup is made again when it met a file that another host
+// replaced meanwhile (ESTALE), before it fails (FSC_NETWORK): the client may
+// name the replaced file until its metadata cache expires (GlusterFS: 1 s),
+// so the waits between tries double from 1 ms up to 250 ms, about 2 s in all.
+constexpr int stale_file_retries = 14;
+constexpr int64_t stale_file_wait_max_us = 250000;
+
 // Lock waits longer than about 34 years wait as long as it takes.
 constexpr int64_t max_timeout_ms = int64_t(1) << 40;
 
 // The key this thread's get_or_create is creating, and whether a set of it
-// succeeded meanwhile: tells a creator that stored nothing from a value that
-// another caller removed at once.
+// succeeded meanwhile (tells a creator that stored nothing from a value that
+// another caller removed at once) or found the key's lock lost.
 struct Creating {
     const KeyHash *hash = nullptr;
     bool stored = false;
+    bool lost = false;
 };
 thread_local Creating creating;
 
 void note_stored(const KeyHash &h) {
     if (creating.hash && creating.hash->bytes == h.bytes)
         creating.stored = true;
+}
+
+void note_lost(const KeyHash &h) {
+    if (creating.hash && creating.hash->bytes == h.bytes)
+        creating.lost = true;
 }
 
 // Watches the sets of one key while its creator runs; a creator's own
@@ -47,6 +60,7 @@ public:
     CreatingScope(const CreatingScope &) = delete;
     CreatingScope &operator=(const CreatingScope &) = delete;
     bool stored() const noexcept { return creating.stored; }
+    bool lost() const noexcept { return creating.lost; }
 
 private:
     Creating outer_;
@@ -89,19 +103,21 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
     // one could be held to freeze every set) and again once open.
     for (const char *name : {"FSC-FORMAT", "tmp", "shards", "lock"})
         secure(base.get(), name, opts.sharing, path + "/" + name);
-    auto locks = LockTable::acquire(base.get(), "lock", path + "/lock");
+    const bool network_fs = is_network_fs(base.get());
+    const bool network = opts.network == NetworkMode::on || (opts.network == NetworkMode::automatic && network_fs);
+    auto locks = LockTable::acquire(base.get(), "lock", path + "/lock", network);
     secure(locks->fd(), nullptr, opts.sharing, path + "/lock");
-    return std::unique_ptr<Cache>(new Cache(std::move(base), path, opts, std::move(locks)));
+    return std::unique_ptr<Cache>(new Cache(std::move(base), path, opts, std::move(locks), network_fs, network));
 }
 
-Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks)
-    : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), network_fs_(is_network_fs(base_.get())),
-      network_mode_(opts.network == NetworkMode::on || (opts.network == NetworkMode::automatic && network_fs_)),
-      locks_(std::move(locks)),
-      records_(locks_->fd(), base_path_ + "/lock") {
+Cache::Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks, bool network_fs,
+             bool network_mode)
+    : base_(std::move(base)), base_path_(std::move(base_path)), opts_(opts), network_fs_(network_fs),
+      network_mode_(network_mode), locks_(std::move(locks)),
+      records_(locks_->fd(), base_path_ + "/lock", locks_->direct_fd()) {
     ledger_ = std::make_unique<Ledger>(locks_, base_path_ + "/lock");
     store_ = std::make_unique<Store>(base_.get(), base_path_, locks_, *ledger_, opts_.durable, opts_.pack_limit,
-                                     opts_.verify_payloads, opts_.sharing);
+                                     opts_.verify_payloads, opts_.sharing, network_mode_ && network_fs_);
     budget_ = std::make_unique<Budget>(Limits{opts_.cache_size, opts_.max_entries, opts_.expiration_ms}, locks_,
                                        *ledger_, *store_, records_);
     ledger_->on_damaged_line([this](unsigned shard) { store_->rebuild_line(shard); });
@@ -144,21 +160,38 @@ Cache::~Cache() {
 
 template <typename F> void Cache::charged(const Key &k, uint64_t charge, F &&write) {
     const Budget::Reservation r = budget_->reserve(charge);
+    // A set under the key's lock in network mode checks its lease.
+    std::optional<uint64_t> mark = network_mode_ ? locks_->lease_mark(k.hash.word()) : std::nullopt;
+    std::optional<Lease> lease;
+    if (mark)
+        lease.emplace(Lease{*locks_, *mark});
     Change c;
     try {
-        c = write();
+        c = write(lease ? &*lease : nullptr);
+    } catch (const Error &err) {
+        budget_->settle_failed(r);
+        if (err.status() == Status::lost)
+            note_lost(k.hash);
+        throw;
     } catch (...) {
         budget_->settle_failed(r);
         throw;
     }
     budget_->settle(r, c);
+    if (lease)
+        locks_->set_lease_mark(k.hash.word(), lease->mark);
     note_stored(k.hash);
+}
+
+void Cache::note_lease(const Key &k) {
+    if (network_mode_ && opts_.distributed_lock && !locks_->lease_mark(k.hash.word()))
+        locks_->set_lease_mark(k.hash.word(), store_->value_mark(k));
 }
 
 void Cache::set(const void *key, size_t key_len, const void *data, size_t len) {
     check_size(key_len, len, false);
     const Key k = make_key(key, key_len);
-    charged(k, Store::charge(key_len, len), [&] { return store_->put_bytes(k, data, len, now_us()); });
+    charged(k, Store::charge(key_len, len), [&](Lease *lease) { return store_->put_bytes(k, data, len, now_us(), lease); });
 }
 
 void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, bool move) {
@@ -204,8 +237,8 @@ void Cache::set_file(const void *key, size_t key_len, int fd, const char *path, 
                                 file_kind(st.st_mode));
     check_size(key_len, uint64_t(st.st_size), true);
     const Key k = make_key(key, key_len);
-    charged(k, Store::charge(key_len, uint64_t(st.st_size)), [&] {
-        return store_->put_file(k, src, path, move, uint64_t(st.st_size), offset, now_us());
+    charged(k, Store::charge(key_len, uint64_t(st.st_size)), [&](Lease *lease) {
+        return store_->put_file(k, src, path, move, uint64_t(st.st_size), offset, now_us(), lease);
     });
 }
 
@@ -263,7 +296,17 @@ void Cache::invalidate(bool hard) {
 }
 
 std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool *fresh) {
-    Store::Found found = store_->find(key);
+    Store::Found found;
+    for (int attempt = 1;; attempt++) {
+        try {
+            found = store_->find(key);
+            break;
+        } catch (const StaleFileError &) {
+            if (attempt == stale_file_retries)
+                throw;
+            sleep_us(std::min<int64_t>(int64_t(1000) << (attempt - 1), stale_file_wait_max_us));
+        }
+    }
     if (found.damage)
         store_->repair(*found.damage); // removed; reported as Error(corrupt)
     std::unique_ptr<Entry> e = std::move(found.entry);
@@ -299,7 +342,10 @@ std::unique_ptr<KeyHold> Cache::lock(const void *key, size_t key_len, int64_t ti
     // Longer than any process lives, and past it deadlines on the clocks wrap: forever.
     if (timeout_ms > max_timeout_ms)
         timeout_ms = -1;
-    return LockTable::lock_key(locks_, make_key(key, key_len).hash.word(), timeout_ms, opts_.distributed_lock);
+    const Key k = make_key(key, key_len);
+    auto hold = LockTable::lock_key(locks_, k.hash.word(), timeout_ms, opts_.distributed_lock);
+    note_lease(k);
+    return hold;
 }
 
 pid_t Cache::lock_holder(const void *key, size_t key_len) {
@@ -334,6 +380,7 @@ Status Cache::get_or_create(const void *key, size_t key_len, int64_t expiration_
     } else {
         hold = LockTable::lock_key(locks_, k.hash.word(), -1, opts_.distributed_lock);
     }
+    note_lease(k);
     // Someone may have regenerated it while we waited for the lock.
     e = lookup(k, expiration_ms, &fresh);
     if (e && fresh) {
@@ -341,7 +388,11 @@ Status Cache::get_or_create(const void *key, size_t key_len, int64_t expiration_
         return Status::ok;
     }
     CreatingScope scope(k.hash);
-    if (!create())
+    const bool created = create();
+    if (scope.lost())
+        fail(Status::lost, "the creator's set found the key's lock lost (another host was given it); "
+                           "the creator's value was not stored");
+    if (!created)
         fail(Status::creator, "the creator callback failed; nothing was stored");
     e = lookup(k, -1, &fresh);
     if (!e && scope.stored())

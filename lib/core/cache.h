@@ -81,7 +81,10 @@ private:
         int64_t hard_us = 0, soft_us = 0;
         int64_t lru_horizon_us = 0; // read along with it: see Budget::note_evicted()
     };
-    Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks);
+    Cache(Fd base, std::string base_path, const Options &opts, std::shared_ptr<LockTable> locks, bool network_fs,
+          bool network_mode);
+    // Network mode: notes the lease mark of the key's lock this thread just took.
+    void note_lease(const Key &k);
     Key make_key(const void *key, size_t key_len) const;
     // The key's value unless absent or hard-invalidated; *fresh says whether it
     // is younger than expiration_ms and not soft-invalidated.

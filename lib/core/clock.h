@@ -4,6 +4,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdint>
+#include <thread>
 
 namespace fsc {
 
@@ -11,6 +12,8 @@ inline int64_t now_us() {
     using namespace std::chrono;
     return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
 }
+
+inline void sleep_us(int64_t us) { std::this_thread::sleep_for(std::chrono::microseconds(us)); }
 
 inline int64_t steady_ms() {
     using namespace std::chrono;

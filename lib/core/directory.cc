@@ -85,6 +85,14 @@ void init_format(int base, const std::string &path) {
             unlinkat(base, temp.c_str(), 0);
             throw;
         }
+        // Closed before it is named: a network filesystem's client may hold
+        // the bytes back until then, and another host's opener must never
+        // find the marker empty.
+        if (::close(fd.release()) != 0) {
+            const int err = errno;
+            unlinkat(base, temp.c_str(), 0);
+            throw_errno(err, "write '" + path + "/" + temp + "'");
+        }
         int rc = linkat(base, temp.c_str(), base, format_name, 0);
         int err = errno;
         unlinkat(base, temp.c_str(), 0);

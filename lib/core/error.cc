@@ -40,6 +40,8 @@ Status status_from_errno(int err) noexcept {
 }
 
 void throw_errno(int err, const std::string &what) {
+    if (err == ESTALE)
+        throw StaleFileError(Status::io, what + ": " + std::strerror(err));
     throw Error(status_from_errno(err), what + ": " + std::strerror(err));
 }
 

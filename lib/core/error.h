@@ -37,6 +37,13 @@ private:
     Status status_;
 };
 
+// ESTALE (as Error(io)): a file another host replaced after this one looked
+// it up; the read is worth making again from the table (FSC_NETWORK).
+class StaleFileError : public Error {
+public:
+    using Error::Error;
+};
+
 // The status an errno value maps to (ENOSPC/EDQUOT -> nospc, EACCES/EPERM/EROFS -> acces, ...).
 Status status_from_errno(int err) noexcept;
 

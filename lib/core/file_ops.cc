@@ -1,5 +1,10 @@
 #include "file_ops.h"
 
+#include <cstdio>
+#include <new>
+#include <cstring>
+#include <cstdlib>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -237,6 +242,34 @@ int open_owned(int dirfd, const char *name, int flags, mode_t mode, bool sole_li
     if (st_out)
         *st_out = st;
     return fd.release();
+}
+
+int reopen_direct(int fd) {
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -1;
+    // Through /proc: the same file, whatever its name is now.
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return open_noatime(AT_FDCWD, path, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+}
+
+size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, const std::string &what) {
+    if (direct < 0)
+        return pread_full(fd, buf, len, off, what);
+    constexpr uint64_t block = 4096;
+    const uint64_t start = off & ~(block - 1);
+    const uint64_t span = ((off + len + block - 1) & ~(block - 1)) - start;
+    void *raw = nullptr;
+    if (posix_memalign(&raw, block, size_t(span)) != 0)
+        throw std::bad_alloc();
+    std::unique_ptr<void, void (*)(void *)> bounce(raw, free);
+    const size_t got = pread_full(direct, raw, size_t(span), start, what);
+    if (got <= off - start)
+        return 0;
+    const size_t n = std::min<size_t>(len, got - size_t(off - start));
+    std::memcpy(buf, static_cast<char *>(raw) + (off - start), n);
+    return n;
 }
 
 void remove_foreign(int dirfd, const char *name) {

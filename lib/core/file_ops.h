@@ -88,6 +88,16 @@ void remove_foreign(int dirfd, const char *name);
 // Calls f(name) for every entry of directory dirfd but "." and "..".
 void for_each_name(int dirfd, const std::string &shown, const std::function<void(const char *)> &f);
 
+// Network mode: the file of descriptor fd opened again, read-only, with
+// O_DIRECT, for pread_coherent: its reads go past the client's caches to the
+// server (another host changes the file in place). Writes stay on fd (a
+// server may hand O_DIRECT on to a disk that takes only whole blocks).
+// -1 when that fails (a filesystem that refuses O_DIRECT).
+int reopen_direct(int fd);
+// pread_full through `direct` (from reopen_direct; < 0: through fd), in
+// whole 4 KiB blocks read into an aligned buffer.
+size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, const std::string &what);
+
 // A random 64-bit number (libsodium), for unique names.
 uint64_t random64();
 

@@ -3,7 +3,7 @@
 namespace fsc {
 
 Ledger::Ledger(std::shared_ptr<LockTable> locks, std::string shown)
-    : locks_(std::move(locks)), shown_(std::move(shown)), records_(locks_->fd(), shown_) {
+    : locks_(std::move(locks)), shown_(std::move(shown)), records_(locks_->fd(), shown_, locks_->direct_fd()) {
     // The records' region exists whole from the start (zeros: nothing counted
     // yet; the lines, invalid, are set by the first lone opener's recovery).
     records_.make_whole();

@@ -83,8 +83,13 @@ bool all_zero(const unsigned char *p, size_t n);
 // record's lock; a reader retries what it read torn).
 class LockFileRecords {
 public:
-    // shown: the file's name in messages.
-    LockFileRecords(int fd, std::string shown) : fd_(fd), shown_(std::move(shown)) {}
+    // shown: the file's name in messages. In network mode every write is
+    // sent through to the server before it returns, so that the next holder
+    // of the lock ordering it reads it on any host.
+    // direct: the file for pread_coherent (network mode; -1: none), and then
+    // writes are flushed.
+    LockFileRecords(int fd, std::string shown, int direct = -1)
+        : fd_(fd), direct_(direct), shown_(std::move(shown)) {}
 
     // Makes the file records_size long (zeros: nothing written yet) when shorter.
     void make_whole() const;
@@ -109,6 +114,7 @@ public:
 private:
     static constexpr int torn_reads = 4;
     int fd_;
+    int direct_;
     std::string shown_;
 };
 

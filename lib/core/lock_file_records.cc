@@ -121,15 +121,15 @@ void LockFileRecords::make_whole() const {
 }
 
 void LockFileRecords::read_once(off_t at, unsigned char *b, size_t n) const {
-    const ssize_t got = pread(fd_, b, n, at);
-    if (got < 0)
-        throw_errno(errno, "read '" + shown_ + "'");
-    std::memset(b + got, 0, n - size_t(got)); // never written: zeros
+    const size_t got = pread_coherent(fd_, direct_, b, n, uint64_t(at), "'" + shown_ + "'");
+    std::memset(b + got, 0, n - got); // never written: zeros
 }
 
 void LockFileRecords::write(off_t at, const unsigned char *b, size_t n) const {
     if (pwrite(fd_, b, n, at) != ssize_t(n))
         throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
+    if (direct_ >= 0)
+        sync();
 }
 
 void LockFileRecords::write_hint(off_t at, const unsigned char *b, size_t n) const noexcept {

@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include "file_ops.h"
+#include "fs_kind.h"
 
 namespace fsc {
 
@@ -35,14 +36,6 @@ Registry &registry() {
 
 std::atomic<uint64_t> forks_seen{0};
 
-void sleep_us(int64_t us) {
-    struct timespec ts;
-    ts.tv_sec = us / 1000000;
-    ts.tv_nsec = (us % 1000000) * 1000;
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
 off_t key_offset(uint64_t hash_word) {
     const uint64_t span = uint64_t(std::numeric_limits<off_t>::max()) - uint64_t(lock_file::key_range);
     return lock_file::key_range + off_t(hash_word % span);
@@ -50,11 +43,12 @@ off_t key_offset(uint64_t hash_word) {
 
 } // namespace
 
-LockTable::LockTable(int fd, dev_t dev, ino_t ino, std::string shown_path)
+LockTable::LockTable(int fd, dev_t dev, ino_t ino, std::string shown_path, bool network, int direct_fd)
     : fd_(fd), dev_(dev), ino_(ino), shown_path_(std::move(shown_path)), state_(new State),
-      generation_(forks_seen.load()) {}
+      generation_(forks_seen.load()), network_(network), direct_fd_(direct_fd) {}
 
-std::shared_ptr<LockTable> LockTable::acquire(int dirfd, const std::string &name, const std::string &shown_path) {
+std::shared_ptr<LockTable> LockTable::acquire(int dirfd, const std::string &name, const std::string &shown_path,
+                                              bool network) {
     static std::once_flag atfork_once;
     std::call_once(atfork_once, [] {
         pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); }, after_fork_in_child);
@@ -92,7 +86,8 @@ std::shared_ptr<LockTable> LockTable::acquire(int dirfd, const std::string &name
             // open (closing it would drop the existing table's locks).
             table = it->second;
         } else {
-            table = new LockTable(fd, st.st_dev, st.st_ino, shown_path);
+            const int direct = network && is_network_fs(fd) ? reopen_direct(fd) : -1;
+            table = new LockTable(fd, st.st_dev, st.st_ino, shown_path, network, direct);
             reg.tables[{st.st_dev, st.st_ino}] = table;
         }
     }
@@ -109,6 +104,8 @@ void LockTable::release_table(LockTable *t) {
     // process still holds on the file, and nothing can hold anything now.
     reg.tables.erase({t->dev_, t->ino_});
     ::close(t->fd_);
+    if (t->direct_fd_ >= 0)
+        ::close(t->direct_fd_);
     delete t->state_;
     delete t;
 }
@@ -261,7 +258,43 @@ std::unique_ptr<KeyHold> LockTable::lock_key(const std::shared_ptr<LockTable> &t
     }
     slot->holds = 1;
     slot->distributed = distributed;
+    slot->marked = false; // a mark noted by the previous holder is not this hold's
     return std::make_unique<KeyHold>(table, off, t.generation_);
+}
+
+LockTable::Slot *LockTable::own_slot(uint64_t hash_word) {
+    auto it = state_->slots.find(key_offset(hash_word));
+    if (it == state_->slots.end())
+        return nullptr;
+    Slot *slot = it->second.get();
+    return slot->holds > 0 && slot->owner == std::this_thread::get_id() && slot->distributed ? slot : nullptr;
+}
+
+std::optional<uint64_t> LockTable::lease_mark(uint64_t hash_word) {
+    std::lock_guard<std::mutex> g(state_->mu);
+    Slot *slot = own_slot(hash_word);
+    if (!slot || !slot->marked)
+        return std::nullopt;
+    return slot->lease_mark;
+}
+
+void LockTable::set_lease_mark(uint64_t hash_word, uint64_t mark) {
+    std::lock_guard<std::mutex> g(state_->mu);
+    if (Slot *slot = own_slot(hash_word)) {
+        slot->marked = true;
+        slot->lease_mark = mark;
+    }
+}
+
+int LockTable::reassert_key(uint64_t hash_word) {
+    // Taking again a lock this process holds changes nothing locally; a
+    // network filesystem asks its server, which knows whether it still is.
+    struct flock fl = {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = key_offset(hash_word);
+    fl.l_len = 1;
+    return fcntl(fd_, F_SETLK, &fl) == 0 ? 0 : errno;
 }
 
 bool LockTable::holds_any_key(std::thread::id self) {
@@ -334,12 +367,29 @@ bool LockTable::try_exclusive_open() { return fcntl_lock(lock_file::open_range, 
 
 void LockTable::hold_shared_open() {
     // Converting our own write lock to a read lock is atomic; otherwise this
-    // waits only while another process sweeps.
+    // waits only while another process sweeps. A network filesystem's server
+    // may grant waiting read locks only on a full unlock, so there the write
+    // lock (held only by the first opener in this process, which has no work
+    // in flight yet) is dropped first.
+    if (network_)
+        fcntl_unlock(lock_file::open_range, true);
     fcntl_lock(lock_file::open_range, F_RDLCK, -1, true);
 }
 
 bool LockTable::alone() {
     std::lock_guard<std::mutex> g(state_->mu);
+    if (network_) {
+        // Asked, not taken: the read lock this process holds stays (see
+        // hold_shared_open).
+        struct flock fl = {};
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        fl.l_start = lock_file::open_range;
+        fl.l_len = 1;
+        if (fcntl(fd_, F_OFD_GETLK, &fl) == -1)
+            throw_errno(errno, "fcntl(F_OFD_GETLK) on '" + shown_path_ + "'");
+        return fl.l_type == F_UNLCK;
+    }
     if (!try_exclusive_open())
         return false;
     hold_shared_open();

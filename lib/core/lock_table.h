@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -45,10 +46,18 @@ public:
     // The table of the lock file `name` in directory dirfd, creating the file
     // when missing. Opening the same file twice in one process gives the same
     // table (keyed by device and inode), so no descriptor of it is ever closed
-    // while another user may hold locks through it.
-    static std::shared_ptr<LockTable> acquire(int dirfd, const std::string &name, const std::string &shown_path);
+    // while another user may hold locks through it. network: network mode
+    // (FSC_NETWORK), decided by the first user in the process: the file is
+    // read past the client's caches (direct_fd) when it is on a network
+    // filesystem, and the open lock is never converted from write to read.
+    static std::shared_ptr<LockTable> acquire(int dirfd, const std::string &name, const std::string &shown_path,
+                                              bool network = false);
 
     int fd() const noexcept { return fd_; }
+    // Network mode on a network filesystem: the lock file opened again for
+    // pread_coherent (-1: none; its reads go through fd()). What is written
+    // in it is then flushed to the server before the lock ordering it goes.
+    int direct_fd() const noexcept { return direct_fd_; }
 
     // Takes the key's lock (re-entrant per thread). timeout_ms: -1 forever,
     // 0 try, > 0 at most that long. distributed = false: no fcntl.
@@ -56,6 +65,20 @@ public:
                                              int64_t timeout_ms, bool distributed);
     // Pid of another process holding the key's lock, 0 if none.
     pid_t key_holder(uint64_t hash_word);
+
+    // Leases (network mode): a key's lock held through a network filesystem
+    // can be lost without notice (the server gave it to another host while
+    // this one was cut off). What the key held when the lock was taken is
+    // noted (a mark); a set under the lock checks it is still so.
+    // The mark noted for the key's lock this thread holds (taken with
+    // distributed = true); nullopt when it holds none or none was noted.
+    std::optional<uint64_t> lease_mark(uint64_t hash_word);
+    // Notes the mark of the key's lock this thread holds (no-op otherwise).
+    void set_lease_mark(uint64_t hash_word, uint64_t mark);
+    // Asks the server again for the key's lock this process holds: 0 while
+    // it is still this process's, else the errno (EAGAIN: another host has
+    // it; EBADFD, ENOTCONN: the connection that held it is gone).
+    int reassert_key(uint64_t hash_word);
 
     // A shard's write lock (or lock_file::record_lock), held by one thread
     // of one process at a time; not re-entrant. wait = false only tries:
@@ -121,6 +144,8 @@ private:
         unsigned waiters = 0;
         bool acquiring = false;
         bool distributed = false; // the fcntl lock is taken
+        bool marked = false;      // lease_mark was noted
+        uint64_t lease_mark = 0;
         std::condition_variable cv;
     };
     // In-process state, replaced wholesale in a forked child (the old one may
@@ -133,7 +158,9 @@ private:
         std::unordered_map<off_t, unsigned> shared_holds; // hold_shared() calls not yet released, by byte
     };
 
-    LockTable(int fd, dev_t dev, ino_t ino, std::string shown_path);
+    LockTable(int fd, dev_t dev, ino_t ino, std::string shown_path, bool network, int direct_fd);
+    // The slot of the key's lock this thread holds through fcntl; state_->mu held.
+    Slot *own_slot(uint64_t hash_word);
     bool try_exclusive_open();
     void hold_shared_open();
     static void release_table(LockTable *t);
@@ -153,6 +180,8 @@ private:
     State *state_;
     uint64_t generation_; // fork generation this state belongs to
     unsigned users_ = 0;  // acquire() calls not yet released; guarded by the registry mutex
+    bool network_;        // network mode: see acquire()
+    int direct_fd_;       // see direct_fd()
 };
 
 } // namespace fsc

@@ -117,7 +117,7 @@ uint64_t PackFile::scan(const std::function<void(const Record &)> &visit, const 
                 return buf.data() + (at - buf_at);
             buf.resize(std::max<size_t>(piece, size_t(len)));
             buf_at = at;
-            have = pread_full(fd.get(), buf.data(), buf.size(), at, "'" + shown + "'");
+            have = read(buf.data(), buf.size(), at, "'" + shown + "'");
             return at + len <= buf_at + have ? buf.data() : nullptr;
         };
         const char *p = need(EntryHeader::size);
@@ -191,7 +191,7 @@ std::optional<EntryHeader> PackFile::read_record(uint64_t offset, uint64_t len, 
                                                  std::string *why) const {
     *other_key = false;
     buf->resize(size_t(len)); // bounded by the slot's decoding (max_record_len)
-    if (pread_full(fd.get(), &(*buf)[0], buf->size(), offset, "pack record") != buf->size()) {
+    if (read(&(*buf)[0], buf->size(), offset, "pack record") != buf->size()) {
         *why = "its record is truncated";
         return std::nullopt;
     }
@@ -202,7 +202,7 @@ std::optional<PackFile::Record> PackFile::read_at(uint64_t offset, uint64_t len,
     if (len <= EntryHeader::size || len > max_record_len)
         return std::nullopt;
     std::string buf(size_t(len), '\0');
-    if (pread_full(fd.get(), &buf[0], buf.size(), offset, "'" + shown + "'") != buf.size())
+    if (read(&buf[0], buf.size(), offset, "'" + shown + "'") != buf.size())
         return std::nullopt;
     const bool live = std::memcmp(buf.data(), live_magic, 4) == 0;
     if (!live && std::memcmp(buf.data(), dead_magic, 4) != 0)

@@ -13,6 +13,7 @@
 
 #include "entry_format.h"
 #include "fd.h"
+#include "file_ops.h"
 
 namespace fsc {
 
@@ -22,6 +23,12 @@ struct PackFile {
     uint64_t gen = 0; // names the file: pack.<16 hex>
     uint64_t seq = 0; // grows with every compaction: the newest pack wins
     Fd fd;            // read-write
+    Fd direct;        // network mode: fd's file for pread_coherent (none: reads go through fd)
+
+    // pread_full of the pack, coherent across hosts in network mode.
+    size_t read(void *buf, size_t len, uint64_t off, const std::string &what) const {
+        return pread_coherent(fd.get(), direct.get(), buf, len, off, what);
+    }
 
     static std::string name(uint64_t gen);
     // Parses "pack.<16 hex>"; false for any other name.

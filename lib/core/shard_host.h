@@ -47,6 +47,9 @@ public:
     virtual bool compact(ShardTxn &txn, int dir) = 0;
     // Sets the shard's line in the ledger.
     virtual void set_line(unsigned shard, uint64_t bytes, uint64_t entries) = 0;
+    // Network mode: sends what the change wrote to the shard's table and
+    // pack through to the server, before its lock goes; else nothing.
+    virtual void flush(unsigned shard) = 0;
 
 protected:
     ~ShardHost() = default;

@@ -32,14 +32,14 @@ uint32_t capacity_for(uint32_t count) { return std::max(ShardMeta::min_capacity,
 
 } // namespace
 
-ShardMeta::ShardMeta(int dir, std::string shown, mode_t mode) : shown_(std::move(shown)) {
+ShardMeta::ShardMeta(int dir, std::string shown, mode_t mode, bool direct) : shown_(std::move(shown)) {
     // Something foreign in its place goes: the table is rebuilt from the
     // shard's files, as for an empty one.
     for (int attempt = 0; !fd_ && attempt < 3; attempt++) {
         fd_.reset(open_owned(dir, "meta", O_RDWR | O_CREAT | O_EXCL, mode, true));
         if (fd_) {
             enforce_mode(fd_.get(), mode, shown_);
-            return;
+            break;
         }
         if (errno == EEXIST)
             fd_.reset(open_owned(dir, "meta", O_RDWR, 0, true));
@@ -50,6 +50,8 @@ ShardMeta::ShardMeta(int dir, std::string shown, mode_t mode) : shown_(std::move
     }
     if (!fd_)
         fail(Status::io, "'" + shown_ + "' is not a regular file of the cache and cannot be removed");
+    if (direct)
+        direct_.reset(reopen_direct(fd_.get()));
 }
 
 std::optional<MetaHeader> ShardMeta::parse_header(const unsigned char *b, bool *torn) {
@@ -80,7 +82,7 @@ std::optional<MetaHeader> ShardMeta::parse_header(const unsigned char *b, bool *
 std::optional<MetaHeader> ShardMeta::read_header() {
     unsigned char b[slot_size];
     for (int attempt = 0; attempt < 3; attempt++) {
-        if (pread_full(fd_.get(), b, sizeof b, 0, "'" + shown_ + "'") != sizeof b)
+        if (pread_coherent(fd_.get(), direct_.get(), b, sizeof b, 0, "'" + shown_ + "'") != sizeof b)
             return std::nullopt;
         bool torn;
         auto h = parse_header(b, &torn);
@@ -137,9 +139,8 @@ ShardMeta::Lookup ShardMeta::lookup(const KeyHash &h, Slot *slot, uint32_t *inde
         bool ended = false, damaged = false;
         for (uint32_t seen = 0; seen < cap && !ended;) {
             const uint32_t n = std::min(window, std::min(cap - i, cap - seen));
-            ssize_t got = pread(fd_.get(), b, slot_size * n, off_t(slot_size) * (i + 1));
-            if (got < 0)
-                throw_errno(errno, "read '" + shown_ + "'");
+            const size_t got = pread_coherent(fd_.get(), direct_.get(), b, slot_size * n,
+                                              slot_size * (uint64_t(i) + 1), "'" + shown_ + "'");
             for (uint32_t k = 0; k < n; k++, seen++) {
                 uint32_t state = state_empty;
                 Slot s;
@@ -213,7 +214,7 @@ bool ShardMeta::read_all(MetaHeader *head, std::vector<Slot> *slots) {
     std::vector<unsigned char> b(slot_size * std::min(piece, h->capacity));
     for (uint32_t at = 0; at < h->capacity; at += piece) {
         const uint32_t n = std::min(piece, h->capacity - at);
-        size_t got = pread_full(fd_.get(), b.data(), slot_size * n, slot_size * (uint64_t(at) + 1), "'" + shown_ + "'");
+        size_t got = pread_coherent(fd_.get(), direct_.get(), b.data(), slot_size * n, slot_size * (uint64_t(at) + 1), "'" + shown_ + "'");
         for (size_t i = 0; i + slot_size <= got; i += slot_size) {
             Slot s;
             uint32_t state;
@@ -232,7 +233,7 @@ void ShardMeta::sample(std::minstd_rand &rng, size_t window, std::vector<Slot> *
     // costs no more than its header first.
     const uint32_t known = known_capacity_.load(std::memory_order_relaxed);
     std::vector<unsigned char> b(slot_size * (1 + (known > window ? 0 : window)));
-    size_t got = pread_full(fd_.get(), b.data(), b.size(), 0, "'" + shown_ + "'");
+    size_t got = pread_coherent(fd_.get(), direct_.get(), b.data(), b.size(), 0, "'" + shown_ + "'");
     bool torn = false;
     auto h = got >= slot_size ? parse_header(b.data(), &torn) : std::nullopt;
     if (torn)
@@ -244,7 +245,7 @@ void ShardMeta::sample(std::minstd_rand &rng, size_t window, std::vector<Slot> *
     const unsigned char *slots = b.data() + slot_size;
     if (torn || start != 0 || got < slot_size * (1 + uint64_t(n))) {
         b.resize(slot_size * n);
-        got = pread_full(fd_.get(), b.data(), b.size(), slot_size * (uint64_t(start) + 1), "'" + shown_ + "'");
+        got = pread_coherent(fd_.get(), direct_.get(), b.data(), b.size(), slot_size * (uint64_t(start) + 1), "'" + shown_ + "'");
         slots = b.data();
     } else {
         got = slot_size * n;
@@ -346,7 +347,7 @@ uint32_t ShardMeta::probe(const MetaHeader &head, const KeyHash &h, bool *found,
     uint32_t i = uint32_t(h.word() % cap);
     for (uint32_t seen = 0; seen < cap;) {
         uint32_t n = std::min(chunk, std::min(cap - i, cap - seen));
-        size_t got = pread_full(fd_.get(), b, slot_size * n, slot_size * (uint64_t(i) + 1), "'" + shown_ + "'");
+        size_t got = pread_coherent(fd_.get(), direct_.get(), b, slot_size * n, slot_size * (uint64_t(i) + 1), "'" + shown_ + "'");
         for (uint32_t k = 0; k < n; k++, seen++) {
             uint32_t state = state_empty;
             Slot s;

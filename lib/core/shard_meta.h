@@ -57,8 +57,9 @@ public:
     // their stamps stay far younger than any eviction victim's.
 static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
 
-    // Opens (creating, with mode) the shard's meta file in dir.
-    ShardMeta(int dir, std::string shown, mode_t mode = 0600);
+    // Opens (creating, with mode) the shard's meta file in dir; direct:
+    // with O_DIRECT where the filesystem takes it (network mode).
+    ShardMeta(int dir, std::string shown, mode_t mode = 0600, bool direct = false);
 
     // Readers (no lock). found: *slot is the key's slot, at *index. absent:
     // the key has no slot. unsure: the table is being rewritten, was resized
@@ -105,7 +106,7 @@ static constexpr int64_t touch_min_us = 100, touch_max_us = 1000000;
     // The meta file's size now.
     uint64_t file_size();
     // Writes the table through to the disk (durable sets: the table is where
-    // readers find a value).
+    // readers find a value), or to the server (network mode).
     void sync();
 
     // The meta file's size for a table of `capacity` slots.
@@ -134,6 +135,7 @@ private:
 
     std::string shown_;
     Fd fd_;
+    Fd direct_; // network mode: fd_'s file for pread_coherent
     std::atomic<uint32_t> known_capacity_{0};
     std::atomic<uint32_t> known_rewrites_{0}; // with known_capacity_: the header as readers last saw it
     uint64_t size_before_begin_ = 0; // writers only, under the shard lock

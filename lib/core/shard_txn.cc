@@ -31,8 +31,17 @@ ShardTxn::ShardTxn(ShardHost &s, unsigned shard, int dir, bool wait)
 }
 
 ShardTxn::~ShardTxn() {
-    if (finished_ || (changing_ && std::uncaught_exceptions() > uncaught_at_start_))
-        return; // a change that failed half-way leaves the shard dirty
+    if (!finished_ && changing_ && std::uncaught_exceptions() > uncaught_at_start_) {
+        // A change that failed half-way leaves the shard dirty, and in
+        // network mode the next writer on any host must see that.
+        try {
+            store_.flush(shard_);
+        } catch (...) {
+        }
+        return;
+    }
+    if (finished_)
+        return;
     try {
         finish();
     } catch (...) {
@@ -97,6 +106,7 @@ Change ShardTxn::finish() {
     const Change after = line_of(head);
     store_.set_line(shard_, uint64_t(after.bytes), uint64_t(after.entries));
     meta.finish(head);
+    store_.flush(shard_);
     return Change{after.bytes - before_.bytes, after.entries - before_.entries};
 }
 

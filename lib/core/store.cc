@@ -2,6 +2,7 @@
 // and packs, and the helpers its units (store_read.cc, store_write.cc,
 // store_recovery.cc, shard_txn.cc) share.
 #include "store.h"
+#include "shard_txn.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -40,9 +41,9 @@ bool is_entry_name(const char *name) {
 }
 
 Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable,
-             uint64_t pack_limit, bool verify_payloads, const Sharing &sharing)
+             uint64_t pack_limit, bool verify_payloads, const Sharing &sharing, bool coherent)
     : base_(base), base_path_(std::move(base_path)), locks_(std::move(locks)), ledger_(ledger), durable_(durable),
-      sharing_(sharing), pack_limit_(pack_limit), verify_payloads_(verify_payloads) {
+      sharing_(sharing), pack_limit_(pack_limit), verify_payloads_(verify_payloads), coherent_(coherent) {
     for (auto &fd : shard_fds_)
         fd.store(-1);
     for (auto &m : metas_)
@@ -75,7 +76,7 @@ ShardMeta &Store::meta(unsigned shard, int dir) {
     ShardMeta *m = metas_[shard].load(std::memory_order_acquire);
     if (m)
         return *m;
-    auto fresh = std::make_unique<ShardMeta>(dir, shown(shard, "meta"), sharing_.file_mode());
+    auto fresh = std::make_unique<ShardMeta>(dir, shown(shard, "meta"), sharing_.file_mode(), coherent_);
     ShardMeta *expected = nullptr;
     std::lock_guard<std::mutex> g(packs_mu_); // not across a fork (lock_for_fork)
     if (metas_[shard].compare_exchange_strong(expected, fresh.get()))
@@ -187,8 +188,58 @@ std::shared_ptr<PackFile> Store::reader_pack(unsigned shard, int dir, bool refre
 }
 
 void Store::set_pack(unsigned shard, std::shared_ptr<PackFile> p) {
+    if (p && coherent_ && !p->direct) // published only now: nobody else reads through it yet
+        p->direct.reset(reopen_direct(p->fd.get()));
     std::lock_guard<std::mutex> g(packs_mu_);
     packs_[shard] = std::move(p);
+}
+
+void Store::flush(unsigned shard) {
+    if (!coherent_)
+        return;
+    const int dir = shard_fds_[shard].load(std::memory_order_acquire);
+    if (dir < 0)
+        return;
+    meta(shard, dir).sync();
+    std::shared_ptr<PackFile> p;
+    {
+        std::lock_guard<std::mutex> g(packs_mu_);
+        p = packs_[shard];
+    }
+    if (p)
+        sync_fd(p->fd.get(), "'" + shown(shard, PackFile::name(p->gen)) + "'");
+}
+
+uint64_t Store::mark_of(const Slot &s) {
+    const uint64_t words[5] = {uint64_t(s.created_us), s.bytes, s.payload_gen, uint64_t(s.packed), s.pack_offset};
+    const uint64_t m = checksum64(words, sizeof words);
+    return m ? m : 1; // 0 stands for no value
+}
+
+void Store::check_lease(const Lease *lease, const Key &key, ShardTxn &txn) {
+    if (!lease)
+        return;
+    if (const int err = lease->locks.reassert_key(key.hash.word()))
+        fail(Status::lost, "the key's lock was lost (" + std::string(std::strerror(err)) +
+                               "): another host may hold it; nothing was stored");
+    const std::optional<Slot> now = txn.meta.find(txn.head, key.hash);
+    if (now && mark_of(*now) != lease->mark)
+        fail(Status::lost, "the key's lock was lost: another value was stored for the key while this one held "
+                           "it (another host was given the lock); nothing was stored");
+}
+
+uint64_t Store::value_mark(const Key &key) {
+    const unsigned shard = key.hash.shard();
+    const int dir = shard_dir(shard, false);
+    if (dir < 0)
+        return 0;
+    LockTable::ShardGuard g(*locks_, shard);
+    ShardMeta &m = meta(shard, dir);
+    const std::optional<MetaHeader> head = m.header();
+    if (!head)
+        return 0;
+    const std::optional<Slot> s = m.find(*head, key.hash);
+    return s ? mark_of(*s) : 0;
 }
 
 } // namespace fsc

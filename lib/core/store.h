@@ -47,6 +47,16 @@ struct Change {
     }
 };
 
+// A set under a key's lock in network mode (LockTable leases): the key's
+// lock must still be this process's at the server, and the key may hold no
+// other value than the one it held when the lock was taken (mark: its
+// Store::mark_of, 0 for none; a value removed or evicted since is no
+// conflict). After the set, mark is the value it stored.
+struct Lease {
+    LockTable &locks;
+    uint64_t mark;
+};
+
 // An entry that eviction or pruning may remove: its shard and its slot.
 struct Candidate {
     unsigned shard;
@@ -64,8 +74,11 @@ public:
     // Values stored with put_bytes of up to pack_limit bytes are packed.
     // verify_payloads: a get reads a payload file whole and checks its checksum.
     // What it creates gets the sharing's modes.
+    // coherent (network mode on a network filesystem): the files updated in
+    // place are read with O_DIRECT, and each change to a shard is flushed
+    // to the server before its lock goes.
     Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, Ledger &ledger, bool durable,
-          uint64_t pack_limit, bool verify_payloads, const Sharing &sharing = Sharing());
+          uint64_t pack_limit, bool verify_payloads, const Sharing &sharing = Sharing(), bool coherent = false);
     ~Store();
 
     // What an entry is charged against cache_size.
@@ -110,11 +123,15 @@ public:
     // use of a recently evicted value (0: none), sets how often reads stamp
     // (ShardMeta::touch): the caller reads it only for a value found.
     void stamp_use(const Use &use, int64_t lru_horizon_us);
-    Change put_bytes(const Key &key, const void *data, size_t len, int64_t created_us);
+    // lease: a set under the key's lock in network mode (else nullptr);
+    // Error(lost), with nothing stored, when it no longer holds.
+    Change put_bytes(const Key &key, const void *data, size_t len, int64_t created_us, Lease *lease = nullptr);
     // Copies src (move = false) or renames path in (move = true); size is
     // src's length, measured by the caller (a moved file's is re-read).
     Change put_file(const Key &key, int src, const char *path, bool move, uint64_t size, uint64_t offset,
-                    int64_t created_us);
+                    int64_t created_us, Lease *lease = nullptr);
+    // The mark (see Lease) of the key's value now, read under its shard lock.
+    uint64_t value_mark(const Key &key);
     Change remove(const Key &key, bool *removed);
     Change clear();
 
@@ -216,7 +233,13 @@ private:
     std::shared_ptr<PackFile> pack_of(unsigned shard, int dir, uint64_t gen) override;
     static std::unique_ptr<Entry> entry_of_record(const EntryHeader &h, const std::string &record, size_t key_len);
     void set_pack(unsigned shard, std::shared_ptr<PackFile> p) override;
-    Change put_packed(const Key &key, const void *data, size_t len, int64_t created_us);
+    Change put_packed(const Key &key, const void *data, size_t len, int64_t created_us, Lease *lease);
+    static uint64_t mark_of(const Slot &s);
+    // Shard lock held, before a set changes anything: Error(lost) unless
+    // the lease (if any) still holds.
+    static void check_lease(const Lease *lease, const Key &key, ShardTxn &txn);
+    // ShardHost: network mode's flush of a shard's table and pack.
+    void flush(unsigned shard) override;
     // Shard lock held: the value a slot stood for goes (replaced or removed);
     // when the slot goes too, this comes first. A packed record must end by
     // records_end (and the table's pack end) to be killed.
@@ -234,7 +257,7 @@ private:
         std::string from_name;
         std::string name; // in the shard
     };
-    Change commit(const Key &key, TempFile &temp, const Payload *payload, const Slot &slot);
+    Change commit(const Key &key, TempFile &temp, const Payload *payload, const Slot &slot, Lease *lease);
     // The value checksum of a payload about to be renamed in, read whole.
     static uint64_t payload_checksum(const Payload &payload, uint64_t size);
     // Shard lock held: the slots the shard's valid entry files call for;
@@ -268,6 +291,7 @@ private:
     Sharing sharing_;
     uint64_t pack_limit_;
     bool verify_payloads_;
+    bool coherent_;
     Fd temp_dir_;
     Fd shards_dir_;
     std::array<std::atomic<int>, 256> shard_fds_;

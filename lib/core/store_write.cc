@@ -39,7 +39,7 @@ void Store::drop_value(ShardTxn &txn, int dir, const Slot &old, uint64_t records
         unlinkat(dir, payload_name(hex, old.payload_gen).c_str(), 0);
 }
 
-Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, const Slot &slot) {
+Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, const Slot &slot, Lease *lease) {
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, true);
     const std::string hex = key.hash.hex();
@@ -47,6 +47,7 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
     {
         ShardTxn txn(*this, shard, dir);
         txn.untouched();
+        check_lease(lease, key, txn);
         // The payload goes in first, under a name no entry uses yet; the
         // entry's rename is the commit. Both happen under the shard lock, so
         // fsc_verify never sees a payload that is about to be named.
@@ -79,6 +80,8 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
         if (txn.meta.upsert(txn.head, slot, &replaced))
             drop_value(txn, dir, replaced);
         change = txn.finish();
+        if (lease)
+            lease->mark = mark_of(slot);
         if (durable_)
             txn.meta.sync();
     }
@@ -87,9 +90,9 @@ Change Store::commit(const Key &key, TempFile &temp, const Payload *payload, con
     return change;
 }
 
-Change Store::put_bytes(const Key &key, const void *data, size_t len, int64_t created_us) {
+Change Store::put_bytes(const Key &key, const void *data, size_t len, int64_t created_us, Lease *lease) {
     if (packs(len))
-        return put_packed(key, data, len, created_us);
+        return put_packed(key, data, len, created_us, lease);
     EntryHeader h;
     h.key_len = uint32_t(key.len);
     h.value_size = len;
@@ -107,15 +110,16 @@ Change Store::put_bytes(const Key &key, const void *data, size_t len, int64_t cr
     if (durable_)
         sync_fd(temp.fd(), "'tmp/" + temp.name() + "'");
     temp.close_fd();
-    return commit(key, temp, nullptr, Slot{key.hash, charge(key.len, len), created_us, 0, created_us});
+    return commit(key, temp, nullptr, Slot{key.hash, charge(key.len, len), created_us, 0, created_us}, lease);
 }
 
-Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t created_us) {
+Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t created_us, Lease *lease) {
     const std::string record = pack_record(key.data, key.len, data, len, created_us);
     const unsigned shard = key.hash.shard();
     const int dir = shard_dir(shard, true);
     ShardTxn txn(*this, shard, dir);
     txn.untouched();
+    check_lease(lease, key, txn);
     const std::shared_ptr<PackFile> pack = txn.pack_to_append();
     const std::string where = shown(shard, PackFile::name(pack->gen));
     // Appended past the end the table knows: until the slot names it, the
@@ -155,11 +159,13 @@ Change Store::put_packed(const Key &key, const void *data, size_t len, int64_t c
     const Change change = txn.finish();
     if (durable_)
         txn.meta.sync(); // the record is on the disk already; now the slot that names it
+    if (lease)
+        lease->mark = mark_of(slot);
     return change;
 }
 
 Change Store::put_file(const Key &key, int src, const char *path, bool move, uint64_t size, uint64_t offset,
-                       int64_t created_us) {
+                       int64_t created_us, Lease *lease) {
     const uint64_t gen = random64();
     Payload payload;
     payload.name = payload_name(key.hash.hex(), gen);
@@ -191,7 +197,7 @@ Change Store::put_file(const Key &key, int src, const char *path, bool move, uin
     if (durable_)
         sync_fd(temp.fd(), "'tmp/" + temp.name() + "'");
     temp.close_fd();
-    Change c = commit(key, temp, &payload, Slot{key.hash, charge(key.len, size), created_us, gen, created_us});
+    Change c = commit(key, temp, &payload, Slot{key.hash, charge(key.len, size), created_us, gen, created_us}, lease);
     if (copy)
         copy->commit();
     return c;
@@ -382,7 +388,7 @@ bool Store::compact(ShardTxn &txn, int dir) {
                 const uint64_t left = txn.head.pack_end > s->pack_offset ? txn.head.pack_end - s->pack_offset : 0;
                 window.resize(size_t(std::max<uint64_t>(s->bytes, std::min<uint64_t>(1u << 20, left))));
                 window_at = s->pack_offset;
-                window.resize(pread_full(old->fd.get(), &window[0], window.size(), window_at, "'" + old_shown + "'"));
+                window.resize(old->read(&window[0], window.size(), window_at, "'" + old_shown + "'"));
             }
             const char *record = window.data() + (s->pack_offset - window_at);
             if (s->pack_offset + s->bytes > window_at + window.size() || !PackFile::is_live_record(record)) {

@@ -123,6 +123,18 @@ check "the shared cache's directory is setgid and group-writable" test "$(stat -
 expect_rc 1 "a group-shared cache opened without --shared-group: exit 1" "$FSC" -d "$WORK/team" ls
 check "the error says it is group-writable" contains err "writable by group"
 expect_rc 2 "--shared-group with an unknown group: exit 2" "$FSC" --shared-group no-such-group-fsc ls
+# --network-mode on a local directory: forced on, values go in and out as ever.
+printf 'over the network' >netval
+expect_rc 0 "put with --network-mode on" "$FSC" --network-mode on -d "$WORK/net" put k netval
+expect_rc 0 "get with --network-mode on" "$FSC" --network-mode on -d "$WORK/net" get k
+check "gives the value back" cmp -s out netval
+expect_rc 0 "get with --network-mode off" "$FSC" --network-mode off -d "$WORK/net" get k
+check "gives the same value" cmp -s out netval
+expect_rc 0 "run with --network-mode on" "$FSC" --network-mode on -d "$WORK/net" run --key r -- echo made
+check "runs the command" contains out "^made$"
+expect_rc 2 "--network-mode with a bad mode: exit 2" "$FSC" --network-mode sometimes -d "$WORK/net" ls
+check "the error names the modes" contains err "bad network mode 'sometimes' (auto, on or off)"
+expect_rc 2 "--network-mode without a mode: exit 2" "$FSC" --network-mode
 
 # --- put, get, rm, ls -------------------------------------------------------
 
@@ -203,6 +215,12 @@ supported_or_clean() { # DESCRIPTION COMMAND...
 if supported_or_clean "stats" "$FSC" stats; then
     check "stats shows the entries and the hit rate" grep -q 'hit rate' out
     check "stats says the test directory's filesystem is local" grep -q '^filesystem: *local$' out
+    check "stats says network mode is off there by default" grep -q '^network mode: off$' out
+    expect_rc 0 "stats with --network-mode on" "$FSC" --network-mode on stats
+    check "stats says network mode is on when forced" grep -q '^network mode: on$' out
+    check "and the filesystem is still local" grep -q '^filesystem: *local$' out
+    expect_rc 0 "stats with --network-mode=off" "$FSC" --network-mode=off stats
+    check "stats says network mode is off when forced off" grep -q '^network mode: off$' out
 fi
 if supported_or_clean "stats --json" "$FSC" stats --json && command -v python3 >/dev/null; then
     check "stats --json has every field" python3 -c '
@@ -210,10 +228,13 @@ import json
 s = json.load(open("out"))
 for f in ("entries","bytes","cache_size","hits","misses","sets","evictions","expirations"):
     assert f in s, f
-assert s["network_fs"] is False, s
+assert s["network_fs"] is False and s["network_mode"] is False, s
 lookups = s["hits"] + s["misses"]
 assert (s["hit_rate"] is None) if lookups == 0 else abs(s["hit_rate"] - s["hits"] / lookups) <= 5e-7, s  # printed to 6 decimals
 '
+fi
+if supported_or_clean "stats --json with --network-mode on" "$FSC" --network-mode on stats --json; then
+    check "stats --json has network_mode true" contains out '"network_fs": false, "network_mode": true}'
 fi
 supported_or_clean "prune" "$FSC" prune
 if supported_or_clean "verify" "$FSC" verify; then

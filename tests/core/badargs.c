@@ -265,16 +265,17 @@ static void test_strerror(void **state) {
         {FSC_ENOSPC, "FSC_ENOSPC"},   {FSC_EACCES, "FSC_EACCES"},     {FSC_EBUSY, "FSC_EBUSY"},
         {FSC_ETIMEDOUT, "FSC_ETIMEDOUT"}, {FSC_EDEADLK, "FSC_EDEADLK"}, {FSC_ECORRUPT, "FSC_ECORRUPT"},
         {FSC_ETOOBIG, "FSC_ETOOBIG"}, {FSC_EXDEV, "FSC_EXDEV"},       {FSC_EFORMAT, "FSC_EFORMAT"},
-        {FSC_ECREATOR, "FSC_ECREATOR"}, {FSC_ENOTSUP, "FSC_ENOTSUP"},
+        {FSC_ECREATOR, "FSC_ECREATOR"}, {FSC_ENOTSUP, "FSC_ENOTSUP"}, {FSC_ELOST, "FSC_ELOST"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_string_equal(fsc_strerror(names[i].status), names[i].name);
     /* The values are part of the ABI. */
     assert_int_equal(FSC_ENOTSUP, -14);
+    assert_int_equal(FSC_ELOST, -15);
     assert_int_equal(FSC_STALE, 2);
     assert_int_equal(FSC_STOPPED, 3);
     assert_string_equal(fsc_strerror(FSC_STOPPED), "FSC_STOPPED");
-    const int unknown[] = {4, -15, 100, -100, INT_MIN, INT_MAX};
+    const int unknown[] = {4, -16, 100, -100, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
         assert_string_equal(fsc_strerror(unknown[i]), "FSC_E?");
 }

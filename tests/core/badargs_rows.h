@@ -13,6 +13,8 @@ ROW(open_pack_limit_too_big, FSC_EINVAL, OPEN_WITH(pack_limit, FSC_PACK_LIMIT_MA
 ROW(open_expiration_negative, FSC_EINVAL, OPEN_WITH(expiration_ms, -2))
 ROW(open_shared_group_negative, FSC_EINVAL, OPEN_WITH(shared_group, -2))
 ROW(open_shared_group_not_a_gid, FSC_EINVAL, OPEN_WITH(shared_group, INT64_C(1) << 32))
+ROW(open_network_mode_3, FSC_EINVAL, OPEN_WITH(network_mode, 3))
+ROW(open_network_mode_negative, FSC_EINVAL, OPEN_WITH(network_mode, -1))
 ROW(open_foreign_dir, FSC_EFORMAT, fsc_open(w.foreign, NULL, &w.out_cache))
 ROW(open_other_format, FSC_EFORMAT, fsc_open(w.other_format, NULL, &w.out_cache))
 ROW(open_bad_marker, FSC_EFORMAT, fsc_open(w.bad_marker, NULL, &w.out_cache))

@@ -436,6 +436,67 @@ static void test_network_fs_local(void **state) {
     assert_fsc_ok(fsc_stats(t->cache, &st));
     assert_int_equal(st.expirations, 0);
     assert_int_equal(st.network_fs, 0xababababu);
+
+    /* Nor does it run in network mode by default (FSC_NETWORK_AUTO); the
+     * struct of the version before network_mode keeps that word. */
+    memset(&st, 0xab, sizeof st);
+    st.size = sizeof st;
+    assert_fsc_ok(fsc_stats(t->cache, &st));
+    assert_int_equal(st.network_mode, 0);
+    memset(&st, 0xab, sizeof st);
+    st.size = offsetof(fsc_statistics, network_mode);
+    assert_fsc_ok(fsc_stats(t->cache, &st));
+    assert_int_equal(st.network_fs, 0);
+    assert_int_equal(st.network_mode, 0xababababu);
+}
+
+static int make_value(void *ctx, fsc_cache *c, const void *key, size_t key_len) {
+    (void)ctx;
+    return fsc_set(c, key, key_len, "made", 4);
+}
+
+/* A handle opened with network_mode on the local test directory. */
+static fsc_cache *open_network_mode(const char *dir, int mode) {
+    fsc_options o = fsc_test_options();
+    o.network_mode = mode;
+    return fsc_test_open(dir, &o);
+}
+
+static uint32_t network_mode_of(fsc_cache *c) {
+    fsc_statistics st;
+    memset(&st, 0xab, sizeof st);
+    st.size = sizeof st;
+    assert_fsc_ok(fsc_stats(c, &st));
+    assert_int_equal(st.network_fs, 0);
+    return st.network_mode;
+}
+
+/* FSC_NETWORK_ON on a local directory: the handle runs in network mode and
+ * works as any other; FSC_NETWORK_OFF is off. Values cross between them. */
+static void test_network_mode_forced(void **state) {
+    struct fsc_test_ctx *t = *state;
+    fsc_cache *on = open_network_mode(t->dir, FSC_NETWORK_ON);
+    fsc_cache *off = open_network_mode(t->dir, FSC_NETWORK_OFF);
+    assert_int_equal(network_mode_of(on), 1);
+    assert_int_equal(network_mode_of(off), 0);
+
+    assert_fsc_ok(fsc_set(on, "k", 1, "network", 7));
+    core_assert_value(on, "k", 1, "network", 7);
+    core_assert_value(t->cache, "k", 1, "network", 7);
+    assert_fsc_ok(fsc_set(off, "k2", 2, "local", 5));
+    core_assert_value(on, "k2", 2, "local", 5);
+
+    fsc_entry *e = NULL;
+    assert_fsc_ok(fsc_get_or_create(on, "g", 1, -1, make_value, NULL, &e));
+    assert_int_equal(fsc_entry_size(e), 4);
+    assert_memory_equal(fsc_entry_data(e), "made", 4);
+    fsc_entry_free(e);
+    core_assert_value(t->cache, "g", 1, "made", 4);
+    assert_fsc_ok(fsc_delete(on, "g", 1));
+    core_assert_miss(t->cache, "g", 1);
+
+    fsc_close(off);
+    fsc_close(on);
 }
 
 int main(void) {
@@ -455,6 +516,7 @@ int main(void) {
         FSC_TEST(test_foreach),
         FSC_TEST(test_older_result_structs),
         FSC_TEST(test_network_fs_local),
+        FSC_TEST(test_network_mode_forced),
     };
     return cmocka_run_group_tests_name("core_roundtrip", tests, NULL, NULL);
 }

@@ -114,6 +114,29 @@ is(fsc.status.FSC_EBUSY, -6, "status table by name")
 is(fsc.status[-7], "FSC_ETIMEDOUT", "status table by value")
 is(fsc.status.FSC_OK, 0, "status table holds the non-error statuses")
 ok(fsc.status.FSC_MAX_KEY == nil and fsc.status.FSC_MOVE == nil, "and no other constant")
+is(fsc.status.FSC_ELOST, -15, "status table holds FSC_ELOST")
+is(fsc.status[-15], "FSC_ELOST", "and names -15")
+
+-- network_mode: off by default on the local test directory, on when forced;
+-- a handle forced on works as any other.
+for mode, running in pairs{auto = false, on = true, off = false} do
+  local h, err = fsc.open{dir = tmp .. "/net-" .. mode, network_mode = mode}
+  ok(h, "open with network_mode " .. mode, err)
+  if h then
+    local st = assert(h:stats())
+    is(st.network_mode, running, "network_mode " .. mode .. ": stats.network_mode")
+    is(st.network_fs, false, "network_mode " .. mode .. ": stats.network_fs")
+    assert(h:set("k", "v"))
+    is(h:get("k"), "v", "network_mode " .. mode .. ": get after set")
+    is(h:get_or_create("g", nil, function() return "made" end), "made", "network_mode " .. mode .. ": get_or_create")
+    h:close()
+  end
+end
+is(assert(fsc.open(tmp .. "/net-default")):stats().network_mode, false, "stats.network_mode by default")
+for _, bad in ipairs{"ON", "", 1, true} do
+  v, e = fsc.open{dir = tmp .. "/net-bad", network_mode = bad}
+  ok(v == nil and e:match('^FSC_EINVAL: network_mode must be'), "network_mode " .. tostring(bad) .. " is FSC_EINVAL", e)
+end
 
 -- pack_limit: 0 gives a small value an entry file of its own (32 hex
 -- digits), the default packs it into shards/<xx>/pack.<16 hex>.

@@ -62,6 +62,7 @@ _ERRORS = {
     "FSC_EFORMAT": "FormatError",
     "FSC_ECREATOR": "CreatorError",
     "FSC_ENOTSUP": "NotSupportedError",
+    "FSC_ELOST": "LostError",
 }
 _BY_STATUS = {}
 for _name in dir(_c):
@@ -160,6 +161,17 @@ def _ms(seconds, default):
 # ---------------------------------------------------------------------------
 
 
+# network_mode's names (FSC_NETWORK in fsc.h).
+_NETWORK_MODES = {"auto": _c.FSC_NETWORK_AUTO, "on": _c.FSC_NETWORK_ON, "off": _c.FSC_NETWORK_OFF}
+
+
+def _network_mode(mode):
+    """"auto", "on" or "off" -> FSC_NETWORK_*; anything else is a ValueError."""
+    if isinstance(mode, str) and mode in _NETWORK_MODES:
+        return _NETWORK_MODES[mode]
+    raise ValueError('network_mode must be "auto", "on" or "off", not %r' % (mode,))
+
+
 def _gid(group):
     """None -> -1 (private); a gid (int) or a group name -> the gid."""
     if group is None:
@@ -202,6 +214,9 @@ class Cache:
     members; without it a directory another user owns or others may write
     is refused with AccessDeniedError (see FSC_OWNERSHIP in fsc.h).
 
+    network_mode: "auto" runs in network mode (FSC_NETWORK in fsc.h) when
+    the cache is on a network or FUSE filesystem; "on" and "off" force it.
+
     close() may come from any thread, or from a callback (a creator, a
     foreach visitor) of this cache: calls in flight finish on the open
     handle, which is closed when the last of them ends; calls made after
@@ -209,13 +224,13 @@ class Cache:
 
     def __init__(self, dir, cache_size=1 << 30, expiration_time=None, distributed_lock=True,
                  file_movable=False, durable=False, max_entries=0,
-                 pack_limit=_c.FSC_PACK_LIMIT_DEFAULT, shared_group=None):
+                 pack_limit=_c.FSC_PACK_LIMIT_DEFAULT, shared_group=None, network_mode="auto"):
         self.dir = _path(dir)
         self.file_movable = bool(file_movable)
         self._options = dict(cache_size=cache_size, expiration_time=expiration_time,
                              distributed_lock=distributed_lock, file_movable=file_movable,
                              durable=durable, max_entries=max_entries, pack_limit=pack_limit,
-                             shared_group=_gid(shared_group))
+                             shared_group=_gid(shared_group), network_mode=_network_mode(network_mode))
         self._guard = threading.Lock()
         self._open = _Handle(self._open_handle(self._options))
 
@@ -229,6 +244,7 @@ class Cache:
         opts.file_movable = 1 if options["file_movable"] else 0
         opts.durable = 1 if options["durable"] else 0
         opts.shared_group = options["shared_group"]
+        opts.network_mode = options["network_mode"]
         status, handle = _c.fsc_open(self.dir, opts)
         _check(status, "open %r" % self.dir)
         return handle
@@ -429,7 +445,8 @@ class Cache:
 
     def stats(self):
         """A dict of entries, bytes, cache_size, hits, misses, sets, evictions, expirations,
-        and network_fs (True when the cache is on a network or FUSE filesystem)."""
+        network_fs (True when the cache is on a network or FUSE filesystem) and
+        network_mode (True when this handle runs in network mode)."""
         status, stats = self._call(_c.fsc_stats)
         _check(status, "stats")
         return stats

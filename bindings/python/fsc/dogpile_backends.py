@@ -12,7 +12,8 @@
 
 A drop-in for dogpile_filesystem's "paylogic.filesystem" and
 "paylogic.raw_filesystem": the same arguments ("file_movable" for the raw
-variant; other arguments are ignored, except fsc's own "pack_limit"), the same
+variant; other arguments are ignored, except fsc's own "pack_limit" and
+"network_mode"), the same
 backend attributes and methods (expiration_time and cache_size may be changed
 on a live backend, prune(), get_mutex()). See bindings/python/README.md.
 """
@@ -58,6 +59,7 @@ def _open(base_dir, arguments):
             expiration_time=arguments.get("expiration_time"),
             distributed_lock=bool(arguments.get("distributed_lock", True)),
             pack_limit=arguments.get("pack_limit", _c.FSC_PACK_LIMIT_DEFAULT),
+            network_mode=arguments.get("network_mode", "auto"),
         )
     except FormatError as e:
         if not _holds_dogpile_filesystem_cache(base_dir):

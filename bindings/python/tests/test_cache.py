@@ -117,6 +117,34 @@ def test_not_supported_yet_are_wrapped(cache):
 
 def test_stats_says_local_filesystem(cache):
     assert cache.stats()["network_fs"] is False
+    assert cache.stats()["network_mode"] is False
+
+
+@pytest.mark.parametrize("mode, running", [("auto", False), ("on", True), ("off", False)])
+def test_network_mode(cache_dir, mode, running):
+    with fsc.Cache(cache_dir, network_mode=mode) as c:
+        stats = c.stats()
+        assert stats["network_mode"] is running and stats["network_fs"] is False
+        # A handle forced on works as any other on a local directory.
+        c.set("k", b"v")
+        assert c.get("k") == b"v"
+        assert c.get_or_create("g", lambda: b"made") == b"made"
+        c.cache_size = 1 << 20  # reopened with the same mode
+        assert c.stats()["network_mode"] is running
+
+
+@pytest.mark.parametrize("bad", ["ON", "", None, 1, True])
+def test_network_mode_bad_value(tmp_path, bad):
+    with pytest.raises(ValueError, match="network_mode must be"):
+        fsc.Cache(str(tmp_path / "c"), network_mode=bad)
+    assert not (tmp_path / "c").exists()
+
+
+def test_lost_error():
+    assert fsc.LostError.status == _c.FSC_ELOST == -15
+    assert fsc.LostError.status_name == "FSC_ELOST" and issubclass(fsc.LostError, fsc.Error)
+    with pytest.raises(fsc.LostError, match="FSC_ELOST"):
+        fsc._check(_c.FSC_ELOST, "set")
 
 
 def test_closed_cache(cache_dir):

@@ -43,6 +43,15 @@ def test_pack_limit_argument(cache_dir):
         generic_region(cache_dir + "2", pack_limit=(1 << 20) + 1)
 
 
+@pytest.mark.parametrize("make", [generic_region, raw_region])
+def test_network_mode_argument(cache_dir, make):
+    region = make(cache_dir, network_mode="on")
+    assert region.backend.cache.stats()["network_mode"] is True
+    assert make(cache_dir + "2").backend.cache.stats()["network_mode"] is False
+    with pytest.raises(ValueError, match="network_mode"):
+        make(cache_dir + "3", network_mode="sometimes")
+
+
 def test_get_or_create(cache_dir):
     region = generic_region(cache_dir)
     calls = []

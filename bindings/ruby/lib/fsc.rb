@@ -53,6 +53,7 @@ module Fsc
     FSC_EFORMAT: :FormatError,
     FSC_ECREATOR: :CreatorError,
     FSC_ENOTSUP: :NotSupportedError,
+    FSC_ELOST: :LostError,
   }.freeze
 
   # status code => error class, for every FSC_E* constant of the library
@@ -110,8 +111,11 @@ module Fsc
     # shared_group (a gid or a group name) shares the cache with that group's
     # members; without it a directory another user owns or others may write
     # is refused with Fsc::AccessDeniedError (FSC_OWNERSHIP in fsc.h).
+    # network_mode: :auto runs in network mode (FSC_NETWORK in fsc.h) when the
+    # cache is on a network or FUSE filesystem; :on and :off force it.
     def initialize(dir, cache_size: 1 << 30, expires_in: nil, distributed_lock: true, file_movable: false,
-                   durable: false, max_entries: 0, pack_limit: N::FSC_PACK_LIMIT_DEFAULT, shared_group: nil)
+                   durable: false, max_entries: 0, pack_limit: N::FSC_PACK_LIMIT_DEFAULT, shared_group: nil,
+                   network_mode: :auto)
       @mutex = Mutex.new
       @calls = 0 # calls in flight (guarded by @mutex)
       @closing = nil # the handle #close left to the last call in flight
@@ -124,6 +128,7 @@ module Fsc
       opts.file_movable = file_movable ? 1 : 0
       opts.durable = durable ? 1 : 0
       opts.shared_group = Cache.gid(shared_group)
+      opts.network_mode = Cache.network_mode(network_mode)
       @dir = dir.to_s
       raise ArgumentError, "a path must not contain a NUL character: #{@dir.inspect}" if @dir.include?("\0")
       @file_movable = file_movable
@@ -151,6 +156,15 @@ module Fsc
       raise ArgumentError, "#{name} must be from 0 to 2**64 - 1, not #{n}" if n.negative? || n >= (1 << 64)
 
       n
+    end
+
+    NETWORK_MODES = { auto: N::FSC_NETWORK_AUTO, on: N::FSC_NETWORK_ON, off: N::FSC_NETWORK_OFF }.freeze
+
+    # :auto, :on or :off (or their Strings) to FSC_NETWORK_*.
+    def self.network_mode(mode)
+      NETWORK_MODES.fetch(mode.is_a?(String) ? mode.to_sym : mode) do
+        raise ArgumentError, "network_mode must be :auto, :on or :off, not #{mode.inspect}"
+      end
     end
 
     # A group name or gid to a gid; nil to -1 (private).

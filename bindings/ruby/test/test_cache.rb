@@ -109,6 +109,32 @@ class TestCache < FscTest
 
   def test_stats_says_local_filesystem
     assert_equal false, @cache.stats[:network_fs]
+    assert_equal false, @cache.stats[:network_mode]
+  end
+
+  def test_network_mode
+    { auto: false, on: true, off: false, "on" => true }.each do |mode, running|
+      c = Fsc::Cache.new(File.join(@tmp, "net-#{mode}"), network_mode: mode)
+      assert_equal running, c.stats[:network_mode], mode.inspect
+      assert_equal false, c.stats[:network_fs]
+      # A handle forced on works as any other on a local directory.
+      c.write("k", "v")
+      assert_equal "v", c.read("k")
+      assert_equal "made", c.fetch("g") { "made" }
+      c.close
+    end
+    [:sometimes, "", nil, 1, true].each do |bad|
+      e = assert_raises(ArgumentError) { Fsc::Cache.new(File.join(@tmp, "bad"), network_mode: bad) }
+      assert_match(/network_mode must be/, e.message)
+    end
+    refute File.exist?(File.join(@tmp, "bad"))
+  end
+
+  def test_lost_error
+    assert_equal(-15, Fsc::LostError::STATUS)
+    assert_equal "FSC_ELOST", Fsc::LostError.new("lost").status_name
+    e = assert_raises(Fsc::LostError) { Fsc.check(-15, "write") }
+    assert_match(/FSC_ELOST/, e.message)
   end
 
   def test_expiry_and_invalidation

@@ -101,6 +101,12 @@ class TestFscStore < FscTest
     store.close
   end
 
+  def test_network_mode_reaches_the_cache
+    store = ActiveSupport::Cache.lookup_store(:fsc_store, File.join(@tmp, "net"), network_mode: :on)
+    assert_equal true, store.fsc.stats[:network_mode]
+    store.close
+  end
+
   def test_increment_is_atomic_across_processes
     @store.write("n", 0, raw: true)
     kids = Array.new(3) do

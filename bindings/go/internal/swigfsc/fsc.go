@@ -109,6 +109,7 @@ extern swig_intgo _wrap_FSC_EXDEV_swigfsc_dcffc17703307a1f(void);
 extern swig_intgo _wrap_FSC_EFORMAT_swigfsc_dcffc17703307a1f(void);
 extern swig_intgo _wrap_FSC_ECREATOR_swigfsc_dcffc17703307a1f(void);
 extern swig_intgo _wrap_FSC_ENOTSUP_swigfsc_dcffc17703307a1f(void);
+extern swig_intgo _wrap_FSC_ELOST_swigfsc_dcffc17703307a1f(void);
 extern swig_type_4 _wrap_fsc_strerror_swigfsc_dcffc17703307a1f(swig_intgo arg1);
 extern swig_type_5 _wrap_fsc_errmsg_swigfsc_dcffc17703307a1f(void);
 extern void _wrap_fsc_options_size_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_type_6 arg2);
@@ -131,6 +132,8 @@ extern void _wrap_fsc_options_shared_group_set_swigfsc_dcffc17703307a1f(uintptr_
 extern swig_type_17 _wrap_fsc_options_shared_group_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
 extern void _wrap_fsc_options_verify_payloads_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_fsc_options_verify_payloads_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_options_network_mode_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_fsc_options_network_mode_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
 extern uintptr_t _wrap_new_fsc_options_swigfsc_dcffc17703307a1f(void);
 extern void _wrap_delete_fsc_options_swigfsc_dcffc17703307a1f(uintptr_t arg1);
 extern swig_intgo _wrap_FSC_PACK_LIMIT_MAX_swigfsc_dcffc17703307a1f(void);
@@ -174,6 +177,8 @@ extern void _wrap_fsc_statistics_expirations_set_swigfsc_dcffc17703307a1f(uintpt
 extern swig_type_49 _wrap_fsc_statistics_expirations_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
 extern void _wrap_fsc_statistics_network_fs_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
 extern swig_intgo _wrap_fsc_statistics_network_fs_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
+extern void _wrap_fsc_statistics_network_mode_set_swigfsc_dcffc17703307a1f(uintptr_t arg1, swig_intgo arg2);
+extern swig_intgo _wrap_fsc_statistics_network_mode_get_swigfsc_dcffc17703307a1f(uintptr_t arg1);
 extern uintptr_t _wrap_new_fsc_statistics_swigfsc_dcffc17703307a1f(void);
 extern void _wrap_delete_fsc_statistics_swigfsc_dcffc17703307a1f(uintptr_t arg1);
 extern swig_intgo _wrap_fsc_stats_swigfsc_dcffc17703307a1f(uintptr_t arg1, uintptr_t arg2);
@@ -414,6 +419,13 @@ func _swig_getFSC_ENOTSUP() (_swig_ret Enum_SS_fsc_status) {
 }
 
 var FSC_ENOTSUP Enum_SS_fsc_status = _swig_getFSC_ENOTSUP()
+func _swig_getFSC_ELOST() (_swig_ret Enum_SS_fsc_status) {
+	var swig_r Enum_SS_fsc_status
+	swig_r = (Enum_SS_fsc_status)(C._wrap_FSC_ELOST_swigfsc_dcffc17703307a1f())
+	return swig_r
+}
+
+var FSC_ELOST Enum_SS_fsc_status = _swig_getFSC_ELOST()
 func Fsc_strerror(arg1 int) (_swig_ret string) {
 	var swig_r string
 	_swig_i_0 := arg1
@@ -573,6 +585,19 @@ func (arg1 SwigcptrFsc_options) GetVerify_payloads() (_swig_ret int) {
 	return swig_r
 }
 
+func (arg1 SwigcptrFsc_options) SetNetwork_mode(arg2 int) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_fsc_options_network_mode_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+}
+
+func (arg1 SwigcptrFsc_options) GetNetwork_mode() (_swig_ret int) {
+	var swig_r int
+	_swig_i_0 := arg1
+	swig_r = (int)(C._wrap_fsc_options_network_mode_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
 func NewFsc_options() (_swig_ret Fsc_options) {
 	var swig_r Fsc_options
 	swig_r = (Fsc_options)(SwigcptrFsc_options(C._wrap_new_fsc_options_swigfsc_dcffc17703307a1f()))
@@ -607,8 +632,13 @@ type Fsc_options interface {
 	GetShared_group() (_swig_ret int64)
 	SetVerify_payloads(arg2 int)
 	GetVerify_payloads() (_swig_ret int)
+	SetNetwork_mode(arg2 int)
+	GetNetwork_mode() (_swig_ret int)
 }
 
+const FSC_NETWORK_AUTO int = 0
+const FSC_NETWORK_ON int = 1
+const FSC_NETWORK_OFF int = 2
 const FSC_PACK_LIMIT_DEFAULT int = 4096
 func _swig_getFSC_PACK_LIMIT_MAX() (_swig_ret int) {
 	var swig_r int
@@ -944,6 +974,19 @@ func (arg1 SwigcptrFsc_statistics) GetNetwork_fs() (_swig_ret uint) {
 	return swig_r
 }
 
+func (arg1 SwigcptrFsc_statistics) SetNetwork_mode(arg2 uint) {
+	_swig_i_0 := arg1
+	_swig_i_1 := arg2
+	C._wrap_fsc_statistics_network_mode_set_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0), C.swig_intgo(_swig_i_1))
+}
+
+func (arg1 SwigcptrFsc_statistics) GetNetwork_mode() (_swig_ret uint) {
+	var swig_r uint
+	_swig_i_0 := arg1
+	swig_r = (uint)(C._wrap_fsc_statistics_network_mode_get_swigfsc_dcffc17703307a1f(C.uintptr_t(_swig_i_0)))
+	return swig_r
+}
+
 func NewFsc_statistics() (_swig_ret Fsc_statistics) {
 	var swig_r Fsc_statistics
 	swig_r = (Fsc_statistics)(SwigcptrFsc_statistics(C._wrap_new_fsc_statistics_swigfsc_dcffc17703307a1f()))
@@ -978,6 +1021,8 @@ type Fsc_statistics interface {
 	GetExpirations() (_swig_ret uint64)
 	SetNetwork_fs(arg2 uint)
 	GetNetwork_fs() (_swig_ret uint)
+	SetNetwork_mode(arg2 uint)
+	GetNetwork_mode() (_swig_ret uint)
 }
 
 func Fsc_stats(arg1 Struct_SS_fsc_cache, arg2 Fsc_statistics) (_swig_ret int) {

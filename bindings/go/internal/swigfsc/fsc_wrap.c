@@ -545,6 +545,18 @@ intgo _wrap_FSC_ENOTSUP_swigfsc_dcffc17703307a1f() {
 }
 
 
+intgo _wrap_FSC_ELOST_swigfsc_dcffc17703307a1f() {
+  enum fsc_status result;
+  intgo _swig_go_result;
+  
+  
+  result = FSC_ELOST;
+  
+  _swig_go_result = (intgo)result; 
+  return _swig_go_result;
+}
+
+
 _gostring_ _wrap_fsc_strerror_swigfsc_dcffc17703307a1f(intgo _swig_go_0) {
   int arg1 ;
   char *result = 0 ;
@@ -814,6 +826,31 @@ intgo _wrap_fsc_options_verify_payloads_get_swigfsc_dcffc17703307a1f(struct fsc_
   arg1 = *(struct fsc_options **)&_swig_go_0; 
   
   result = (int) ((arg1)->verify_payloads);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_fsc_options_network_mode_set_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0, intgo _swig_go_1) {
+  struct fsc_options *arg1 = (struct fsc_options *) 0 ;
+  int arg2 ;
+  
+  arg1 = *(struct fsc_options **)&_swig_go_0; 
+  arg2 = (int)_swig_go_1; 
+  
+  if (arg1) (arg1)->network_mode = arg2;
+  
+}
+
+
+intgo _wrap_fsc_options_network_mode_get_swigfsc_dcffc17703307a1f(struct fsc_options *_swig_go_0) {
+  struct fsc_options *arg1 = (struct fsc_options *) 0 ;
+  int result;
+  intgo _swig_go_result;
+  
+  arg1 = *(struct fsc_options **)&_swig_go_0; 
+  
+  result = (int) ((arg1)->network_mode);
   _swig_go_result = result; 
   return _swig_go_result;
 }
@@ -1409,6 +1446,31 @@ intgo _wrap_fsc_statistics_network_fs_get_swigfsc_dcffc17703307a1f(struct fsc_st
   arg1 = *(struct fsc_statistics **)&_swig_go_0; 
   
   result = (uint32_t) ((arg1)->network_fs);
+  _swig_go_result = result; 
+  return _swig_go_result;
+}
+
+
+void _wrap_fsc_statistics_network_mode_set_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0, intgo _swig_go_1) {
+  struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
+  uint32_t arg2 ;
+  
+  arg1 = *(struct fsc_statistics **)&_swig_go_0; 
+  arg2 = (uint32_t)_swig_go_1; 
+  
+  if (arg1) (arg1)->network_mode = arg2;
+  
+}
+
+
+intgo _wrap_fsc_statistics_network_mode_get_swigfsc_dcffc17703307a1f(struct fsc_statistics *_swig_go_0) {
+  struct fsc_statistics *arg1 = (struct fsc_statistics *) 0 ;
+  uint32_t result;
+  intgo _swig_go_result;
+  
+  arg1 = *(struct fsc_statistics **)&_swig_go_0; 
+  
+  result = (uint32_t) ((arg1)->network_mode);
   _swig_go_result = result; 
   return _swig_go_result;
 }

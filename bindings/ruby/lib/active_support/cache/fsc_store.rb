@@ -12,7 +12,8 @@ module ActiveSupport
     #
     # Options besides Store's own: cache_size (bytes, default 1 GiB),
     # distributed_lock (default true), durable (default false), pack_limit
-    # (bytes, default 4096, as for Fsc::Cache.new). Entries are
+    # (bytes, default 4096) and network_mode (default :auto), as for
+    # Fsc::Cache.new. Entries are
     # stored with the store's coder (Marshal), one fsc value per key.
     class FscStore < Store
       attr_reader :cache_path, :fsc
@@ -24,7 +25,7 @@ module ActiveSupport
                               cache_size: options.fetch(:cache_size, 1 << 30),
                               distributed_lock: options.fetch(:distributed_lock, true),
                               durable: options.fetch(:durable, false),
-                              **options.slice(:pack_limit))
+                              **options.slice(:pack_limit, :network_mode))
       end
 
       def self.supports_cache_versioning?
