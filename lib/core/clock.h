@@ -21,9 +21,11 @@ inline int64_t steady_ms() {
 }
 
 // Whether a value aged age_us is older than expiration_ms (-1: never). An
-// expiration too long for microseconds in 64 bits (about 292,000 years) is never.
+// expiration too long for microseconds in 64 bits (about 292,000 years) is
+// never. A negative age (stamped by a host whose clock is ahead) counts as 0:
+// with expiration 0 nothing is fresh.
 inline bool older_than(int64_t age_us, int64_t expiration_ms) {
-    return expiration_ms >= 0 && expiration_ms <= INT64_MAX / 1000 && age_us >= expiration_ms * 1000;
+    return expiration_ms >= 0 && expiration_ms <= INT64_MAX / 1000 && (age_us < 0 ? 0 : age_us) >= expiration_ms * 1000;
 }
 
 } // namespace fsc

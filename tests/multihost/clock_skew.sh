@@ -101,7 +101,7 @@ case_dir=writer-ahead
 step +120 a set k one
 check "writer 120 s ahead, expiration 60 s: fresh (a stamp in the future is fresh)" \
   says 0 b one -e $minute_ms get k
-check "writer 120 s ahead, expiration 0: fresh (an age below 0 is not 0)" says 0 b one -e 0 get k
+check "writer 120 s ahead, expiration 0: expired (an age below 0 counts as 0)" says 0 b miss -e 0 get k
 check "writer 120 s ahead, expiration 180 s: fresh" says 0 b one -e $three_min_ms get k
 check "writer 120 s ahead, read 150 s later, expiration 60 s: still fresh (expires 120 s late)" \
   says +150 b one -e $minute_ms get k
