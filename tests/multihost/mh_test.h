@@ -124,9 +124,10 @@ static inline int mh_value_check(const unsigned char *buf, size_t len, uint64_t 
 /* Processes                                                           */
 /* ------------------------------------------------------------------ */
 
-/* The parent's ends of every live agent's pipes: a child forked later
- * closes them, so that an agent sees the end of its commands when the
- * parent closes its pipe, not when the last child holding a copy exits. */
+/* The parent's ends of the pipes to its live children (agents, readers): a
+ * child forked later closes them, so that a child sees the end of its input
+ * when the parent closes its pipe, not when the last child holding a copy
+ * exits; mh_teardown closes those a failed test left. */
 #define MH_MAX_FDS 64
 static int mh_parent_fds[MH_MAX_FDS];
 static int mh_parent_fd_count;
@@ -161,7 +162,7 @@ static inline void mh_forget_agent(pid_t pid) {
 }
 
 /* fork() for a process of one host: a life bounded to `seconds` (tb_fork),
- * and in the child none of the parent's agent pipes. */
+ * and in the child none of the parent's pipe ends kept above. */
 static inline pid_t mh_fork(unsigned seconds) {
     pid_t pid = tb_fork(seconds);
     if (pid < 0)
