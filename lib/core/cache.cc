@@ -16,13 +16,6 @@ namespace fsc {
 
 namespace {
 
-// How often a lookup is made again when it met a file that another host
-// replaced meanwhile (ESTALE), before it fails (FSC_NETWORK): the client may
-// name the replaced file until its metadata cache expires (GlusterFS: 1 s),
-// so the waits between tries double from 1 ms up to 250 ms, about 2 s in all.
-constexpr int stale_file_retries = 14;
-constexpr int64_t stale_file_wait_max_us = 250000;
-
 // Lock waits longer than about 34 years wait as long as it takes.
 constexpr int64_t max_timeout_ms = int64_t(1) << 40;
 
@@ -302,9 +295,10 @@ std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool
             found = store_->find(key);
             break;
         } catch (const StaleFileError &) {
-            if (attempt == stale_file_retries)
+            // A file another host replaced or created (fs_kind.h).
+            if (attempt == name_tries)
                 throw;
-            sleep_us(std::min<int64_t>(int64_t(1000) << (attempt - 1), stale_file_wait_max_us));
+            wait_for_name(attempt - 1);
         }
     }
     if (found.damage)

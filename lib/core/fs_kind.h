@@ -1,9 +1,22 @@
 // Whether the cache's directory is on a network or FUSE filesystem, where
-// other hosts may share it: fsc_open reports it (fsc_statistics.network_fs);
-// sharing between hosts is not supported (docs/MULTIHOST.md).
+// other hosts may share it (fsc_statistics.network_fs, FSC_NETWORK), and
+// how long network mode waits for a name another host changed.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+
+#include "clock.h"
+
 namespace fsc {
+
+// Network mode: a client may name a file another host replaced (ESTALE, or
+// the old file) or miss one it created (ENOENT) until its metadata cache
+// expires (GlusterFS: 1 s). What the (coherent) table names is looked for
+// again this many times, waiting 1 ms, then twice as long each time up to
+// 250 ms: about 2 s in all.
+constexpr int name_tries = 14;
+inline void wait_for_name(int attempt) { sleep_us(std::min<int64_t>(int64_t(1000) << std::min(attempt, 20), 250000)); }
 
 // Whether f_type, a statfs(2) magic number, is one of a network or FUSE filesystem.
 bool is_network_fs_magic(unsigned long f_type);

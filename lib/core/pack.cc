@@ -79,15 +79,17 @@ std::shared_ptr<PackFile> PackFile::create_in(Fd fd, uint64_t gen, uint64_t seq,
     return start(std::move(fd), gen, seq, shown);
 }
 
-std::shared_ptr<PackFile> PackFile::open(int dir, uint64_t gen, const std::string &shown) {
+std::shared_ptr<PackFile> PackFile::open(int dir, uint64_t gen, const std::string &shown, bool direct) {
     Fd fd(open_owned(dir, name(gen).c_str(), O_RDWR, 0, true));
     if (!fd) {
         if (errno == ENOENT || foreign_file(errno))
             return nullptr;
         throw_errno(errno, "open '" + shown + "'");
     }
+    Fd direct_fd(direct ? reopen_direct(fd.get()) : -1);
     unsigned char b[header_size];
-    if (pread_full(fd.get(), b, sizeof b, 0, "'" + shown + "'") != sizeof b || std::memcmp(b, pack_magic, 4) != 0 ||
+    if (pread_coherent(fd.get(), direct_fd.get(), b, sizeof b, 0, "'" + shown + "'") != sizeof b ||
+        std::memcmp(b, pack_magic, 4) != 0 ||
         load_le16(b + 4) != pack_version || load_le64(b + head_sum_at) != checksum64(b, head_sum_at) ||
         load_le64(b + 16) != gen)
         return nullptr;
@@ -95,6 +97,7 @@ std::shared_ptr<PackFile> PackFile::open(int dir, uint64_t gen, const std::strin
     p->gen = gen;
     p->seq = load_le64(b + 8);
     p->fd = std::move(fd);
+    p->direct = std::move(direct_fd);
     return p;
 }
 

@@ -40,8 +40,8 @@ struct PackFile {
     // open for reading and writing; records then follow at fd's offset.
     static std::shared_ptr<PackFile> create_in(Fd fd, uint64_t gen, uint64_t seq, const std::string &shown);
     // Opens pack.<gen> in dir; nullptr when it is absent or its header is
-    // not a pack header naming gen.
-    static std::shared_ptr<PackFile> open(int dir, uint64_t gen, const std::string &shown);
+    // not a pack header naming gen. direct: network mode (see `direct`).
+    static std::shared_ptr<PackFile> open(int dir, uint64_t gen, const std::string &shown, bool direct = false);
 
     // Whether bytes (at least 4) begin a live record.
     static bool is_live_record(const char *bytes);

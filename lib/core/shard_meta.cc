@@ -13,6 +13,7 @@
 #include "entry_format.h"
 #include "error.h"
 #include "file_ops.h"
+#include "fs_kind.h"
 #include "ownership.h"
 #include "shard_meta_slot.h"
 
@@ -35,7 +36,8 @@ uint32_t capacity_for(uint32_t count) { return std::max(ShardMeta::min_capacity,
 ShardMeta::ShardMeta(int dir, std::string shown, mode_t mode, bool direct) : shown_(std::move(shown)) {
     // Something foreign in its place goes: the table is rebuilt from the
     // shard's files, as for an empty one.
-    for (int attempt = 0; !fd_ && attempt < 3; attempt++) {
+    // Network mode: "meta" made by another host may not be seen yet.
+    for (int attempt = 0; !fd_ && attempt < (direct ? name_tries : 3); attempt++) {
         fd_.reset(open_owned(dir, "meta", O_RDWR | O_CREAT | O_EXCL, mode, true));
         if (fd_) {
             enforce_mode(fd_.get(), mode, shown_);
@@ -43,6 +45,10 @@ ShardMeta::ShardMeta(int dir, std::string shown, mode_t mode, bool direct) : sho
         }
         if (errno == EEXIST)
             fd_.reset(open_owned(dir, "meta", O_RDWR, 0, true));
+        if (!fd_ && errno == ENOENT && direct) {
+            wait_for_name(attempt);
+            continue;
+        }
         if (!fd_ && foreign_file(errno))
             remove_foreign(dir, "meta");
         else if (!fd_)

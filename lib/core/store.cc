@@ -14,6 +14,7 @@
 #include "codec.h"
 #include "error.h"
 #include "file_ops.h"
+#include "fs_kind.h"
 #include "store_shared.h"
 
 namespace fsc {
@@ -54,6 +55,11 @@ Store::Store(int base, std::string base_path, std::shared_ptr<LockTable> locks, 
     shards_dir_.reset(openat(base_, "shards", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!shards_dir_)
         throw_errno(errno, "open '" + base_path_ + "/shards'");
+    // Network mode: every shard directory made and opened now, so that no
+    // lookup ever takes a directory another host just made for missing.
+    if (coherent_)
+        for (unsigned shard = 0; shard < 256; shard++)
+            shard_dir(shard, true);
 }
 
 void Store::lock_for_fork() {
@@ -118,6 +124,12 @@ int Store::shard_dir(unsigned shard, bool create) {
         made = mkdirat(shards_dir_.get(), name.c_str(), sharing_.dir_mode() & 0777) == 0;
         if (!made && errno != EEXIST)
             throw_errno(errno, "mkdir '" + base_path_ + "/shards/" + name + "'");
+        if (!made && coherent_) {
+            // Made by another host, which this client does not see yet.
+            if (attempt + 1 >= name_tries)
+                throw_errno(ENOENT, "open '" + base_path_ + "/shards/" + name + "'");
+            wait_for_name(attempt);
+        }
     }
     if (made) {
         try {
@@ -170,7 +182,15 @@ std::shared_ptr<PackFile> Store::pack_of(unsigned shard, int dir, uint64_t gen) 
         if (packs_[shard] && packs_[shard]->gen == gen)
             return packs_[shard];
     }
-    auto p = PackFile::open(dir, gen, shown(shard, PackFile::name(gen)));
+    // Network mode: a pack another host just made may not be seen yet, or
+    // seen empty: it is looked for again before it counts as gone.
+    std::shared_ptr<PackFile> p;
+    for (int attempt = 0;; attempt++) {
+        p = PackFile::open(dir, gen, shown(shard, PackFile::name(gen)), coherent_);
+        if (p || !coherent_ || attempt + 1 >= name_tries)
+            break;
+        wait_for_name(attempt);
+    }
     if (p)
         set_pack(shard, p);
     return p;

@@ -206,7 +206,9 @@ private:
     void set_line(unsigned shard, uint64_t bytes, uint64_t entries) override {
         ledger_.set_shard(shard, bytes, entries);
     }
-    Lookup try_find(const Key &key, int dir);
+    // The key's entry file; slot: the table's slot for it, when read (its
+    // value must be the slot's).
+    Lookup try_find(const Key &key, int dir, const Slot *slot = nullptr);
     // The key's packed record at slot s, read lock-free; retry when it is
     // not the record the slot names (moved by a compaction, or damaged).
     Lookup read_packed(const Key &key, int dir, const Slot &s, bool refresh);

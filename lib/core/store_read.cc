@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "error.h"
 #include "file_ops.h"
+#include "fs_kind.h"
 #include "shard_txn.h"
 #include "store_shared.h"
 
@@ -78,7 +79,7 @@ Store::Found Store::find(const Key &key) {
         case ShardMeta::Lookup::found:
             break;
         }
-        auto found = s.packed ? read_packed(key, dir, s, attempt > 0) : try_find(key, dir);
+        auto found = s.packed ? read_packed(key, dir, s, attempt > 0) : try_find(key, dir, &s);
         if (found.settled()) {
             Found f = std::move(found).report();
             if (f.entry)
@@ -114,11 +115,14 @@ std::unique_ptr<Entry> Store::entry_of_record(const EntryHeader &h, const std::s
     return std::make_unique<Entry>(Fd(), info, record.substr(head));
 }
 
-Store::Lookup Store::try_find(const Key &key, int dir) {
+Store::Lookup Store::try_find(const Key &key, int dir, const Slot *slot) {
     const std::string hex = key.hash.hex();
     struct stat entry_st;
     Fd fd(open_owned_read(dir, hex.c_str(), &entry_st));
     if (!fd) {
+        if (errno == ENOENT && slot && coherent_)
+            throw StaleFileError(Status::io, "'" + shown(key.hash.shard(), hex) + "', which the shard's table names, "
+                                             "is not there: this client does not see another host's file yet");
         if (errno == ENOENT)
             return Lookup::retry(); // its slot named it: replaced or removed meanwhile
         if (foreign_file(errno))
@@ -142,6 +146,11 @@ Store::Lookup Store::try_find(const Key &key, int dir) {
         return damaged(key, dir, hex, "", std::move(fd), why);
     if (h->key_len != key.len || std::memcmp(buf.data() + EntryHeader::size, key.data, key.len) != 0)
         return Lookup::absent(); // another key with the same hash
+    // Network mode: not the value the table names, but (most likely) the
+    // file another host replaced, which this client still names.
+    if (coherent_ && slot && h->created_us != slot->created_us)
+        throw StaleFileError(Status::io, "'" + shown(key.hash.shard(), hex) + "' is not the value the shard's "
+                                         "table names: this client still sees the file another host replaced");
     const uint64_t head = EntryHeader::size + key.len;
 
     EntryInfo info;
@@ -249,7 +258,7 @@ Store::Found Store::find_locked(const Key &key, int dir, bool wait) {
         fail(Status::corrupt, "a record in '" + where + "' is damaged (" + why + "); removed");
     if (!s || s->packed)
         return Found{std::move(entry), Use{}, nullptr};
-    return try_find(key, dir).report();
+    return try_find(key, dir, s ? &*s : nullptr).report();
 }
 
 Store::Found Store::find_unlocked(const Key &key, int dir) {
@@ -270,7 +279,7 @@ Store::Found Store::find_unlocked(const Key &key, int dir) {
         if (found == ShardMeta::Lookup::unsure)
             continue; // a slot read while written, or a header: look again
         bool missing = true; // an entry file that is not there (or was replaced)
-        Lookup e = s.packed ? read_slot_unlocked(key, dir, s, &missing) : try_find(key, dir);
+        Lookup e = s.packed ? read_slot_unlocked(key, dir, s, &missing) : try_find(key, dir, &s);
         if (e.settled())
             return std::move(e).report();
         // The same slot twice, its value missing both times: the writer is
