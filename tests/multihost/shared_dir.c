@@ -4,41 +4,12 @@
  * reports the network filesystem, a key's lock excludes the other host, and
  * a holder killed on one host frees the key for the other. Each "host" is a
  * process of its own with a handle on its own mount. */
-#include "lock/lock_test.h"
+#include "mh_test.h"
 
 /* How long host B waits for a key whose holder on host A was killed: the
  * FUSE client releases the lock as the holder dies (milliseconds), so a
  * bound this loose fails only when the release is lost. */
 #define MH_KILLED_HOLDER_WAIT_MS 5000
-
-static const char *mount_a, *mount_b;
-
-/* One cache directory per test, the same path under both mounts. */
-struct mh_dirs {
-    char *a, *b;
-};
-
-static int mh_setup(void **state) {
-    static unsigned n;
-    alarm(LT_TEST_SECONDS);
-    char name[64];
-    snprintf(name, sizeof name, "cache-%d-%u", (int)getpid(), n++);
-    struct mh_dirs *d = calloc(1, sizeof *d);
-    d->a = lt_path(mount_a, name);
-    d->b = lt_path(mount_b, name);
-    *state = d;
-    return 0;
-}
-
-static int mh_teardown(void **state) {
-    struct mh_dirs *d = *state;
-    alarm(0);
-    tb_rmtree(d->a);
-    free(d->a);
-    free(d->b);
-    free(d);
-    return 0;
-}
 
 static uint32_t network_fs_of(const char *dir) {
     fsc_cache *c = NULL;
@@ -55,8 +26,8 @@ static uint32_t network_fs_of(const char *dir) {
  * host. */
 static void test_open_reports_network_fs(void **state) {
     struct mh_dirs *d = *state;
-    assert_int_equal(network_fs_of(d->a), 1);
-    assert_int_equal(network_fs_of(d->b), 1);
+    assert_int_equal(network_fs_of(d->dir[MH_A]), 1);
+    assert_int_equal(network_fs_of(d->dir[MH_B]), 1);
 }
 
 /* A holder on host A: a process with its own handle on A's mount that takes
@@ -91,14 +62,14 @@ static pid_t spawn_holder_on_a(const char *dir_a, const char *key, lt_pipe *held
 static void test_lock_excludes_other_host(void **state) {
     struct mh_dirs *d = *state;
     lt_pipe held = lt_pipe_new(), release = lt_pipe_new();
-    pid_t a = spawn_holder_on_a(d->a, "shared-key", &held, &release);
+    pid_t a = spawn_holder_on_a(d->dir[MH_A], "shared-key", &held, &release);
 
-    assert_int_equal(lt_child_lock(NULL, d->b, LT_KEY("shared-key"), 0), FSC_EBUSY);
-    assert_int_equal(lt_child_lock(NULL, d->b, LT_KEY("other-key"), 0), FSC_OK);
+    assert_int_equal(lt_child_lock(NULL, d->dir[MH_B], LT_KEY("shared-key"), 0), FSC_EBUSY);
+    assert_int_equal(lt_child_lock(NULL, d->dir[MH_B], LT_KEY("other-key"), 0), FSC_OK);
 
     assert_true(lt_send(release.w));
     assert_true(lt_recv(held.r)); /* A has unlocked */
-    assert_int_equal(lt_child_lock(NULL, d->b, LT_KEY("shared-key"), 0), FSC_OK);
+    assert_int_equal(lt_child_lock(NULL, d->dir[MH_B], LT_KEY("shared-key"), 0), FSC_OK);
 
     lt_pipe_close(&release); /* A closes its cache and exits */
     assert_child_exit(a, 0);
@@ -110,27 +81,23 @@ static void test_lock_excludes_other_host(void **state) {
 static void test_killed_holder_frees_key_for_other_host(void **state) {
     struct mh_dirs *d = *state;
     lt_pipe held = lt_pipe_new(), release = lt_pipe_new();
-    pid_t a = spawn_holder_on_a(d->a, "victim", &held, &release);
+    pid_t a = spawn_holder_on_a(d->dir[MH_A], "victim", &held, &release);
 
-    assert_int_equal(lt_child_lock(NULL, d->b, LT_KEY("victim"), 0), FSC_EBUSY);
+    assert_int_equal(lt_child_lock(NULL, d->dir[MH_B], LT_KEY("victim"), 0), FSC_EBUSY);
     assert_int_equal(tb_kill(a), 128 + SIGKILL);
-    assert_int_equal(lt_child_lock(NULL, d->b, LT_KEY("victim"), MH_KILLED_HOLDER_WAIT_MS), FSC_OK);
+    assert_int_equal(lt_child_lock(NULL, d->dir[MH_B], LT_KEY("victim"), MH_KILLED_HOLDER_WAIT_MS), FSC_OK);
 
     lt_pipe_close(&release);
     lt_pipe_close(&held);
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s MOUNT_A MOUNT_B (tests/multihost/run.sh passes them)\n", argv[0]);
+    if (mh_args(argc, argv, 0, NULL) != 0)
         return 2;
-    }
-    mount_a = argv[1];
-    mount_b = argv[2];
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_reports_network_fs, mh_setup, mh_teardown),
-        cmocka_unit_test_setup_teardown(test_lock_excludes_other_host, mh_setup, mh_teardown),
-        cmocka_unit_test_setup_teardown(test_killed_holder_frees_key_for_other_host, mh_setup, mh_teardown),
+        MH_TEST(test_open_reports_network_fs),
+        MH_TEST(test_lock_excludes_other_host),
+        MH_TEST(test_killed_holder_frees_key_for_other_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
