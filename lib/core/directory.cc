@@ -10,6 +10,7 @@
 #include "error.h"
 #include "fd.h"
 #include "file_ops.h"
+#include "fs_kind.h"
 #include "hash.h"
 #include "ownership.h"
 
@@ -42,7 +43,7 @@ void make_dirs(const std::string &dir, const Sharing &s) {
 }
 
 void init_format(int base, const std::string &path) {
-    for (int attempt = 0; attempt < 3; attempt++) {
+    for (int attempt = 0; attempt < name_tries; attempt++) {
         Fd marker(open_owned(base, format_name, O_RDONLY));
         if (!marker && foreign_file(errno))
             fail(Status::format, "'" + path + "/" + format_name + "' is not a regular file, so not an fsc format marker");
@@ -51,6 +52,12 @@ void init_format(int base, const std::string &path) {
             size_t n = pread_full(marker.get(), buf, sizeof buf - 1, 0, "'" + path + "/" + format_name + "'");
             if (n == sizeof format_text - 1 && std::memcmp(buf, format_text, n) == 0)
                 return;
+            // Read before the bytes reached this client (another host's
+            // opener made it just now, on a network filesystem): again.
+            if (n < sizeof format_text - 1 && std::memcmp(buf, format_text, n) == 0 && attempt + 1 < name_tries) {
+                wait_for_name(attempt);
+                continue;
+            }
             if (std::strncmp(buf, "fsc-cache-format ", 17) == 0)
                 fail(Status::format, "'" + path + "' is an fsc cache of format " +
                                          std::string(buf + 17, std::strcspn(buf + 17, "\n")) +

@@ -253,6 +253,8 @@ int reopen_direct(int fd) {
     return open_noatime(AT_FDCWD, path, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 }
 
+bool learn_size(int fd) { return fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1) == 0; }
+
 size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, const std::string &what) {
     if (direct < 0)
         return pread_full(fd, buf, len, off, what);
@@ -264,14 +266,8 @@ size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, c
         throw std::bad_alloc();
     std::unique_ptr<void, void (*)(void *)> bounce(raw, free);
     size_t got = pread_full(direct, raw, size_t(span), start, what);
-    if (got < (off - start) + len) {
-        // A FUSE client cuts a direct read at the size it last knew the file
-        // to have, and another host may have grown the file since. A write
-        // that changes nothing (keeping the size, preallocating the first
-        // byte) makes it learn the size again; then once more.
-        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1) == 0)
-            got = pread_full(direct, raw, size_t(span), start, what);
-    }
+    if (got < (off - start) + len && learn_size(fd))
+        got = pread_full(direct, raw, size_t(span), start, what);
     if (got <= off - start)
         return 0;
     const size_t n = std::min<size_t>(len, got - size_t(off - start));

@@ -202,10 +202,16 @@ void ShardMeta::touch(uint32_t index, const Slot &s, int64_t now_us, int64_t lru
         unsigned char stamp[8];
         store_le64s(stamp, now_us);
         (void)!pwrite(fd_.get(), stamp, 8, off_t(slot_size) * (index + 1) + slot_use_at);
+        // Network mode: sent now, not whenever the client flushes it (after
+        // a writer on another host may have rewritten or shrunk the table).
+        if (direct_)
+            (void)!fdatasync(fd_.get());
     }
 }
 
 bool ShardMeta::empty() {
+    if (direct_)
+        learn_size(fd_.get());
     struct stat st;
     return fstat(fd_.get(), &st) == 0 && st.st_size == 0;
 }
@@ -288,7 +294,7 @@ MetaHeader ShardMeta::begin(bool *damaged, bool *slots_valid) {
         *damaged = st.st_size != 0;
         head.capacity = min_capacity;
         std::vector<unsigned char> zero(slot_size * head.capacity);
-        if (ftruncate(fd_.get(), 0) != 0 ||
+        if (cut(0) != 0 ||
             pwrite(fd_.get(), zero.data(), zero.size(), slot_size) != ssize_t(zero.size()))
             throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
     }
@@ -305,12 +311,20 @@ void ShardMeta::finish(MetaHeader &head) {
     head.dirty = 0;
     if (head.count == 0) {
         // An empty shard keeps no table: its bytes go back to the budget.
-        if (ftruncate(fd_.get(), 0) != 0)
+        if (cut(0) != 0)
             throw_errno(errno, "truncate '" + shown_ + "'");
         known_capacity_.store(0, std::memory_order_relaxed);
         return;
     }
     write_header(head);
+}
+
+int ShardMeta::cut(uint64_t size) {
+    // Network mode: writes the client still holds back must not reach the
+    // server after the cut (they would bring back part of an old table).
+    if (direct_ && fdatasync(fd_.get()) != 0)
+        return -1;
+    return ftruncate(fd_.get(), off_t(size));
 }
 
 void ShardMeta::sync() {
@@ -319,6 +333,8 @@ void ShardMeta::sync() {
 }
 
 uint64_t ShardMeta::file_size() {
+    if (direct_)
+        learn_size(fd_.get());
     struct stat st;
     if (fstat(fd_.get(), &st) != 0)
         throw_errno(errno, "fstat '" + shown_ + "'");
@@ -328,7 +344,7 @@ uint64_t ShardMeta::file_size() {
 bool ShardMeta::trim(const MetaHeader &head) {
     if (file_size() <= file_bytes(head.capacity))
         return false;
-    if (ftruncate(fd_.get(), off_t(file_bytes(head.capacity))) != 0)
+    if (cut(file_bytes(head.capacity)) != 0)
         throw_errno(errno, "truncate '" + shown_ + "'");
     return true;
 }
@@ -490,7 +506,7 @@ void ShardMeta::rebuild(MetaHeader &head, const std::vector<Slot> &slots) {
     head.rewrites++;
     write_header(head);
     head.dirty = dirty;
-    if (ftruncate(fd_.get(), off_t(file_bytes(cap))) != 0 ||
+    if (cut(file_bytes(cap)) != 0 ||
         pwrite(fd_.get(), table.data(), table.size(), slot_size) != ssize_t(table.size()))
         throw_errno(errno ? errno : EIO, "write '" + shown_ + "'");
     write_header(head);

@@ -120,6 +120,8 @@ private:
     // one, with *torn when only its checksum fails (a writer rewriting it).
     static std::optional<MetaHeader> parse_header(const unsigned char *b, bool *torn);
     bool empty(); // the file has no table (a shard never written, or emptied)
+    // ftruncate to size, after flushing what the client holds back (network mode).
+    int cut(uint64_t size);
     void write_header(const MetaHeader &head);
     void write_slot(uint32_t index, const Slot *s, uint32_t state);
     // Further slots of a key along its probe chain: index and charge.

@@ -117,6 +117,10 @@ int Store::shard_dir(unsigned shard, bool create) {
             remove_foreign(shards_dir_.get(), name.c_str());
             continue;
         }
+        if (errno == ESTALE && coherent_ && attempt + 1 < name_tries) {
+            wait_for_name(attempt); // made again by another host meanwhile
+            continue;
+        }
         if (errno != ENOENT)
             throw_errno(errno, "open '" + base_path_ + "/shards/" + name + "'");
         if (!create)
@@ -186,7 +190,12 @@ std::shared_ptr<PackFile> Store::pack_of(unsigned shard, int dir, uint64_t gen) 
     // seen empty: it is looked for again before it counts as gone.
     std::shared_ptr<PackFile> p;
     for (int attempt = 0;; attempt++) {
-        p = PackFile::open(dir, gen, shown(shard, PackFile::name(gen)), coherent_);
+        try {
+            p = PackFile::open(dir, gen, shown(shard, PackFile::name(gen)), coherent_);
+        } catch (const StaleFileError &) {
+            if (!coherent_ || attempt + 1 >= name_tries)
+                throw;
+        }
         if (p || !coherent_ || attempt + 1 >= name_tries)
             break;
         wait_for_name(attempt);
@@ -226,8 +235,10 @@ void Store::flush(unsigned shard) {
         std::lock_guard<std::mutex> g(packs_mu_);
         p = packs_[shard];
     }
-    if (p)
-        sync_fd(p->fd.get(), "'" + shown(shard, PackFile::name(p->gen)) + "'");
+    // A pack another host replaced meanwhile (ESTALE) holds nothing anyone
+    // reads: only the current one, which this change wrote if it wrote any.
+    if (p && fdatasync(p->fd.get()) != 0 && errno != ESTALE)
+        throw_errno(errno, "fsync '" + shown(shard, PackFile::name(p->gen)) + "'");
 }
 
 uint64_t Store::mark_of(const Slot &s) {

@@ -275,6 +275,9 @@ private:
     // Whether the payload file of external entry h is there, regular, of its
     // size, and (read_whole) passes the entry's checksum.
     static bool payload_intact(int dir, const std::string &hex, const EntryHeader &h, bool read_whole);
+    // fsc_verify of one shard: counts (and with repair removes) its damaged
+    // files into n; true when its table and ledger line agree with its files.
+    bool verify_shard(unsigned shard, int dir, bool repair, VerifyCounts &n, bool *copy_pack);
     // The shard's newest valid pack, whatever its table's header names.
     std::shared_ptr<PackFile> newest_pack(unsigned shard, int dir);
     // The newest valid pack among `names`; counts (and with repair removes) the others.

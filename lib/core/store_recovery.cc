@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "file_ops.h"
+#include "fs_kind.h"
 #include "shard_txn.h"
 #include "store_shared.h"
 
@@ -355,45 +356,21 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
             }
             continue;
         }
-        ShardMeta &m = meta(shard, dir);
-        bool same, copy_pack = false;
-        {
-            LockTable::ShardGuard g(*locks_, shard);
-            MetaHeader head;
-            std::vector<Slot> slots;
-            // An empty meta file is an empty shard's table.
-            const bool meta_ok = m.read_all(&head, &slots) ? head.dirty == 0 : m.clean();
-            // A table left dirty by a writer killed inside its change is only
-            // counted here: the files may hold what that writer had in flight
-            // (a record appended past the table's end, an entry renamed in),
-            // and judging it against the committed value could remove the
-            // latter. The repair below first reconciles the shard with its
-            // table, as its next writer would.
-            PackState pack;
-            std::vector<Slot> want = scan_files(shard, dir, repair && meta_ok, &n, &pack);
-            // A record header inside a pack that fails stays there until the
-            // pack is copied: a repair compacts it.
-            copy_pack = repair && pack.torn_inside;
-            // The metadata must list exactly the valid entries, with their
-            // charges and totals, in a file of the table's size.
-            same = meta_ok && slots.size() == want.size() && head.count == want.size() &&
-                   m.file_size() == ShardMeta::size_after(head);
-            uint64_t bytes = 0;
-            for (const Slot &w : want) {
-                bytes += w.bytes;
-                bool found = false;
-                for (const Slot &s : slots)
-                    found = found || (s.hash.bytes == w.hash.bytes && s.bytes == w.bytes &&
-                                      s.created_us == w.created_us && s.payload_gen == w.payload_gen &&
-                                      s.packed == w.packed && s.pack_offset == w.pack_offset);
-                same = same && found;
+        bool same = false, copy_pack = false;
+        // Network mode: this client may see another host's newest files
+        // late (fs_kind.h), so a shard that does not check out is looked at
+        // again, without repairing, before it counts.
+        for (int attempt = 0;; attempt++) {
+            const bool last = !coherent_ || attempt + 1 >= name_tries;
+            VerifyCounts tried;
+            same = verify_shard(shard, dir, repair && last, last ? n : tried, &copy_pack);
+            if (same && tried.problems == 0) {
+                n.checked += tried.checked;
+                break;
             }
-            same = same && head.bytes == bytes && head.pack_gen == pack.gen && head.pack_end == pack.end &&
-                   head.pack_dead == pack.dead;
-            // The ledger's line for the shard must match its table.
-            uint64_t line_bytes, line_entries;
-            same = same && ledger_.get_shard(shard, &line_bytes, &line_entries) && line_bytes == bytes + ShardMeta::size_after(head) + head.pack_overhead() &&
-                   line_entries == want.size();
+            if (last)
+                break;
+            wait_for_name(attempt);
         }
         if (!same)
             n.problems++;
@@ -415,6 +392,50 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
         });
     }
     return n;
+}
+
+bool Store::verify_shard(unsigned shard, int dir, bool repair, VerifyCounts &n, bool *copy_pack) {
+    ShardMeta &m = meta(shard, dir);
+    bool same;
+    {
+        LockTable::ShardGuard g(*locks_, shard);
+        MetaHeader head;
+        std::vector<Slot> slots;
+        // An empty meta file is an empty shard's table.
+        const bool meta_ok = m.read_all(&head, &slots) ? head.dirty == 0 : m.clean();
+        // A table left dirty by a writer killed inside its change is only
+        // counted here: the files may hold what that writer had in flight
+        // (a record appended past the table's end, an entry renamed in),
+        // and judging it against the committed value could remove the
+        // latter. The repair below first reconciles the shard with its
+        // table, as its next writer would.
+        PackState pack;
+        std::vector<Slot> want = scan_files(shard, dir, repair && meta_ok, &n, &pack);
+        // A record header inside a pack that fails stays there until the
+        // pack is copied: a repair compacts it.
+        *copy_pack = repair && pack.torn_inside;
+        // The metadata must list exactly the valid entries, with their
+        // charges and totals, in a file of the table's size.
+        same = meta_ok && slots.size() == want.size() && head.count == want.size() &&
+               m.file_size() == ShardMeta::size_after(head);
+        uint64_t bytes = 0;
+        for (const Slot &w : want) {
+            bytes += w.bytes;
+            bool found = false;
+            for (const Slot &s : slots)
+                found = found || (s.hash.bytes == w.hash.bytes && s.bytes == w.bytes &&
+                                  s.created_us == w.created_us && s.payload_gen == w.payload_gen &&
+                                  s.packed == w.packed && s.pack_offset == w.pack_offset);
+            same = same && found;
+        }
+        same = same && head.bytes == bytes && head.pack_gen == pack.gen && head.pack_end == pack.end &&
+               head.pack_dead == pack.dead;
+        // The ledger's line for the shard must match its table.
+        uint64_t line_bytes, line_entries;
+        same = same && ledger_.get_shard(shard, &line_bytes, &line_entries) && line_bytes == bytes + ShardMeta::size_after(head) + head.pack_overhead() &&
+               line_entries == want.size();
+    }
+    return same;
 }
 
 void Store::sweep_temp() {
