@@ -287,11 +287,8 @@ MetaHeader ShardMeta::begin(bool *damaged, bool *slots_valid) {
     } else {
         // New (empty file), or damaged beyond use: an empty table, which the
         // caller rebuilds from the files when it was damaged.
-        struct stat st;
-        if (fstat(fd_.get(), &st) != 0)
-            throw_errno(errno, "fstat '" + shown_ + "'");
-        size_before_begin_ = uint64_t(st.st_size);
-        *damaged = st.st_size != 0;
+        size_before_begin_ = file_size();
+        *damaged = size_before_begin_ != 0;
         head.capacity = min_capacity;
         std::vector<unsigned char> zero(slot_size * head.capacity);
         if (cut(0) != 0 ||

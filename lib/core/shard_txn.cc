@@ -64,6 +64,8 @@ void ShardTxn::reconcile() {
 
 std::shared_ptr<PackFile> ShardTxn::pack_to_append() {
     auto p = pack(true);
+    if (p->direct)
+        learn_size(p->fd.get()); // another host may have appended since this client looked
     struct stat st;
     if (fstat(p->fd.get(), &st) != 0 || uint64_t(st.st_size) < head.pack_end) {
         rebuild_from_files();

@@ -33,7 +33,7 @@ std::shared_ptr<PackFile> Store::pick_pack(unsigned shard, int dir, const std::v
     std::vector<std::string> others;
     for (const std::string &name : names) {
         uint64_t gen;
-        auto p = PackFile::parse_name(name.c_str(), &gen) ? PackFile::open(dir, gen, shown(shard, name)) : nullptr;
+        auto p = PackFile::parse_name(name.c_str(), &gen) ? PackFile::open(dir, gen, shown(shard, name), coherent_) : nullptr;
         if (p && (!best || p->seq > best->seq)) {
             if (best)
                 others.push_back(PackFile::name(best->gen));
@@ -56,7 +56,7 @@ std::vector<Slot> Store::reconcile(unsigned shard, int dir, const MetaHeader &he
     meta(shard, dir).read_all(&ignored, &table);
     std::shared_ptr<PackFile> p;
     if (head.pack_gen) {
-        p = PackFile::open(dir, head.pack_gen, shown(shard, PackFile::name(head.pack_gen)));
+        p = PackFile::open(dir, head.pack_gen, shown(shard, PackFile::name(head.pack_gen)), coherent_);
         if (!p) // the pack the table names is gone: only the files can tell
             return scan_files(shard, dir, true, nullptr, pack);
     } else {
@@ -241,6 +241,8 @@ std::vector<Slot> Store::scan_files(unsigned shard, int dir, bool repair, Verify
             }
         }
         struct stat st;
+        if (p->direct)
+            learn_size(p->fd.get());
         if (fstat(p->fd.get(), &st) == 0 && uint64_t(st.st_size) != end) {
             n.problems++; // a torn or damaged tail
             if (repair && ftruncate(p->fd.get(), off_t(end)) == 0)
