@@ -24,6 +24,10 @@ for host in a b; do
   check "host $host: stats says network or FUSE" grep -q '^filesystem: *network or FUSE' <<<"$text"
   json=$("$fsc" -d "$mnt/$dir" stats --json)
   check "host $host: stats --json has network_fs true" grep -q '"network_fs": true' <<<"$json"
+  check "host $host: stats says network mode on" grep -q '^network mode: on$' <<<"$text"
+  check "host $host: stats --json has network_mode true" grep -q '"network_mode": true' <<<"$json"
+  text=$("$fsc" --network-mode off -d "$mnt/$dir" stats)
+  check "host $host: --network-mode off turns it off" grep -q '^network mode: off$' <<<"$text"
 done
 rm -rf "${2:?}/$dir"
 echo "$passed passed, $failed failed"
