@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Hosts whose wall clocks differ, sharing one cache: each step is a process
 # of skew_host run with its clock offset by libfaketime (CLOCK_MONOTONIC left
-# alone, so lock waits keep their time). Checks what docs/MULTIHOST-clocks.md
+# alone, so lock waits keep their time). Checks what docs/MULTIHOST.md ("Clocks")
 # says skew does to expiry, invalidation and LRU eviction.
 #   clock_skew.sh SKEW_HOST              one local cache directory for every host
 #   clock_skew.sh SKEW_HOST DIR_A DIR_B  host A's steps through DIR_A, the
@@ -56,9 +56,9 @@ on() {
   shift 2
   local clock=()
   [ "$offset" = 0 ] || clock=(faketime -f "${offset}s")
-  # Across the GlusterFS mounts, a file the other host just replaced can
-  # fail with ESTALE (docs/MULTIHOST.md, "Stale reads after overwrites"):
-  # not what this test is about, so such a step runs again, in a new process.
+  # Across the GlusterFS mounts, fsc waits about 2 s for a file the other
+  # host just replaced, then fails with ESTALE (docs/MULTIHOST.md,
+  # "Visibility"): not what this test is about, so such a step runs again.
   for _ in $(seq 40); do
     out=$("${clock[@]}" "$host" "$dir" "$@")
     rc=$?

@@ -1,6 +1,6 @@
 /* One operation on a cache, as one "host" does it: clock_skew.sh runs this
  * program under libfaketime to give the host a wall clock ahead of or behind
- * the others' (docs/MULTIHOST-clocks.md).
+ * the others' (docs/MULTIHOST.md ("Clocks")).
  *   skew_host DIR [-s CACHE_SIZE] [-e EXPIRATION_MS] OP ARGS...
  * OP:
  *   set KEY VALUE          stores VALUE
