@@ -238,11 +238,13 @@ typedef struct fsc_options {
  *    reads it;
  *  - fsc_open never converts its lock on the lock file from write to read
  *    (a server may grant waiting read locks only on a full unlock);
- *  - a lookup that finds a value's file replaced by another host (ESTALE:
- *    the client still names the old file until its metadata cache expires)
- *    is made again from the table, waiting 1 ms, then twice as long each
- *    time up to 250 ms, 14 tries (about 2 s), then fails with FSC_EIO; a
- *    read through an fsc_entry already returned is not retried;
+ *  - a lookup that finds a file other than the one the table names (a
+ *    client names the file another host replaced, or misses one it created,
+ *    until its metadata cache expires: ESTALE, the old value, ENOENT) is
+ *    made again from the table, waiting 1 ms, then twice as long each time
+ *    up to 250 ms, 14 tries (about 2 s), then fails with FSC_EIO: a get
+ *    never returns the old value, but may wait that long for the new one;
+ *    a read through an fsc_entry already returned is not retried;
  *  - a set by a thread that holds the key's lock (fsc_lock, or the creator
  *    of fsc_get_or_create) first asks the server whether the lock is still
  *    this process's, and checks that no other value was stored for the key
