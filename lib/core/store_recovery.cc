@@ -320,8 +320,14 @@ void Store::rebuild_dirty_shards() {
             ShardTxn(*this, shard, dir).finish();
             continue;
         }
-        if (head)
-            meta(shard, dir).trim(*head);
+        if (head) {
+            // Under the shard lock, on the header read again: a writer may
+            // have grown the table since the look above.
+            LockTable::ShardGuard g(*locks_, shard);
+            ShardMeta &m = meta(shard, dir);
+            if (const std::optional<MetaHeader> now = m.header(); now && now->dirty == 0)
+                m.trim(*now);
+        }
         // Read before the shard's header: a writer since sets both, and a
         // mismatch only costs setting the line again.
         const Change want = head ? line_of(*head) : Change{};
