@@ -255,6 +255,29 @@ int reopen_direct(int fd) {
 
 bool learn_size(int fd) { return fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1) == 0; }
 
+namespace {
+
+// Reads whole blocks at an aligned offset into an aligned buffer through an
+// O_DIRECT descriptor, up to len bytes: a read that ends inside a block
+// ended at the end of the file, and reading on from there would ask the
+// server for an unaligned read (GlusterFS: EINVAL from the brick's disk).
+size_t pread_blocks(int direct, void *buf, size_t len, uint64_t off, uint64_t block, const std::string &what) {
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(direct, static_cast<char *>(buf) + got, len - got, off_t(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw_errno(errno, "read " + what);
+        got += size_t(n);
+        if (n == 0 || uint64_t(n) % block != 0)
+            break;
+    }
+    return got;
+}
+
+} // namespace
+
 size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, const std::string &what) {
     if (direct < 0)
         return pread_full(fd, buf, len, off, what);
@@ -265,9 +288,9 @@ size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, c
     if (posix_memalign(&raw, block, size_t(span)) != 0)
         throw std::bad_alloc();
     std::unique_ptr<void, void (*)(void *)> bounce(raw, free);
-    size_t got = pread_full(direct, raw, size_t(span), start, what);
+    size_t got = pread_blocks(direct, raw, size_t(span), start, block, what);
     if (got < (off - start) + len && learn_size(fd))
-        got = pread_full(direct, raw, size_t(span), start, what);
+        got = pread_blocks(direct, raw, size_t(span), start, block, what);
     if (got <= off - start)
         return 0;
     const size_t n = std::min<size_t>(len, got - size_t(off - start));
