@@ -243,14 +243,14 @@ int open_owned(int dirfd, const char *name, int flags, mode_t mode, bool sole_li
     return fd.release();
 }
 
-int reopen_direct(int fd) {
-    const int flags = fcntl(fd, F_GETFL);
-    if (flags < 0)
-        return -1;
+int reopen_direct(int fd, const std::string &what) {
     // Through /proc: the same file, whatever its name is now.
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    return open_noatime(AT_FDCWD, path, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    const int direct = open_noatime(AT_FDCWD, path, O_RDONLY | O_DIRECT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (direct < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM))
+        throw_errno(errno, "open " + what + " again for reads past the client's caches (" + path + ")");
+    return direct;
 }
 
 bool learn_size(int fd) { return fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1) == 0; }
@@ -276,25 +276,47 @@ size_t pread_blocks(int direct, void *buf, size_t len, uint64_t off, uint64_t bl
     return got;
 }
 
+constexpr uint64_t direct_block = 4096;
+
+// An aligned buffer for a direct read of span bytes: the calling thread's own,
+// kept between reads (a get makes several), or for a larger span one of its
+// own, freed with `owned`.
+char *bounce_buffer(size_t span, std::unique_ptr<void, void (*)(void *)> &owned) {
+    constexpr size_t kept = 64 * 1024;
+    struct Kept {
+        void *p = nullptr;
+        ~Kept() { free(p); }
+    };
+    thread_local Kept mine;
+    if (span <= kept && mine.p)
+        return static_cast<char *>(mine.p);
+    void *raw = nullptr;
+    if (posix_memalign(&raw, direct_block, std::max(span, kept)) != 0)
+        throw std::bad_alloc();
+    if (span <= kept)
+        mine.p = raw;
+    else
+        owned.reset(raw);
+    return static_cast<char *>(raw);
+}
+
 } // namespace
 
 size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, const std::string &what) {
     if (direct < 0)
         return pread_full(fd, buf, len, off, what);
-    constexpr uint64_t block = 4096;
+    constexpr uint64_t block = direct_block;
     const uint64_t start = off & ~(block - 1);
     const uint64_t span = ((off + len + block - 1) & ~(block - 1)) - start;
-    void *raw = nullptr;
-    if (posix_memalign(&raw, block, size_t(span)) != 0)
-        throw std::bad_alloc();
-    std::unique_ptr<void, void (*)(void *)> bounce(raw, free);
+    std::unique_ptr<void, void (*)(void *)> owned(nullptr, free);
+    char *raw = bounce_buffer(size_t(span), owned);
     size_t got = pread_blocks(direct, raw, size_t(span), start, block, what);
     if (got < (off - start) + len && learn_size(fd))
         got = pread_blocks(direct, raw, size_t(span), start, block, what);
     if (got <= off - start)
         return 0;
     const size_t n = std::min<size_t>(len, got - size_t(off - start));
-    std::memcpy(buf, static_cast<char *>(raw) + (off - start), n);
+    std::memcpy(buf, raw + (off - start), n);
     return n;
 }
 

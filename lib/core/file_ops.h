@@ -92,8 +92,11 @@ void for_each_name(int dirfd, const std::string &shown, const std::function<void
 // O_DIRECT, for pread_coherent: its reads go past the client's caches to the
 // server (another host changes the file in place). Writes stay on fd (a
 // server may hand O_DIRECT on to a disk that takes only whole blocks).
-// -1 when that fails (a filesystem that refuses O_DIRECT).
-int reopen_direct(int fd);
+// -1 when that fails for the file (a filesystem that refuses O_DIRECT, a
+// file another host removed meanwhile); out of descriptors or memory, it
+// throws, naming `what`: a handle that read past nothing would read stale
+// tables without a word.
+int reopen_direct(int fd, const std::string &what);
 // Network mode: makes a FUSE client, which keeps a file's size for a while,
 // learn it again from the server (fd open for writing): a write that
 // changes nothing, keeping the size and preallocating the first byte.

@@ -36,6 +36,16 @@ Registry &registry() {
 
 std::atomic<uint64_t> forks_seen{0};
 
+// A request about the one byte at start (every lock fsc takes is one byte).
+struct flock one_byte(short type, off_t start) {
+    struct flock fl = {};
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = 1;
+    return fl;
+}
+
 off_t key_offset(uint64_t hash_word) {
     const uint64_t span = uint64_t(std::numeric_limits<off_t>::max()) - uint64_t(lock_file::key_range);
     return lock_file::key_range + off_t(hash_word % span);
@@ -86,7 +96,14 @@ std::shared_ptr<LockTable> LockTable::acquire(int dirfd, const std::string &name
             // open (closing it would drop the existing table's locks).
             table = it->second;
         } else {
-            const int direct = network && is_network_fs(fd) ? reopen_direct(fd) : -1;
+            int direct = -1;
+            try {
+                if (network && is_network_fs(fd))
+                    direct = reopen_direct(fd, "lock file '" + shown_path + "'");
+            } catch (...) {
+                ::close(fd); // no table holds locks through it yet
+                throw;
+            }
             table = new LockTable(fd, st.st_dev, st.st_ino, shown_path, network, direct);
             reg.tables[{st.st_dev, st.st_ino}] = table;
         }
@@ -143,11 +160,7 @@ int LockTable::fcntl_lock(off_t start, short type, int64_t timeout_ms, bool inte
     // would otherwise see a false cycle between a key waiter in one thread and a
     // shard waiter in another. Threads are excluded by the in-process mutexes.
     const int set = internal ? F_OFD_SETLK : F_SETLK, set_wait = internal ? F_OFD_SETLKW : F_SETLKW;
-    struct flock fl = {};
-    fl.l_type = type;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = start;
-    fl.l_len = 1;
+    struct flock fl = one_byte(type, start);
     if (timeout_ms < 0) {
         while (fcntl(fd_, set_wait, &fl) == -1) {
             if (errno != EINTR)
@@ -174,11 +187,7 @@ int LockTable::fcntl_lock(off_t start, short type, int64_t timeout_ms, bool inte
 }
 
 void LockTable::fcntl_unlock(off_t start, bool internal) {
-    struct flock fl = {};
-    fl.l_type = F_UNLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = start;
-    fl.l_len = 1;
+    struct flock fl = one_byte(F_UNLCK, start);
     fcntl(fd_, internal ? F_OFD_SETLK : F_SETLK, &fl);
 }
 
@@ -289,11 +298,7 @@ void LockTable::set_lease_mark(uint64_t hash_word, uint64_t mark) {
 int LockTable::reassert_key(uint64_t hash_word) {
     // Taking again a lock this process holds changes nothing locally; a
     // network filesystem asks its server, which knows whether it still is.
-    struct flock fl = {};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = key_offset(hash_word);
-    fl.l_len = 1;
+    struct flock fl = one_byte(F_WRLCK, key_offset(hash_word));
     return fcntl(fd_, F_SETLK, &fl) == 0 ? 0 : errno;
 }
 
@@ -330,11 +335,7 @@ void LockTable::release_key(uint64_t offset, uint64_t generation) {
 }
 
 pid_t LockTable::key_holder(uint64_t hash_word) {
-    struct flock fl = {};
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = key_offset(hash_word);
-    fl.l_len = 1;
+    struct flock fl = one_byte(F_WRLCK, key_offset(hash_word));
     if (fcntl(fd_, F_GETLK, &fl) == -1)
         throw_errno(errno, "fcntl(F_GETLK) on '" + shown_path_ + "'");
     return fl.l_type == F_UNLCK ? 0 : fl.l_pid;
@@ -381,11 +382,7 @@ bool LockTable::alone() {
     if (network_) {
         // Asked, not taken: the read lock this process holds stays (see
         // hold_shared_open).
-        struct flock fl = {};
-        fl.l_type = F_WRLCK;
-        fl.l_whence = SEEK_SET;
-        fl.l_start = lock_file::open_range;
-        fl.l_len = 1;
+        struct flock fl = one_byte(F_WRLCK, lock_file::open_range);
         if (fcntl(fd_, F_OFD_GETLK, &fl) == -1)
             throw_errno(errno, "fcntl(F_OFD_GETLK) on '" + shown_path_ + "'");
         return fl.l_type == F_UNLCK;

@@ -86,7 +86,7 @@ std::shared_ptr<PackFile> PackFile::open(int dir, uint64_t gen, const std::strin
             return nullptr;
         throw_errno(errno, "open '" + shown + "'");
     }
-    Fd direct_fd(direct ? reopen_direct(fd.get()) : -1);
+    Fd direct_fd(direct ? reopen_direct(fd.get(), "'" + shown + "'") : -1);
     unsigned char b[header_size];
     if (pread_coherent(fd.get(), direct_fd.get(), b, sizeof b, 0, "'" + shown + "'") != sizeof b ||
         std::memcmp(b, pack_magic, 4) != 0 ||

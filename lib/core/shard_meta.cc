@@ -57,7 +57,7 @@ ShardMeta::ShardMeta(int dir, std::string shown, mode_t mode, bool direct) : sho
     if (!fd_)
         fail(Status::io, "'" + shown_ + "' is not a regular file of the cache and cannot be removed");
     if (direct)
-        direct_.reset(reopen_direct(fd_.get()));
+        direct_.reset(reopen_direct(fd_.get(), "'" + shown_ + "'"));
 }
 
 std::optional<MetaHeader> ShardMeta::parse_header(const unsigned char *b, bool *torn) {

@@ -218,7 +218,7 @@ std::shared_ptr<PackFile> Store::reader_pack(unsigned shard, int dir, bool refre
 
 void Store::set_pack(unsigned shard, std::shared_ptr<PackFile> p) {
     if (p && coherent_ && !p->direct) // published only now: nobody else reads through it yet
-        p->direct.reset(reopen_direct(p->fd.get()));
+        p->direct.reset(reopen_direct(p->fd.get(), "'" + shown(shard, PackFile::name(p->gen)) + "'"));
     std::lock_guard<std::mutex> g(packs_mu_);
     packs_[shard] = std::move(p);
 }
