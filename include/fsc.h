@@ -104,7 +104,8 @@ enum fsc_status {
     FSC_EXDEV = -11,    /* a move was asked across filesystems; the file stays where it was */
     FSC_EFORMAT = -12,  /* base_dir holds something that is not an fsc cache this library reads */
     FSC_ECREATOR = -13, /* the creator callback of fsc_get_or_create failed, or its value was gone at once */
-    FSC_ENOTSUP = -14,  /* the operation is not implemented by this build of the library */
+    FSC_ENOTSUP = -14,  /* the operation is not implemented by this build of the library, or (fsc_open in
+                           network mode) the filesystem's client cannot serve it: see FSC_NETWORK */
     FSC_ELOST = -15     /* the connection to a network filesystem, or a key's lock held through it,
                            was lost (see FSC_NETWORK): a set made under that lock did not commit */
 };
@@ -252,7 +253,14 @@ typedef struct fsc_options {
  *    set returns FSC_ELOST (the lock was lost, e.g. this host was cut off
  *    long enough for the server to give it to another host);
  *  - a lost connection (ENOTCONN, EBADFD, ESHUTDOWN, ...) is FSC_ELOST,
- *    in any mode.
+ *    in any mode;
+ *  - fsc_open fails with FSC_ENOTSUP on a GlusterFS mount whose client has
+ *    the quick-read translator (volume option performance.quick-read, on by
+ *    default): it serves reads of small files from a copy up to a second
+ *    old, O_DIRECT ones included, so no read there sees another host's
+ *    latest write. Turn the option off, or open with FSC_NETWORK_OFF when
+ *    one host alone uses the cache. fsc looks for it in the graph the client
+ *    shows under the mount's root (.meta/graphs/active).
  * It costs a round trip to the server for each read of a table or pack and
  * a flush for each change. Off, a cache shared by hosts may serve stale
  * values, run a creator twice and overrun cache_size. */

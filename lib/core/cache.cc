@@ -88,6 +88,17 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
     secure(base.get(), nullptr, opts.sharing, path);
     if (faccessat(base.get(), ".", R_OK | W_OK | X_OK, AT_EACCESS) != 0)
         throw_errno(errno, "base_dir '" + path + "' is not readable and writable");
+    const bool network_fs = is_network_fs(base.get());
+    const bool network = opts.network == NetworkMode::on || (opts.network == NetworkMode::automatic && network_fs);
+    if (network && network_fs) {
+        const std::string caching = content_caching_translator(base.get());
+        if (!caching.empty())
+            fail(Status::notsup,
+                 "base_dir '" + path + "' is on a GlusterFS mount whose client serves file contents from its own cache (" +
+                     caching + "), so reads there miss other hosts' writes for up to a second: network mode cannot " +
+                     "work on it. Turn it off on the volume (gluster volume set VOLUME performance.quick-read off), " +
+                     "or open with network_mode off if only this host uses the cache (docs/MULTIHOST.md)");
+    }
     init_format(base.get(), path);
     make_subdir(base.get(), path, "tmp");
     make_subdir(base.get(), path, "shards");
@@ -96,8 +107,6 @@ std::unique_ptr<Cache> Cache::open(const std::string &base_dir, const Options &o
     // one could be held to freeze every set) and again once open.
     for (const char *name : {"FSC-FORMAT", "tmp", "shards", "lock"})
         secure(base.get(), name, opts.sharing, path + "/" + name);
-    const bool network_fs = is_network_fs(base.get());
-    const bool network = opts.network == NetworkMode::on || (opts.network == NetworkMode::automatic && network_fs);
     auto locks = LockTable::acquire(base.get(), "lock", path + "/lock", network);
     secure(locks->fd(), nullptr, opts.sharing, path + "/lock");
     return std::unique_ptr<Cache>(new Cache(std::move(base), path, opts, std::move(locks), network_fs, network));

@@ -1,6 +1,12 @@
 #include "fs_kind.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
+
+#include "fd.h"
 
 namespace fsc {
 
@@ -22,7 +28,59 @@ constexpr unsigned long network_magics[] = {
     0x01021997, // V9FS_MAGIC (9p)
 };
 
+// The root of the mount that holds directory dir: its topmost ancestor on
+// the same device. An ancestor that cannot be opened ends the climb there.
+Fd mount_root(int dir) {
+    Fd at(openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    struct stat st;
+    if (!at || fstat(at.get(), &st) != 0)
+        return Fd();
+    for (;;) {
+        Fd up(openat(at.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        struct stat ust;
+        if (!up || fstat(up.get(), &ust) != 0 || ust.st_dev != st.st_dev || ust.st_ino == st.st_ino)
+            return at;
+        at = std::move(up);
+        st = ust;
+    }
+}
+
+// The first line of the small file `name` in directory dir; empty when unreadable.
+std::string first_line(int dir, const std::string &name) {
+    Fd f(openat(dir, name.c_str(), O_RDONLY | O_CLOEXEC));
+    char buf[256];
+    const ssize_t n = f ? read(f.get(), buf, sizeof buf) : -1;
+    if (n <= 0)
+        return {};
+    std::string s(buf, size_t(n));
+    return s.substr(0, s.find('\n'));
+}
+
+constexpr const char *content_caching_types[] = {"performance/quick-read"};
+
 } // namespace
+
+std::string content_caching_translator(int dir) {
+    const Fd root = mount_root(dir);
+    Fd graph(root ? openat(root.get(), ".meta/graphs/active", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
+    if (!graph)
+        return {};
+    DIR *d = fdopendir(graph.get());
+    if (!d)
+        return {};
+    graph.release(); // closedir closes it
+    std::string found;
+    while (const dirent *e = readdir(d)) {
+        if (e->d_name[0] == '.')
+            continue;
+        const std::string type = first_line(::dirfd(d), std::string(e->d_name) + "/type");
+        for (const char *t : content_caching_types)
+            if (type == t)
+                found = type;
+    }
+    closedir(d);
+    return found;
+}
 
 bool is_network_fs_magic(unsigned long f_type) {
     // f_type is a signed word on some ABIs: compare its low 32 bits.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
 #include "clock.h"
 
@@ -24,5 +25,15 @@ bool is_network_fs_magic(unsigned long f_type);
 // Whether the open file fd is on a network or FUSE filesystem; false when
 // fstatfs fails (nothing detected).
 bool is_network_fs(int fd);
+
+// The type of a translator in the GlusterFS client graph of the mount that
+// holds directory dir which serves file contents from a cache of its own:
+// "performance/quick-read". It keeps the whole of each small file it looked
+// up and serves reads from it for a second, O_DIRECT ones included, and
+// another host's writes do not drop it, so no read through that mount is
+// coherent (docs/MULTIHOST.md, "Volume options"). Found in the graph the
+// client shows under its mount's root, .meta/graphs/active/*/type. Empty
+// when there is none, or no such graph to read (not GlusterFS).
+std::string content_caching_translator(int dir);
 
 } // namespace fsc

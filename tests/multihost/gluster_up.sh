@@ -8,7 +8,10 @@
 # in this mount namespace. No glusterd: the brick and the clients read
 # volume files written here, with the translators of a default one-brick
 # volume that matter to fsc (posix + locks on the brick; on the clients the
-# default performance translators, which cache data and metadata).
+# default performance translators, which cache data and metadata, but
+# quick-read, which docs/MULTIHOST.md requires off: fsc refuses network mode
+# with it). FSC_MULTIHOST_XLATORS, when set, lists the client's performance
+# translators instead (bottom first).
 # Runs gluster_down.sh first, so it can be run again.
 #   gluster_up.sh [STATE_DIR]   (default /run/fsc-multihost)
 # Exit status: 0 up, 77 something needed is missing (said on stderr), 1 failure.
@@ -77,8 +80,9 @@ volume server
   subvolumes locks
 end-volume
 VOL
-# The client graph of a default one-brick volume: the performance
-# translators GlusterFS stacks on by default, in its order.
+# The client graph of a default one-brick volume with performance.quick-read
+# off: the performance translators GlusterFS stacks on by default, in its
+# order, quick-read (between open-behind and md-cache) left out.
 cat >"$state/client.vol" <<VOL
 volume client
   type protocol/client
@@ -89,7 +93,7 @@ volume client
 end-volume
 VOL
 below=client
-for xl in write-behind read-ahead readdir-ahead io-cache open-behind quick-read md-cache; do
+for xl in ${FSC_MULTIHOST_XLATORS:-write-behind read-ahead readdir-ahead io-cache open-behind md-cache}; do
   printf 'volume %s\n  type performance/%s\n  subvolumes %s\nend-volume\n' "$xl" "$xl" "$below" >>"$state/client.vol"
   below=$xl
 done

@@ -204,7 +204,6 @@ enum mh_op {
     MH_GOC,        /* fsc_get_or_create; a creator sets the value (version, len) */
     MH_INVALIDATE, /* fsc_invalidate, soft */
     MH_VERIFY,     /* fsc_verify without repair; reply: problems */
-    MH_REPAIR,     /* fsc_verify with repair; reply: problems */
     MH_FINISH,     /* lets a creator that paused (MH_GOC with pause) go on */
 };
 
@@ -315,10 +314,9 @@ static inline struct mh_reply mh_agent_run(fsc_cache **c, const char *dir, const
     case MH_INVALIDATE:
         r.status = fsc_invalidate(*c, 0);
         break;
-    case MH_VERIFY:
-    case MH_REPAIR: {
+    case MH_VERIFY: {
         fsc_verify_report rep = {sizeof rep, 0, 0, 0};
-        r.status = fsc_verify(*c, cmd->op == MH_REPAIR, &rep);
+        r.status = fsc_verify(*c, 0, &rep);
         r.problems = rep.problems;
         break;
     }
