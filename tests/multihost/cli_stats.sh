@@ -3,19 +3,7 @@
 # host's mount, in text and in JSON. run.sh runs it: cli_stats.sh FSC MOUNT_A MOUNT_B.
 set -u
 fsc=$1
-passed=0
-failed=0
-check() {
-  local desc=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok - $desc"
-  else
-    failed=$((failed + 1))
-    echo "not ok - $desc"
-  fi
-}
+. "$(dirname "$0")/checks.sh"
 dir=cli-stats-$$
 for host in a b; do
   mnt=$2
@@ -30,5 +18,4 @@ for host in a b; do
   check "host $host: --network-mode off turns it off" grep -q '^network mode: off$' <<<"$text"
 done
 rm -rf "${2:?}/$dir"
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+checks_done

@@ -33,18 +33,7 @@ if [ $((ahead - now)) -lt 3500 ]; then
   exit 77
 fi
 
-passed=0 failed=0
-check() { # check DESCRIPTION COMMAND...: passes if COMMAND succeeds
-  local desc=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok - $desc"
-  else
-    failed=$((failed + 1))
-    echo "not ok - $desc"
-  fi
-}
+. "$(dirname "$0")/checks.sh"
 
 # on OFFSET_S HOST [OPTIONS] OP ARGS...: one step of skew_host on the cache of
 # the current case, by host a or b, with the clock off by OFFSET_S seconds
@@ -207,5 +196,4 @@ for case_dir in writer-ahead writer-behind invalidation-back lru-behind lru-writ
   check "verify of $case_dir by a host 120 s behind: no problems" says -120 b "0 problems" verify
 done
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+checks_done
