@@ -299,17 +299,17 @@ void Cache::invalidate(bool hard) {
 
 std::unique_ptr<Entry> Cache::lookup(const Key &key, int64_t expiration_ms, bool *fresh) {
     Store::Found found;
-    for (int attempt = 1;; attempt++) {
+    // Only network mode finds a file another host replaced or created (fs_kind.h).
+    retry_for_names(true, [&](bool last) {
         try {
             found = store_->find(key);
-            break;
+            return true;
         } catch (const StaleFileError &) {
-            // A file another host replaced or created (fs_kind.h).
-            if (attempt == name_tries)
+            if (last)
                 throw;
-            wait_for_name(attempt - 1);
+            return false;
         }
-    }
+    });
     if (found.damage)
         store_->repair(*found.damage); // removed; reported as Error(corrupt)
     std::unique_ptr<Entry> e = std::move(found.entry);

@@ -18,6 +18,17 @@ namespace fsc {
 // 250 ms: about 2 s in all.
 constexpr int name_tries = 14;
 inline void wait_for_name(int attempt) { sleep_us(std::min<int64_t>(int64_t(1000) << std::min(attempt, 20), 250000)); }
+// Calls attempt(last) until it returns true: in network mode (`network`)
+// name_tries times at most, waiting for a name between tries; else once.
+// last: no try follows, so attempt gives up (or throws) as it sees fit.
+template <typename F> void retry_for_names(bool network, F &&attempt) {
+    for (int n = 0;; n++) {
+        const bool last = !network || n + 1 >= name_tries;
+        if (attempt(last) || last)
+            return;
+        wait_for_name(n);
+    }
+}
 
 // Whether f_type, a statfs(2) magic number, is one of a network or FUSE filesystem.
 bool is_network_fs_magic(unsigned long f_type);

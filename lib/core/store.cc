@@ -189,17 +189,15 @@ std::shared_ptr<PackFile> Store::pack_of(unsigned shard, int dir, uint64_t gen) 
     // Network mode: a pack another host just made may not be seen yet, or
     // seen empty: it is looked for again before it counts as gone.
     std::shared_ptr<PackFile> p;
-    for (int attempt = 0;; attempt++) {
+    retry_for_names(coherent_, [&](bool last) {
         try {
             p = PackFile::open(dir, gen, shown(shard, PackFile::name(gen)), coherent_);
         } catch (const StaleFileError &) {
-            if (!coherent_ || attempt + 1 >= name_tries)
+            if (last)
                 throw;
         }
-        if (p || !coherent_ || attempt + 1 >= name_tries)
-            break;
-        wait_for_name(attempt);
-    }
+        return bool(p);
+    });
     if (p)
         set_pack(shard, p);
     return p;

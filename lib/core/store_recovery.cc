@@ -368,18 +368,14 @@ VerifyCounts Store::verify(bool repair, bool exclusive) {
         // Network mode: this client may see another host's newest files
         // late (fs_kind.h), so a shard that does not check out is looked at
         // again, without repairing, before it counts.
-        for (int attempt = 0;; attempt++) {
-            const bool last = !coherent_ || attempt + 1 >= name_tries;
+        retry_for_names(coherent_, [&](bool last) {
             VerifyCounts tried;
             same = verify_shard(shard, dir, repair && last, last ? n : tried, &copy_pack);
-            if (same && tried.problems == 0) {
-                n.checked += tried.checked;
-                break;
-            }
-            if (last)
-                break;
-            wait_for_name(attempt);
-        }
+            if (!same || tried.problems != 0)
+                return false;
+            n.checked += tried.checked; // a last try counted into n itself
+            return true;
+        });
         if (!same)
             n.problems++;
         if (repair && (!same || copy_pack)) {
