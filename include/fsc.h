@@ -440,7 +440,9 @@ FSC_API int fsc_get_or_create(fsc_cache *c, const void *key, size_t key_len, int
 /* Every value stored before now becomes a miss (hard != 0) or stale (hard ==
  * 0: fsc_get misses, fsc_get_or_create serves it as FSC_STALE while one
  * caller regenerates), for every process, from the moment this returns.
- * Values stored afterwards are fresh. Returns FSC_OK, FSC_EINVAL, FSC_EIO. */
+ * Values stored afterwards are fresh. The cache keeps the latest time each
+ * kind was asked for: a call from a clock behind an earlier call's changes
+ * nothing (docs/MULTIHOST.md, "Clocks"). Returns FSC_OK, FSC_EINVAL, FSC_EIO. */
 FSC_API int fsc_invalidate(fsc_cache *c, int hard);
 
 /* Drops expired (and hard-invalidated) values, counted as expirations, then
@@ -451,8 +453,9 @@ FSC_API int fsc_invalidate(fsc_cache *c, int hard);
  * Returns FSC_OK, FSC_EINVAL, FSC_EIO. */
 FSC_API int fsc_prune(fsc_cache *c);
 
-/* Removes every value (locks, statistics and the invalidation times are kept).
- * Returns FSC_OK, FSC_EINVAL, FSC_EACCES, FSC_EIO. */
+/* Removes every value, and then the invalidation times, which nothing left
+ * is older than (so a time set by a clock far ahead stops hiding new values).
+ * Locks and statistics are kept. Returns FSC_OK, FSC_EINVAL, FSC_EACCES, FSC_EIO. */
 FSC_API int fsc_clear(fsc_cache *c);
 
 typedef struct fsc_statistics {

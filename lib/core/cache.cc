@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "clock.h"
@@ -293,7 +294,8 @@ void Cache::invalidate(bool hard) {
     const int64_t now = now_us();
     if (!load_shared(&inv))
         inv.hard_us = inv.soft_us = now; // damaged: as reset_invalidation() would
-    (hard ? inv.hard_us : inv.soft_us) = now;
+    int64_t &at = hard ? inv.hard_us : inv.soft_us;
+    at = std::max(at, now);
     write_invalidation(inv);
 }
 
@@ -339,7 +341,13 @@ bool Cache::remove(const void *key, size_t key_len) {
     return removed;
 }
 
-void Cache::clear() { store_->clear(); }
+void Cache::clear() {
+    store_->clear();
+    // A time from a clock far ahead would otherwise hide every value stored
+    // from now on until that clock's time comes (docs/MULTIHOST.md, "Clocks").
+    LockTable::ShardGuard g(*locks_, lock_file::record_lock);
+    write_invalidation(Invalidation{});
+}
 
 std::unique_ptr<KeyHold> Cache::lock(const void *key, size_t key_len, int64_t timeout_ms) {
     // Longer than any process lives, and past it deadlines on the clocks wrap: forever.

@@ -50,6 +50,8 @@ public:
     // nullptr on a miss (absent, expired, invalidated).
     std::unique_ptr<Entry> get(const void *key, size_t key_len);
     bool remove(const void *key, size_t key_len);
+    // Removes every value, then sets the invalidation times back to none:
+    // nothing they could apply to is left.
     void clear();
 
     std::unique_ptr<KeyHold> lock(const void *key, size_t key_len, int64_t timeout_ms);
@@ -60,6 +62,8 @@ public:
     Status get_or_create(const void *key, size_t key_len, int64_t expiration_ms,
                          const std::function<bool()> &create, std::unique_ptr<Entry> *out);
 
+    // Moves the invalidation time to now, never back: an invalidation from
+    // a clock behind an earlier one's must not bring back what it dropped.
     void invalidate(bool hard);
 
     using Visitor = std::function<bool(const std::string &key, uint64_t size, int64_t created_us)>;
