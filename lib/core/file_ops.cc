@@ -45,7 +45,7 @@ void write_all(int fd, struct iovec *iov, int iovcnt, const std::string &what) {
     }
 }
 
-size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string &what) {
+size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string &what, size_t unit) {
     size_t got = 0;
     while (got < len) {
         ssize_t n = pread(fd, static_cast<char *>(buf) + got, len - got, off_t(off + got));
@@ -53,9 +53,9 @@ size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string
             continue;
         if (n < 0)
             throw_errno(errno, "read " + what);
-        if (n == 0)
-            break;
         got += size_t(n);
+        if (n == 0 || size_t(n) % unit != 0)
+            break;
     }
     return got;
 }
@@ -257,25 +257,6 @@ bool learn_size(int fd) { return fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1) == 0; 
 
 namespace {
 
-// Reads whole blocks at an aligned offset into an aligned buffer through an
-// O_DIRECT descriptor, up to len bytes: a read that ends inside a block
-// ended at the end of the file, and reading on from there would ask the
-// server for an unaligned read (GlusterFS: EINVAL from the brick's disk).
-size_t pread_blocks(int direct, void *buf, size_t len, uint64_t off, uint64_t block, const std::string &what) {
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(direct, static_cast<char *>(buf) + got, len - got, off_t(off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            throw_errno(errno, "read " + what);
-        got += size_t(n);
-        if (n == 0 || uint64_t(n) % block != 0)
-            break;
-    }
-    return got;
-}
-
 constexpr uint64_t direct_block = 4096;
 
 // An aligned buffer for a direct read of span bytes: the calling thread's own,
@@ -310,9 +291,10 @@ size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, c
     const uint64_t span = ((off + len + block - 1) & ~(block - 1)) - start;
     std::unique_ptr<void, void (*)(void *)> owned(nullptr, free);
     char *raw = bounce_buffer(size_t(span), owned);
-    size_t got = pread_blocks(direct, raw, size_t(span), start, block, what);
+    // GlusterFS hands O_DIRECT on to the brick's disk: an unaligned read there is EINVAL.
+    size_t got = pread_full(direct, raw, size_t(span), start, what, block);
     if (got < (off - start) + len && learn_size(fd))
-        got = pread_blocks(direct, raw, size_t(span), start, block, what);
+        got = pread_full(direct, raw, size_t(span), start, what, block);
     if (got <= off - start)
         return 0;
     const size_t n = std::min<size_t>(len, got - size_t(off - start));

@@ -19,8 +19,11 @@ namespace fsc {
 
 // Writes every byte of the iovecs (retrying short writes and EINTR).
 void write_all(int fd, struct iovec *iov, int iovcnt, const std::string &what);
-// Reads up to len bytes at off, stopping early only at end of file.
-size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string &what);
+// Reads up to len bytes at off, stopping early only at end of file: where a
+// read returns 0 or, with unit > 1, a length that is not a multiple of unit
+// (an O_DIRECT read ends inside a block only at the end of the file, and
+// reading on from there would be unaligned).
+size_t pread_full(int fd, void *buf, size_t len, uint64_t off, const std::string &what, size_t unit = 1);
 // Copies len bytes from src (from byte 0, src's offset untouched) to the
 // start of dst (open for reading and writing) and returns the value
 // checksum (StreamChecksum) of what dst then holds. In the kernel where it
