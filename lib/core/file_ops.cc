@@ -253,7 +253,12 @@ int reopen_direct(int fd, const std::string &what) {
     return direct;
 }
 
-bool learn_size(int fd) { return fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1) == 0; }
+bool learn_size(int fd) {
+    // The fallocate only marks the size this client caches as out of date;
+    // the fstat asks the server for it, before the next read is cut at it.
+    struct stat st;
+    return fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1) == 0 && fstat(fd, &st) == 0;
+}
 
 namespace {
 
@@ -291,10 +296,19 @@ size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, c
     const uint64_t span = ((off + len + block - 1) & ~(block - 1)) - start;
     std::unique_ptr<void, void (*)(void *)> owned(nullptr, free);
     char *raw = bounce_buffer(size_t(span), owned);
-    // GlusterFS hands O_DIRECT on to the brick's disk: an unaligned read there is EINVAL.
-    size_t got = pread_full(direct, raw, size_t(span), start, what, block);
+    // A direct read that the server ends before the size this client
+    // caches (another host cut the file) is completed by the kernel from
+    // the page cache, which may hold what this host read or wrote before
+    // the cut: those pages go first, so that it reads the server's.
+    // GlusterFS hands O_DIRECT on to the brick's disk: an unaligned read
+    // there is EINVAL.
+    auto read_blocks = [&] {
+        posix_fadvise(direct, off_t(start), off_t(span), POSIX_FADV_DONTNEED);
+        return pread_full(direct, raw, size_t(span), start, what, block);
+    };
+    size_t got = read_blocks();
     if (got < (off - start) + len && learn_size(fd))
-        got = pread_full(direct, raw, size_t(span), start, what, block);
+        got = read_blocks();
     if (got <= off - start)
         return 0;
     const size_t n = std::min<size_t>(len, got - size_t(off - start));

@@ -102,13 +102,15 @@ void for_each_name(int dirfd, const std::string &shown, const std::function<void
 int reopen_direct(int fd, const std::string &what);
 // Network mode: makes a FUSE client, which keeps a file's size for a while,
 // learn it again from the server (fd open for writing): a write that
-// changes nothing, keeping the size and preallocating the first byte.
-// False when the filesystem refuses it.
+// changes nothing, keeping the size and preallocating the first byte, marks
+// the cached size out of date, and a stat then fetches it. False when the
+// filesystem refuses it.
 bool learn_size(int fd);
 // pread_full through `direct` (from reopen_direct; < 0: through fd), in
 // whole 4 KiB blocks read into an aligned buffer. A direct read cut short by
 // the size the client last knew (another host grew the file) is made again
-// after learn_size(fd).
+// after learn_size(fd); the range's cached pages are dropped before each
+// read (see pread_coherent in file_ops.cc).
 size_t pread_coherent(int fd, int direct, void *buf, size_t len, uint64_t off, const std::string &what);
 
 // A random 64-bit number (libsodium), for unique names.
