@@ -92,15 +92,25 @@ static void test_writers_on_both_hosts_keep_cache_size(void **state) {
     print_message("%llu bytes stored, at most %llu under shards/ (cache_size %u)\n", (unsigned long long)stored,
                   (unsigned long long)most, CACHE_SIZE);
     /* No accounting was damaged by writers on two hosts: a verify without
-     * repair, from either host, finds no problem. */
+     * repair, from either host, finds no problem, and both hosts' fsc_stats
+     * give the same entries and the bytes the files under shards/ hold. */
+    const uint64_t on_disk = shards_bytes(d, 0);
+    struct mh_reply stats[2];
     for (int h = MH_A; h <= MH_B; h++) {
         struct mh_agent v = mh_agent_spawn(d->dir[h], &o);
         struct mh_reply r = mh_agent_call(&v, (struct mh_cmd){.op = MH_VERIFY});
         assert_fsc_ok(r.status);
         if (r.problems != 0)
             fail_msg("fsc_verify from host %c: %llu problems", "AB"[h], (unsigned long long)r.problems);
+        stats[h] = mh_agent_call(&v, (struct mh_cmd){.op = MH_STATS});
+        assert_fsc_ok(stats[h].status);
+        if (stats[h].bytes != on_disk)
+            fail_msg("fsc_stats from host %c: %llu bytes, the files under shards/ hold %llu", "AB"[h],
+                     (unsigned long long)stats[h].bytes, (unsigned long long)on_disk);
         mh_agent_end(&v);
     }
+    assert_int_equal(stats[MH_A].entries, stats[MH_B].entries);
+    assert_true(stats[MH_A].entries > 0);
 }
 
 int main(int argc, char **argv) {

@@ -204,6 +204,7 @@ enum mh_op {
     MH_GOC,        /* fsc_get_or_create; a creator sets the value (version, len) */
     MH_INVALIDATE, /* fsc_invalidate, soft */
     MH_VERIFY,     /* fsc_verify without repair; reply: problems */
+    MH_STATS,      /* fsc_stats; reply: entries, bytes */
     MH_FINISH,     /* lets a creator that paused (MH_GOC with pause) go on */
 };
 
@@ -223,6 +224,7 @@ struct mh_reply {
     int create_status; /* MH_GOC: the status of the creator's fsc_set */
     uint32_t network_mode;
     uint64_t problems; /* MH_VERIFY */
+    uint64_t entries, bytes; /* MH_STATS */
 };
 
 struct mh_agent {
@@ -318,6 +320,13 @@ static inline struct mh_reply mh_agent_run(fsc_cache **c, const char *dir, const
         fsc_verify_report rep = {sizeof rep, 0, 0, 0};
         r.status = fsc_verify(*c, 0, &rep);
         r.problems = rep.problems;
+        break;
+    }
+    case MH_STATS: {
+        fsc_statistics st = {.size = sizeof st};
+        r.status = fsc_stats(*c, &st);
+        r.entries = st.entries;
+        r.bytes = st.bytes;
         break;
     }
     default:
