@@ -42,9 +42,10 @@ bool is_network_fs(int fd);
 // "performance/quick-read". It keeps the whole of each small file it looked
 // up and serves reads from it for a second, O_DIRECT ones included, and
 // another host's writes do not drop it, so no read through that mount is
-// coherent (docs/MULTIHOST.md, "Volume options"). Found in the graph the
-// client shows under its mount's root, .meta/graphs/active/*/type. Empty
-// when there is none, or no such graph to read (not GlusterFS).
+// coherent (docs/MULTIHOST.md, "Running fsc on a shared filesystem").
+// Found in the graph the client shows under its mount's root,
+// .meta/graphs/active/*/type. Empty when there is none, or no such graph to
+// read (not GlusterFS).
 std::string content_caching_translator(int dir);
 
 } // namespace fsc
